@@ -1,0 +1,105 @@
+// The simulation's output vocabulary: flat, resolved events with absolute virtual time.
+// Models emit these; libs/proto encodes them into compact EventBatch messages (interned ids,
+// delta-encoded time) and decodes them back. Kept free of protobuf so the models stay pure.
+
+export interface Place {
+  host?: string;
+  pcpu?: number;
+  vm?: string;
+  vcpu?: number;
+}
+
+export type PmiOwner = 'host' | 'guest';
+export type PerfStateName = 'off' | 'inactive' | 'active' | 'error';
+export type MsrResultName = 'ok' | 'gp' | 'undefined';
+export type MigrationPhaseName = 'setup' | 'precopy' | 'stop-and-copy' | 'resume' | 'refused';
+
+interface Base {
+  atNs: number;
+  at: Place;
+}
+
+export interface CounterSampleEvent extends Base { kind: 'counterSample'; event: string; actual: number; observed: number }
+export interface PmiEvent extends Base {
+  kind: 'pmi';
+  counter: string;
+  owner: PmiOwner;
+  deliveredTo: PmiOwner;
+  vector: number;
+  overflowNs: number;
+  skidNs: number;
+  lost: boolean;
+}
+export interface ContextSwitchEvent extends Base { kind: 'contextSwitch'; prevThread: string; nextThread: string; preempted: boolean }
+export interface GuestContextSwitchEvent extends Base { kind: 'guestContextSwitch'; prevTask: string; nextTask: string }
+export interface VmExitEvent extends Base { kind: 'vmExit'; reason: string; costNs: number; msr: number }
+export interface VmEntryEvent extends Base { kind: 'vmEntry'; pmuSwitchNs: number; pmiInjected: boolean }
+export interface PerfStateEvent extends Base {
+  kind: 'perfState';
+  eventId: string;
+  from: PerfStateName;
+  to: PerfStateName;
+  cause: string;
+  count: number;
+}
+export interface MsrAccessEvent extends Base { kind: 'msrAccess'; msr: number; write: boolean; value: number; result: MsrResultName; trapped: boolean }
+export interface LbrSnapshotEvent extends Base { kind: 'lbrSnapshot'; fromIps: number[]; toIps: number[]; foreignEntries: number }
+export interface MigrationPhaseEvent extends Base {
+  kind: 'migrationPhase';
+  fromHost: string;
+  toHost: string;
+  phase: MigrationPhaseName;
+  durationNs: number;
+  bytes: number;
+  iteration: number;
+}
+export interface FindingEvent extends Base { kind: 'finding'; findingKind: string; detail: string }
+export interface ProgramStepEvent extends Base { kind: 'programStep'; step: number; op: string; result: MsrResultName; value: number; ok: boolean }
+export interface GuestPerfEvent extends Base {
+  kind: 'guestPerf';
+  command: string;
+  event: string;
+  count: number;
+  timeEnabledNs: number;
+  timeRunningNs: number;
+  samples: number;
+}
+
+export type SimEvent =
+  | CounterSampleEvent
+  | PmiEvent
+  | ContextSwitchEvent
+  | GuestContextSwitchEvent
+  | VmExitEvent
+  | VmEntryEvent
+  | PerfStateEvent
+  | MsrAccessEvent
+  | LbrSnapshotEvent
+  | MigrationPhaseEvent
+  | FindingEvent
+  | ProgramStepEvent
+  | GuestPerfEvent;
+
+export type SimEventKind = SimEvent['kind'];
+
+export const SIM_EVENT_KINDS: readonly SimEventKind[] = [
+  'counterSample',
+  'pmi',
+  'contextSwitch',
+  'guestContextSwitch',
+  'vmExit',
+  'vmEntry',
+  'perfState',
+  'msrAccess',
+  'lbrSnapshot',
+  'migrationPhase',
+  'finding',
+  'programStep',
+  'guestPerf',
+];
+
+/** Canonical order of events inside one node's epoch output: by time, then emission order. */
+export function sortEventsCanonically(events: SimEvent[]): SimEvent[] {
+  // Array.prototype.sort is stable, so equal times keep emission order.
+  return events.sort((a, b) => a.atNs - b.atNs);
+}

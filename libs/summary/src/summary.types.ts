@@ -1,0 +1,89 @@
+// summary.json, schema 1: the stable contract of a run's results (DESIGN.md "summary.json").
+// Keys here are stable; more may be added, none removed or renamed without a schema bump.
+
+export interface CounterAccuracy {
+  actual: number;        // ground truth from the workload model
+  guestObserved: number; // what the guest's counters / guest perf reported
+  errorPct: number;      // (guestObserved - actual) / actual * 100, 0 when actual is 0
+}
+
+export interface ProgramStepResult {
+  step: number;
+  op: string;
+  result: string;        // "ok", "gp", "undefined" or an errno name
+  fault: string | null;
+  value?: number;
+  ok?: boolean;          // for expect steps: did the expectation hold
+}
+
+export interface MigrationSummary {
+  from: string;
+  to: string;
+  phases: { phase: string; durationNs: number; bytes: number }[];
+  downtimeNs: number;
+  bytesSent: number;
+  result: string;        // "completed" | "refused: <reason>"
+}
+
+export interface VmSummary {
+  host: string;
+  vpmu: string;
+  workloadScore: number;
+  guestRunNs: number;
+  counters: Record<string, CounterAccuracy>;
+  vmExits: Record<string, number>;
+  pmis: { delivered: number; lost: number };
+  program: ProgramStepResult[];
+  migrations: MigrationSummary[];
+  guestPerf: { command: string; event: string; count: number; timeEnabledNs: number; timeRunningNs: number; samples: number }[];
+}
+
+export interface HostPerfEventSummary {
+  id: string;
+  state: string;
+  count: number;
+  timeEnabledNs: number;
+  timeRunningNs: number;
+}
+
+export interface HostSummary {
+  cpu: string;
+  pcpus: number;
+  contextSwitches: number;
+  perfEvents: HostPerfEventSummary[];
+}
+
+export interface FindingSummary {
+  kind: string;
+  atNs: number;
+  host: string | null;
+  vm: string | null;
+  vcpu: number | null;
+  detail: string;
+}
+
+export interface RunSummary {
+  schema: 1;
+  run: {
+    id: string;
+    scenario: string;
+    seed: number;
+    durationNs: number;
+    epochs: number;
+    toolVersion: string;
+    transport: 'in-process' | 'kafka';
+  };
+  digest: string;
+  events: { total: number; byKind: Record<string, number> };
+  vms: Record<string, VmSummary>;
+  hosts: Record<string, HostSummary>;
+  findings: FindingSummary[];
+  deadLetters: number;
+  overhead?: OverheadTable;
+}
+
+export interface OverheadTable {
+  baselineScore: number;
+  columns: string[];                    // mode labels
+  rows: { command: string; overheadPct: number[] }[];
+}
