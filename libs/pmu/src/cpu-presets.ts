@@ -1,3 +1,163 @@
-// STUB (owned by the libs/pmu work): CPU preset names the scenario validator accepts.
-export const CPU_PRESET_NAMES = ['intel-spr', 'intel-icx', 'intel-skx', 'arm-a76-a55'] as const;
+// CPU presets: the PMU shape of each simulated host CPU. Every figure and its source or reason
+// is in docs/cpu-presets.md. Facts from shared/DOMAIN.md (CPUID.0AH fields, 48-bit counters,
+// 8 GP counters without SMT / 4 per thread with SMT, fixed counter 3 = topdown slots from Ice
+// Lake); choices (SMT mode, skid, arm PMCEID masks) are named and justified there.
+
+export const CPU_PRESET_NAMES = ['intel-spr', 'intel-icx', 'intel-skx', 'arm-a76-a55', 'arm-hetero-n6-n4'] as const;
 export type CpuPresetName = (typeof CPU_PRESET_NAMES)[number];
+
+export interface IntelPmuSpec {
+  arch: 'intel';
+  /** Marketing / microarchitecture name, for reports. */
+  model: string;
+  /** CPUID.0AH:EAX[7:0]. */
+  perfmonVersion: number;
+  /** GP counters per logical CPU (CPUID.0AH:EAX[15:8]). */
+  gpCounters: number;
+  gpWidthBits: number;
+  /** Fixed counters (CPUID.0AH:EDX[4:0]). */
+  fixedCounters: number;
+  fixedWidthBits: number;
+  /** IA32_PERF_CAPABILITIES: LBR format (bits 5:0) and full-width writes (bit 13). */
+  lbrFormat: number;
+  fullWidthWrites: boolean;
+  /** LBR stack depth (entries). */
+  lbrDepth: number;
+  /** Delay from counter overflow to PMI delivery. */
+  pmiSkidNs: number;
+  /** Nominal core clock (used for defaults such as the NMI watchdog period). */
+  nominalGhz: number;
+}
+
+export interface ArmClusterSpec {
+  /** perf PMU name as the kernel registers it (drivers/perf/arm_pmuv3.c). */
+  pmuId: string;
+  core: string;
+  /** PMCR_EL0.N: event counters. */
+  counters: number;
+  /** Event counter width (32 before PMUv3p5 / PMCR.LP). */
+  counterWidthBits: number;
+  /** PMCEID0_EL0 / PMCEID1_EL0: common events 0x00-0x1F / 0x20-0x3F implemented. */
+  pmceid0: number;
+  pmceid1: number;
+  /** Fraction of the host's pCPUs, in pCPU order, that belong to this cluster. */
+  share: number;
+  pmiSkidNs: number;
+  nominalGhz: number;
+}
+
+export interface ArmPmuSpec {
+  arch: 'arm';
+  model: string;
+  /** PMUv3 version as ID_AA64DFR0_EL1.PMUVer names it (e.g. 'v3p1'). */
+  pmuVersion: string;
+  /** Clusters in pCPU order, which is also the default PMU probe order. */
+  clusters: ArmClusterSpec[];
+  lbrDepth: 0;
+}
+
+export type CpuPreset = IntelPmuSpec | ArmPmuSpec;
+
+const INTEL_COMMON = { gpWidthBits: 48, fixedWidthBits: 48, fullWidthWrites: true, pmiSkidNs: 100 } as const;
+
+// PMCEID masks (bit n = common event n): both cores implement events 0x00-0x0B and 0x10-0x1D
+// (PMCEID0) and 0x20-0x25, 0x29-0x2B (PMCEID1); only the big core has LL_CACHE_RD /
+// LL_CACHE_MISS_RD (0x36/0x37), so cache-references/-misses exist on big cores only. These masks
+// are a model choice that makes the core types differ (docs/cpu-presets.md), not TRM transcripts.
+const BIG_PMCEID0 = 0x3fff_0fff;
+const BIG_PMCEID1 = (0x3f << 0) | (0x7 << 9) | (1 << (0x36 - 32)) | (1 << (0x37 - 32));
+const LITTLE_PMCEID0 = 0x3fff_0fff;
+const LITTLE_PMCEID1 = (0x3f << 0) | (0x7 << 9);
+
+export const CPU_PRESETS: Readonly<Record<CpuPresetName, CpuPreset>> = {
+  'intel-spr': {
+    arch: 'intel',
+    model: 'Sapphire Rapids (Golden Cove)',
+    perfmonVersion: 5,
+    gpCounters: 8,
+    fixedCounters: 4,
+    lbrFormat: 0x3f, // architectural LBR: PERF_CAPABILITIES.LBR_FMT = 0x3f
+    lbrDepth: 32,
+    nominalGhz: 2.0,
+    ...INTEL_COMMON,
+  },
+  'intel-icx': {
+    arch: 'intel',
+    model: 'Ice Lake-SP (Sunny Cove)',
+    perfmonVersion: 5,
+    gpCounters: 8,
+    fixedCounters: 4,
+    lbrFormat: 5,
+    lbrDepth: 32,
+    nominalGhz: 2.4,
+    ...INTEL_COMMON,
+  },
+  'intel-skx': {
+    arch: 'intel',
+    model: 'Skylake-SP (SMT on)',
+    perfmonVersion: 4,
+    gpCounters: 4,
+    fixedCounters: 3,
+    lbrFormat: 5,
+    lbrDepth: 32,
+    nominalGhz: 2.1,
+    ...INTEL_COMMON,
+  },
+  'arm-a76-a55': {
+    arch: 'arm',
+    model: 'DynamIQ 4x Cortex-A76 + 4x Cortex-A55',
+    pmuVersion: 'v3p1',
+    lbrDepth: 0,
+    clusters: [
+      { pmuId: 'armv8_cortex_a76', core: 'Cortex-A76', counters: 6, counterWidthBits: 32, pmceid0: BIG_PMCEID0, pmceid1: BIG_PMCEID1, share: 0.5, pmiSkidNs: 100, nominalGhz: 2.6 },
+      { pmuId: 'armv8_cortex_a55', core: 'Cortex-A55', counters: 6, counterWidthBits: 32, pmceid0: LITTLE_PMCEID0, pmceid1: LITTLE_PMCEID1, share: 0.5, pmiSkidNs: 150, nominalGhz: 1.8 },
+    ],
+  },
+  'arm-hetero-n6-n4': {
+    arch: 'arm',
+    model: 'Synthetic big.LITTLE with different counter counts (6 and 4)',
+    pmuVersion: 'v3p1',
+    lbrDepth: 0,
+    clusters: [
+      { pmuId: 'armv8_cortex_a76', core: 'Cortex-A76', counters: 6, counterWidthBits: 32, pmceid0: BIG_PMCEID0, pmceid1: BIG_PMCEID1, share: 0.5, pmiSkidNs: 100, nominalGhz: 2.6 },
+      { pmuId: 'armv8_synthetic_little', core: 'synthetic little core', counters: 4, counterWidthBits: 32, pmceid0: LITTLE_PMCEID0, pmceid1: LITTLE_PMCEID1, share: 0.5, pmiSkidNs: 150, nominalGhz: 1.8 },
+    ],
+  },
+};
+
+export function isCpuPresetName(name: string): name is CpuPresetName {
+  return (CPU_PRESET_NAMES as readonly string[]).includes(name);
+}
+
+export function getCpuPreset(name: string): CpuPreset {
+  if (!isCpuPresetName(name)) {
+    throw new Error(`unknown CPU preset '${name}'; use one of ${CPU_PRESET_NAMES.join(', ')}`);
+  }
+  return CPU_PRESETS[name];
+}
+
+/**
+ * Which cluster each pCPU belongs to: clusters take consecutive pCPUs in order, each its `share`
+ * of the host (rounded, the last cluster takes the rest; every cluster gets at least one pCPU when
+ * there are enough pCPUs).
+ */
+export function armClusterOfCpus(spec: ArmPmuSpec, pcpus: number): number[] {
+  const out: number[] = [];
+  let start = 0;
+  spec.clusters.forEach((c, ci) => {
+    const last = ci === spec.clusters.length - 1;
+    const remainingClusters = spec.clusters.length - ci - 1;
+    let n = last ? pcpus - start : Math.max(1, Math.round(c.share * pcpus));
+    n = Math.min(n, Math.max(0, pcpus - start - remainingClusters));
+    for (let i = 0; i < n; i++) out.push(ci);
+    start += n;
+  });
+  return out;
+}
+
+/** pCPUs covered by the arm PMU `pmuId` on a host with `pcpus` pCPUs. */
+export function armPmuCpus(spec: ArmPmuSpec, pmuId: string, pcpus: number): number[] {
+  const ci = spec.clusters.findIndex((c) => c.pmuId === pmuId);
+  if (ci < 0) return [];
+  return armClusterOfCpus(spec, pcpus).flatMap((c, cpu) => (c === ci ? [cpu] : []));
+}

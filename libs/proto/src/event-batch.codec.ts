@@ -27,28 +27,52 @@ class Interner {
   }
 }
 
-function encodePlace(p: Place, t: Interner): vpmu.v1.IPlace {
-  return {
-    host: t.ref(p.host),
-    pcpu: p.pcpu === undefined ? 0 : p.pcpu + 1,
-    vm: t.ref(p.vm),
-    vcpu: p.vcpu === undefined ? 0 : p.vcpu + 1,
-  };
+/**
+ * protobufjs' static encoder writes every own property that is not null/undefined, zeros
+ * included; proto3 decodes an absent scalar as its zero, so leaving zeros out is lossless and
+ * saves a tag and a value per field.
+ */
+function nz<T extends number | boolean>(v: T): T | undefined {
+  return v ? v : undefined;
+}
+
+class PlaceInterner {
+  readonly places: vpmu.v1.IPlace[] = [];
+  private readonly index = new Map<string, number>();
+  constructor(private readonly strings: Interner) {}
+  ref(p: Place): number | undefined {
+    if (p.host === undefined && p.pcpu === undefined && p.vm === undefined && p.vcpu === undefined) return undefined;
+    const key = `${p.host ?? ''}\u0000${p.pcpu ?? ''}\u0000${p.vm ?? ''}\u0000${p.vcpu ?? ''}`;
+    let i = this.index.get(key);
+    if (i === undefined) {
+      i = this.places.length;
+      const t = this.strings;
+      this.places.push({
+        host: nz(t.ref(p.host)),
+        pcpu: p.pcpu === undefined ? undefined : p.pcpu + 1,
+        vm: nz(t.ref(p.vm)),
+        vcpu: p.vcpu === undefined ? undefined : p.vcpu + 1,
+      });
+      this.index.set(key, i);
+    }
+    return i + 1;
+  }
 }
 
 /** Encodes events (sorted by atNs, non-decreasing) into one EventBatch message object. */
 export function buildEventBatch(events: readonly SimEvent[], baseNs = events.length ? events[0].atNs : 0): vpmu.v1.IEventBatch {
   const t = new Interner();
+  const places = new PlaceInterner(t);
   const out: vpmu.v1.IEvent[] = [];
   let prev = baseNs;
   for (const e of events) {
     if (e.atNs < prev) throw new Error(`buildEventBatch: events not in time order (${e.atNs} after ${prev})`);
-    const ev: vpmu.v1.IEvent = { dtNs: e.atNs - prev };
+    const ev: vpmu.v1.IEvent = { dtNs: nz(e.atNs - prev) };
     prev = e.atNs;
-    const at = encodePlace(e.at, t);
+    const at = places.ref(e.at);
     switch (e.kind) {
       case 'counterSample':
-        ev.counterSample = { at, event: t.ref(e.event), actual: e.actual, observed: e.observed };
+        ev.counterSample = { at, event: t.ref(e.event), actual: nz(e.actual), observed: nz(e.observed) };
         break;
       case 'pmi':
         ev.pmi = {
@@ -56,23 +80,23 @@ export function buildEventBatch(events: readonly SimEvent[], baseNs = events.len
           counter: t.ref(e.counter),
           owner: OWNERS.indexOf(e.owner) + 1,
           deliveredTo: OWNERS.indexOf(e.deliveredTo) + 1,
-          vector: e.vector,
-          overflowNs: e.overflowNs,
-          skidNs: e.skidNs,
-          lost: e.lost,
+          vector: nz(e.vector),
+          overflowNs: nz(e.overflowNs),
+          skidNs: nz(e.skidNs),
+          lost: nz(e.lost),
         };
         break;
       case 'contextSwitch':
-        ev.contextSwitch = { at, prevThread: t.ref(e.prevThread), nextThread: t.ref(e.nextThread), preempted: e.preempted };
+        ev.contextSwitch = { at, prevThread: t.ref(e.prevThread), nextThread: t.ref(e.nextThread), preempted: nz(e.preempted) };
         break;
       case 'guestContextSwitch':
         ev.guestContextSwitch = { at, prevTask: t.ref(e.prevTask), nextTask: t.ref(e.nextTask) };
         break;
       case 'vmExit':
-        ev.vmExit = { at, reason: t.ref(e.reason), costNs: e.costNs, msr: e.msr };
+        ev.vmExit = { at, reason: t.ref(e.reason), costNs: nz(e.costNs), msr: nz(e.msr) };
         break;
       case 'vmEntry':
-        ev.vmEntry = { at, pmuSwitchNs: e.pmuSwitchNs, pmiInjected: e.pmiInjected };
+        ev.vmEntry = { at, pmuSwitchNs: nz(e.pmuSwitchNs), pmiInjected: nz(e.pmiInjected) };
         break;
       case 'perfState':
         ev.perfState = {
@@ -81,14 +105,14 @@ export function buildEventBatch(events: readonly SimEvent[], baseNs = events.len
           from: PERF_STATES.indexOf(e.from) + 1,
           to: PERF_STATES.indexOf(e.to) + 1,
           cause: t.ref(e.cause),
-          count: e.count,
+          count: nz(e.count),
         };
         break;
       case 'msrAccess':
-        ev.msrAccess = { at, msr: e.msr, write: e.write, value: e.value, result: MSR_RESULTS.indexOf(e.result) + 1, trapped: e.trapped };
+        ev.msrAccess = { at, msr: nz(e.msr), write: nz(e.write), value: nz(e.value), result: MSR_RESULTS.indexOf(e.result) + 1, trapped: nz(e.trapped) };
         break;
       case 'lbrSnapshot':
-        ev.lbrSnapshot = { at, fromIp: e.fromIps, toIp: e.toIps, foreignEntries: e.foreignEntries };
+        ev.lbrSnapshot = { at, fromIp: e.fromIps, toIp: e.toIps, foreignEntries: nz(e.foreignEntries) };
         break;
       case 'migrationPhase':
         ev.migrationPhase = {
@@ -96,26 +120,26 @@ export function buildEventBatch(events: readonly SimEvent[], baseNs = events.len
           fromHost: t.ref(e.fromHost),
           toHost: t.ref(e.toHost),
           phase: PHASES.indexOf(e.phase) + 1,
-          durationNs: e.durationNs,
-          bytes: e.bytes,
-          iteration: e.iteration,
+          durationNs: nz(e.durationNs),
+          bytes: nz(e.bytes),
+          iteration: nz(e.iteration),
         };
         break;
       case 'finding':
         ev.finding = { at, kind: t.ref(e.findingKind), detail: e.detail };
         break;
       case 'programStep':
-        ev.programStep = { at, step: e.step, op: t.ref(e.op), result: MSR_RESULTS.indexOf(e.result) + 1, value: e.value, ok: e.ok };
+        ev.programStep = { at, step: nz(e.step), op: t.ref(e.op), result: MSR_RESULTS.indexOf(e.result) + 1, value: nz(e.value), ok: nz(e.ok) };
         break;
       case 'guestPerf':
         ev.guestPerf = {
           at,
           command: t.ref(e.command),
           event: t.ref(e.event),
-          count: e.count,
-          timeEnabledNs: e.timeEnabledNs,
-          timeRunningNs: e.timeRunningNs,
-          samples: e.samples,
+          count: nz(e.count),
+          timeEnabledNs: nz(e.timeEnabledNs),
+          timeRunningNs: nz(e.timeRunningNs),
+          samples: nz(e.samples),
         };
         break;
       default: {
@@ -125,7 +149,7 @@ export function buildEventBatch(events: readonly SimEvent[], baseNs = events.len
     }
     out.push(ev);
   }
-  return { baseNs, strings: t.strings, events: out };
+  return { baseNs, strings: t.strings, places: places.places, events: out };
 }
 
 export function encodeEventBatch(events: readonly SimEvent[], baseNs?: number): Uint8Array {
@@ -152,9 +176,12 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
     return s;
   };
   const req = (ref: number | null | undefined): string => str(ref) ?? '';
-  const place = (p: vpmu.v1.IPlace | null | undefined): Place => {
+  const placeTable = batch.places ?? [];
+  const place = (ref: number | null | undefined): Place => {
     const out: Place = {};
-    if (!p) return out;
+    if (!ref) return out;
+    const p = placeTable[ref - 1];
+    if (p === undefined) throw new EventBatchDecodeError(`place reference ${ref} outside the table of ${placeTable.length}`);
     const host = str(p.host);
     if (host !== undefined) out.host = host;
     if (p.pcpu) out.pcpu = p.pcpu - 1;

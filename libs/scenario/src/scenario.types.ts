@@ -114,6 +114,7 @@ export interface WorkloadRates {
   hltExitsPerSec: number;       // idle exits
   dirtyBytesPerSec: number;     // memory dirtying rate (migration)
   guestTimesliceNs: number;     // guest scheduler time slice
+  busyFraction: number;         // fraction of time a vCPU has work (the rest it halts: HLT exit, thread sleeps)
 }
 
 export interface GuestPerfSpec {

@@ -6,6 +6,11 @@
 // `root.child('vm/vm2')` is the same whether or not `vm/vm1` exists or has drawn numbers.
 // Adding a VM therefore never reshuffles another VM's stream. Pinned by a golden vector test.
 
+export interface PrngState {
+  material: number[];
+  s: [number, number, number, number];
+}
+
 export class Prng {
   private s0: number;
   private s1: number;
@@ -38,6 +43,17 @@ export class Prng {
   /** Independent child stream named `label` (e.g. "host/h1", "vcpu/0"). */
   child(label: string): Prng {
     return new Prng([...this.material, ...hashLabel(label)]);
+  }
+
+  /** The generator's position, for checkpoints (restore with `Prng.fromState`). */
+  getState(): PrngState {
+    return { material: [...this.material], s: [this.s0, this.s1, this.s2, this.s3] };
+  }
+
+  static fromState(state: PrngState): Prng {
+    const p = new Prng(state.material);
+    [p.s0, p.s1, p.s2, p.s3] = state.s;
+    return p;
   }
 
   /** Uniform 32-bit unsigned integer. */

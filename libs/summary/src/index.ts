@@ -1,1 +1,3 @@
+// libs/summary: the summary.json contract (schema 1) and the streaming fold that builds it.
 export * from './summary.types';
+export * from './summary.builder';

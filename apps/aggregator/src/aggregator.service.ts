@@ -1,0 +1,175 @@
+// aggregator: ingests every node's events, writes the recording (one frame per epoch and node,
+// hash-chained), folds the summary and feeds the viewers. It is a barrier participant like the
+// others: at grant e it waits for exactly the event messages sent to it in epoch e-1, so the
+// recording's order never depends on delivery order.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Inject, Injectable } from '@nestjs/common';
+import { decodeEventBatch, type vpmu } from '@vpmu/proto';
+import { RecordingWriter, type RecordingWriteResult } from '@vpmu/recording';
+import { SummaryBuilder, type RunSummary } from '@vpmu/summary';
+import {
+  AGGREGATOR_NODE,
+  EpochParticipants,
+  MESSAGE_BUS,
+  runContextFromStart,
+  type MessageBus,
+  type Participant,
+  type RunContext,
+} from '@vpmu/transport';
+import type { SimEvent } from '@vpmu/sim';
+
+export const AGGREGATOR_CONFIG = Symbol('AGGREGATOR_CONFIG');
+export interface AggregatorConfig {
+  outDir: string;
+  transport: 'in-process' | 'kafka';
+}
+
+/** Extra consumers of the decoded event stream (viewers). */
+export interface EventSink {
+  onEpoch(epoch: number, events: readonly SimEvent[]): void;
+  finish(summary: RunSummary, outDir: string): Promise<string[]>;
+  abort?(): void;
+}
+
+export interface RunArtifacts {
+  summary: RunSummary;
+  recording: RecordingWriteResult;
+  files: string[];
+}
+
+interface AggregatorRun {
+  ctx: RunContext;
+  writer: RecordingWriter;
+  summary: SummaryBuilder;
+  participants: EpochParticipants<null>;
+  eventCount: number;
+}
+
+@Injectable()
+export class AggregatorService {
+  private run: AggregatorRun | null = null;
+  private sinks: EventSink[] = [];
+  private readonly finished: ((r: RunArtifacts) => void)[] = [];
+  private readonly failed: ((e: Error) => void)[] = [];
+  deadLetters = 0;
+
+  constructor(
+    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
+    @Inject(AGGREGATOR_CONFIG) private readonly config: AggregatorConfig,
+  ) {}
+
+  get runId(): string | null {
+    return this.run?.ctx.runId ?? null;
+  }
+
+  /** Viewers to feed during the next run (set before RunStart). */
+  setSinks(sinks: EventSink[]): void {
+    this.sinks = sinks;
+  }
+
+  /** Resolves with the run's artifacts once RunEnd has been processed. */
+  whenFinished(): Promise<RunArtifacts> {
+    return new Promise((resolve, reject) => {
+      this.finished.push(resolve);
+      this.failed.push(reject);
+    });
+  }
+
+  onRunStart(m: vpmu.v1.IRunStart): void {
+    const ctx = runContextFromStart(m);
+    fs.mkdirSync(this.config.outDir, { recursive: true });
+    const writer = new RecordingWriter().open(path.join(this.config.outDir, 'recording.vpmurec'), {
+      toolVersion: ctx.toolVersion,
+      runId: ctx.runId,
+      seed: ctx.scenario.seed,
+      scenarioText: ctx.scenarioText,
+      scenarioName: ctx.scenario.name,
+      epochNs: ctx.scenario.epochNs,
+      durationNs: ctx.scenario.durationNs,
+    });
+    const run: AggregatorRun = {
+      ctx,
+      writer,
+      summary: new SummaryBuilder(ctx.scenario),
+      participants: new EpochParticipants<null>(ctx.runId, this.bus, (p, grant, inbound) => this.onEpoch(run, p, grant, inbound)),
+      eventCount: 0,
+    };
+    run.participants.add(AGGREGATOR_NODE, null);
+    this.run = run;
+  }
+
+  onGrant(grant: vpmu.v1.IEpochGrant): void {
+    this.run?.participants.onGrant(grant);
+  }
+
+  onEvents(env: vpmu.v1.Envelope): void {
+    this.run?.participants.onMessage(env);
+  }
+
+  async onRunEnd(m: vpmu.v1.IRunEnd): Promise<void> {
+    const run = this.run;
+    if (!run) return;
+    this.run = null;
+    try {
+      if (m.reason !== 'completed') {
+        run.writer.abort();
+        for (const s of this.sinks) s.abort?.();
+        throw new Error(`run ${run.ctx.runId} ended: ${m.reason}`);
+      }
+      const recording = run.writer.close();
+      run.summary.deadLetters = this.deadLetters;
+      const epochs = run.ctx.epochs;
+      const summary = run.summary.finish(
+        { id: run.ctx.runId, seed: run.ctx.scenario.seed, toolVersion: run.ctx.toolVersion, transport: this.config.transport },
+        recording.finalDigestHex,
+        epochs,
+      );
+      const files = [recording.path];
+      const summaryPath = path.join(this.config.outDir, 'summary.json');
+      writeFileAtomic(summaryPath, JSON.stringify(summary, null, 2) + '\n');
+      files.push(summaryPath);
+      for (const s of this.sinks) files.push(...(await s.finish(summary, this.config.outDir)));
+      for (const f of this.finished.splice(0)) f({ summary, recording, files });
+      this.failed.splice(0);
+    } catch (err) {
+      for (const f of this.failed.splice(0)) f(err as Error);
+      this.finished.splice(0);
+    }
+  }
+
+  private onEpoch(run: AggregatorRun, _p: Participant<null>, grant: vpmu.v1.IEpochGrant, inbound: vpmu.v1.Envelope[]): number {
+    const recordedEpoch = (grant.epoch ?? 0) - 1;
+    if (recordedEpoch < 0) return 0;
+    const frames: { node: string; batch: Uint8Array; eventCount: number; events: SimEvent[] }[] = [];
+    for (const env of inbound) {
+      if (env.guestOutput) {
+        const g = env.guestOutput;
+        run.summary.setGuestResult(g.vm ?? '', Number(g.workloadUnits ?? 0), Number(g.guestNs ?? 0));
+        continue;
+      }
+      if (!env.events) continue;
+      const events = decodeEventBatch(env.events);
+      frames.push({ node: env.sourceNode, batch: env.events, eventCount: events.length, events });
+    }
+    if (frames.length === 0) return 0;
+    frames.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+    run.writer.writeEpoch(
+      recordedEpoch,
+      frames.map(({ node, batch, eventCount }) => ({ node, batch, eventCount })),
+    );
+    for (const f of frames) {
+      run.summary.onEvents(f.events);
+      for (const s of this.sinks) s.onEpoch(recordedEpoch, f.events);
+      run.eventCount += f.eventCount;
+    }
+    return 0;
+  }
+}
+
+/** Writes via a temporary file and a rename, so a crash never leaves half a file. */
+export function writeFileAtomic(file: string, content: string): void {
+  const tmp = `${file}.partial`;
+  fs.writeFileSync(tmp, content);
+  fs.renameSync(tmp, file);
+}

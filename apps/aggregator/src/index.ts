@@ -1,0 +1,2 @@
+export * from './aggregator.module';
+export * from './aggregator.service';

@@ -1,0 +1,70 @@
+// Embedded mode: conductor, host-node, guest-vm and aggregator boot as four NestJS
+// microservices in this one process, each with its own in-process transport server on a shared
+// bus, and run the real epoch protocol. The same modules run as separate processes over Kafka.
+import type { INestMicroservice } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AggregatorModule, AggregatorService, type EventSink, type RunArtifacts } from '@vpmu/aggregator';
+import { ConductorModule, ConductorService, type ConductorProgress } from '@vpmu/conductor';
+import { GuestVmModule } from '@vpmu/guest-vm';
+import { HostNodeModule } from '@vpmu/host-node';
+import type { Scenario } from '@vpmu/scenario';
+import { InProcessBus, InProcessTransportServer } from '@vpmu/transport';
+
+export interface EmbeddedRunRequest {
+  runId: string;
+  scenario: Scenario;
+  scenarioText: string;
+  toolVersion: string;
+  outDir: string;
+  sinks?: EventSink[];
+  onProgress?: (p: ConductorProgress) => void;
+}
+
+export interface EmbeddedRunResult extends RunArtifacts {
+  barrierRoundTripMs: number[];
+  messagesDelivered: number;
+}
+
+export class SimulationFailedError extends Error {}
+
+export async function runEmbedded(req: EmbeddedRunRequest): Promise<EmbeddedRunResult> {
+  const bus = new InProcessBus();
+  const apps: INestMicroservice[] = [];
+  const boot = async (module: Parameters<typeof NestFactory.createMicroservice>[0], group: string): Promise<INestMicroservice> => {
+    const app = await NestFactory.createMicroservice(module, { strategy: new InProcessTransportServer(bus, group), logger: false });
+    await app.listen();
+    apps.push(app);
+    return app;
+  };
+  try {
+    const aggregatorApp = await boot(AggregatorModule.register(bus, { outDir: req.outDir, transport: 'in-process' }), 'aggregator');
+    await boot(HostNodeModule.register(bus, { hosts: 'all' }), 'host-node');
+    await boot(GuestVmModule.register(bus, { vms: 'all' }), 'guest-vm');
+    const conductorApp = await boot(ConductorModule.register(bus), 'conductor');
+    const aggregator = aggregatorApp.get(AggregatorService);
+    aggregator.setSinks(req.sinks ?? []);
+    const finished = aggregator.whenFinished();
+    const conductor = conductorApp.get(ConductorService);
+    if (req.onProgress) conductor.onProgress(req.onProgress);
+    let failure: Error | null = null;
+    bus.onListenerError((err) => {
+      if (failure) return;
+      failure = err instanceof Error ? err : new Error(String(err));
+      conductor.abort(`a service failed: ${failure.message}`);
+    });
+    try {
+      await conductor.start({ runId: req.runId, scenario: req.scenario, scenarioText: req.scenarioText, toolVersion: req.toolVersion });
+      const artifacts = await finished;
+      return { ...artifacts, barrierRoundTripMs: conductor.barrierRoundTripMs, messagesDelivered: bus.delivered };
+    } catch (err) {
+      await bus.flush();
+      await finished.catch(() => undefined);
+      const cause = failure ?? (err as Error);
+      const wrapped = new SimulationFailedError(`simulation failed (seed ${req.scenario.seed}): ${cause.message}`);
+      wrapped.stack = cause.stack;
+      throw wrapped;
+    }
+  } finally {
+    for (const app of apps.reverse()) await app.close();
+  }
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// The `vpmu` command. Operating errors become one clear sentence and an exit code; a stack trace
+// is shown only with --debug (or for an internal bug, exit 1, with the seed when known).
+import 'reflect-metadata';
+import { CliError, EXIT } from './cli-error';
+import { processIo, type CommandIo } from './commands/command-io';
+import { runCommand } from './commands/run.command';
+import { validateCommand } from './commands/validate.command';
+
+type Command = (argv: string[], io: CommandIo) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  run: { run: runCommand, summary: 'run FILE [--out DIR] [--seed N]       run a scenario, record it, write summary and viewers' },
+  validate: { run: validateCommand, summary: 'validate FILE                         check a scenario file, every error with its path' },
+};
+
+export function usage(): string {
+  return ['usage: vpmu <command> [options]', '', 'commands:', ...Object.values(COMMANDS).map((c) => `  ${c.summary}`), '', 'docs: docs/cli/*.md'].join('\n');
+}
+
+export async function main(argv: string[], io: CommandIo = processIo): Promise<number> {
+  const debug = argv.includes('--debug');
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    io.out(usage());
+    return name ? EXIT.ok : EXIT.badInput;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    io.err(`vpmu: unknown command "${name}"; run "vpmu help" for the list.`);
+    return EXIT.badInput;
+  }
+  try {
+    return await cmd.run(rest, io);
+  } catch (err) {
+    if (err instanceof CliError) {
+      io.err(`error: ${err.message}`);
+      for (const d of err.details) io.err(`  ${d}`);
+      if (debug && err.stack) io.err(err.stack);
+      return err.exitCode;
+    }
+    const e = err as Error;
+    io.err(`internal error (a bug in vpmu-lab; please report it with the scenario and seed): ${e.message}`);
+    if (debug) io.err(e.stack ?? '');
+    else io.err('re-run with --debug for the stack trace.');
+    return EXIT.bug;
+  }
+}
+
+/** Entry point when run as `node dist/apps/cli/main.js`. */
+export function start(): void {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.stderr.write(`internal error: ${(err as Error).message}\n`);
+      process.exitCode = EXIT.bug;
+    },
+  );
+}
+
+if (require.main === module) start();

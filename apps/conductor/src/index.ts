@@ -1,0 +1,2 @@
+export * from './conductor.module';
+export * from './conductor.service';

@@ -1,0 +1,82 @@
+// guest-vm: owns what belongs to a VM wherever it runs: its identity and its guest-visible
+// results (the workload score, guest run time). It receives each epoch's guest output from
+// whichever host runs the VM and, in the first drain epoch, hands the totals to the aggregator.
+import { Inject, Injectable } from '@nestjs/common';
+import type { vpmu } from '@vpmu/proto';
+import {
+  AGGREGATOR_NODE,
+  EpochParticipants,
+  MESSAGE_BUS,
+  runContextFromStart,
+  TOPICS,
+  vmNode,
+  type MessageBus,
+  type Participant,
+  type RunContext,
+} from '@vpmu/transport';
+
+export const GUEST_VM_CONFIG = Symbol('GUEST_VM_CONFIG');
+export interface GuestVmConfig {
+  vms: string[] | 'all';
+}
+
+interface VmTotals {
+  id: string;
+  workloadUnits: number;
+  guestNs: number;
+}
+
+@Injectable()
+export class GuestVmService {
+  private run: RunContext | null = null;
+  private participants: EpochParticipants<VmTotals> | null = null;
+
+  constructor(
+    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
+    @Inject(GUEST_VM_CONFIG) private readonly config: GuestVmConfig,
+  ) {}
+
+  get runId(): string | null {
+    return this.run?.runId ?? null;
+  }
+
+  owns(node: string): boolean {
+    return this.participants?.has(node) ?? false;
+  }
+
+  onRunStart(m: vpmu.v1.IRunStart): void {
+    const run = runContextFromStart(m);
+    this.run = run;
+    this.participants = new EpochParticipants(run.runId, this.bus, (p, grant, inbound) => this.runEpoch(run, p, grant, inbound));
+    for (const vm of run.scenario.vms) {
+      if (this.config.vms !== 'all' && !this.config.vms.includes(vm.id)) continue;
+      this.participants.add(vmNode(vm.id), { id: vm.id, workloadUnits: 0, guestNs: 0 });
+    }
+  }
+
+  onRunEnd(): void {
+    this.run = null;
+    this.participants = null;
+  }
+
+  onGrant(grant: vpmu.v1.IEpochGrant): void {
+    this.participants?.onGrant(grant);
+  }
+
+  onInbox(env: vpmu.v1.Envelope): void {
+    this.participants?.onMessage(env);
+  }
+
+  private runEpoch(run: RunContext, p: Participant<VmTotals>, grant: vpmu.v1.IEpochGrant, inbound: vpmu.v1.Envelope[]): number {
+    const vm = p.state;
+    for (const env of inbound) {
+      if (!env.guestOutput) continue;
+      vm.workloadUnits += Number(env.guestOutput.workloadUnits ?? 0);
+      vm.guestNs += Number(env.guestOutput.guestNs ?? 0);
+    }
+    if (grant.epoch === run.epochs) {
+      p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, grant.epoch, { guestOutput: { vm: vm.id, workloadUnits: vm.workloadUnits, guestNs: vm.guestNs } });
+    }
+    return 0;
+  }
+}

@@ -1,0 +1,2 @@
+export * from './guest-vm.module';
+export * from './guest-vm.service';

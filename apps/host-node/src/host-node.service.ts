@@ -1,0 +1,84 @@
+// host-node: simulates the physical hosts this replica owns. For each granted epoch and each
+// owned host it waits for exactly the announced node-to-node messages, simulates the window,
+// sends the host's events to the aggregator and each VM's guest output to its guest-vm node,
+// then reports. The simulation itself is libs/host; this service only moves messages.
+import { Inject, Injectable } from '@nestjs/common';
+import { HostWorld } from '@vpmu/host';
+import { encodeEventBatch, type vpmu } from '@vpmu/proto';
+import { Prng, sortEventsCanonically } from '@vpmu/sim';
+import {
+  AGGREGATOR_NODE,
+  EpochParticipants,
+  fromActionMessage,
+  hostNode,
+  MESSAGE_BUS,
+  runContextFromStart,
+  TOPICS,
+  vmNode,
+  type MessageBus,
+  type Participant,
+  type RunContext,
+} from '@vpmu/transport';
+
+export const HOST_NODE_CONFIG = Symbol('HOST_NODE_CONFIG');
+export interface HostNodeConfig {
+  /** Host ids this replica simulates, or 'all'. */
+  hosts: string[] | 'all';
+}
+
+@Injectable()
+export class HostNodeService {
+  private run: RunContext | null = null;
+  private participants: EpochParticipants<HostWorld> | null = null;
+
+  constructor(
+    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
+    @Inject(HOST_NODE_CONFIG) private readonly config: HostNodeConfig,
+  ) {}
+
+  get runId(): string | null {
+    return this.run?.runId ?? null;
+  }
+
+  owns(node: string): boolean {
+    return this.participants?.has(node) ?? false;
+  }
+
+  onRunStart(m: vpmu.v1.IRunStart): void {
+    const run = runContextFromStart(m);
+    this.run = run;
+    this.participants = new EpochParticipants(run.runId, this.bus, (p, grant) => this.runEpoch(run, p, grant));
+    const root = Prng.fromSeed(run.scenario.seed);
+    for (const h of run.scenario.hosts) {
+      if (this.config.hosts !== 'all' && !this.config.hosts.includes(h.id)) continue;
+      this.participants.add(hostNode(h.id), new HostWorld(run.scenario, h.id, root));
+    }
+  }
+
+  onRunEnd(): void {
+    this.run = null;
+    this.participants = null;
+  }
+
+  onGrant(grant: vpmu.v1.IEpochGrant): void {
+    this.participants?.onGrant(grant);
+  }
+
+  onInbox(env: vpmu.v1.Envelope): void {
+    this.participants?.onMessage(env);
+  }
+
+  private runEpoch(run: RunContext, p: Participant<HostWorld>, grant: vpmu.v1.IEpochGrant): number {
+    const epoch = grant.epoch ?? 0;
+    if (epoch >= run.epochs) return 0; // drain epochs: nothing left to simulate
+    const startNs = Number(grant.startNs);
+    const actions = (grant.actions ?? []).map(fromActionMessage);
+    const result = p.state.runEpoch(startNs, Number(grant.endNs), actions);
+    const events = sortEventsCanonically(result.events);
+    p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, epoch, { events: encodeEventBatch(events, startNs) });
+    for (const g of result.guestOutputs) {
+      p.endpoint.send(TOPICS.inbox, vmNode(g.vm), epoch, { guestOutput: { vm: g.vm, workloadUnits: g.workloadUnits, guestNs: g.guestNs } });
+    }
+    return events.length;
+  }
+}

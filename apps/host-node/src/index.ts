@@ -1,0 +1,2 @@
+export * from './host-node.module';
+export * from './host-node.service';

@@ -1,0 +1,63 @@
+// The cost model: every simulated action that costs the guest time has a named parameter with a
+// default from a cited public figure (shared DOMAIN.md "Cost figures"), overridable per scenario
+// (`costs:` in the scenario file). Where no public figure exists the default is chosen and the
+// choice is stated. Cycles are converted to ns with the host's nominal frequency.
+
+export interface CostParameter {
+  name: string;
+  default: number;
+  unit: 'cycles' | 'ns';
+  source: string;
+}
+
+export const COST_PARAMETERS: readonly CostParameter[] = [
+  { name: 'vmExitRoundTripCycles', default: 1_060, unit: 'cycles', source: 'VM exit + entry round trip (CPUID exit) ~1,020-1,100 cycles: S. Christopherson, kvm list, Dec 2024' },
+  { name: 'hypercallExitCycles', default: 1_545, unit: 'cycles', source: 'VMCALL exit on Skylake-SP ~1,530-1,560 cycles: W. Li, kvm list, Mar 2020' },
+  { name: 'msrTrapCycles', default: 2_750, unit: 'cycles', source: 'trapped WRMSR (TSC deadline) on Skylake-SP ~2,500-3,000 cycles: W. Li, kvm list, 2020; used for every trapped PMU MSR (no PMU-specific public figure)' },
+  { name: 'pmuContextSwitchCycles', default: 4_000, unit: 'cycles', source: 'mediated PMU context switch on a CPUID exit ~4k cycles (Emerald Rapids): mediated vPMU v6, patch 34/44' },
+  { name: 'pmuContextSwitchOptimizedCycles', default: 3_000, unit: 'cycles', source: '~3k cycles after skipping unchanged PMC writes: mediated vPMU v6, patch 34/44' },
+  { name: 'perfEventReprogramNs', default: 2_500_000, unit: 'ns', source: 'emulated vPMU counter reconfiguration through perf ~2.5 ms (E5-2699 v4): W. Wang, "Intel Virtual PMU Optimization", kvm list, 2018' },
+  { name: 'perfEventCreateNs', default: 20_000, unit: 'ns', source: 'no public figure for perf_event_create_kernel_counter alone; chosen well below the 2.5 ms full reconfiguration and above a trapped MSR' },
+  { name: 'perfEventToggleNs', default: 2_000, unit: 'ns', source: 'no public figure for perf_event_enable/disable/period; chosen ~ a few trapped MSR accesses' },
+  { name: 'guestPmiEmulatedNs', default: 99_000, unit: 'ns', source: 'guest PMI handling latency in emulated vPMU ~99 us: L. Xu, kvm list, 2019' },
+  { name: 'guestPmiEmulatedReusedNs', default: 56_000, unit: 'ns', source: '~56 us when perf events are reused: L. Xu, kvm list, 2019' },
+  { name: 'ioExitHandlingNs', default: 5_000, unit: 'ns', source: 'no public figure used; an I/O exit to the userspace VMM (QEMU/virtio notify) chosen at ~5 us' },
+];
+
+export type CostName =
+  | 'vmExitRoundTripCycles'
+  | 'hypercallExitCycles'
+  | 'msrTrapCycles'
+  | 'pmuContextSwitchCycles'
+  | 'pmuContextSwitchOptimizedCycles'
+  | 'perfEventReprogramNs'
+  | 'perfEventCreateNs'
+  | 'perfEventToggleNs'
+  | 'guestPmiEmulatedNs'
+  | 'guestPmiEmulatedReusedNs'
+  | 'ioExitHandlingNs';
+
+export class UnknownCostParameterError extends Error {}
+
+/** Resolved costs in integer ns for one host (cycles converted at `cpuGhz`). */
+export class CostModel {
+  private readonly ns = new Map<string, number>();
+
+  constructor(overrides: Record<string, number>, readonly cpuGhz: number) {
+    const known = new Set(COST_PARAMETERS.map((p) => p.name));
+    for (const name of Object.keys(overrides).sort()) {
+      if (!known.has(name)) {
+        throw new UnknownCostParameterError(`costs.${name}: unknown cost parameter (known: ${[...known].join(', ')})`);
+      }
+    }
+    for (const p of COST_PARAMETERS) {
+      const v = overrides[p.name] ?? p.default;
+      this.ns.set(p.name, p.unit === 'cycles' ? Math.round(v / cpuGhz) : Math.round(v));
+    }
+  }
+
+  /** The cost of `name` in integer virtual ns. */
+  costNs(name: CostName): number {
+    return this.ns.get(name)!;
+  }
+}

@@ -1,0 +1,648 @@
+// Intel architectural performance monitoring (perfmon v2+), one logical CPU.
+//
+// Models N GP counters (IA32_PMCi / IA32_A_PMCi / IA32_PERFEVTSELi), M fixed counters
+// (IA32_FIXED_CTRi, IA32_FIXED_CTR_CTRL), the global registers (PERF_GLOBAL_CTRL / STATUS /
+// OVF_CTRL / STATUS_SET), PERF_CAPABILITIES, DEBUGCTL freeze-on-PMI and RDPMC, with the register
+// layouts of shared/DOMAIN.md ("Intel architectural perfmon", from arch/x86/include/asm/msr-index.h
+// and the KVM selftests' include/x86/pmu.h). The MSR interface answers as a KVM guest sees it:
+// the #GP rules are those the KVM selftests pin down (DOMAIN.md "KVM behaviour the KVM selftests
+// pin down": tools/testing/selftests/kvm/x86/pmu_counters_test.c), reserved-bit masks follow
+// arch/x86/kvm/vmx/pmu_intel.c (eventsel_rsvd 0xffffffff00200000, fixed_ctr_ctrl ANY bit reserved).
+//
+// Freeze-on-PMI follows the v4 semantics (Intel SDM 3B 20.2.4.1): with DEBUGCTL.FREEZE_PERFMON_ON_PMI
+// an overflow that raises a PMI sets GLOBAL_STATUS.CTR_FRZ (bit 59) and every counter stops until
+// software clears it through GLOBAL_OVF_CTRL; FREEZE_LBRS_ON_PMI likewise sets LBR_FRZ (bit 58).
+// The freeze takes effect at the overflow instant (the skid is only the delivery latency).
+
+import { CounterBank } from './counter-bank';
+import type { IntelPmuSpec } from './cpu-presets';
+import {
+  INTEL_ARCH_EVENTS,
+  INTEL_FIXED_COUNTER_EVENTS,
+  eventIndex,
+  intelEventIndex,
+  type EventRates,
+  type ExecMode,
+  type WorkloadEventName,
+} from './events';
+import {
+  modeMask,
+  type CounterSlot,
+  type HostCounterConfig,
+  type PmuModel,
+  type PmuOverflow,
+  type PmuStateBase,
+  type RegResult,
+  type WriteResult,
+} from './pmu.types';
+
+export const MSR = {
+  IA32_PMC0: 0xc1,
+  IA32_PERFEVTSEL0: 0x186,
+  IA32_A_PMC0: 0x4c1,
+  FIXED_CTR0: 0x309,
+  FIXED_CTR_CTRL: 0x38d,
+  PERF_GLOBAL_STATUS: 0x38e,
+  PERF_GLOBAL_CTRL: 0x38f,
+  PERF_GLOBAL_OVF_CTRL: 0x390,
+  PERF_GLOBAL_STATUS_SET: 0x391,
+  PERF_CAPABILITIES: 0x345,
+  DEBUGCTL: 0x1d9,
+} as const;
+
+/** Architectural maximum of GP counter MSRs in each range (the selftests probe up to this). */
+export const MAX_GP_COUNTERS = 8;
+/** Fixed counter MSRs defined (0x309..0x30C). */
+export const MAX_FIXED_COUNTERS = 4;
+
+export const EVTSEL = {
+  USR: 1 << 16,
+  OS: 1 << 17,
+  EDGE: 1 << 18,
+  PC: 1 << 19,
+  INT: 1 << 20,
+  ANY: 1 << 21,
+  EN: 1 << 22,
+  INV: 1 << 23,
+} as const;
+/** KVM's eventsel_rsvd: bits 63:32 and AnyThread (bit 21). */
+const EVTSEL_RESERVED_LOW = EVTSEL.ANY;
+
+export const FIXED_CTRL = { OS: 1, USR: 2, ANY: 4, PMI: 8 } as const;
+
+export const DEBUGCTL = {
+  LBR: 1n << 0n,
+  BTF: 1n << 1n,
+  FREEZE_LBRS_ON_PMI: 1n << 11n,
+  FREEZE_PERFMON_ON_PMI: 1n << 12n,
+  FREEZE_WHILE_SMM: 1n << 14n,
+} as const;
+const DEBUGCTL_ALLOWED = DEBUGCTL.LBR | DEBUGCTL.BTF | DEBUGCTL.FREEZE_LBRS_ON_PMI | DEBUGCTL.FREEZE_PERFMON_ON_PMI | DEBUGCTL.FREEZE_WHILE_SMM;
+
+export const GLOBAL_STATUS_BITS = { LBR_FRZ: 58n, CTR_FRZ: 59n, OVF_BUF: 62n, COND_CHGD: 63n } as const;
+const STATUS_MISC_BITS = [58n, 59n, 62n, 63n];
+
+/** RDPMC index bits (DOMAIN.md): 30 selects fixed counters, 31 "fast" (always #GP in KVM). */
+export const RDPMC_FIXED = 1 << 30;
+export const RDPMC_FAST = 2 ** 31;
+
+export const FIXED_COUNTER_ID_BASE = 32;
+
+export interface IntelPmuConfig {
+  gpCounters: number;
+  gpWidthBits: number;
+  fixedCounters: number;
+  fixedWidthBits: number;
+  perfmonVersion: number;
+  fullWidthWrites: boolean;
+  lbrFormat: number;
+  pmiSkidNs: number;
+}
+
+export function intelConfigFromPreset(p: IntelPmuSpec, overrides: Partial<IntelPmuConfig> = {}): IntelPmuConfig {
+  return {
+    gpCounters: p.gpCounters,
+    gpWidthBits: p.gpWidthBits,
+    fixedCounters: p.fixedCounters,
+    fixedWidthBits: p.fixedWidthBits,
+    perfmonVersion: p.perfmonVersion,
+    fullWidthWrites: p.fullWidthWrites,
+    lbrFormat: p.lbrFormat,
+    pmiSkidNs: p.pmiSkidNs,
+    ...overrides,
+  };
+}
+
+export interface IntelPmuState extends PmuStateBase {
+  arch: 'intel';
+  nowNs: number;
+  eventSel: number[];
+  fixedCtrl: number;
+  globalCtrlGp: number;
+  globalCtrlFixed: number;
+  statusGp: number;
+  statusFixed: number;
+  /** Bits 58, 59, 62, 63 of GLOBAL_STATUS, as a 4-bit mask in that order. */
+  statusMisc: number;
+  debugCtl: number;
+}
+
+export class IntelPmu implements PmuModel {
+  readonly arch = 'intel' as const;
+  readonly pmuId = 'cpu';
+  readonly pmiSkidNs: number;
+  readonly slots: readonly CounterSlot[];
+  readonly cfg: IntelPmuConfig;
+
+  private readonly n: number;
+  private readonly m: number;
+  private readonly bank: CounterBank;
+  private timeNs = 0;
+  private readonly eventSel: number[];
+  private fixedCtrl = 0;
+  private globalCtrlGp = 0;
+  private globalCtrlFixed = 0;
+  private statusGp = 0;
+  private statusFixed = 0;
+  private statusMisc = 0;
+  private debugCtl = 0n;
+  /** Per bank index: bit 0 count in host, bit 1 count in guest (perf/KVM's GLOBAL_CTRL switch). */
+  private readonly guestHost: number[];
+  private overflows: PmuOverflow[] = [];
+
+  constructor(cfg: IntelPmuConfig) {
+    if (cfg.gpCounters < 0 || cfg.gpCounters > MAX_GP_COUNTERS) throw new Error(`gpCounters must be 0..${MAX_GP_COUNTERS}`);
+    if (cfg.fixedCounters < 0 || cfg.fixedCounters > MAX_FIXED_COUNTERS) throw new Error(`fixedCounters must be 0..${MAX_FIXED_COUNTERS}`);
+    if (cfg.gpWidthBits > 52 || cfg.fixedWidthBits > 52) throw new Error('Intel counter widths above 52 bits are not modelled');
+    this.cfg = { ...cfg };
+    this.n = cfg.gpCounters;
+    this.m = cfg.fixedCounters;
+    this.pmiSkidNs = cfg.pmiSkidNs;
+    const widths = [...Array(this.n).fill(cfg.gpWidthBits), ...Array(this.m).fill(cfg.fixedWidthBits)];
+    this.bank = new CounterBank(widths);
+    this.eventSel = Array(this.n).fill(0);
+    this.guestHost = Array(this.n + this.m).fill(3);
+    const slots: CounterSlot[] = [];
+    for (let i = 0; i < this.n; i++) slots.push({ counterId: i, kind: 'gp', widthBits: cfg.gpWidthBits });
+    for (let i = 0; i < this.m; i++) slots.push({ counterId: FIXED_COUNTER_ID_BASE + i, kind: 'fixed', widthBits: cfg.fixedWidthBits });
+    this.slots = slots;
+    for (let i = 0; i < this.m; i++) this.bank.eventIdx[this.n + i] = eventIndex(INTEL_FIXED_COUNTER_EVENTS[i]);
+    this.reset();
+  }
+
+  get nowNs(): number {
+    return this.timeNs;
+  }
+
+  /** Power-on state; GLOBAL_CTRL resets to the mask of GP counters (perfmon v2+, DOMAIN.md). */
+  reset(): void {
+    for (let i = 0; i < this.n + this.m; i++) this.bank.write(i, 0);
+    this.eventSel.fill(0);
+    this.fixedCtrl = 0;
+    this.globalCtrlGp = this.cfg.perfmonVersion >= 2 ? gpMask(this.n) : 0;
+    this.globalCtrlFixed = 0;
+    this.statusGp = 0;
+    this.statusFixed = 0;
+    this.statusMisc = 0;
+    this.debugCtl = 0n;
+    this.guestHost.fill(3);
+    this.recompute();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // MSR interface (as seen by a guest under KVM).
+
+  rdmsr(msr: number): RegResult {
+    const gpLegacy = msr - MSR.IA32_PMC0;
+    if (gpLegacy >= 0 && gpLegacy < MAX_GP_COUNTERS) {
+      if (gpLegacy < this.n) return ok(this.bank.readBig(gpLegacy));
+      // KVM quirk: MSR_P6_PERFCTR0/1 (0xC1/0xC2) read 0 when the counter does not exist.
+      return gpLegacy < 2 ? ok(0n) : GP;
+    }
+    const gpFull = msr - MSR.IA32_A_PMC0;
+    if (gpFull >= 0 && gpFull < MAX_GP_COUNTERS) {
+      if (!this.cfg.fullWidthWrites || gpFull >= this.n) return GP;
+      return ok(this.bank.readBig(gpFull));
+    }
+    const sel = msr - MSR.IA32_PERFEVTSEL0;
+    if (sel >= 0 && sel < MAX_GP_COUNTERS) return sel < this.n ? ok(BigInt(this.eventSel[sel])) : GP;
+    const fixed = msr - MSR.FIXED_CTR0;
+    if (fixed >= 0 && fixed < MAX_FIXED_COUNTERS) return fixed < this.m ? ok(this.bank.readBig(this.n + fixed)) : GP;
+    switch (msr) {
+      case MSR.FIXED_CTR_CTRL:
+        return this.cfg.perfmonVersion >= 2 ? ok(BigInt(this.fixedCtrl)) : GP;
+      case MSR.PERF_GLOBAL_CTRL:
+        return this.cfg.perfmonVersion >= 2 ? ok(this.globalCtrlBig()) : GP;
+      case MSR.PERF_GLOBAL_STATUS:
+        return this.cfg.perfmonVersion >= 2 ? ok(this.globalStatusBig()) : GP;
+      case MSR.PERF_GLOBAL_OVF_CTRL:
+        // Write-1-to-clear; reads as 0.
+        return this.cfg.perfmonVersion >= 2 ? ok(0n) : GP;
+      case MSR.PERF_GLOBAL_STATUS_SET:
+        return this.cfg.perfmonVersion >= 4 ? ok(0n) : GP;
+      case MSR.PERF_CAPABILITIES:
+        return ok(this.perfCapabilities());
+      case MSR.DEBUGCTL:
+        return ok(this.debugCtl);
+      default:
+        return GP;
+    }
+  }
+
+  wrmsr(msr: number, value: number | bigint): WriteResult {
+    const v = toU64(value);
+    const gpLegacy = msr - MSR.IA32_PMC0;
+    if (gpLegacy >= 0 && gpLegacy < MAX_GP_COUNTERS) {
+      if (gpLegacy >= this.n) return gpLegacy < 2 ? OK : GP; // 0xC1/0xC2 writes dropped (KVM quirk)
+      // Legacy PMC writes: bits 31:0 sign-extended (KVM: data = (s64)(s32)data), then the width.
+      this.bank.write(gpLegacy, BigInt.asIntN(32, v));
+      return OK;
+    }
+    const gpFull = msr - MSR.IA32_A_PMC0;
+    if (gpFull >= 0 && gpFull < MAX_GP_COUNTERS) {
+      if (!this.cfg.fullWidthWrites || gpFull >= this.n) return GP;
+      if (v >> BigInt(this.cfg.gpWidthBits) !== 0n) return GP; // beyond the counter width
+      this.bank.write(gpFull, v);
+      return OK;
+    }
+    const sel = msr - MSR.IA32_PERFEVTSEL0;
+    if (sel >= 0 && sel < MAX_GP_COUNTERS) {
+      if (sel >= this.n) return GP;
+      if (v >> 32n !== 0n || (Number(v) & EVTSEL_RESERVED_LOW) !== 0) return GP;
+      this.eventSel[sel] = Number(v);
+      this.recompute();
+      return OK;
+    }
+    const fixed = msr - MSR.FIXED_CTR0;
+    if (fixed >= 0 && fixed < MAX_FIXED_COUNTERS) {
+      if (fixed >= this.m) return GP;
+      this.bank.write(this.n + fixed, BigInt.asUintN(this.cfg.fixedWidthBits, v));
+      return OK;
+    }
+    if (this.cfg.perfmonVersion < 2) return msr === MSR.PERF_CAPABILITIES || msr === MSR.DEBUGCTL ? this.wrmsrMisc(msr, v) : GP;
+    switch (msr) {
+      case MSR.FIXED_CTR_CTRL: {
+        // 4 bits per existing fixed counter; ANY (bit 2 of each field) is reserved under KVM.
+        const allowed = fixedCtrlAllowed(this.m);
+        if ((v & ~BigInt(allowed)) !== 0n) return GP;
+        this.fixedCtrl = Number(v);
+        this.recompute();
+        return OK;
+      }
+      case MSR.PERF_GLOBAL_CTRL: {
+        if ((v & ~this.counterBitsBig()) !== 0n) return GP;
+        this.globalCtrlGp = Number(v & 0xffff_ffffn);
+        this.globalCtrlFixed = Number(v >> 32n);
+        this.recompute();
+        return OK;
+      }
+      case MSR.PERF_GLOBAL_STATUS:
+        return GP; // read-only for the guest
+      case MSR.PERF_GLOBAL_OVF_CTRL: {
+        if ((v & ~this.statusBitsBig()) !== 0n) return GP;
+        this.setStatus(v, false);
+        return OK;
+      }
+      case MSR.PERF_GLOBAL_STATUS_SET: {
+        if (this.cfg.perfmonVersion < 4) return GP;
+        if ((v & ~this.statusBitsBig()) !== 0n) return GP;
+        this.setStatus(v, true);
+        return OK;
+      }
+      default:
+        return this.wrmsrMisc(msr, v);
+    }
+  }
+
+  private wrmsrMisc(msr: number, v: bigint): WriteResult {
+    if (msr === MSR.DEBUGCTL) {
+      if ((v & ~DEBUGCTL_ALLOWED) !== 0n) return GP;
+      this.debugCtl = v;
+      return OK;
+    }
+    return GP; // PERF_CAPABILITIES is read-only for the guest; anything else is not ours
+  }
+
+  /** RDPMC as KVM emulates it: bit 31 (fast) #GPs, bit 30 selects fixed counters. */
+  rdpmc(index: number): RegResult {
+    if (!Number.isInteger(index) || index < 0 || index >= 2 ** 32) return GP;
+    if (index >= RDPMC_FAST) return GP;
+    if (index & RDPMC_FIXED) {
+      const i = index & (RDPMC_FIXED - 1);
+      return i < this.m ? ok(this.bank.readBig(this.n + i)) : GP;
+    }
+    return index < this.n ? ok(this.bank.readBig(index)) : GP;
+  }
+
+  /** CPUID.0AH as this PMU would enumerate it (EAX, EBX, EDX). */
+  cpuid0a(): { eax: number; ebx: number; edx: number } {
+    const eax = (this.cfg.perfmonVersion & 0xff) | (this.n << 8) | (this.cfg.gpWidthBits << 16) | (7 << 24);
+    return { eax: eax >>> 0, ebx: 0, edx: (this.m & 0x1f) | (this.cfg.fixedWidthBits << 5) };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Analytic time.
+
+  advanceTo(nowNs: number, rates: EventRates, mode: ExecMode): void {
+    this.advance(nowNs - this.timeNs, rates, mode);
+  }
+
+  advance(dtNs: number, rates: EventRates, mode: ExecMode): void {
+    if (dtNs < 0 || !Number.isSafeInteger(dtNs)) throw new Error(`IntelPmu.advance: bad dtNs ${dtNs}`);
+    if (dtNs === 0) return;
+    const bank = this.bank;
+    // Freeze-on-PMI needs the counters stopped at the first PMI-raising overflow; otherwise one
+    // bulk step counts everything and reports each wrap at its exact instant.
+    if ((this.debugCtl & DEBUGCTL.FREEZE_PERFMON_ON_PMI) !== 0n && bank.interruptLiveCount(rates, mode) > 0) {
+      const t = bank.nextInterruptWrapInNs(rates, mode);
+      if (t <= dtNs) {
+        bank.advance(t, this.timeNs, rates, mode);
+        this.timeNs += t;
+        this.drainWraps();
+        this.advance(dtNs - t, rates, mode); // frozen now (or a lower bound was hit): continue
+        return;
+      }
+    }
+    bank.advance(dtNs, this.timeNs, rates, mode);
+    this.timeNs += dtNs;
+    if (bank.wrapCount > 0) this.drainWraps();
+  }
+
+  nextOverflowInNs(rates: EventRates, mode: ExecMode): number {
+    return this.bank.nextInterruptWrapInNs(rates, mode);
+  }
+
+  takeOverflows(): PmuOverflow[] {
+    if (this.overflows.length === 0) return EMPTY;
+    const out = this.overflows;
+    this.overflows = [];
+    return out;
+  }
+
+  private drainWraps(): void {
+    const bank = this.bank;
+    const count = bank.wrapCount;
+    const start = this.overflows.length;
+    let froze = false;
+    for (let w = 0; w < count; w++) {
+      const i = bank.wrapIdx[w];
+      const at = bank.wrapAtNs[w];
+      if (i < this.n) this.statusGp |= 1 << i;
+      else this.statusFixed |= 1 << (i - this.n);
+      const pmi = bank.interrupt[i] === 1;
+      this.overflows.push({ counterId: this.idOf(i), overflowNs: at, pmi, pmiNs: at + this.pmiSkidNs });
+      if (pmi) {
+        if ((this.debugCtl & DEBUGCTL.FREEZE_PERFMON_ON_PMI) !== 0n) froze = true;
+        if ((this.debugCtl & DEBUGCTL.FREEZE_LBRS_ON_PMI) !== 0n) this.statusMisc |= 1; // LBR_FRZ
+      }
+    }
+    bank.wrapCount = 0;
+    if (this.overflows.length - start > 1) sortOverflows(this.overflows, start);
+    if (froze) {
+      this.statusMisc |= 2; // CTR_FRZ
+      this.recompute();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Host driver (arch/x86/events/intel/core.c).
+
+  hostCandidates(event: WorkloadEventName): readonly number[] {
+    const gps = range(this.n);
+    switch (event) {
+      // Fixed-counter events may also use any GP counter (intel_pmu_init extends the fixed
+      // constraint to the GP mask), and x86's scheduler prefers the fixed counter.
+      case 'instructions':
+        return this.m > 0 ? [FIXED_COUNTER_ID_BASE, ...gps] : gps;
+      case 'cycles':
+        return this.m > 1 ? [FIXED_COUNTER_ID_BASE + 1, ...gps] : gps;
+      // perf encodes ref-cycles / slots as pseudo events 0x0300 / 0x0400: fixed counter only.
+      case 'ref-cycles':
+        return this.m > 2 ? [FIXED_COUNTER_ID_BASE + 2] : [];
+      case 'topdown-slots':
+        return this.m > 3 ? [FIXED_COUNTER_ID_BASE + 3] : [];
+      default:
+        return gps;
+    }
+  }
+
+  hostProgram(counterId: number, c: HostCounterConfig): void {
+    const i = this.indexOf(counterId);
+    if (i < this.n) {
+      const enc = INTEL_ARCH_EVENTS[c.event];
+      this.eventSel[i] =
+        enc.eventSelect | (enc.umask << 8) | (c.countUser ? EVTSEL.USR : 0) | (c.countKernel ? EVTSEL.OS : 0) | (c.interrupt ? EVTSEL.INT : 0) | EVTSEL.EN;
+      this.globalCtrlGp |= 1 << i;
+    } else {
+      const f = i - this.n;
+      if (INTEL_FIXED_COUNTER_EVENTS[f] !== c.event) throw new Error(`fixed counter ${f} cannot count ${c.event}`);
+      const field = (c.countKernel ? FIXED_CTRL.OS : 0) | (c.countUser ? FIXED_CTRL.USR : 0) | (c.interrupt ? FIXED_CTRL.PMI : 0);
+      this.fixedCtrl = (this.fixedCtrl & ~(0xf << (4 * f))) | (field << (4 * f));
+      this.globalCtrlFixed |= 1 << f;
+    }
+    this.guestHost[i] = (c.countHost ? 1 : 0) | (c.countGuest ? 2 : 0);
+    if (c.periodEvents !== undefined) this.bank.writeToOverflowIn(i, c.periodEvents);
+    else this.bank.write(i, 0);
+    this.clearStatusOf(i);
+    this.recompute();
+  }
+
+  hostStop(counterId: number): void {
+    const i = this.indexOf(counterId);
+    if (i < this.n) {
+      this.eventSel[i] &= ~EVTSEL.EN;
+      this.globalCtrlGp &= ~(1 << i);
+    } else {
+      const f = i - this.n;
+      this.fixedCtrl &= ~(0xf << (4 * f));
+      this.globalCtrlFixed &= ~(1 << f);
+    }
+    this.recompute();
+  }
+
+  hostStopAll(): void {
+    for (let i = 0; i < this.n; i++) this.eventSel[i] &= ~EVTSEL.EN;
+    this.fixedCtrl = 0;
+    this.globalCtrlGp = 0;
+    this.globalCtrlFixed = 0;
+    this.statusGp = 0;
+    this.statusFixed = 0;
+    this.statusMisc = 0;
+    this.guestHost.fill(3);
+    this.recompute();
+  }
+
+  countedSinceWrite(counterId: number): number {
+    return this.bank.sinceWrite[this.indexOf(counterId)];
+  }
+
+  hostAckOverflow(counterId: number): void {
+    this.clearStatusOf(this.indexOf(counterId));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // State.
+
+  saveState(): IntelPmuState {
+    const b = this.bank;
+    return {
+      arch: 'intel',
+      pmuId: this.pmuId,
+      nowNs: this.timeNs,
+      stored: Array.from(b.stored),
+      acc: Array.from(b.acc),
+      sinceWrite: Array.from(b.sinceWrite),
+      guestHost: [...this.guestHost],
+      eventSel: [...this.eventSel],
+      fixedCtrl: this.fixedCtrl,
+      globalCtrlGp: this.globalCtrlGp,
+      globalCtrlFixed: this.globalCtrlFixed,
+      statusGp: this.statusGp,
+      statusFixed: this.statusFixed,
+      statusMisc: this.statusMisc,
+      debugCtl: Number(this.debugCtl),
+    };
+  }
+
+  /** Restores registers and counter values; the PMU's own clock is kept (time is the world's). */
+  loadState(state: PmuStateBase): void {
+    const s = state as IntelPmuState;
+    if (s.arch !== 'intel' || s.stored.length !== this.n + this.m || s.eventSel.length !== this.n) {
+      throw new Error(`IntelPmu.loadState: state for a different PMU shape (${s.arch}, ${s.stored.length} counters)`);
+    }
+    const b = this.bank;
+    for (let i = 0; i < b.size; i++) {
+      b.stored[i] = s.stored[i];
+      b.acc[i] = s.acc[i];
+      b.sinceWrite[i] = s.sinceWrite[i];
+      this.guestHost[i] = s.guestHost[i];
+    }
+    for (let i = 0; i < this.n; i++) this.eventSel[i] = s.eventSel[i];
+    this.fixedCtrl = s.fixedCtrl;
+    this.globalCtrlGp = s.globalCtrlGp;
+    this.globalCtrlFixed = s.globalCtrlFixed;
+    this.statusGp = s.statusGp;
+    this.statusFixed = s.statusFixed;
+    this.statusMisc = s.statusMisc;
+    this.debugCtl = BigInt(s.debugCtl);
+    this.recompute();
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  /** Bank index of a counter id (GP i = i, fixed i = 32 + i). */
+  indexOf(counterId: number): number {
+    if (counterId >= 0 && counterId < this.n) return counterId;
+    const f = counterId - FIXED_COUNTER_ID_BASE;
+    if (f >= 0 && f < this.m) return this.n + f;
+    throw new Error(`IntelPmu: no counter ${counterId}`);
+  }
+
+  private idOf(i: number): number {
+    return i < this.n ? i : FIXED_COUNTER_ID_BASE + (i - this.n);
+  }
+
+  private frozen(): boolean {
+    return (this.statusMisc & 2) !== 0;
+  }
+
+  /** Re-derives each counter's enable, filters, event and interrupt from the registers. */
+  private recompute(): void {
+    const b = this.bank;
+    const frozen = this.frozen();
+    for (let i = 0; i < this.n; i++) {
+      const es = this.eventSel[i];
+      b.eventIdx[i] = intelEventIndex(es & 0xff, (es >> 8) & 0xff);
+      b.counting[i] = !frozen && (es & EVTSEL.EN) !== 0 && (this.globalCtrlGp & (1 << i)) !== 0 ? 1 : 0;
+      const gh = this.guestHost[i];
+      b.modeBits[i] = modeMask((es & EVTSEL.USR) !== 0, (es & EVTSEL.OS) !== 0, (gh & 1) !== 0, (gh & 2) !== 0);
+      b.interrupt[i] = (es & EVTSEL.INT) !== 0 ? 1 : 0;
+      b.cmask[i] = (es >>> 24) & 0xff;
+      b.inv[i] = (es & EVTSEL.INV) !== 0 ? 1 : 0;
+      b.edge[i] = (es & EVTSEL.EDGE) !== 0 ? 1 : 0;
+    }
+    for (let f = 0; f < this.m; f++) {
+      const i = this.n + f;
+      const field = (this.fixedCtrl >> (4 * f)) & 0xf;
+      const os = (field & FIXED_CTRL.OS) !== 0;
+      const usr = (field & FIXED_CTRL.USR) !== 0;
+      b.counting[i] = !frozen && (os || usr) && (this.globalCtrlFixed & (1 << f)) !== 0 ? 1 : 0;
+      const gh = this.guestHost[i];
+      b.modeBits[i] = modeMask(usr, os, (gh & 1) !== 0, (gh & 2) !== 0);
+      b.interrupt[i] = (field & FIXED_CTRL.PMI) !== 0 ? 1 : 0;
+    }
+    b.touch();
+  }
+
+  private clearStatusOf(i: number): void {
+    if (i < this.n) this.statusGp &= ~(1 << i);
+    else this.statusFixed &= ~(1 << (i - this.n));
+  }
+
+  private setStatus(v: bigint, set: boolean): void {
+    const gp = Number(v & BigInt(gpMask(this.n)));
+    const fx = Number((v >> 32n) & BigInt(gpMask(this.m)));
+    let misc = 0;
+    STATUS_MISC_BITS.forEach((bit, j) => {
+      if ((v >> bit) & 1n) misc |= 1 << j;
+    });
+    const wasFrozen = this.frozen();
+    if (set) {
+      this.statusGp |= gp;
+      this.statusFixed |= fx;
+      this.statusMisc |= misc;
+    } else {
+      this.statusGp &= ~gp;
+      this.statusFixed &= ~fx;
+      this.statusMisc &= ~misc;
+    }
+    if (wasFrozen !== this.frozen()) this.recompute();
+  }
+
+  private counterBitsBig(): bigint {
+    return BigInt(gpMask(this.n)) | (BigInt(gpMask(this.m)) << 32n);
+  }
+
+  private statusBitsBig(): bigint {
+    let v = this.counterBitsBig();
+    for (const bit of STATUS_MISC_BITS) v |= 1n << bit;
+    return v;
+  }
+
+  private globalCtrlBig(): bigint {
+    return BigInt(this.globalCtrlGp >>> 0) | (BigInt(this.globalCtrlFixed) << 32n);
+  }
+
+  private globalStatusBig(): bigint {
+    let v = BigInt(this.statusGp >>> 0) | (BigInt(this.statusFixed) << 32n);
+    STATUS_MISC_BITS.forEach((bit, j) => {
+      if (this.statusMisc & (1 << j)) v |= 1n << bit;
+    });
+    return v;
+  }
+
+  private perfCapabilities(): bigint {
+    return BigInt(this.cfg.lbrFormat & 0x3f) | (this.cfg.fullWidthWrites ? 1n << 13n : 0n);
+  }
+}
+
+const OK: WriteResult = Object.freeze({ ok: true }) as WriteResult;
+const GP = Object.freeze({ ok: false, fault: 'gp' }) as { ok: false; fault: 'gp' };
+const EMPTY: PmuOverflow[] = [];
+
+function ok(value: bigint): RegResult {
+  return { ok: true, value };
+}
+
+function toU64(value: number | bigint): bigint {
+  if (typeof value === 'bigint') return BigInt.asUintN(64, value);
+  if (!Number.isSafeInteger(value)) throw new Error(`MSR value ${value} is not an exact integer; pass a bigint`);
+  return BigInt.asUintN(64, BigInt(value));
+}
+
+function gpMask(n: number): number {
+  return n >= 32 ? 0xffff_ffff : (1 << n) - 1;
+}
+
+function fixedCtrlAllowed(m: number): number {
+  let v = 0;
+  for (let f = 0; f < m; f++) v |= (FIXED_CTRL.OS | FIXED_CTRL.USR | FIXED_CTRL.PMI) << (4 * f);
+  return v;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/** Stable sort of overflows[start..] by overflowNs (insertion sort: tiny arrays). */
+export function sortOverflows(a: PmuOverflow[], start: number): void {
+  for (let i = start + 1; i < a.length; i++) {
+    const x = a[i];
+    let j = i - 1;
+    while (j >= start && a[j].overflowNs > x.overflowNs) {
+      a[j + 1] = a[j];
+      j--;
+    }
+    a[j + 1] = x;
+  }
+}

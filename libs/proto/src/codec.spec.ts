@@ -1,0 +1,131 @@
+import fc from 'fast-check';
+import type { SimEvent } from '@vpmu/sim';
+import { decodeEventBatch, encodeEventBatch, EventBatchDecodeError } from './event-batch.codec';
+import { decodeEnvelope, encodeEnvelope, EnvelopeDecodeError } from './envelope.codec';
+import { vpmu } from './generated/vpmu';
+
+const v1 = vpmu.v1;
+const at = { host: 'h1', pcpu: 0, vm: 'vm1', vcpu: 1 };
+
+/** One event of every kind, in time order. */
+export const EVERY_EVENT_KIND: SimEvent[] = [
+  { kind: 'counterSample', atNs: 1000, at, event: 'instructions', actual: 123456789, observed: 123456000 },
+  { kind: 'pmi', atNs: 1000, at, counter: 'gp0', owner: 'guest', deliveredTo: 'host', vector: 0xfe, overflowNs: 990, skidNs: 10, lost: false },
+  { kind: 'contextSwitch', atNs: 2000, at: { host: 'h1', pcpu: 3 }, prevThread: 'vcpu:vm1/1', nextThread: 'idle', preempted: true },
+  { kind: 'guestContextSwitch', atNs: 2500, at, prevTask: 'specint/1.0', nextTask: 'specint/1.1' },
+  { kind: 'vmExit', atNs: 3000, at, reason: 'msr-write', costNs: 1375, msr: 0x186 },
+  { kind: 'vmEntry', atNs: 4375, at, pmuSwitchNs: 2000, pmiInjected: true },
+  { kind: 'perfState', atNs: 5000, at: { host: 'h1', pcpu: 2 }, eventId: 'hp1/cycles', from: 'active', to: 'error', cause: 'guest-enter', count: 777 },
+  { kind: 'msrAccess', atNs: 5000, at, msr: 0xc1, write: true, value: 2 ** 48 - 1, result: 'gp', trapped: true },
+  { kind: 'lbrSnapshot', atNs: 6000, at, fromIps: [0x401000, 0x402000], toIps: [0x401100, 0x402200], foreignEntries: 1 },
+  { kind: 'migrationPhase', atNs: 7000, at: { vm: 'vm1' }, fromHost: 'h1', toHost: 'h2', phase: 'stop-and-copy', durationNs: 30_000_000, bytes: 1 << 30, iteration: 3 },
+  { kind: 'finding', atNs: 8000, at, findingKind: 'guest-counter-starved', detail: 'gp1 instructions not running for 4ms' },
+  { kind: 'programStep', atNs: 8000, at, step: 2, op: 'rdmsr 0xc1', result: 'ok', value: 42, ok: true },
+  { kind: 'guestPerf', atNs: 9000, at: { vm: 'vm1' }, command: 'perf stat -e instructions', event: 'instructions', count: 5_000_000, timeEnabledNs: 100, timeRunningNs: 50, samples: 0 },
+];
+
+describe('EventBatch codec', () => {
+  it('round-trips one event of every kind exactly', () => {
+    const bytes = encodeEventBatch(EVERY_EVENT_KIND);
+    expect(decodeEventBatch(bytes)).toEqual(EVERY_EVENT_KIND);
+  });
+
+  it('interns each name once per batch and delta-encodes time', () => {
+    const events: SimEvent[] = [];
+    for (let i = 0; i < 100; i++) {
+      events.push({ kind: 'vmExit', atNs: 10_000_000 + i * 1000, at, reason: 'io', costNs: 5350, msr: 0 });
+    }
+    const batch = v1.EventBatch.decode(encodeEventBatch(events));
+    expect(batch.strings).toEqual(['h1', 'vm1', 'io']);
+    expect(batch.events.slice(1).every((e) => Number(e.dtNs) === 1000)).toBe(true);
+    // ~ a dozen bytes per exit event once names and places are interned
+    expect(encodeEventBatch(events).length / events.length).toBeLessThan(15);
+  });
+
+  it('keeps places with pCPU 0 and vCPU 0 distinct from absent ones', () => {
+    const e: SimEvent[] = [{ kind: 'contextSwitch', atNs: 0, at: { host: 'h', pcpu: 0 }, prevThread: 'idle', nextThread: 'x', preempted: false }];
+    expect(decodeEventBatch(encodeEventBatch(e))[0].at).toEqual({ host: 'h', pcpu: 0 });
+  });
+
+  it('round-trips arbitrary counter samples (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ dt: fc.nat(1e9), actual: fc.nat(Number.MAX_SAFE_INTEGER), observed: fc.nat(Number.MAX_SAFE_INTEGER), vcpu: fc.nat(63) }), { maxLength: 50 }),
+        (rows) => {
+          let t = 0;
+          const events: SimEvent[] = rows.map((r) => ({ kind: 'counterSample', atNs: (t += r.dt), at: { vm: 'v', vcpu: r.vcpu }, event: 'cycles', actual: r.actual, observed: r.observed }));
+          expect(decodeEventBatch(encodeEventBatch(events))).toEqual(events);
+        },
+      ),
+    );
+  });
+
+  it('refuses events out of time order', () => {
+    expect(() => encodeEventBatch([EVERY_EVENT_KIND[2], EVERY_EVENT_KIND[0]])).toThrow(/time order/);
+  });
+
+  it('reports garbage and dangling references as EventBatchDecodeError', () => {
+    expect(() => decodeEventBatch(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0x0f]))).toThrow(EventBatchDecodeError);
+    const bad = v1.EventBatch.encode({ strings: [], places: [{ host: 5 }], events: [{ dtNs: 0, vmExit: { at: 1, reason: 1 } }] }).finish();
+    expect(() => decodeEventBatch(bad)).toThrow(/string reference 5/);
+    const unknown = v1.EventBatch.encode({ strings: [], events: [{ dtNs: 0 }] }).finish();
+    expect(() => decodeEventBatch(unknown)).toThrow(/no known kind/);
+  });
+});
+
+describe('Envelope and control messages', () => {
+  const base = { runId: 'r1', epoch: 7, sourceNode: 'host/h1', seq: 3, destination: 'aggregator' };
+  const payloads: Record<string, vpmu.v1.IEnvelope> = {
+    events: { ...base, events: encodeEventBatch(EVERY_EVENT_KIND) },
+    grant: { ...base, grant: { epoch: 7, startNs: 7e6, endNs: 8e6, expected: [{ node: 'host/h1', count: 2 }], actions: [{ atNs: 7.5e6, migrate: { vm: 'vm1', to: 'h2', bandwidthBytesPerSec: 1.25e9, maxDowntimeNs: 3e8 } }] } },
+    report: { ...base, report: { epoch: 7, node: 'host/h1', sentTo: [{ node: 'aggregator', count: 1 }], eventCount: 13, digest: Uint8Array.from([1, 2, 3]) } },
+    runStart: { ...base, runStart: { runId: 'r1', scenarioText: 'version: 1\n', seed: 2 ** 53 - 1, epochNs: 1e6, durationNs: 2e8, toolVersion: '0.1.0' } },
+    runEnd: { ...base, runEnd: { runId: 'r1', finalEpoch: 201, reason: 'completed' } },
+    guestOutput: { ...base, guestOutput: { vm: 'vm1', workloadUnits: 6.6e9, guestNs: 1e9, perf: [{ command: 1, event: 2, count: 3 }] } },
+    vpmuState: {
+      ...base,
+      vpmuState: {
+        vm: 'vm1',
+        mode: 'passthrough',
+        gpCounters: 8,
+        fixedCounters: 4,
+        counterWidth: 48,
+        vcpus: [{ vcpu: 0, counters: [{ index: 0, value: 2 ** 47, eventsel: 0x4300c0, period: 100000, freqHz: 1000, backingCount: 5, pmiPending: true }], globalCtrl: 0xff, lbr: { fromIp: [1, 2], toIp: [3, 4], tos: 1, debugctlLbr: true, pvActive: true } }],
+        pvEvents: [{ id: 3, type: 0, config: 1, enabled: true, count: 99, overflows: 2 }],
+        filter: { action: 1, events: [0x00c0], fixedCounterBitmap: 0x3, masked: [5] },
+        armPmu: 'armv8_cortex_a76',
+        armNrCounters: 4,
+        eventsInUse: ['instructions'],
+      },
+    },
+  };
+
+  it.each(Object.keys(payloads))('round-trips an envelope carrying %s', (name) => {
+    const env = payloads[name];
+    const decoded = decodeEnvelope(encodeEnvelope(env));
+    expect(decoded.payload).toBe(name);
+    expect(v1.Envelope.toObject(decoded, { longs: Number, bytes: Array, defaults: false })).toEqual(
+      v1.Envelope.toObject(v1.Envelope.fromObject(env), { longs: Number, bytes: Array, defaults: false }),
+    );
+  });
+
+  it('round-trips every recording entry', () => {
+    const entries: vpmu.v1.IRecordEntry[] = [
+      { header: { magic: 'vpmurec', formatVersion: 1, toolVersion: '0.1.0', runId: 'r', seed: 42, scenarioText: 'x', epochNs: 1e6, durationNs: 1e8, scenarioName: 'q' } },
+      { frame: { epoch: 3, node: 'host/h1', batch: Uint8Array.from([1, 2]), crc32c: 0xe3069283, runningHash: Uint8Array.from([9]), eventCount: 2 } },
+      { checkpoint: { epoch: 50, node: 'host/h1', state: Uint8Array.from([7]), crc32c: 1 } },
+      { trailer: { epochs: [{ epoch: 0, digest: Uint8Array.from([1]) }], finalDigest: Uint8Array.from([2]), totalEvents: 9, finalEpoch: 99 } },
+    ];
+    for (const e of entries) {
+      const back = v1.RecordEntry.decode(v1.RecordEntry.encode(e).finish());
+      expect(v1.RecordEntry.toObject(back, { longs: Number, bytes: Array })).toEqual(v1.RecordEntry.toObject(v1.RecordEntry.fromObject(e), { longs: Number, bytes: Array }));
+    }
+  });
+
+  it('rejects garbage, and envelopes without run, source or payload', () => {
+    expect(() => decodeEnvelope(Buffer.from('definitely not protobuf \xff\xff'))).toThrow(EnvelopeDecodeError);
+    expect(() => decodeEnvelope(encodeEnvelope({ sourceNode: 'x', runEnd: {} }))).toThrow(/run id/);
+    expect(() => decodeEnvelope(encodeEnvelope({ runId: 'r', runEnd: {} }))).toThrow(/source node/);
+    expect(() => decodeEnvelope(encodeEnvelope({ runId: 'r', sourceNode: 'x' }))).toThrow(/payload/);
+  });
+});

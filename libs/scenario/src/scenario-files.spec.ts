@@ -1,0 +1,41 @@
+// Every ready-to-run scenario in scenarios/ must parse: a broken starting point is the worst
+// first impression. (Test code may read files; the library itself does not.)
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { formatScenarioErrors } from './scenario.errors';
+import { parseScenario } from './scenario.parser';
+
+const dir = join(__dirname, '..', '..', '..', 'scenarios');
+const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+
+describe('scenarios/', () => {
+  it('has quickstart.yaml', () => {
+    expect(files).toContain('quickstart.yaml');
+  });
+
+  it.each(files)('%s parses without errors', (file) => {
+    const r = parseScenario(readFileSync(join(dir, file), 'utf8'));
+    if (!r.ok) throw new Error(`scenarios/${file} is invalid:\n${formatScenarioErrors(r.errors, `scenarios/${file}`)}`);
+    expect(r.scenario.hosts.length).toBeGreaterThan(0);
+  });
+
+  it('quickstart.yaml is the small, fast run npm start promises', () => {
+    const r = parseScenario(readFileSync(join(dir, 'quickstart.yaml'), 'utf8'));
+    if (!r.ok) throw new Error(formatScenarioErrors(r.errors));
+    const s = r.scenario;
+    expect(r.warnings).toEqual([]);
+    expect(s.seed).toBe(42);
+    expect(s.durationNs).toBe(200_000_000);
+    expect(s.hosts).toHaveLength(1);
+    expect(s.hosts[0]).toMatchObject({ cpu: 'intel-spr', pcpus: 4 });
+    expect(s.hosts[0].noise).toHaveLength(1);
+    expect(s.vms.map((v) => [v.vcpus, v.vpmu.mode, v.workload.profile])).toEqual([
+      [2, 'emulated', 'specint'],
+      [2, 'passthrough', 'fio'],
+    ]);
+    for (const vm of s.vms) {
+      expect(vm.guestPerf).toEqual([expect.objectContaining({ command: 'stat', events: ['instructions', 'cycles'] })]);
+    }
+  });
+});

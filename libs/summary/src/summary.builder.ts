@@ -1,0 +1,216 @@
+// Folds a run's event stream into summary.json (schema 1). Pure and streaming: the aggregator
+// feeds each epoch's decoded events in canonical order; nothing is kept per event.
+import type { Scenario } from '@vpmu/scenario';
+import type { SimEvent } from '@vpmu/sim';
+import type { FindingSummary, HostSummary, RunSummary, VmSummary } from './summary.types';
+
+export interface RunIdentity {
+  id: string;
+  seed: number;
+  toolVersion: string;
+  transport: 'in-process' | 'kafka';
+}
+
+export class SummaryBuilder {
+  private readonly byKind = new Map<string, number>();
+  private total = 0;
+  private readonly vms = new Map<string, VmSummary>();
+  private readonly hosts = new Map<string, HostSummary>();
+  /** Latest sample per vm -> vcpu -> event. */
+  private readonly lastSample = new Map<string, Map<number, Map<string, { actual: number; observed: number }>>>();
+  private readonly findings: FindingSummary[] = [];
+  private readonly perfEvents = new Map<string, Map<string, { state: string; count: number }>>();
+  private readonly guestPerf = new Map<string, Map<string, VmSummary['guestPerf'][number]>>();
+  deadLetters = 0;
+
+  constructor(private readonly scenario: Scenario) {
+    for (const h of scenario.hosts) this.hosts.set(h.id, { cpu: h.cpu, pcpus: h.pcpus, contextSwitches: 0, perfEvents: [] });
+    for (const vm of scenario.vms) {
+      this.vms.set(vm.id, {
+        host: vm.host,
+        vpmu: vm.vpmu.mode,
+        workloadScore: 0,
+        guestRunNs: 0,
+        counters: {},
+        vmExits: {},
+        pmis: { delivered: 0, lost: 0 },
+        program: [],
+        migrations: [],
+        guestPerf: [],
+      });
+      this.lastSample.set(vm.id, new Map());
+    }
+  }
+
+  onEvents(events: readonly SimEvent[]): void {
+    for (const e of events) {
+      this.total++;
+      this.byKind.set(e.kind, (this.byKind.get(e.kind) ?? 0) + 1);
+      switch (e.kind) {
+        case 'counterSample': {
+          if (e.at.vm === undefined || e.at.vcpu === undefined) break;
+          const perVcpu = this.lastSample.get(e.at.vm);
+          if (!perVcpu) break;
+          let m = perVcpu.get(e.at.vcpu);
+          if (!m) perVcpu.set(e.at.vcpu, (m = new Map()));
+          m.set(e.event, { actual: e.actual, observed: e.observed });
+          break;
+        }
+        case 'contextSwitch': {
+          const h = e.at.host !== undefined ? this.hosts.get(e.at.host) : undefined;
+          if (h) h.contextSwitches++;
+          break;
+        }
+        case 'vmExit': {
+          const vm = this.vmOf(e);
+          if (vm) vm.vmExits[e.reason] = (vm.vmExits[e.reason] ?? 0) + 1;
+          break;
+        }
+        case 'pmi': {
+          const vm = this.vmOf(e);
+          if (vm && e.owner === 'guest') {
+            if (e.lost) vm.pmis.lost++;
+            else vm.pmis.delivered++;
+          }
+          break;
+        }
+        case 'perfState': {
+          if (e.at.host === undefined || e.at.vm !== undefined) break;
+          let m = this.perfEvents.get(e.at.host);
+          if (!m) this.perfEvents.set(e.at.host, (m = new Map()));
+          m.set(e.eventId, { state: e.to, count: e.count });
+          break;
+        }
+        case 'finding':
+          this.findings.push({
+            kind: e.findingKind,
+            atNs: e.atNs,
+            host: e.at.host ?? null,
+            vm: e.at.vm ?? null,
+            vcpu: e.at.vcpu ?? null,
+            detail: e.detail,
+          });
+          break;
+        case 'programStep': {
+          const vm = this.vmOf(e);
+          if (vm) {
+            vm.program.push({
+              step: e.step,
+              op: e.op,
+              result: e.result,
+              fault: e.result === 'ok' ? null : e.result,
+              value: e.value,
+              ok: e.ok,
+            });
+          }
+          break;
+        }
+        case 'guestPerf': {
+          if (e.at.vm === undefined) break;
+          let m = this.guestPerf.get(e.at.vm);
+          if (!m) this.guestPerf.set(e.at.vm, (m = new Map()));
+          m.set(`${e.command}\u0000${e.event}`, {
+            command: e.command,
+            event: e.event,
+            count: e.count,
+            timeEnabledNs: e.timeEnabledNs,
+            timeRunningNs: e.timeRunningNs,
+            samples: e.samples,
+          });
+          break;
+        }
+        case 'migrationPhase': {
+          const vm = this.vmOf(e);
+          if (!vm) break;
+          let mig = vm.migrations[vm.migrations.length - 1];
+          if (e.phase === 'setup' || !mig || mig.result !== 'in-progress') {
+            mig = { from: e.fromHost, to: e.toHost, phases: [], downtimeNs: 0, bytesSent: 0, result: 'in-progress' };
+            vm.migrations.push(mig);
+          }
+          mig.phases.push({ phase: e.phase, durationNs: e.durationNs, bytes: e.bytes });
+          mig.bytesSent += e.bytes;
+          if (e.phase === 'stop-and-copy') mig.downtimeNs += e.durationNs;
+          if (e.phase === 'resume') {
+            mig.result = 'completed';
+            vm.host = e.toHost;
+          }
+          if (e.phase === 'refused') mig.result = `refused: ${e.phase === 'refused' ? 'incompatible' : ''}`;
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+
+  /** Guest-vm results: the workload score (millions of guest instructions) and guest run time. */
+  setGuestResult(vmId: string, workloadUnits: number, guestRunNs: number): void {
+    const vm = this.vms.get(vmId);
+    if (!vm) return;
+    vm.workloadScore = Math.round(workloadUnits / 1000) / 1000;
+    vm.guestRunNs = guestRunNs;
+  }
+
+  /** Final host perf event table with times (from the host world, which tracks enabled/running). */
+  setHostPerfEvents(hostId: string, events: HostSummary['perfEvents']): void {
+    const h = this.hosts.get(hostId);
+    if (h) h.perfEvents = events;
+  }
+
+  finish(run: RunIdentity, digestHex: string, epochs: number): RunSummary {
+    for (const [vmId, perVcpu] of this.lastSample) {
+      const vm = this.vms.get(vmId)!;
+      const totals = new Map<string, { actual: number; observed: number }>();
+      for (const vcpu of [...perVcpu.keys()].sort((a, b) => a - b)) {
+        for (const [event, s] of perVcpu.get(vcpu)!) {
+          const t = totals.get(event) ?? { actual: 0, observed: 0 };
+          t.actual += s.actual;
+          t.observed += s.observed;
+          totals.set(event, t);
+        }
+      }
+      for (const event of [...totals.keys()].sort()) {
+        const t = totals.get(event)!;
+        vm.counters[event] = {
+          actual: t.actual,
+          guestObserved: t.observed,
+          errorPct: t.actual === 0 ? 0 : Math.round(((t.observed - t.actual) / t.actual) * 1e6) / 1e4,
+        };
+      }
+      vm.guestPerf = [...(this.guestPerf.get(vmId)?.values() ?? [])];
+      vm.vmExits = sortedRecord(vm.vmExits);
+    }
+    for (const [hostId, m] of this.perfEvents) {
+      const h = this.hosts.get(hostId);
+      if (h && h.perfEvents.length === 0) {
+        h.perfEvents = [...m.entries()].map(([id, s]) => ({ id, state: s.state, count: s.count, timeEnabledNs: 0, timeRunningNs: 0 }));
+      }
+    }
+    return {
+      schema: 1,
+      run: {
+        id: run.id,
+        scenario: this.scenario.name,
+        seed: run.seed,
+        durationNs: this.scenario.durationNs,
+        epochs,
+        toolVersion: run.toolVersion,
+        transport: run.transport,
+      },
+      digest: digestHex,
+      events: { total: this.total, byKind: sortedRecord(Object.fromEntries(this.byKind)) },
+      vms: Object.fromEntries([...this.vms.entries()].sort(([a], [b]) => (a < b ? -1 : 1))),
+      hosts: Object.fromEntries([...this.hosts.entries()].sort(([a], [b]) => (a < b ? -1 : 1))),
+      findings: this.findings,
+      deadLetters: this.deadLetters,
+    };
+  }
+
+  private vmOf(e: SimEvent): VmSummary | undefined {
+    return e.at.vm !== undefined ? this.vms.get(e.at.vm) : undefined;
+  }
+}
+
+function sortedRecord<T>(r: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}

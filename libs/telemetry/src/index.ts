@@ -1,0 +1,44 @@
+// libs/telemetry: the viewers of a run (DESIGN.md "Viewing"). Each consumes the event stream
+// per epoch batch (`onEvents`) and the summary at the end (`finish`):
+//   PerfettoWriter     -> trace.perfetto.json (Chrome trace-event JSON, streamed)
+//   OtelTraceBuilder   -> spans with seed-derived ids; OtlpSpanExporter (http/protobuf) and
+//                         OtlpJsonWriter (OTLP JSON file) ship them
+//   ReportCollector    -> ReportData; renderHtmlReport(summary, data) -> report.html
+export { PerfettoWriter, type PerfettoWriterOptions, type ChunkSink } from './perfetto.writer';
+export { OtelTraceBuilder, type OtelTraceOptions } from './otel-trace.builder';
+export {
+  type TelemetrySpan,
+  type TelemetrySpanEvent,
+  type TraceMeta,
+  type Attrs,
+  type AttrValue,
+  type SpanStatus,
+  deriveTraceId,
+  deriveSpanId,
+  toUnixNs,
+} from './otel-span.model';
+export {
+  OtlpSpanExporter,
+  OtlpJsonWriter,
+  exportSpansOtlp,
+  encodeOtlpJson,
+  resolveOtlpTracesUrl,
+  toReadableSpan,
+  type OtlpExportOptions,
+  type OtlpExportStats,
+} from './otlp.exporter';
+export {
+  ReportCollector,
+  type ReportCollectorOptions,
+  type ReportData,
+  type ReportSlice,
+  type ReportMark,
+  type ReportVcpuTrack,
+  type ReportCounterSeries,
+  type ReportMigration,
+} from './report.collector';
+export { renderHtmlReport, type HtmlReportOptions } from './html-report.renderer';
+export { FileChunkSink } from './file-chunk.sink';
+export { formatVcpuThreadName, parseVcpuThreadName, type VcpuRef } from './thread-names';
+export { TelemetryError, type TelemetryErrorCode } from './telemetry.errors';
+export { makeSyntheticRun, type SyntheticRun, type SyntheticRunOptions } from './testing/synthetic-run';

@@ -1,0 +1,522 @@
+// Builds the OpenTelemetry view of a run (DESIGN.md "Viewing"): one trace per run.
+//   run                                  root, [0, end of run]
+//   ├─ host h1                           per host; findings placed on the host
+//   │  └─ perf <event> [cpuN]            one span per host perf session (active..off), state
+//   │                                    changes as span events
+//   └─ vm vm1                            per VM; events that happen while no vCPU slice is open
+//      ├─ vcpu vm1/0 on h1/cpu2          one span per run slice: the vCPU thread switched in and
+//      │                                 out on a pCPU; PMIs, VM exits, guest task switches,
+//      │                                 findings as span events
+//      └─ migrate vm1 h1→h2              per migration, its phases as child spans
+// VM exits are frequent: a slice keeps them as individual span events only while their count is
+// at most `maxExitEventsPerSlice` and their rate at most `aggregateExitsAbovePerSec`; otherwise
+// the slice carries counts per reason as attributes (`vpmu.exits.<reason>`). Long-lived spans
+// keep at most `maxEventsPerSpan` events and count the rest in droppedEventsCount (the summary
+// and the Perfetto file keep everything; the trace is for reading).
+// Streaming: a slice span is complete when its vCPU is switched out and goes to `onSpan` at
+// once; only open slices and the long-lived spans are held in memory.
+import type {
+  ContextSwitchEvent,
+  MigrationPhaseEvent,
+  PerfStateEvent,
+  Place,
+  SimEvent,
+  VmExitEvent,
+} from '@vpmu/sim';
+import type { RunSummary } from '@vpmu/summary';
+import {
+  type Attrs,
+  type TelemetrySpan,
+  type TelemetrySpanEvent,
+  type TraceMeta,
+  deriveSpanId,
+  deriveTraceId,
+} from './otel-span.model';
+import { IDLE_THREAD, parseVcpuThreadName } from './thread-names';
+
+export interface OtelTraceOptions {
+  seed: number;
+  runId: string;
+  /** Unix ns that virtual time 0 maps to: the wall-clock start for `run`, the recorded one for replay. */
+  runStartUnixNs: bigint;
+  /** vpmu mode per VM (from the scenario), so slice spans carry `vpmu.mode` while streaming. */
+  vmModes?: Record<string, string>;
+  /** Receives each finished span; without it spans are collected and returned by finish(). */
+  onSpan?: (span: TelemetrySpan) => void;
+  maxExitEventsPerSlice?: number;
+  aggregateExitsAbovePerSec?: number;
+  /** Cap on PMI / guest task switch events per slice (the rest are counted in attributes). */
+  maxEventsPerSlice?: number;
+  maxEventsPerSpan?: number;
+  serviceName?: string;
+}
+
+interface OpenSpan {
+  span: TelemetrySpan;
+  cap: number;
+}
+
+interface VcpuSlice {
+  open: OpenSpan | null;
+  index: number;
+  host: string;
+  pcpu: number;
+  exits: VmExitEvent[];
+  exitCount: number;
+  exitByReason: Map<string, number>;
+  pmis: number;
+  taskSwitches: number;
+}
+
+interface PerfSession {
+  open: OpenSpan;
+  index: number;
+}
+
+interface MigrationInFlight {
+  index: number;
+  phases: MigrationPhaseEvent[];
+}
+
+const DEFAULTS = {
+  maxExitEventsPerSlice: 8,
+  aggregateExitsAbovePerSec: 20_000,
+  maxEventsPerSlice: 64,
+  maxEventsPerSpan: 1000,
+};
+
+export class OtelTraceBuilder {
+  readonly meta: TraceMeta;
+  private readonly seed: number;
+  private readonly runId: string;
+  private readonly options: OtelTraceOptions;
+  private readonly maxExitEvents: number;
+  private readonly exitRateLimitPerSec: number;
+  private readonly maxSliceEvents: number;
+  private readonly maxSpanEvents: number;
+  private readonly collected: TelemetrySpan[] = [];
+  private readonly runSpan: OpenSpan;
+  private readonly hosts = new Map<string, OpenSpan>();
+  private readonly vms = new Map<string, OpenSpan>();
+  private readonly vcpus = new Map<string, VcpuSlice>();
+  private readonly pcpuThreads = new Map<string, string>();
+  private readonly perfSessions = new Map<string, PerfSession>();
+  private readonly perfSessionCounts = new Map<string, number>();
+  private readonly migrations = new Map<string, MigrationInFlight>();
+  private readonly migrationCounts = new Map<string, number>();
+  private maxSeenNs = 0;
+  private finished = false;
+  private emitted = 0;
+
+  constructor(options: OtelTraceOptions) {
+    this.options = options;
+    this.seed = options.seed;
+    this.runId = options.runId;
+    this.maxExitEvents = options.maxExitEventsPerSlice ?? DEFAULTS.maxExitEventsPerSlice;
+    this.exitRateLimitPerSec = options.aggregateExitsAbovePerSec ?? DEFAULTS.aggregateExitsAbovePerSec;
+    this.maxSliceEvents = options.maxEventsPerSlice ?? DEFAULTS.maxEventsPerSlice;
+    this.maxSpanEvents = options.maxEventsPerSpan ?? DEFAULTS.maxEventsPerSpan;
+    this.meta = {
+      traceId: deriveTraceId(options.seed, options.runId),
+      runStartUnixNs: options.runStartUnixNs,
+      resource: {
+        'service.name': options.serviceName ?? 'vpmu-lab',
+        'vpmu.run.id': options.runId,
+        'vpmu.seed': options.seed,
+      },
+    };
+    this.runSpan = this.newSpan('run', undefined, `run ${options.runId}`, 0, { 'vpmu.run.id': options.runId, 'vpmu.seed': options.seed }, this.maxSpanEvents);
+  }
+
+  /** Spans handed out so far (to onSpan or collected). */
+  get spanCount(): number {
+    return this.emitted;
+  }
+
+  onEvents(events: readonly SimEvent[]): void {
+    if (this.finished) throw new Error('OtelTraceBuilder: onEvents after finish');
+    for (const e of events) {
+      if (e.atNs > this.maxSeenNs) this.maxSeenNs = e.atNs;
+      if (e.at.host !== undefined) this.host(e.at.host, e.atNs);
+      if (e.at.vm !== undefined) this.vm(e.at.vm, e.atNs);
+      switch (e.kind) {
+        case 'contextSwitch':
+          this.onContextSwitch(e);
+          break;
+        case 'pmi':
+          this.onSliceEvent(e.at, e.atNs, e.lost ? 'pmi lost' : 'pmi', {
+            'vpmu.event': e.counter,
+            'vpmu.pmi.owner': e.owner,
+            'vpmu.pmi.delivered_to': e.deliveredTo,
+            'vpmu.pmi.vector': e.vector,
+            'vpmu.pmi.overflow_ns': e.overflowNs,
+            'vpmu.pmi.skid_ns': e.skidNs,
+            'vpmu.pmi.lost': e.lost,
+          }, 'pmi');
+          break;
+        case 'vmExit':
+          this.onVmExit(e);
+          break;
+        case 'guestContextSwitch':
+          this.onSliceEvent(e.at, e.atNs, 'guest task switch', { 'vpmu.guest.prev_task': e.prevTask, 'vpmu.guest.next_task': e.nextTask }, 'task');
+          break;
+        case 'vmEntry':
+          if (e.pmiInjected) this.onSliceEvent(e.at, e.atNs, 'virtual pmi injected', { 'vpmu.pmu_switch_ns': e.pmuSwitchNs }, 'pmi');
+          break;
+        case 'perfState':
+          this.onPerfState(e);
+          break;
+        case 'migrationPhase':
+          this.onMigrationPhase(e);
+          break;
+        case 'finding':
+          this.onSliceEvent(e.at, e.atNs, `finding: ${e.findingKind}`, { 'vpmu.finding.kind': e.findingKind, 'vpmu.finding.detail': e.detail, ...placeAttrs(e.at) }, 'always');
+          break;
+        case 'msrAccess':
+          if (e.result !== 'ok') {
+            this.onSliceEvent(e.at, e.atNs, `${e.write ? 'wrmsr' : 'rdmsr'} fault`, { 'vpmu.msr': `0x${e.msr.toString(16)}`, 'vpmu.msr.result': e.result, 'vpmu.msr.trapped': e.trapped }, 'always');
+          }
+          break;
+        case 'lbrSnapshot':
+          if (e.foreignEntries > 0) this.onSliceEvent(e.at, e.atNs, 'lbr foreign entries', { 'vpmu.lbr.foreign_entries': e.foreignEntries }, 'always');
+          break;
+        case 'programStep':
+          this.onSliceEvent(e.at, e.atNs, `program step ${e.step}`, { 'vpmu.program.op': e.op, 'vpmu.program.result': e.result, 'vpmu.program.value': e.value, 'vpmu.program.ok': e.ok }, 'always');
+          break;
+        case 'guestPerf':
+          this.addEvent(this.placeSpan(e.at), { name: `guest perf ${e.command}`, atNs: e.atNs, attributes: {
+            'vpmu.event': e.event,
+            'vpmu.guest_perf.count': e.count,
+            'vpmu.guest_perf.time_enabled_ns': e.timeEnabledNs,
+            'vpmu.guest_perf.time_running_ns': e.timeRunningNs,
+            'vpmu.guest_perf.samples': e.samples,
+          } });
+          break;
+        case 'counterSample':
+          break; // counters are plotted in Perfetto and the report; a trace is the wrong view
+      }
+    }
+  }
+
+  /** Ends every open span at the end of the run and emits the long-lived spans. Returns the
+   * collected spans when no onSpan sink was given (else an empty array). */
+  finish(summary: RunSummary): TelemetrySpan[] {
+    if (this.finished) return [];
+    this.finished = true;
+    const endNs = Math.max(summary.run.durationNs, this.maxSeenNs);
+    for (const v of this.vcpus.values()) if (v.open) this.closeSlice(v, endNs);
+    for (const p of this.perfSessions.values()) this.end(p.open, endNs);
+    this.perfSessions.clear();
+    for (const [vm, m] of this.migrations) this.flushMigration(vm, m);
+    this.migrations.clear();
+
+    for (const id of [...this.vms.keys()].sort()) {
+      const s = this.vms.get(id)!;
+      const v = summary.vms[id];
+      if (v) {
+        Object.assign(s.span.attributes, {
+          'vpmu.mode': v.vpmu,
+          'vpmu.host': v.host,
+          'vpmu.workload_score': v.workloadScore,
+          'vpmu.guest_run_ns': v.guestRunNs,
+          'vpmu.pmis.delivered': v.pmis.delivered,
+          'vpmu.pmis.lost': v.pmis.lost,
+        });
+        for (const [event, c] of Object.entries(v.counters)) {
+          s.span.attributes[`vpmu.counter.${event}.actual`] = c.actual;
+          s.span.attributes[`vpmu.counter.${event}.guest_observed`] = c.guestObserved;
+          s.span.attributes[`vpmu.counter.${event}.error_pct`] = c.errorPct;
+        }
+      }
+      this.end(s, endNs);
+    }
+    for (const id of [...this.hosts.keys()].sort()) {
+      const s = this.hosts.get(id)!;
+      const h = summary.hosts[id];
+      if (h) Object.assign(s.span.attributes, { 'vpmu.host.cpu': h.cpu, 'vpmu.host.pcpus': h.pcpus, 'vpmu.host.context_switches': h.contextSwitches });
+      this.end(s, endNs);
+    }
+    Object.assign(this.runSpan.span.attributes, {
+      'vpmu.scenario': summary.run.scenario,
+      'vpmu.digest': summary.digest,
+      'vpmu.tool_version': summary.run.toolVersion,
+      'vpmu.transport': summary.run.transport,
+      'vpmu.epochs': summary.run.epochs,
+      'vpmu.events.total': summary.events.total,
+      'vpmu.findings': summary.findings.length,
+    });
+    this.runSpan.span.name = `run ${summary.run.scenario} (${summary.run.id})`;
+    this.end(this.runSpan, endNs);
+    return this.options.onSpan ? [] : this.collected;
+  }
+
+  // ---- vCPU run slices -----------------------------------------------------------------------
+
+  private onContextSwitch(e: ContextSwitchEvent): void {
+    const { host, pcpu } = e.at;
+    if (host === undefined || pcpu === undefined) return;
+    const key = `${host}\u0000${pcpu}`;
+    const prev = this.pcpuThreads.get(key);
+    if (prev !== undefined) {
+      const pv = parseVcpuThreadName(prev);
+      if (pv) {
+        const s = this.vcpus.get(`${pv.vm}\u0000${pv.vcpu}`);
+        if (s?.open && s.host === host && s.pcpu === pcpu) this.closeSlice(s, e.atNs, e.preempted);
+      }
+    }
+    if (e.nextThread === IDLE_THREAD) {
+      this.pcpuThreads.delete(key);
+      return;
+    }
+    this.pcpuThreads.set(key, e.nextThread);
+    const nv = parseVcpuThreadName(e.nextThread);
+    if (!nv) return;
+    const s = this.vcpuState(nv.vm, nv.vcpu);
+    if (s.open) this.closeSlice(s, e.atNs);
+    const vmSpan = this.vm(nv.vm, e.atNs);
+    const attrs: Attrs = { 'vpmu.vm': nv.vm, 'vpmu.vcpu': nv.vcpu, 'vpmu.host': host, 'vpmu.pcpu': pcpu };
+    const mode = this.options.vmModes?.[nv.vm];
+    if (mode !== undefined) attrs['vpmu.mode'] = mode;
+    s.host = host;
+    s.pcpu = pcpu;
+    s.open = this.newSpan(`vm/${nv.vm}/vcpu/${nv.vcpu}/run/${s.index++}`, vmSpan.span.spanId, `vcpu ${nv.vm}/${nv.vcpu} on ${host}/cpu${pcpu}`, e.atNs, attrs, Number.MAX_SAFE_INTEGER);
+  }
+
+  private closeSlice(s: VcpuSlice, endNs: number, preempted?: boolean): void {
+    const open = s.open!;
+    const span = open.span;
+    const durNs = Math.max(0, endNs - span.startNs);
+    span.attributes['vpmu.exits.total'] = s.exitCount;
+    span.attributes['vpmu.pmis'] = s.pmis;
+    if (s.taskSwitches > 0) span.attributes['vpmu.guest.task_switches'] = s.taskSwitches;
+    if (preempted !== undefined) span.attributes['vpmu.preempted'] = preempted;
+    const ratePerSec = durNs > 0 ? (s.exitCount * 1e9) / durNs : Number.POSITIVE_INFINITY;
+    const individually = s.exitCount <= this.maxExitEvents && (s.exitCount <= 1 || ratePerSec <= this.exitRateLimitPerSec);
+    if (individually) {
+      for (const x of s.exits) {
+        span.events.push({ name: 'vm exit', atNs: x.atNs, attributes: { 'vpmu.exit.reason': x.reason, 'vpmu.exit.cost_ns': x.costNs, 'vpmu.exit.msr': `0x${x.msr.toString(16)}` } });
+      }
+    } else if (s.exitCount > 0) {
+      span.attributes['vpmu.exits.aggregated'] = true;
+      for (const [reason, n] of [...s.exitByReason].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) span.attributes[`vpmu.exits.${reason}`] = n;
+    }
+    span.events.sort((a, b) => a.atNs - b.atNs);
+    this.end(open, endNs);
+    s.open = null;
+    s.exits = [];
+    s.exitCount = 0;
+    s.exitByReason = new Map();
+    s.pmis = 0;
+    s.taskSwitches = 0;
+  }
+
+  private onVmExit(e: VmExitEvent): void {
+    const s = this.openSliceAt(e.at);
+    if (!s) {
+      this.addEvent(this.placeSpan(e.at), { name: 'vm exit', atNs: e.atNs, attributes: { 'vpmu.exit.reason': e.reason, 'vpmu.exit.cost_ns': e.costNs, ...placeAttrs(e.at) } });
+      return;
+    }
+    s.exitCount++;
+    s.exitByReason.set(e.reason, (s.exitByReason.get(e.reason) ?? 0) + 1);
+    if (s.exits.length <= this.maxExitEvents) s.exits.push(e);
+  }
+
+  /** An event on the vCPU's open slice if there is one, else on the most specific span. */
+  private onSliceEvent(at: Place, atNs: number, name: string, attributes: Attrs, cls: 'pmi' | 'task' | 'always'): void {
+    const s = this.openSliceAt(at);
+    if (s) {
+      if (cls === 'pmi') s.pmis++;
+      if (cls === 'task') s.taskSwitches++;
+      const count = cls === 'pmi' ? s.pmis : cls === 'task' ? s.taskSwitches : 0;
+      if (cls === 'always' || count <= this.maxSliceEvents) s.open!.span.events.push({ name, atNs, attributes });
+      else s.open!.span.droppedEventsCount++;
+      return;
+    }
+    if (cls === 'task') return; // a guest switch on a descheduled vCPU says nothing in a trace
+    this.addEvent(this.placeSpan(at), { name, atNs, attributes: { ...attributes, ...placeAttrs(at) } });
+  }
+
+  private openSliceAt(at: Place): VcpuSlice | null {
+    if (at.vm === undefined || at.vcpu === undefined) return null;
+    const s = this.vcpus.get(`${at.vm}\u0000${at.vcpu}`);
+    return s?.open ? s : null;
+  }
+
+  // ---- perf sessions ----------------------------------------------------------------------
+
+  private onPerfState(e: PerfStateEvent): void {
+    const host = e.at.host;
+    const event = { name: `perf state ${e.from}→${e.to}`, atNs: e.atNs, attributes: { 'vpmu.perf.event_id': e.eventId, 'vpmu.perf.from': e.from, 'vpmu.perf.to': e.to, 'vpmu.perf.cause': e.cause, 'vpmu.perf.count': e.count } as Attrs };
+    if (host === undefined) {
+      this.addEvent(this.placeSpan(e.at), event);
+      return;
+    }
+    const cpu = e.at.pcpu === undefined ? '' : `/cpu${e.at.pcpu}`;
+    const key = `${host}/perf/${e.eventId}${cpu}`;
+    let session = this.perfSessions.get(key);
+    if (!session && e.to !== 'off') {
+      const index = this.perfSessionCounts.get(key) ?? 0;
+      this.perfSessionCounts.set(key, index + 1);
+      const attrs: Attrs = { 'vpmu.host': host, 'vpmu.event': e.eventId };
+      if (e.at.pcpu !== undefined) attrs['vpmu.pcpu'] = e.at.pcpu;
+      const name = `perf ${e.eventId}${e.at.pcpu === undefined ? '' : ` cpu${e.at.pcpu}`}`;
+      session = { open: this.newSpan(`host/${key}/${index}`, this.host(host, e.atNs).span.spanId, name, e.atNs, attrs, this.maxSpanEvents), index };
+      this.perfSessions.set(key, session);
+    }
+    if (!session) {
+      this.addEvent(this.host(host, e.atNs), event);
+      return;
+    }
+    this.addEvent(session.open, event);
+    const attrs = session.open.span.attributes;
+    attrs['vpmu.perf.state'] = e.to;
+    attrs['vpmu.perf.count'] = e.count;
+    if (e.to === 'error') {
+      session.open.span.status = 'error';
+      session.open.span.statusMessage = `perf event ${e.eventId} entered ERROR (${e.cause})`;
+    }
+    if (e.to === 'off') {
+      this.end(session.open, e.atNs);
+      this.perfSessions.delete(key);
+    }
+  }
+
+  // ---- migrations -------------------------------------------------------------------------
+
+  private onMigrationPhase(e: MigrationPhaseEvent): void {
+    const vm = e.at.vm;
+    if (vm === undefined) return;
+    let m = this.migrations.get(vm);
+    if (!m) {
+      const index = this.migrationCounts.get(vm) ?? 0;
+      this.migrationCounts.set(vm, index + 1);
+      m = { index, phases: [] };
+      this.migrations.set(vm, m);
+    }
+    m.phases.push(e);
+    if (e.phase === 'resume' || e.phase === 'refused') {
+      this.flushMigration(vm, m);
+      this.migrations.delete(vm);
+    }
+  }
+
+  /** A phase event carries its start (atNs) and its duration; phases are laid end to end. */
+  private flushMigration(vm: string, m: MigrationInFlight): void {
+    if (m.phases.length === 0) return;
+    const first = m.phases[0];
+    const last = m.phases[m.phases.length - 1];
+    const refused = last.phase === 'refused';
+    const path = `vm/${vm}/migration/${m.index}`;
+    const parent = this.newSpan(path, this.vm(vm, first.atNs).span.spanId, `migrate ${vm} ${first.fromHost}→${first.toHost}`, first.atNs, {
+      'vpmu.vm': vm,
+      'vpmu.migration.from': first.fromHost,
+      'vpmu.migration.to': first.toHost,
+    }, this.maxSpanEvents);
+    let cursor = first.atNs;
+    let bytes = 0;
+    let downtimeNs = 0;
+    m.phases.forEach((p, j) => {
+      const startNs = Math.max(p.atNs, cursor);
+      const endNs = startNs + Math.max(0, p.durationNs);
+      const phase = this.newSpan(`${path}/phase/${j}`, parent.span.spanId, p.phase === 'precopy' ? `precopy #${p.iteration}` : p.phase, startNs, {
+        'vpmu.vm': vm,
+        'vpmu.migration.phase': p.phase,
+        'vpmu.migration.iteration': p.iteration,
+        'vpmu.migration.bytes': p.bytes,
+      }, 0);
+      if (p.phase === 'refused') phase.span.status = 'error';
+      this.end(phase, endNs);
+      bytes += p.bytes;
+      if (p.phase === 'stop-and-copy') downtimeNs += p.durationNs;
+      cursor = endNs;
+    });
+    Object.assign(parent.span.attributes, {
+      'vpmu.migration.bytes': bytes,
+      'vpmu.migration.downtime_ns': downtimeNs,
+      'vpmu.migration.result': refused ? 'refused' : last.phase === 'resume' ? 'completed' : 'incomplete',
+    });
+    if (refused) {
+      parent.span.status = 'error';
+      parent.span.statusMessage = 'migration refused';
+    }
+    this.end(parent, cursor);
+  }
+
+  // ---- spans ------------------------------------------------------------------------------
+
+  private host(id: string, atNs: number): OpenSpan {
+    let s = this.hosts.get(id);
+    if (!s) {
+      s = this.newSpan(`host/${id}`, this.runSpan.span.spanId, `host ${id}`, atNs, { 'vpmu.host': id }, this.maxSpanEvents);
+      this.hosts.set(id, s);
+    }
+    return s;
+  }
+
+  private vm(id: string, atNs: number): OpenSpan {
+    let s = this.vms.get(id);
+    if (!s) {
+      const attrs: Attrs = { 'vpmu.vm': id };
+      const mode = this.options.vmModes?.[id];
+      if (mode !== undefined) attrs['vpmu.mode'] = mode;
+      s = this.newSpan(`vm/${id}`, this.runSpan.span.spanId, `vm ${id}`, atNs, attrs, this.maxSpanEvents);
+      this.vms.set(id, s);
+    }
+    return s;
+  }
+
+  private vcpuState(vm: string, vcpu: number): VcpuSlice {
+    const key = `${vm}\u0000${vcpu}`;
+    let s = this.vcpus.get(key);
+    if (!s) {
+      s = { open: null, index: 0, host: '', pcpu: -1, exits: [], exitCount: 0, exitByReason: new Map(), pmis: 0, taskSwitches: 0 };
+      this.vcpus.set(key, s);
+    }
+    return s;
+  }
+
+  /** The long-lived span an event without an open slice belongs to. */
+  private placeSpan(at: Place): OpenSpan {
+    if (at.vm !== undefined) return this.vm(at.vm, 0);
+    if (at.host !== undefined) return this.host(at.host, 0);
+    return this.runSpan;
+  }
+
+  private addEvent(s: OpenSpan, ev: TelemetrySpanEvent): void {
+    if (s.span.events.length < s.cap) s.span.events.push(ev);
+    else s.span.droppedEventsCount++;
+  }
+
+  private newSpan(path: string, parentSpanId: string | undefined, name: string, startNs: number, attributes: Attrs, cap: number): OpenSpan {
+    const span: TelemetrySpan = {
+      path,
+      traceId: this.meta.traceId,
+      spanId: deriveSpanId(this.seed, this.runId, path),
+      name,
+      startNs,
+      endNs: startNs,
+      attributes,
+      events: [],
+      droppedEventsCount: 0,
+      status: 'unset',
+    };
+    if (parentSpanId !== undefined) span.parentSpanId = parentSpanId;
+    return { span, cap };
+  }
+
+  private end(s: OpenSpan, endNs: number): void {
+    s.span.endNs = Math.max(endNs, s.span.startNs);
+    this.emitted++;
+    if (this.options.onSpan) this.options.onSpan(s.span);
+    else this.collected.push(s.span);
+  }
+}
+
+function placeAttrs(at: Place): Attrs {
+  const a: Attrs = {};
+  if (at.host !== undefined) a['vpmu.host'] = at.host;
+  if (at.pcpu !== undefined) a['vpmu.pcpu'] = at.pcpu;
+  if (at.vm !== undefined) a['vpmu.vm'] = at.vm;
+  if (at.vcpu !== undefined) a['vpmu.vcpu'] = at.vcpu;
+  return a;
+}

@@ -1,0 +1,326 @@
+// Collects, from the event stream, what report.html draws beyond summary.json: vCPU run slices
+// (timeline), PMI marks, counter series and migration phases. Memory stays bounded however long
+// the run is, by downsampling (documented in docs/viewing.md):
+//   - run slices: at most `maxSlicesPerVcpu` per vCPU. When full, neighbouring slices on the same
+//     pCPU whose gap is below a quantum are merged (the quantum doubles until the list halves);
+//     a merged slice counts its parts. At report scale (~1000 px) a merged gap is sub-pixel.
+//   - PMI marks and counter points: at most `maxMarksPerVcpu` / `maxPointsPerSeries`; when full,
+//     every other one is dropped and from then on only every 2^k-th is kept (uniform thinning).
+//     The last counter point is always kept, so final values are exact. Totals are exact.
+// The summary stays the source of truth for numbers; this is only for pictures.
+import type { SimEvent, MigrationPhaseEvent } from '@vpmu/sim';
+import type { RunSummary } from '@vpmu/summary';
+import { IDLE_THREAD, parseVcpuThreadName } from './thread-names';
+
+export interface ReportSlice {
+  host: string;
+  pcpu: number;
+  startNs: number;
+  endNs: number;
+  /** How many real run slices this one stands for (1 unless downsampled). */
+  parts: number;
+}
+
+export interface ReportMark {
+  atNs: number;
+  label: string;
+  lost: boolean;
+}
+
+export interface ReportVcpuTrack {
+  vm: string;
+  vcpu: number;
+  slices: ReportSlice[];
+  sliceTotal: number;
+  pmis: ReportMark[];
+  pmiTotal: number;
+  pmiLostTotal: number;
+}
+
+export interface ReportCounterSeries {
+  /** "vm" series are a vCPU's (or VM's) guest view; "host" series a pCPU's. */
+  owner: 'vm' | 'host';
+  ownerId: string;
+  /** vCPU or pCPU index, or -1 for a whole VM / host. */
+  cpu: number;
+  event: string;
+  /** [atNs, actual, observed] */
+  points: [number, number, number][];
+  sampleTotal: number;
+}
+
+export interface ReportMigration {
+  vm: string;
+  from: string;
+  to: string;
+  result: 'completed' | 'refused' | 'incomplete';
+  phases: { phase: string; iteration: number; startNs: number; endNs: number; bytes: number }[];
+}
+
+export interface ReportData {
+  endNs: number;
+  hosts: { id: string; pcpus: number[] }[];
+  vcpus: ReportVcpuTrack[];
+  counters: ReportCounterSeries[];
+  migrations: ReportMigration[];
+  limits: { maxSlicesPerVcpu: number; maxMarksPerVcpu: number; maxPointsPerSeries: number };
+}
+
+export interface ReportCollectorOptions {
+  maxSlicesPerVcpu?: number;
+  maxMarksPerVcpu?: number;
+  maxPointsPerSeries?: number;
+}
+
+interface VcpuAcc {
+  track: ReportVcpuTrack;
+  open: { host: string; pcpu: number; startNs: number } | null;
+  quantumNs: number;
+  pmiStride: number;
+  pmiSeen: number;
+}
+
+interface SeriesAcc {
+  series: ReportCounterSeries;
+  stride: number;
+  last: [number, number, number] | null;
+  lastKept: boolean;
+}
+
+export class ReportCollector {
+  private readonly maxSlices: number;
+  private readonly maxMarks: number;
+  private readonly maxPoints: number;
+  private readonly hosts = new Map<string, Set<number>>();
+  private readonly vcpus = new Map<string, VcpuAcc>();
+  private readonly pcpuThread = new Map<string, string>();
+  private readonly series = new Map<string, SeriesAcc>();
+  private readonly migrations: ReportMigration[] = [];
+  private readonly pendingMigrations = new Map<string, MigrationPhaseEvent[]>();
+  private maxSeenNs = 0;
+
+  constructor(options: ReportCollectorOptions = {}) {
+    this.maxSlices = Math.max(8, options.maxSlicesPerVcpu ?? 3000);
+    this.maxMarks = Math.max(8, options.maxMarksPerVcpu ?? 2000);
+    this.maxPoints = Math.max(8, options.maxPointsPerSeries ?? 400);
+  }
+
+  onEvents(events: readonly SimEvent[]): void {
+    for (const e of events) {
+      if (e.atNs > this.maxSeenNs) this.maxSeenNs = e.atNs;
+      if (e.at.host !== undefined && e.at.pcpu !== undefined) this.pcpuSet(e.at.host).add(e.at.pcpu);
+      else if (e.at.host !== undefined) this.pcpuSet(e.at.host);
+      switch (e.kind) {
+        case 'contextSwitch': {
+          const { host, pcpu } = e.at;
+          if (host === undefined || pcpu === undefined) break;
+          const key = `${host}\u0000${pcpu}`;
+          const prev = this.pcpuThread.get(key);
+          const pv = prev === undefined ? null : parseVcpuThreadName(prev);
+          if (pv) {
+            const acc = this.vcpu(pv.vm, pv.vcpu);
+            if (acc.open && acc.open.host === host && acc.open.pcpu === pcpu) this.closeSlice(acc, e.atNs);
+          }
+          if (e.nextThread === IDLE_THREAD) this.pcpuThread.delete(key);
+          else this.pcpuThread.set(key, e.nextThread);
+          const nv = parseVcpuThreadName(e.nextThread);
+          if (nv) {
+            const acc = this.vcpu(nv.vm, nv.vcpu);
+            if (acc.open) this.closeSlice(acc, e.atNs);
+            acc.open = { host, pcpu, startNs: e.atNs };
+          }
+          break;
+        }
+        case 'pmi': {
+          if (e.at.vm === undefined || e.at.vcpu === undefined) break;
+          const acc = this.vcpu(e.at.vm, e.at.vcpu);
+          acc.track.pmiTotal++;
+          if (e.lost) acc.track.pmiLostTotal++;
+          // Lost PMIs are rare and are what a reader looks for: never thinned.
+          if (!e.lost && acc.pmiSeen++ % acc.pmiStride !== 0) break;
+          acc.track.pmis.push({ atNs: e.atNs, label: `${e.counter}${e.lost ? ' (lost)' : ''}`, lost: e.lost });
+          if (acc.track.pmis.length > this.maxMarks) {
+            acc.track.pmis = acc.track.pmis.filter((m, i) => m.lost || i % 2 === 0);
+            acc.pmiStride *= 2;
+          }
+          break;
+        }
+        case 'counterSample': {
+          const { host, pcpu, vm, vcpu } = e.at;
+          let owner: 'vm' | 'host';
+          let ownerId: string;
+          let cpu: number;
+          if (vm !== undefined) {
+            owner = 'vm';
+            ownerId = vm;
+            cpu = vcpu ?? -1;
+          } else if (host !== undefined) {
+            owner = 'host';
+            ownerId = host;
+            cpu = pcpu ?? -1;
+          } else {
+            break;
+          }
+          const key = `${owner}\u0000${ownerId}\u0000${cpu}\u0000${e.event}`;
+          let acc = this.series.get(key);
+          if (!acc) {
+            acc = { series: { owner, ownerId, cpu, event: e.event, points: [], sampleTotal: 0 }, stride: 1, last: null, lastKept: false };
+            this.series.set(key, acc);
+          }
+          const p: [number, number, number] = [e.atNs, e.actual, e.observed];
+          const keep = acc.series.sampleTotal % acc.stride === 0;
+          acc.series.sampleTotal++;
+          acc.last = p;
+          acc.lastKept = keep;
+          if (!keep) break;
+          acc.series.points.push(p);
+          if (acc.series.points.length > this.maxPoints) {
+            acc.series.points = acc.series.points.filter((_, i) => i % 2 === 0);
+            acc.stride *= 2;
+            acc.lastKept = acc.series.points[acc.series.points.length - 1] === p;
+          }
+          break;
+        }
+        case 'migrationPhase': {
+          const vm = e.at.vm;
+          if (vm === undefined) break;
+          const list = this.pendingMigrations.get(vm) ?? [];
+          list.push(e);
+          this.pendingMigrations.set(vm, list);
+          if (e.phase === 'resume' || e.phase === 'refused') {
+            this.flushMigration(vm, list);
+            this.pendingMigrations.delete(vm);
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+
+  /** Closes what is open at the end of the run and returns the collected data. */
+  finish(summary: RunSummary): ReportData {
+    const endNs = Math.max(summary.run.durationNs, this.maxSeenNs);
+    for (const acc of this.vcpus.values()) if (acc.open) this.closeSlice(acc, endNs);
+    for (const [vm, list] of this.pendingMigrations) this.flushMigration(vm, list);
+    this.pendingMigrations.clear();
+    for (const id of Object.keys(summary.hosts)) {
+      const set = this.pcpuSet(id);
+      for (let i = 0; i < summary.hosts[id].pcpus; i++) set.add(i);
+    }
+    const counters = [...this.series.values()].map((acc) => {
+      const pts = acc.series.points;
+      if (acc.last && !acc.lastKept && pts[pts.length - 1] !== acc.last) pts.push(acc.last);
+      return acc.series;
+    });
+    counters.sort((a, b) => cmp(a.owner, b.owner) || cmp(a.ownerId, b.ownerId) || cmp(a.event, b.event) || a.cpu - b.cpu);
+    const vcpus = [...this.vcpus.values()].map((a) => a.track);
+    vcpus.sort((a, b) => cmp(a.vm, b.vm) || a.vcpu - b.vcpu);
+    return {
+      endNs,
+      hosts: [...this.hosts.entries()].sort(([a], [b]) => cmp(a, b)).map(([id, set]) => ({ id, pcpus: [...set].sort((x, y) => x - y) })),
+      vcpus,
+      counters,
+      migrations: [...this.migrations],
+      limits: { maxSlicesPerVcpu: this.maxSlices, maxMarksPerVcpu: this.maxMarks, maxPointsPerSeries: this.maxPoints },
+    };
+  }
+
+  private pcpuSet(host: string): Set<number> {
+    let s = this.hosts.get(host);
+    if (!s) {
+      s = new Set();
+      this.hosts.set(host, s);
+    }
+    return s;
+  }
+
+  private vcpu(vm: string, vcpu: number): VcpuAcc {
+    const key = `${vm}\u0000${vcpu}`;
+    let acc = this.vcpus.get(key);
+    if (!acc) {
+      acc = {
+        track: { vm, vcpu, slices: [], sliceTotal: 0, pmis: [], pmiTotal: 0, pmiLostTotal: 0 },
+        open: null,
+        quantumNs: 0,
+        pmiStride: 1,
+        pmiSeen: 0,
+      };
+      this.vcpus.set(key, acc);
+    }
+    return acc;
+  }
+
+  private closeSlice(acc: VcpuAcc, endNs: number): void {
+    const o = acc.open!;
+    acc.open = null;
+    acc.track.sliceTotal++;
+    const slices = acc.track.slices;
+    const s: ReportSlice = { host: o.host, pcpu: o.pcpu, startNs: o.startNs, endNs: Math.max(endNs, o.startNs), parts: 1 };
+    const last = slices[slices.length - 1];
+    // Already downsampling: fold into the previous slice when it would have been merged anyway.
+    if (last && acc.quantumNs > 0 && last.host === s.host && last.pcpu === s.pcpu && s.startNs - last.endNs < acc.quantumNs) {
+      last.endNs = s.endNs;
+      last.parts++;
+      return;
+    }
+    slices.push(s);
+    if (slices.length > this.maxSlices) this.compact(acc);
+  }
+
+  private compact(acc: VcpuAcc): void {
+    let slices = acc.track.slices;
+    const spanNs = Math.max(1, slices[slices.length - 1].endNs - slices[0].startNs);
+    if (acc.quantumNs === 0) acc.quantumNs = Math.max(1, Math.floor(spanNs / this.maxSlices));
+    while (slices.length > this.maxSlices / 2) {
+      const merged: ReportSlice[] = [];
+      for (const s of slices) {
+        const prev = merged[merged.length - 1];
+        if (prev && s.startNs - prev.endNs < acc.quantumNs && (prev.host === s.host && prev.pcpu === s.pcpu)) {
+          prev.endNs = Math.max(prev.endNs, s.endNs);
+          prev.parts += s.parts;
+        } else if (prev && s.startNs - prev.endNs < acc.quantumNs && acc.quantumNs > spanNs / 64) {
+          // Alternating pCPUs at this scale: keep the pCPU that held the longer share.
+          const prevLen = prev.endNs - prev.startNs;
+          const sLen = s.endNs - s.startNs;
+          if (sLen > prevLen) {
+            prev.host = s.host;
+            prev.pcpu = s.pcpu;
+          }
+          prev.endNs = Math.max(prev.endNs, s.endNs);
+          prev.parts += s.parts;
+        } else {
+          merged.push({ ...s });
+        }
+      }
+      slices = merged;
+      if (slices.length > this.maxSlices / 2) acc.quantumNs *= 2;
+    }
+    acc.track.slices = slices;
+  }
+
+  private flushMigration(vm: string, list: MigrationPhaseEvent[]): void {
+    if (list.length === 0) return;
+    const first = list[0];
+    const last = list[list.length - 1];
+    let cursor = first.atNs;
+    const phases = list.map((p) => {
+      const startNs = Math.max(p.atNs, cursor);
+      const endNs = startNs + Math.max(0, p.durationNs);
+      cursor = endNs;
+      return { phase: p.phase, iteration: p.iteration, startNs, endNs, bytes: p.bytes };
+    });
+    this.migrations.push({
+      vm,
+      from: first.fromHost,
+      to: first.toHost,
+      result: last.phase === 'refused' ? 'refused' : last.phase === 'resume' ? 'completed' : 'incomplete',
+      phases,
+    });
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

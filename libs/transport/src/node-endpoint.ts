@@ -1,0 +1,82 @@
+// One logical node's side of the counted epoch barrier (DESIGN.md "Determinism across
+// processes"). It numbers what the node sends, counts it per destination for the epoch report,
+// drops duplicate deliveries by (epoch, source, seq), buffers early messages by the epoch they
+// were sent in, and hands a node exactly the messages its grant announced, in canonical order.
+import { createHash } from 'node:crypto';
+import { pb, encodeEnvelope, type vpmu } from '@vpmu/proto';
+import { compareMessageKeys } from '@vpmu/sim';
+import type { MessageBus } from './message-bus.port';
+import { CONDUCTOR_NODE, TOPICS } from './topics';
+
+type Envelope = vpmu.v1.Envelope;
+export type EnvelopePayload = Omit<vpmu.v1.IEnvelope, 'runId' | 'epoch' | 'sourceNode' | 'seq' | 'destination'>;
+
+export class NodeEndpoint {
+  private seq = 0;
+  private sentTo = new Map<string, number>();
+  private readonly inbox = new Map<number, Envelope[]>();
+  private readonly seen = new Set<string>();
+  private hash = createHash('sha256');
+  duplicates = 0;
+
+  constructor(
+    readonly nodeId: string,
+    private readonly runId: string,
+    private readonly bus: MessageBus,
+  ) {}
+
+  /** Sends a payload to `destination` on `topic`, tagged with the epoch it is sent in. */
+  send(topic: string, destination: string, epoch: number, payload: EnvelopePayload): Buffer {
+    const bytes = this.publish(topic, destination, epoch, payload);
+    this.hash.update(bytes);
+    this.sentTo.set(destination, (this.sentTo.get(destination) ?? 0) + 1);
+    return bytes;
+  }
+
+  private publish(topic: string, destination: string, epoch: number, payload: EnvelopePayload): Buffer {
+    const env: vpmu.v1.IEnvelope = { runId: this.runId, epoch, sourceNode: this.nodeId, seq: this.seq++, destination, ...payload };
+    const bytes = encodeEnvelope(env);
+    this.bus.publish({ topic, key: topic === TOPICS.events ? this.nodeId : destination, value: bytes });
+    return bytes;
+  }
+
+  /** Accepts a delivered message for this node; returns false for a duplicate. */
+  deliver(env: Envelope): boolean {
+    const key = `${env.epoch}\u0000${env.sourceNode}\u0000${env.seq}`;
+    if (this.seen.has(key)) {
+      this.duplicates++;
+      return false;
+    }
+    this.seen.add(key);
+    let list = this.inbox.get(env.epoch);
+    if (!list) this.inbox.set(env.epoch, (list = []));
+    list.push(env);
+    return true;
+  }
+
+  /** The messages sent to this node in `sentEpoch`, canonically sorted, once all `expected` are in. */
+  take(sentEpoch: number, expected: number): Envelope[] | null {
+    const list = this.inbox.get(sentEpoch) ?? [];
+    if (list.length < expected) return null;
+    if (list.length > expected) {
+      throw new Error(`${this.nodeId}: ${list.length} messages from epoch ${sentEpoch}, the grant announced ${expected}`);
+    }
+    this.inbox.delete(sentEpoch);
+    // Seen keys of this epoch can never be delivered usefully again; keep the set small.
+    for (const k of [...this.seen]) if (k.startsWith(`${sentEpoch}\u0000`)) this.seen.delete(k);
+    return list.sort((a, b) =>
+      compareMessageKeys({ sentEpoch: a.epoch, sourceNode: a.sourceNode, seq: a.seq }, { sentEpoch: b.epoch, sourceNode: b.sourceNode, seq: b.seq }),
+    );
+  }
+
+  /** Closes the epoch: sends the EpochReport to the conductor and resets the per-epoch counts. */
+  report(epoch: number, eventCount: number): void {
+    const digest = this.hash.digest();
+    const sentTo = [...this.sentTo.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([node, count]) => ({ node, count }));
+    this.sentTo = new Map();
+    this.hash = createHash('sha256');
+    const report = pb.EpochReport.create({ epoch, node: this.nodeId, sentTo, eventCount, digest });
+    // Reports are not barrier traffic: they are not counted in any grant.
+    this.publish(TOPICS.reports, CONDUCTOR_NODE, epoch, { report });
+  }
+}
