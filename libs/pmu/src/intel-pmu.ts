@@ -34,6 +34,7 @@ import {
   type PmuStateBase,
   type RegResult,
   type WriteResult,
+  sortOverflows,
 } from './pmu.types';
 
 export const MSR = {
@@ -632,17 +633,4 @@ function fixedCtrlAllowed(m: number): number {
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
-}
-
-/** Stable sort of overflows[start..] by overflowNs (insertion sort: tiny arrays). */
-export function sortOverflows(a: PmuOverflow[], start: number): void {
-  for (let i = start + 1; i < a.length; i++) {
-    const x = a[i];
-    let j = i - 1;
-    while (j >= start && a[j].overflowNs > x.overflowNs) {
-      a[j + 1] = a[j];
-      j--;
-    }
-    a[j + 1] = x;
-  }
 }

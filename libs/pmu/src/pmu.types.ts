@@ -109,3 +109,16 @@ export function modeMask(countUser: boolean, countKernel: boolean, countHost: bo
   if (countGuest && countKernel) m |= MODE_GUEST_KERNEL_BIT;
   return m;
 }
+
+/** Stable sort of overflows[start..] by overflowNs (insertion sort: tiny arrays). */
+export function sortOverflows(a: PmuOverflow[], start: number): void {
+  for (let i = start + 1; i < a.length; i++) {
+    const x = a[i];
+    let j = i - 1;
+    while (j >= start && a[j].overflowNs > x.overflowNs) {
+      a[j + 1] = a[j];
+      j--;
+    }
+    a[j + 1] = x;
+  }
+}

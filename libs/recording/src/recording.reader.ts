@@ -285,6 +285,8 @@ class RecordingParser {
   private epochCount = 0;
   private totalEvents = 0;
   private open: OpenEpoch | null = null;
+  private checkpointEpoch = -1;
+  private readonly checkpointNodes = new Set<string>();
 
   constructor(
     private readonly path: string,
@@ -453,6 +455,13 @@ class RecordingParser {
     if (c.node.length === 0 || checkpointCrc(c.state, c.epoch, this.nodes.get(c.node)) !== c.crc32c) {
       throw this.corrupt(`CRC32C mismatch in the checkpoint of epoch ${c.epoch}`, rec.offset);
     }
+    if (c.epoch !== this.checkpointEpoch) {
+      if (c.epoch < this.checkpointEpoch) throw this.corrupt(`a checkpoint of epoch ${c.epoch} after one of epoch ${this.checkpointEpoch}`, rec.offset);
+      this.checkpointEpoch = c.epoch;
+      this.checkpointNodes.clear();
+    }
+    if (this.checkpointNodes.has(c.node)) throw this.corrupt(`a second checkpoint of node ${c.node} for epoch ${c.epoch}`, rec.offset);
+    this.checkpointNodes.add(c.node);
     this.goodBytes = this.src.offset;
     return { kind: 'checkpoint', epoch: c.epoch, node: c.node, state: c.state };
   }

@@ -53,6 +53,8 @@ export class RecordingWriter {
   private epochCount = 0;
   private frameCount = 0;
   private checkpointCount = 0;
+  private checkpointEpoch = -1;
+  private readonly checkpointNodes = new Set<string>();
 
   /** The final path, once open() has been called. */
   get path(): string {
@@ -136,6 +138,12 @@ export class RecordingWriter {
       throw new Error(`RecordingWriter.writeCheckpoint: epoch ${epoch} must be above the last written epoch ${this.lastEpoch}`);
     }
     if (node.length === 0) throw new Error('RecordingWriter.writeCheckpoint: empty node id');
+    if (epoch !== this.checkpointEpoch) {
+      this.checkpointEpoch = epoch;
+      this.checkpointNodes.clear();
+    }
+    if (this.checkpointNodes.has(node)) throw new Error(`RecordingWriter.writeCheckpoint: node ${node} already checkpointed for epoch ${epoch}`);
+    this.checkpointNodes.add(node);
     const w = Writer.create();
     w.fork().uint32(tag(EntryField.Checkpoint)).fork();
     pb.Checkpoint.encode({ epoch, node, state, crc32c: checkpointCrc(state, epoch, this.nodes.get(node)) }, w);

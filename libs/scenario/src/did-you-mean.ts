@@ -27,7 +27,18 @@ export function closest(word: string, candidates: readonly string[]): string | u
     }
   }
   const allowed = Math.max(1, Math.floor(word.length / 3));
-  return bestDistance <= allowed ? best : undefined;
+  if (bestDistance <= allowed) return best;
+  // A long shared beginning is a near miss too: "passthru" → "passthrough".
+  let longest: string | undefined;
+  let longestPrefix = 0;
+  for (const c of candidates) {
+    const p = commonPrefix(lower, c.toLowerCase());
+    if (p > longestPrefix) {
+      longestPrefix = p;
+      longest = c;
+    }
+  }
+  return longestPrefix >= Math.max(4, Math.ceil(word.length * 0.6)) ? longest : undefined;
 }
 
 export function didYouMean(word: string, candidates: readonly string[]): string {

@@ -39,3 +39,24 @@ describe('scenarios/', () => {
     }
   });
 });
+
+describe('docs/scenario.md', () => {
+  const doc = readFileSync(join(__dirname, '..', '..', '..', 'docs', 'scenario.md'), 'utf8');
+  const blocks = [...doc.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1], body: m[2] }));
+
+  it('the full example parses', () => {
+    const full = doc.slice(doc.indexOf('## A full example'));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(full)?.[1] ?? '';
+    const r = parseScenario(yaml);
+    if (!r.ok) throw new Error(formatScenarioErrors(r.errors, 'docs/scenario.md (full example)'));
+    expect(r.warnings).toEqual([]);
+  });
+
+  it('the error example prints exactly what the docs show', () => {
+    const i = blocks.findIndex((b) => b.body.startsWith('version: 1\nname: bad\n'));
+    expect(i).toBeGreaterThanOrEqual(0);
+    const r = parseScenario(blocks[i].body);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(formatScenarioErrors(r.errors, 'scenarios/bad.yaml') + '\n').toBe(blocks[i + 1].body);
+  });
+});

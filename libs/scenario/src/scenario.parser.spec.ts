@@ -725,6 +725,11 @@ describe('parseScenario: VMs', () => {
       expectError(withVm({ vcpus: 2, affinity: [0, [1]] }), 'vms[0].affinity', 'mixes pCPU numbers and lists');
     });
 
+    it('is still checked when vcpus is wrong', () => {
+      const errs = errors(withVm({ vcpus: 8, affinity: [0, 9] }));
+      expect(errs.map((e) => e.path)).toEqual(['vms[0].vcpus', 'vms[0].affinity[1]']);
+    });
+
     it('warns about and drops a repeated pCPU', () => {
       const r = okWithWarnings(withVm({ affinity: [1, 1, 0] }));
       expect(r.scenario.vms[0].affinity).toEqual([[0, 1]]);

@@ -616,11 +616,11 @@ class ScenarioBuilder {
 
     const affinityField = m.get('affinity');
     let affinity: number[][] = [];
-    if (host && vcpus !== undefined) {
-      const all = Array.from({ length: host.pcpus }, (_, i) => i);
-      affinity = affinityField ? (this.affinity(affinityField, vcpus, host) ?? []) : Array.from({ length: vcpus }, () => [...all]);
-    } else if (affinityField) {
-      this.affinity(affinityField, vcpus ?? 1, undefined); // still report shape errors
+    if (affinityField) {
+      // Checked even when vcpus or host is bad, so its own errors show in the same round.
+      affinity = this.affinity(affinityField, vcpus, host) ?? [];
+    } else if (host && vcpus !== undefined) {
+      affinity = Array.from({ length: vcpus }, () => Array.from({ length: host.pcpus }, (_, i) => i));
     }
 
     const memoryBytes = this.opt(m, 'memory', (x) => this.r.size(x, { min: 1 })) ?? SCENARIO_DEFAULTS.vm.memoryBytes;
@@ -690,7 +690,7 @@ class ScenarioBuilder {
    * Either a flat list of pCPUs applied to every vCPU, or one list per vCPU. Normalized to one
    * sorted, de-duplicated list per vCPU.
    */
-  private affinity(f: Field, vcpus: number, host: HostSpec | undefined): number[][] | undefined {
+  private affinity(f: Field, vcpus: number | undefined, host: HostSpec | undefined): number[][] | undefined {
     const items = this.r.list(f, 'a list of pCPUs or a list of pCPU lists (one per vCPU)');
     if (!items) return undefined;
     if (items.length === 0) {
@@ -699,7 +699,7 @@ class ScenarioBuilder {
     }
     const nested = items.map((it) => isSeq(it.node));
     if (nested.every((n) => n)) {
-      if (items.length !== vcpus) {
+      if (vcpus !== undefined && items.length !== vcpus) {
         this.r.error(f, `has ${items.length} per-vCPU lists for ${vcpus} vCPU${vcpus === 1 ? '' : 's'}; give one list per vCPU or a flat list for all`);
         return undefined;
       }
@@ -717,7 +717,7 @@ class ScenarioBuilder {
       return undefined;
     }
     const set = this.pcpuSet(f, host, 'every vCPU');
-    return set === undefined ? undefined : Array.from({ length: vcpus }, () => [...set]);
+    return set === undefined || vcpus === undefined ? undefined : Array.from({ length: vcpus }, () => [...set]);
   }
 
   private pcpuSet(f: Field, host: HostSpec | undefined, who: string): number[] | undefined {

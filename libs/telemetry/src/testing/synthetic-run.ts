@@ -138,8 +138,11 @@ export function makeSyntheticRun(options: SyntheticRunOptions = {}): SyntheticRu
       return h === cpu.host && (v.cpus[h] ?? []).includes(cpu.index) && (!running.has(threadOf(v)) || cpu.current === threadOf(v));
     });
     let next: string;
-    const noise = cpu.host === 'h1' && cpu.index === 0 && rand() < 0.25;
+    const noise = ((cpu.host === 'h1' && cpu.index === 0) || (cpu.host === 'h2' && cpu.index === 3)) && rand() < 0.25;
+    const others = candidates.filter((v) => threadOf(v) !== cpu.current);
     if (noise) next = 'noise:irq';
+    else if (rand() < 0.15) next = 'idle'; // guest halted for a while
+    else if (others.length > 0 && rand() < 0.7) next = threadOf(others[cpu.rr++ % others.length]);
     else if (candidates.length > 0) next = threadOf(candidates[cpu.rr++ % candidates.length]);
     else next = 'idle';
     const prev = cpu.current ?? 'idle';
@@ -148,8 +151,7 @@ export function makeSyntheticRun(options: SyntheticRunOptions = {}): SyntheticRu
         running.delete(prev);
         const o = openSlice.get(prev);
         if (o) {
-          const v = vcpus.find((d) => threadOf(d) === prev)!;
-          runSlice(v, o.host, o.pcpu, o.start, now);
+          runSlice(vcpus.find((d) => threadOf(d) === prev)!, o.host, o.pcpu, o.start, now);
           openSlice.delete(prev);
         }
       }
@@ -202,13 +204,13 @@ export function makeSyntheticRun(options: SyntheticRunOptions = {}): SyntheticRu
 
   // Batches: per epoch, per host (events without a host go with h1), each in canonical order.
   events.sort((a, b) => a.atNs - b.atNs);
-  const batches: SimEvent[][] = [];
-  for (let e = 0; e < nEpochs; e++) {
-    for (const h of Object.keys(hosts)) {
-      const batch = events.filter((ev) => Math.floor(ev.atNs / epochNs) === e && (ev.at.host ?? 'h1') === h);
-      if (batch.length > 0) batches.push(batch);
-    }
+  const hostIds = Object.keys(hosts);
+  const grouped: SimEvent[][] = Array.from({ length: nEpochs * hostIds.length }, () => []);
+  for (const ev of events) {
+    const epoch = Math.min(nEpochs - 1, Math.floor(ev.atNs / epochNs));
+    grouped[epoch * hostIds.length + hostIds.indexOf(ev.at.host ?? 'h1')].push(ev);
   }
+  const batches = grouped.filter((b) => b.length > 0);
 
   const byKind: Record<string, number> = {};
   for (const e of events) byKind[e.kind] = (byKind[e.kind] ?? 0) + 1;

@@ -1,0 +1,100 @@
+// Bad input on the command line: every case exits 2 with one clear sentence, no stack trace,
+// and nothing half-written left behind.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { hasStackTrace, vpmu } from '../support/cli';
+import { tempDir } from '../support/run-scenario';
+
+const dir = tempDir('badinput');
+const write = (name: string, content: string | Buffer): string => {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, content);
+  return p;
+};
+
+const VALID = `version: 1
+name: tiny
+duration: 5ms
+hosts:
+  - id: h1
+    cpu: intel-spr
+    pcpus: 2
+vms:
+  - id: vm1
+    host: h1
+`;
+
+const cases: { name: string; file: () => string; message: RegExp }[] = [
+  { name: 'a missing file', file: () => path.join(dir, 'nope.yaml'), message: /does not exist/ },
+  { name: 'an empty file', file: () => write('empty.yaml', ''), message: /empty/i },
+  { name: 'a binary file', file: () => write('binary.yaml', Buffer.from([0, 1, 2, 0xff, 0xfe, 0, 0x80])), message: /binary|not.*text|NUL/i },
+  { name: 'invalid YAML', file: () => write('bad.yaml', 'version: 1\nhosts: [\n  - id: h1\n'), message: /YAML|line/i },
+  { name: 'a schema error', file: () => write('schema.yaml', VALID.replace('cpu: intel-spr', 'cpu: pentium-4')), message: /hosts\[0\]\.cpu/ },
+  { name: 'an unknown key', file: () => write('unknown.yaml', VALID.replace('pcpus: 2', 'pcpus: 2\n    pcpu: 3')), message: /hosts\[0\]\.pcpu.*unknown key/ },
+  { name: 'a wrong vpmu mode', file: () => write('mode.yaml', VALID + '    vpmu:\n      mode: fast\n'), message: /vms\[0\]\.vpmu\.mode: expected one of none\|emulated\|passthrough\|paravirt/ },
+  { name: 'a directory', file: () => dir, message: /directory/ },
+];
+
+describe.each(['validate', 'run'])('vpmu %s on bad input', (command) => {
+  it.each(cases)('$name → exit 2, one clear sentence, no stack trace', ({ file, message }) => {
+    const out = tempDir('out');
+    const args = command === 'run' ? ['run', file(), '--out', out] : ['validate', file()];
+    const r = vpmu(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: /);
+    expect(r.stderr).toMatch(message);
+    expect(hasStackTrace(r.stderr)).toBe(false);
+    if (command === 'run') expect(fs.readdirSync(out)).toEqual([]);
+  });
+});
+
+describe('vpmu command line', () => {
+  it('accepts a valid scenario', () => {
+    const r = vpmu(['validate', write('ok.yaml', VALID)]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/valid scenario "tiny" \(1 host, 1 VM/);
+  });
+
+  it('refuses an unwritable --out before simulating anything', () => {
+    const file = write('ok2.yaml', VALID);
+    const notADir = write('plain-file', 'x');
+    const r = vpmu(['run', file, '--out', path.join(notADir, 'sub')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: cannot write to the output directory .* choose another --out\./);
+    expect(hasStackTrace(r.stderr)).toBe(false);
+  });
+
+  it.each([
+    [['frobnicate'], /unknown command "frobnicate"/],
+    [['run'], /missing FILE/],
+    [['run', 'a.yaml', '--sead', '3'], /unknown option --sead/],
+    [['run', 'a.yaml', '--seed', 'abc'], /--seed must be a non-negative integer/],
+    [['run', 'a.yaml', '--seed'], /--seed needs a value/],
+    [['validate', 'a.yaml', 'b.yaml'], /unexpected argument "b.yaml"/],
+  ])('%j → exit 2 with a clear sentence', (args, message) => {
+    const r = vpmu(args as string[]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message as RegExp);
+    expect(hasStackTrace(r.stderr)).toBe(false);
+  });
+
+  it('prints usage for help and exit 2 with usage when no command is given', () => {
+    expect(vpmu(['help']).stdout).toMatch(/usage: vpmu <command>/);
+    expect(vpmu([]).code).toBe(2);
+  });
+
+  it('runs a scenario: progress lines, the summary table and the paths it wrote', () => {
+    const out = tempDir('cli-run');
+    const r = vpmu(['run', write('ok3.yaml', VALID), '--out', out]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/running tiny 100% \(epoch 5\/5/);
+    expect(r.stdout).toMatch(/^run tiny-s1-/);
+    expect(r.stdout).toMatch(/vm1\s+h1\s+emulated/);
+    expect(r.stdout).toMatch(/digest: [0-9a-f]{64}/);
+    expect(r.stdout).toContain(path.join(out, 'summary.json').replace(process.cwd() + path.sep, ''));
+    expect(fs.existsSync(path.join(out, 'recording.vpmurec'))).toBe(true);
+    const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+    expect(Object.keys(summary)).toEqual(expect.arrayContaining(['schema', 'run', 'digest', 'events', 'vms', 'hosts', 'findings']));
+  });
+});

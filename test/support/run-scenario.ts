@@ -1,0 +1,38 @@
+// Scenario-test helpers: run a whole scenario embedded (the real NestJS services over the
+// in-process transport) into a fresh temporary directory and hand back its summary and files.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runEmbedded, type EmbeddedRunResult } from '../../apps/cli/src/embedded-runtime';
+import { deriveRunId } from '../../apps/cli/src/scenario-file';
+import { TOOL_VERSION } from '../../apps/cli/src/version';
+import { parseScenario, type Scenario } from '@vpmu/scenario';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+export const SCENARIOS_DIR = path.join(REPO_ROOT, 'scenarios');
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `vpmu-${prefix}-`));
+}
+
+export function loadScenarioText(text: string, seed?: number): Scenario {
+  const parsed = parseScenario(text);
+  if (!parsed.ok) throw new Error(`test scenario invalid: ${parsed.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
+  return seed === undefined ? parsed.scenario : { ...parsed.scenario, seed };
+}
+
+export interface ScenarioRun extends EmbeddedRunResult {
+  outDir: string;
+  scenario: Scenario;
+}
+
+export async function runScenarioText(text: string, opts: { seed?: number; outDir?: string } = {}): Promise<ScenarioRun> {
+  const scenario = loadScenarioText(text, opts.seed);
+  const outDir = opts.outDir ?? tempDir(scenario.name);
+  const result = await runEmbedded({ runId: deriveRunId(text, scenario), scenario, scenarioText: text, toolVersion: TOOL_VERSION, outDir });
+  return { ...result, outDir, scenario };
+}
+
+export function runScenarioFile(name: string, opts: { seed?: number; outDir?: string } = {}): Promise<ScenarioRun> {
+  return runScenarioText(fs.readFileSync(path.join(SCENARIOS_DIR, name), 'utf8'), opts);
+}
