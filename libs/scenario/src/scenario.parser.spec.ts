@@ -657,6 +657,16 @@ describe('parseScenario: hosts', () => {
       expectError(base({ hosts: [host({ noise: [{}] })] }), 'hosts[0].noise[0].runtime', 'required');
     });
 
+    it('names unnamed threads noise<i> and keeps ids unique', () => {
+      const s = ok(base({ hosts: [host({ noise: [{ period: '1ms', runtime: '1ms' }, { id: 'x', period: '1ms', runtime: '1ms' }] })] }));
+      expect(s.hosts[0].noise.map((n) => n.id)).toEqual(['noise0', 'x']);
+      expectError(
+        base({ hosts: [host({ noise: [{ id: 'noise1', period: '1ms', runtime: '1ms' }, { period: '1ms', runtime: '1ms' }] })] }),
+        'hosts[0].noise[1].id',
+        'the default id noise1 is already taken',
+      );
+    });
+
     it('rejects a runtime longer than the period', () => {
       expectError(noise({ runtime: '20ms' }), 'hosts[0].noise[0].runtime', 'runtime 20ms exceeds period 10ms');
     });

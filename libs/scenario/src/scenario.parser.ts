@@ -215,23 +215,13 @@ function firstLine(s: string): string {
 
 // ---- the builder ---------------------------------------------------------------------------------
 
-interface HostInfo {
-  spec: HostSpec;
-  field: Field;
-}
-
-interface VmInfo {
-  spec: VmSpec;
-  field: Field;
-}
-
 class ScenarioBuilder {
   private readonly diag: Diagnostics;
   private durationNs: number | undefined;
   /** Host and VM ids share one namespace (a fault target may be either). id → path of definer. */
   private readonly ids = new Map<string, string>();
-  private readonly hosts = new Map<string, HostInfo>();
-  private readonly vms = new Map<string, VmInfo>();
+  private readonly hosts = new Map<string, HostSpec>();
+  private readonly vms = new Map<string, VmSpec>();
 
   constructor(private readonly r: NodeReader) {
     this.diag = r.diag;
@@ -434,7 +424,7 @@ class ScenarioBuilder {
     };
     if (pmu) spec.pmu = pmu;
     if (armPmuProbeOrder) spec.armPmuProbeOrder = armPmuProbeOrder;
-    if (id !== undefined && !this.hosts.has(id) && !this.vms.has(id)) this.hosts.set(id, { spec, field: f });
+    if (id !== undefined && !this.hosts.has(id) && !this.vms.has(id)) this.hosts.set(id, spec);
     return spec;
   }
 
@@ -483,7 +473,14 @@ class ScenarioBuilder {
   ): HostNoiseThread | undefined {
     const m = this.r.map(f, KEYS.noise);
     if (!m) return undefined;
-    const id = m.has('id') ? this.localId(m, ids, `noise thread on host ${hostLabel}`) : `noise${index}`;
+    let id: string | undefined;
+    if (m.has('id')) {
+      id = this.localId(m, ids, `noise thread on host ${hostLabel}`);
+    } else {
+      id = `noise${index}`;
+      if (ids.has(id)) this.diag.error(childPath(m.path, 'id'), `required here: the default id ${id} is already taken by ${ids.get(id)}`, m.line);
+      else ids.set(id, m.path);
+    }
     const cpusField = m.get('cpus');
     const cpus = cpusField ? this.cpuList(cpusField, hostLabel, pcpus) : 'all';
     const periodField = m.require('period', 'how often the thread wakes up, e.g. 10ms');
@@ -654,7 +651,7 @@ class ScenarioBuilder {
       program,
     };
     if (!vpmuField && host) this.checkModeOnHost(SCENARIO_DEFAULTS.vm.vpmuMode, host, m.path, m.line, 'the default vpmu.mode');
-    if (id !== undefined && !this.vms.has(id) && !this.hosts.has(id)) this.vms.set(id, { spec, field: f });
+    if (id !== undefined && !this.vms.has(id) && !this.hosts.has(id)) this.vms.set(id, spec);
     return spec;
   }
 
@@ -666,7 +663,7 @@ class ScenarioBuilder {
       this.r.error(f, `unknown host "${id}"${this.knownList([...this.hosts.keys()], id)}`);
       return undefined;
     }
-    return h.spec;
+    return h;
   }
 
   private vmRef(f: Field): VmSpec | undefined {
@@ -677,7 +674,7 @@ class ScenarioBuilder {
       this.r.error(f, `unknown VM "${id}"${this.knownList([...this.vms.keys()], id)}`);
       return undefined;
     }
-    return v.spec;
+    return v;
   }
 
   private knownList(known: string[], id: string): string {
@@ -1124,12 +1121,12 @@ class ScenarioBuilder {
   /** Follows each VM through its migrations (in time order) to check where it is going. */
   private checkMigrations(entries: TimelineEntry[], fields: Field[]): void {
     const location = new Map<string, string>();
-    for (const [id, vm] of this.vms) location.set(id, vm.spec.host);
+    for (const [id, vm] of this.vms) location.set(id, vm.host);
     entries.forEach((e, i) => {
       if (e.action.kind !== 'migrate') return;
       const { vm: vmId, to } = e.action;
-      const vm = this.vms.get(vmId)?.spec;
-      const dest = this.hosts.get(to)?.spec;
+      const vm = this.vms.get(vmId);
+      const dest = this.hosts.get(to);
       if (!vm || !dest) return;
       const path = childPath(fields[i].path, 'migrate.to');
       const line = fields[i].line;

@@ -13,8 +13,9 @@ export interface HtmlReportOptions {
   title?: string;
 }
 
-const TL = { width: 1200, label: 150, right: 16, row: 24, axis: 26 };
-const PALETTE = ['#4e9af1', '#f5a623', '#50c878', '#c678dd', '#e06c75', '#56b6c2', '#d19a66', '#98c379', '#61afef', '#e5c07b', '#be5046', '#7f848e'];
+const TL = { width: 1200, label: 150, right: 24, row: 24, axis: 26 };
+// Slice colours avoid red (findings, lost PMIs) and pale yellow (PMI ticks).
+const PALETTE = ['#4e9af1', '#f5a623', '#50c878', '#c678dd', '#56b6c2', '#d19a66', '#a3be8c', '#8f9cf7', '#e8a0bf', '#7fb5a8', '#b0a46a', '#9aa5b3'];
 
 export function renderHtmlReport(summary: RunSummary, data: ReportData, options: HtmlReportOptions = {}): string {
   const title = options.title ?? `vpmu-lab · ${summary.run.scenario}`;
@@ -173,10 +174,12 @@ function renderTimeline(s: RunSummary, data: ReportData, endNs: number, color: M
   const x = (t: number) => TL.label + (Math.min(Math.max(t, 0), endNs) / endNs) * plotW;
   const parts: string[] = [];
   // grid + axis
-  for (const [t, label] of ticks(endNs)) {
+  const tks = ticks(endNs);
+  tks.forEach(([t, label], i) => {
     const xx = x(t).toFixed(1);
-    parts.push(`<line class="grid" x1="${xx}" y1="${TL.axis - 4}" x2="${xx}" y2="${height - 6}"/><text class="tick" x="${xx}" y="${TL.axis - 10}" text-anchor="middle">${esc(label)}</text>`);
-  }
+    const anchor = i === tks.length - 1 && t > endNs * 0.97 ? 'end' : 'middle';
+    parts.push(`<line class="grid" x1="${xx}" y1="${TL.axis - 4}" x2="${xx}" y2="${height - 6}"/><text class="tick" x="${xx}" y="${TL.axis - 10}" text-anchor="${anchor}">${esc(label)}</text>`);
+  });
   let y = TL.axis;
   // findings row
   parts.push(`<text class="rl" x="${TL.label - 10}" y="${y + 16}" text-anchor="end">findings</text>`);
@@ -189,17 +192,20 @@ function renderTimeline(s: RunSummary, data: ReportData, endNs: number, color: M
   tracks.forEach((tr, idx) => {
     parts.push(`<rect class="band${idx % 2}" x="${TL.label}" y="${y + 1}" width="${plotW}" height="${TL.row - 2}"/>`);
     parts.push(`<text class="rl" x="${TL.label - 10}" y="${y + 16}" text-anchor="end">${esc(`${tr.vm}/vcpu${tr.vcpu}`)}</text>`);
+    const labels: string[] = [];
     for (const sl of tr.slices) {
       const x0 = x(sl.startNs);
       const w = Math.max(0.6, x(sl.endNs) - x0);
       const c = color.get(`${sl.host}/${sl.pcpu}`) ?? '#888';
       const tip = `${tr.vm}/vcpu${tr.vcpu} on ${sl.host}/cpu${sl.pcpu}\n${formatNs(sl.startNs)} – ${formatNs(sl.endNs)}${sl.parts > 1 ? `\n(${sl.parts} run slices merged)` : ''}`;
       parts.push(`<rect class="sl" x="${x0.toFixed(2)}" y="${y + 4}" width="${w.toFixed(2)}" height="${TL.row - 8}" fill="${c}"><title>${esc(tip)}</title></rect>`);
-      if (w > 46) parts.push(`<text class="sll" x="${(x0 + 4).toFixed(1)}" y="${y + 16}">${esc(`${sl.host}/cpu${sl.pcpu}`)}</text>`);
+      if (w > 60) labels.push(`<text class="sll" x="${(x0 + 4).toFixed(1)}" y="${y + 16}">${esc(`${sl.host}/cpu${sl.pcpu}`)}</text>`);
     }
-    for (const m of tr.pmis) {
+    parts.push(...labels);
+    const dense = tr.pmis.length > plotW / 4 ? ' dense' : '';
+    for (const m of [...tr.pmis.filter((p) => !p.lost), ...tr.pmis.filter((p) => p.lost)]) {
       const xx = x(m.atNs).toFixed(2);
-      parts.push(`<line class="${m.lost ? 'pmi lost' : 'pmi'}" x1="${xx}" y1="${y + 1}" x2="${xx}" y2="${y + 7}"><title>${esc(`PMI ${m.label} at ${formatNs(m.atNs)}`)}</title></line>`);
+      parts.push(`<line class="${m.lost ? 'pmi lost' : `pmi${dense}`}" x1="${xx}" y1="${y + 1}" x2="${xx}" y2="${y + 7}"><title>${esc(`PMI ${m.label} at ${formatNs(m.atNs)}`)}</title></line>`);
     }
     y += TL.row;
   });
@@ -220,7 +226,7 @@ function renderTimeline(s: RunSummary, data: ReportData, endNs: number, color: M
   const thinned = tracks.some((t) => t.slices.length < t.sliceTotal || t.pmis.length < t.pmiTotal);
   const svg = tracks.length === 0 && migVms.length === 0
     ? '<p class="muted">No vCPU ran on a pCPU in this run.</p>'
-    : `<div class="tlwrap"><svg id="tl" viewBox="0 0 ${TL.width} ${height}" data-label="${TL.label}" data-plotw="${plotW}" data-end="${endNs}" role="img" aria-label="timeline of vCPUs on pCPUs">${parts.join('')}</svg><div id="tl-read" class="readout"></div></div>`;
+    : `<div class="tlwrap"><div class="tlbar"><span class="muted small">hover for time · click a finding's time to place the cursor</span><span id="tl-read" class="readout"></span></div><svg id="tl" viewBox="0 0 ${TL.width} ${height}" data-label="${TL.label}" data-plotw="${plotW}" data-end="${endNs}" role="img" aria-label="timeline of vCPUs on pCPUs">${parts.join('')}</svg></div>`;
   const note = `<div class="legend">${legend}<span class="lg"><i class="pmi-l"></i>PMI</span><span class="lg"><i class="pmi-l lost"></i>PMI lost</span><span class="lg"><i class="f-l"></i>finding</span></div>
     ${thinned ? `<p class="muted small">Downsampled for drawing: at most ${num(data.limits.maxSlicesPerVcpu)} slices and ${num(data.limits.maxMarksPerVcpu)} PMI marks per vCPU (hover a slice for how many it merges). Perfetto has every event.</p>` : ''}`;
   return section('timeline', 'Timeline: vCPUs on pCPUs', svg + note, 'Each row is a vCPU thread; a bar is a run slice coloured by the pCPU it ran on. Ticks above a row are PMIs.');
@@ -464,10 +470,11 @@ svg{display:block;width:100%;height:auto;font-family:var(--sans)}
 #tl .rl{fill:#c3ccd7;font-size:12px;font-family:var(--mono)}.band0{fill:#141a21}.band1{fill:#11161c}
 #tl .sl{stroke:#0b0e12;stroke-width:.5;opacity:.92}#tl .sl:hover{opacity:1;stroke:#fff}
 .sll{fill:#0b0e12;font-size:10.5px;font-weight:600;pointer-events:none}
-#tl .pmi{stroke:#ffd866;stroke-width:1.2}#tl .pmi.lost{stroke:var(--bad);stroke-width:2.2}
+#tl .pmi{stroke:#ffd866;stroke-width:1.2}#tl .pmi.dense{stroke-width:.7;opacity:.55}#tl .pmi.lost{stroke:var(--bad);stroke-width:2.4;opacity:1}
 .fmark{fill:var(--bad);stroke:#0b0e12}.fmark:hover{fill:#ff8a80}
 .cursor{stroke:#ffffff;stroke-width:1.4;stroke-dasharray:4 3}
-.readout{position:absolute;top:4px;right:8px;font:12px var(--mono);color:var(--muted);pointer-events:none}
+.tlbar{display:flex;justify-content:space-between;align-items:center;padding:5px 10px;border-bottom:1px solid var(--line);min-height:28px}
+.readout{font:12px var(--mono);color:#ffd866}
 .ph{stroke:#0b0e12;stroke-width:.5}.ph-setup{fill:#7f848e}.ph-precopy{fill:#4e9af1}.ph-stop-and-copy{fill:#e06c75}.ph-resume{fill:#50c878}.ph-refused{fill:#be5046}
 .tag.ph-t{border-left-width:4px}.tag.ph-setup{border-left-color:#7f848e}.tag.ph-precopy{border-left-color:#4e9af1}.tag.ph-stop-and-copy{border-left-color:#e06c75}.tag.ph-resume{border-left-color:#50c878}.tag.ph-refused{border-left-color:#be5046}
 .legend{display:flex;flex-wrap:wrap;gap:4px 14px;margin:8px 2px;font-size:12px;color:var(--muted)}

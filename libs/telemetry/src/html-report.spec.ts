@@ -122,6 +122,7 @@ describe('report.html in headless Chromium', () => {
 
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(OUT_DIR, 'report.png'), fullPage: true });
+    await page.screenshot({ path: join(OUT_DIR, 'report-top.png') });
     await page.locator('section#timeline').screenshot({ path: join(OUT_DIR, 'report-timeline.png') });
     expect(problems).toEqual([]);
   }, 60_000);

@@ -34,7 +34,7 @@ export class InProcessBus implements MessageBus {
     this.queue.push(message);
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.drain());
+      setImmediate(() => this.drain()); // wall-clock ok: delivery scheduling only; the epoch barrier orders all simulated work
     }
   }
 
