@@ -142,7 +142,12 @@ export class AggregatorService {
     const recordedEpoch = (grant.epoch ?? 0) - 1;
     if (recordedEpoch < 0) return 0;
     const frames: { node: string; batch: Uint8Array; eventCount: number; events: SimEvent[] }[] = [];
+    const checkpoints: { node: string; state: Uint8Array }[] = [];
     for (const env of inbound) {
+      if (env.checkpoint) {
+        checkpoints.push({ node: env.sourceNode, state: env.checkpoint.state ?? new Uint8Array() });
+        continue;
+      }
       if (env.guestOutput) {
         const g = env.guestOutput;
         run.summary.setGuestResult(g.vm ?? '', Number(g.workloadUnits ?? 0), Number(g.guestNs ?? 0));
@@ -152,6 +157,8 @@ export class AggregatorService {
       const events = decodeEventBatch(env.events);
       frames.push({ node: env.sourceNode, batch: env.events, eventCount: events.length, events });
     }
+    checkpoints.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+    for (const c of checkpoints) run.writer.writeCheckpoint(recordedEpoch, c.node, c.state);
     if (frames.length === 0) return 0;
     frames.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
     run.writer.writeEpoch(

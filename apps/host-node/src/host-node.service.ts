@@ -3,7 +3,7 @@
 // sends the host's events to the aggregator and each VM's guest output to its guest-vm node,
 // then reports. The simulation itself is libs/host; this service only moves messages.
 import { Inject, Injectable } from '@nestjs/common';
-import { HostWorld } from '@vpmu/host';
+import { HostWorld, snapshotHostWorld } from '@vpmu/host';
 import { encodeEventBatch, type vpmu } from '@vpmu/proto';
 import { Prng, sortEventsCanonically } from '@vpmu/sim';
 import {
@@ -72,6 +72,11 @@ export class HostNodeService {
     const epoch = grant.epoch ?? 0;
     if (epoch >= run.epochs) return 0; // drain epochs: nothing left to simulate
     const startNs = Number(grant.startNs);
+    const every = run.scenario.checkpointEveryEpochs;
+    if (every > 0 && epoch > 0 && epoch % every === 0) {
+      // The host's whole state at the start of this epoch: inspect --at and takeover restore it.
+      p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, epoch, { checkpoint: { epoch, node: p.node, state: snapshotHostWorld(p.state) } });
+    }
     const actions = (grant.actions ?? []).map(fromActionMessage);
     const result = p.state.runEpoch(startNs, Number(grant.endNs), actions);
     const events = sortEventsCanonically(result.events);

@@ -94,7 +94,11 @@ export class CounterBank {
     this.touch();
   }
 
-  /** Register write: the value is taken modulo 2^width; the fractional carry is dropped. */
+  /**
+   * Register write: the value is taken modulo 2^width. The fractional carry is kept: it is the
+   * sub-event progress of the execution stream, not part of the register, so reprogramming never
+   * loses or invents events.
+   */
   write(i: number, value: number | bigint): void {
     const mod = this.valueModulus[i];
     let v: number;
@@ -112,7 +116,6 @@ export class CounterBank {
       v = ((value % mod) + mod) % mod;
     }
     this.stored[i] = v;
-    this.acc[i] = 0;
     this.sinceWrite[i] = 0;
   }
 
@@ -123,7 +126,6 @@ export class CounterBank {
     const vmod = this.valueModulus[i];
     // -events modulo 2^overflowBits, within the register width.
     this.stored[i] = vmod > 2 ** 52 && mod === vmod ? -events : mod - (events % mod === 0 ? mod : events % mod);
-    this.acc[i] = 0;
     this.sinceWrite[i] = 0;
   }
 

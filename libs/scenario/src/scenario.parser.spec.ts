@@ -327,6 +327,12 @@ describe('parseScenario: whole-file problems', () => {
     expect(errors(text)[0].message).toContain('invalid UTF-8');
   });
 
+  it('rejects other control characters but accepts CRLF line ends and a byte order mark', () => {
+    expect(errors('version: 1\n\u0007\n')[0]).toMatchObject({ message: expect.stringContaining('control characters'), line: 2 });
+    expect(ok(MINIMAL.replace(/\n/g, '\r\n')).hosts[0].pcpus).toBe(4);
+    expect(ok('\ufeff' + MINIMAL).durationNs).toBe(10e6);
+  });
+
   it('reports a YAML syntax error with its line', () => {
     const [e] = errors('version: 1\nduration: 10ms\nhosts: [a, b\nvms: []\n');
     expect(e.path).toBe('');

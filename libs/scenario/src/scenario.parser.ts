@@ -185,12 +185,20 @@ function fail(errors: ScenarioError[]): ScenarioParseResult {
 }
 
 function findBinary(text: string): ScenarioError | undefined {
-  // NUL or other C0 controls (but tab/CR/LF) mean a binary file; U+FFFD is what a UTF-8 decoder
-  // leaves for invalid bytes.
-  const m = /[\u0000-\u0008\u000e-\u001f\ufffd]/.exec(text);
-  if (!m) return undefined;
-  const line = text.slice(0, m.index).split('\n').length;
-  const what = m[0] === '\ufffd' ? 'invalid UTF-8' : m[0] === '\u0000' ? 'NUL bytes' : 'control characters';
+  // NUL or other C0 controls (but tab, LF, VT, FF, CR) mean a binary file; U+FFFD is what a
+  // UTF-8 decoder leaves for invalid bytes.
+  let index = -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && (c < 0x09 || c > 0x0d)) || c === 0xfffd) {
+      index = i;
+      break;
+    }
+  }
+  if (index < 0) return undefined;
+  const c = text.charCodeAt(index);
+  const line = text.slice(0, index).split('\n').length;
+  const what = c === 0xfffd ? 'invalid UTF-8' : c === 0 ? 'NUL bytes' : 'control characters';
   return {
     path: '',
     message: `this is not a text scenario (it contains ${what}); give the YAML scenario file, not a recording or other binary`,

@@ -5,3 +5,4 @@ export * from './prng';
 export * from './event-queue';
 export * from './epoch';
 export * from './events';
+export * from './snapshot.codec';

@@ -1,0 +1,340 @@
+// The OTLP path end to end: spans built from a synthetic run are exported over OTLP
+// http/protobuf to an in-process receiver, which decodes each request with the official OTLP
+// protobuf schema (the generated code of opentelemetry-proto shipped by
+// @opentelemetry/otlp-proto-exporter-base), then checks counts, parent/child structure,
+// attributes, times and that a rebuild (a replay) yields the same ids.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { OtelTraceBuilder } from './otel-trace.builder';
+import { type TelemetrySpan, deriveTraceId } from './otel-span.model';
+import { OtlpSpanExporter, encodeOtlpJson, exportSpansOtlp, resolveOtlpTracesUrl } from './otlp.exporter';
+import { TelemetryError } from './telemetry.errors';
+import { makeSyntheticRun, type SyntheticRun } from './testing/synthetic-run';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const otlpRoot = require('@opentelemetry/otlp-proto-exporter-base/build/src/generated/root');
+const ExportTraceServiceRequest = otlpRoot.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
+const ExportTraceServiceResponse = otlpRoot.opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse;
+
+interface DecodedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  kind: number;
+  startUnixNs: bigint;
+  endUnixNs: bigint;
+  attributes: Record<string, unknown>;
+  events: { name: string; timeUnixNs: bigint; attributes: Record<string, unknown> }[];
+  status: { code: number; message: string };
+  droppedEventsCount: number;
+}
+
+interface Received {
+  path: string;
+  contentType: string;
+  resource: Record<string, unknown>;
+  scope: string;
+  spans: DecodedSpan[];
+}
+
+const RUN_START = 1_700_000_000_123_456_789n;
+const MODES = { vm1: 'passthrough', vm2: 'emulated', vm3: 'paravirt' };
+
+function hex(b: Uint8Array | null | undefined): string {
+  return b ? Buffer.from(b).toString('hex') : '';
+}
+
+function u64(v: { toString(): string } | number): bigint {
+  return BigInt(v.toString());
+}
+
+function attrs(list: { key: string; value: Record<string, unknown> }[] | null | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const a of list ?? []) {
+    const v = a.value;
+    if (v.stringValue !== undefined && v.stringValue !== null && v.stringValue !== '') out[a.key] = v.stringValue;
+    else if (v.boolValue !== undefined && v.boolValue !== null && (v.boolValue as boolean) !== false) out[a.key] = v.boolValue;
+    else if (v.intValue !== undefined && v.intValue !== null) out[a.key] = Number(String(v.intValue));
+    else if (v.doubleValue !== undefined && v.doubleValue !== null) out[a.key] = v.doubleValue;
+    else if (v.boolValue === false) out[a.key] = false;
+    else out[a.key] = v.stringValue ?? '';
+  }
+  return out;
+}
+
+function decode(body: Buffer, path: string, contentType: string): Received[] {
+  const req = ExportTraceServiceRequest.decode(body);
+  return req.resourceSpans.map((rs: any) => ({
+    path,
+    contentType,
+    resource: attrs(rs.resource?.attributes),
+    scope: rs.scopeSpans[0]?.scope?.name ?? '',
+    spans: rs.scopeSpans.flatMap((ss: any) =>
+      ss.spans.map((s: any): DecodedSpan => ({
+        traceId: hex(s.traceId),
+        spanId: hex(s.spanId),
+        parentSpanId: hex(s.parentSpanId),
+        name: s.name,
+        kind: s.kind,
+        startUnixNs: u64(s.startTimeUnixNano),
+        endUnixNs: u64(s.endTimeUnixNano),
+        attributes: attrs(s.attributes),
+        events: (s.events ?? []).map((e: any) => ({ name: e.name, timeUnixNs: u64(e.timeUnixNano), attributes: attrs(e.attributes) })),
+        status: { code: s.status?.code ?? 0, message: s.status?.message ?? '' },
+        droppedEventsCount: s.droppedEventsCount ?? 0,
+      })),
+    ),
+  }));
+}
+
+/** An OTLP/HTTP receiver on 127.0.0.1:0 that decodes what it gets with the official schema. */
+class OtlpReceiver {
+  readonly requests: Received[] = [];
+  private server!: Server;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.method !== 'POST' || req.url !== '/v1/traces') {
+          res.writeHead(404).end();
+          return;
+        }
+        this.requests.push(...decode(Buffer.concat(chunks), req.url, String(req.headers['content-type'])));
+        const body = ExportTraceServiceResponse.encode(ExportTraceServiceResponse.create({})).finish();
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(Buffer.from(body));
+      });
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1/traces`;
+  }
+
+  get spans(): DecodedSpan[] {
+    return this.requests.flatMap((r) => r.spans);
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+function build(run: SyntheticRun, opts: { seed?: number; onSpan?: (s: TelemetrySpan) => void } = {}): { builder: OtelTraceBuilder; spans: TelemetrySpan[] } {
+  const builder = new OtelTraceBuilder({ seed: opts.seed ?? run.summary.run.seed, runId: run.summary.run.id, runStartUnixNs: RUN_START, vmModes: MODES, onSpan: opts.onSpan });
+  for (const b of run.batches) builder.onEvents(b);
+  return { builder, spans: builder.finish(run.summary) };
+}
+
+describe('OtelTraceBuilder + OTLP http/protobuf export', () => {
+  const run = makeSyntheticRun();
+  const receiver = new OtlpReceiver();
+  let built: TelemetrySpan[];
+  let got: DecodedSpan[];
+  let stats: { spans: number; requests: number };
+
+  beforeAll(async () => {
+    await receiver.start();
+    const { builder, spans } = build(run);
+    built = spans;
+    stats = await exportSpansOtlp(spans, builder.meta, { url: receiver.url, chunkSize: 50 });
+    got = receiver.spans;
+  });
+
+  afterAll(() => receiver.stop());
+
+  it('delivers every span, in chunks, as application/x-protobuf with the resource', () => {
+    expect(built.length).toBeGreaterThan(60);
+    expect(got.length).toBe(built.length);
+    expect(stats).toEqual({ spans: built.length, requests: Math.ceil(built.length / 50) });
+    expect(receiver.requests.length).toBe(stats.requests);
+    for (const r of receiver.requests) {
+      expect(r.contentType).toContain('application/x-protobuf');
+      expect(r.resource).toMatchObject({ 'service.name': 'vpmu-lab', 'vpmu.run.id': run.summary.run.id, 'vpmu.seed': run.summary.run.seed });
+      expect(r.scope).toBe('@vpmu/telemetry');
+    }
+    expect(new Set(got.map((s) => s.spanId)).size).toBe(got.length);
+  });
+
+  it('is one trace whose spans form a tree under the run span', () => {
+    const traceId = deriveTraceId(run.summary.seed ?? run.summary.run.seed, run.summary.run.id);
+    expect(new Set(got.map((s) => s.traceId))).toEqual(new Set([traceId]));
+    const byId = new Map(got.map((s) => [s.spanId, s]));
+    const roots = got.filter((s) => s.parentSpanId === '');
+    expect(roots.length).toBe(1);
+    const root = roots[0];
+    expect(root.name).toBe(`run ${run.summary.run.scenario} (${run.summary.run.id})`);
+    for (const s of got) {
+      if (s === root) continue;
+      const parent = byId.get(s.parentSpanId);
+      expect(parent).toBeDefined();
+      expect(s.startUnixNs).toBeGreaterThanOrEqual(parent!.startUnixNs);
+      expect(s.endUnixNs).toBeLessThanOrEqual(parent!.endUnixNs);
+      expect(s.endUnixNs).toBeGreaterThanOrEqual(s.startUnixNs);
+      expect(s.kind).toBe(1); // SPAN_KIND_INTERNAL
+    }
+    const parentName = (s: DecodedSpan) => byId.get(s.parentSpanId)!.name;
+    const hosts = got.filter((s) => /^host h\d$/.test(s.name));
+    const vms = got.filter((s) => /^vm vm\d$/.test(s.name));
+    expect(hosts.map((s) => s.name).sort()).toEqual(['host h1', 'host h2']);
+    expect(vms.map((s) => s.name).sort()).toEqual(['vm vm1', 'vm vm2', 'vm vm3']);
+    for (const s of [...hosts, ...vms]) expect(s.parentSpanId).toBe(root.spanId);
+
+    const slices = got.filter((s) => s.name.startsWith('vcpu '));
+    const switchIns = run.batches.flat().filter((e) => e.kind === 'contextSwitch' && e.nextThread.startsWith('vcpu:'));
+    expect(slices.length).toBe(switchIns.length);
+    for (const s of slices) expect(parentName(s)).toBe(`vm ${s.attributes['vpmu.vm']}`);
+
+    const perf = got.filter((s) => s.name.startsWith('perf '));
+    expect(perf.map((s) => s.name)).toEqual(['perf host-cycles cpu1']);
+    expect(parentName(perf[0])).toBe('host h1');
+    expect(perf[0].status.code).toBe(2); // ERROR: the event went to ERROR state
+    expect(perf[0].events.map((e) => e.name)).toEqual(['perf state off→active', 'perf state active→error', 'perf state error→off']);
+
+    const mig = got.find((s) => s.name === 'migrate vm1 h1→h2')!;
+    expect(parentName(mig)).toBe('vm vm1');
+    const phases = got.filter((s) => s.parentSpanId === mig.spanId);
+    expect(phases.map((p) => p.name).sort()).toEqual(['precopy #1', 'precopy #2', 'resume', 'setup', 'stop-and-copy']);
+    expect(mig.attributes).toMatchObject({ 'vpmu.migration.from': 'h1', 'vpmu.migration.to': 'h2', 'vpmu.migration.result': 'completed', 'vpmu.migration.downtime_ns': 150_000 });
+  });
+
+  it('names vCPU slices after their place and carries vpmu.* attributes', () => {
+    const slice = got.find((s) => s.name.startsWith('vcpu vm2/'))!;
+    expect(slice.name).toMatch(/^vcpu vm2\/[01] on h1\/cpu[0-3]$/);
+    expect(slice.attributes).toMatchObject({ 'vpmu.vm': 'vm2', 'vpmu.host': 'h1', 'vpmu.mode': 'emulated' });
+    expect(typeof slice.attributes['vpmu.vcpu']).toBe('number');
+    expect(typeof slice.attributes['vpmu.pcpu']).toBe('number');
+    const vm = got.find((s) => s.name === 'vm vm1')!;
+    expect(vm.attributes).toMatchObject({ 'vpmu.vm': 'vm1', 'vpmu.mode': 'passthrough', 'vpmu.host': 'h2', 'vpmu.counter.instructions.error_pct': 0 });
+  });
+
+  it('maps virtual time onto the run start instant', () => {
+    const root = got.find((s) => s.parentSpanId === '')!;
+    expect(root.startUnixNs).toBe(RUN_START);
+    expect(root.endUnixNs).toBe(RUN_START + BigInt(run.summary.run.durationNs));
+    const first = run.batches.flat().find((e) => e.kind === 'contextSwitch' && e.nextThread === 'vcpu:vm1/0')!;
+    const slice = got.find((s) => s.name.startsWith('vcpu vm1/0 on ') && s.startUnixNs === RUN_START + BigInt(first.atNs));
+    expect(slice).toBeDefined();
+  });
+
+  it('puts PMIs, VM exits (aggregated when dense), guest switches and findings on spans as events', () => {
+    const all = run.batches.flat();
+    const pmiEvents = got.flatMap((s) => s.events.filter((e) => e.name === 'pmi' || e.name === 'pmi lost'));
+    expect(pmiEvents.length).toBe(all.filter((e) => e.kind === 'pmi').length);
+    expect(pmiEvents[0].attributes).toMatchObject({ 'vpmu.event': expect.any(String), 'vpmu.pmi.owner': 'guest' });
+    expect(got.flatMap((s) => s.events).filter((e) => e.name === 'pmi lost').length).toBe(1);
+
+    const slices = got.filter((s) => s.name.startsWith('vcpu '));
+    const exitsInSlices = slices.reduce((n, s) => n + Number(s.attributes['vpmu.exits.total'] ?? 0), 0);
+    expect(exitsInSlices).toBe(all.filter((e) => e.kind === 'vmExit').length);
+    const aggregated = slices.filter((s) => s.attributes['vpmu.exits.aggregated'] === true);
+    expect(aggregated.length).toBeGreaterThan(0);
+    for (const s of aggregated) {
+      expect(s.attributes['vpmu.vm']).toBe('vm2');
+      expect(s.events.some((e) => e.name === 'vm exit')).toBe(false);
+      const perReason = Object.entries(s.attributes).filter(([k]) => /^vpmu\.exits\.(msr-write|rdpmc)$/.test(k)).reduce((n, [, v]) => n + Number(v), 0);
+      expect(perReason).toBe(s.attributes['vpmu.exits.total']);
+    }
+    const quiet = slices.filter((s) => s.attributes['vpmu.vm'] === 'vm3' && Number(s.attributes['vpmu.exits.total']) > 0);
+    expect(quiet.length).toBeGreaterThan(0);
+    for (const s of quiet) expect(s.events.filter((e) => e.name === 'vm exit').length).toBe(s.attributes['vpmu.exits.total']);
+
+    expect(got.flatMap((s) => s.events).some((e) => e.name === 'guest task switch')).toBe(true);
+    const findings = got.flatMap((s) => s.events.filter((e) => e.name.startsWith('finding: ')));
+    expect(findings.map((f) => f.attributes['vpmu.finding.kind']).sort()).toEqual(run.summary.findings.map((f) => f.kind).sort());
+    for (const f of findings) {
+      const src = run.summary.findings.find((x) => x.kind === f.attributes['vpmu.finding.kind'])!;
+      expect(f.timeUnixNs).toBe(RUN_START + BigInt(src.atNs));
+    }
+  });
+
+  it('derives the same trace and span ids when the run is rebuilt (replay), other ids for another seed', async () => {
+    const again = new OtlpReceiver();
+    await again.start();
+    try {
+      const { builder, spans } = build(makeSyntheticRun());
+      await exportSpansOtlp(spans, builder.meta, { url: again.url, chunkSize: 200 });
+      const ids = (list: DecodedSpan[]) => list.map((s) => `${s.traceId}/${s.spanId}/${s.parentSpanId}/${s.name}/${s.startUnixNs}/${s.endUnixNs}`).sort();
+      expect(ids(again.spans)).toEqual(ids(got));
+    } finally {
+      await again.stop();
+    }
+    const other = build(run, { seed: 7 }).spans;
+    expect(other[0].traceId).not.toBe(built[0].traceId);
+    expect(new Set(other.map((s) => s.spanId)).has(built[0].spanId)).toBe(false);
+  });
+
+  it('streams spans as they complete, and the stream equals the collected set', async () => {
+    const streamed: TelemetrySpan[] = [];
+    let beforeFinish = 0;
+    const { builder } = (() => {
+      const b = new OtelTraceBuilder({ seed: run.summary.run.seed, runId: run.summary.run.id, runStartUnixNs: RUN_START, vmModes: MODES, onSpan: (s) => streamed.push(s) });
+      for (const batch of run.batches) b.onEvents(batch);
+      beforeFinish = streamed.length;
+      expect(b.finish(run.summary)).toEqual([]);
+      return { builder: b };
+    })();
+    expect(beforeFinish).toBeGreaterThan(streamed.length / 2);
+    expect(streamed.map((s) => s.spanId)).toEqual(built.map((s) => s.spanId));
+    expect(builder.spanCount).toBe(built.length);
+
+    const r = new OtlpReceiver();
+    await r.start();
+    try {
+      const exporter = new OtlpSpanExporter(builder.meta, { url: r.url, chunkSize: 16 });
+      for (const s of streamed) exporter.write(s);
+      await exporter.drain();
+      const stats = await exporter.close();
+      expect(stats.spans).toBe(streamed.length);
+      expect(r.spans.length).toBe(streamed.length);
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('reports an unreachable collector as a retriable TelemetryError that says what to do', async () => {
+    const dead = new OtlpReceiver();
+    await dead.start();
+    const url = dead.url;
+    await dead.stop();
+    const { builder, spans } = build(run);
+    const err = await exportSpansOtlp(spans.slice(0, 3), builder.meta, { url, timeoutMs: 2000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TelemetryError);
+    expect((err as TelemetryError).code).toBe('OTLP_EXPORT_FAILED');
+    expect((err as TelemetryError).retriable).toBe(true);
+    expect((err as TelemetryError).message).toContain(url);
+  }, 30_000);
+});
+
+describe('OTLP endpoint resolution', () => {
+  it('prefers the flag, then the traces endpoint, then the base endpoint + /v1/traces', () => {
+    expect(resolveOtlpTracesUrl('http://a:4318/v1/traces', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://b:4318' })).toBe('http://a:4318/v1/traces');
+    expect(resolveOtlpTracesUrl(undefined, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c/x', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://b:4318' })).toBe('http://c/x');
+    expect(resolveOtlpTracesUrl(undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://b:4318/' })).toBe('http://b:4318/v1/traces');
+    expect(resolveOtlpTracesUrl(undefined, {})).toBeNull();
+  });
+});
+
+describe('OTLP JSON encoding', () => {
+  it('encodes the same spans with hex ids, string nanos and typed attribute values', () => {
+    const run = makeSyntheticRun();
+    const { builder, spans } = build(run);
+    const doc = JSON.parse(encodeOtlpJson(spans, builder.meta));
+    const rs = doc.resourceSpans[0];
+    expect(rs.resource.attributes).toEqual(expect.arrayContaining([{ key: 'service.name', value: { stringValue: 'vpmu-lab' } }, { key: 'vpmu.seed', value: { intValue: '42' } }]));
+    const out = rs.scopeSpans[0].spans;
+    expect(rs.scopeSpans[0].scope.name).toBe('@vpmu/telemetry');
+    expect(out.length).toBe(spans.length);
+    expect(out.map((s: { spanId: string }) => s.spanId)).toEqual(spans.map((s) => s.spanId));
+    const root = out.find((s: { parentSpanId?: string }) => s.parentSpanId === undefined);
+    expect(root.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(root.startTimeUnixNano).toBe(RUN_START.toString());
+    const slice = out.find((s: { name: string }) => s.name.startsWith('vcpu '));
+    expect(slice.kind).toBe(1);
+    expect(slice.attributes).toEqual(expect.arrayContaining([{ key: 'vpmu.mode', value: { stringValue: expect.any(String) } }, { key: 'vpmu.vcpu', value: { intValue: expect.stringMatching(/^\d+$/) } }]));
+    // Deterministic text: a replay writes the same file.
+    expect(encodeOtlpJson(build(makeSyntheticRun()).spans, builder.meta)).toBe(encodeOtlpJson(spans, builder.meta));
+  });
+});
