@@ -90,6 +90,25 @@ export interface GuestEpochOutput {
   guestNs: number;
 }
 
+export interface VcpuInspection {
+  vm: string;
+  vcpu: number;
+  vpmu: string;
+  state: string;
+  pcpu: number;
+  guestTask: string;
+  guestRunNs: number;
+  counters: Record<string, { actual: number; observed: number }>;
+}
+
+export interface HostInspection {
+  host: string;
+  atNs: number;
+  pcpus: { pcpu: number; running: string; runqueue: string[] }[];
+  vcpus: VcpuInspection[];
+  noise: { thread: string; runnable: boolean; pcpu: number }[];
+}
+
 export interface HostEpochResult {
   events: SimEvent[];
   guestOutputs: GuestEpochOutput[];
@@ -207,6 +226,44 @@ export class HostWorld {
     const events = this.events;
     this.events = [];
     return { events, guestOutputs };
+  }
+
+  /** Virtual time this world has simulated up to. */
+  get simulatedUntilNs(): number {
+    return this.nowNs;
+  }
+
+  /**
+   * The scheduler and guest state at the current instant (what `vpmu inspect` prints): per pCPU
+   * the running thread and the run queue, per vCPU its state, guest task and counts.
+   */
+  inspect(): HostInspection {
+    const pcpus = this.cpus.map((c) => ({ pcpu: c.index, running: c.current ?? 'idle', runqueue: [...c.runqueue] }));
+    const vcpus: VcpuInspection[] = [];
+    for (const vm of this.vms.values()) {
+      for (const id of vm.threads) {
+        const t = this.threads.get(id)!;
+        const v = t.vcpu!;
+        this.accountGuest(v);
+        const counters: Record<string, { actual: number; observed: number }> = {};
+        for (let k = 0; k < vm.trackedEvents.length; k++) {
+          const actual = Math.floor(vm.rates[vm.trackedIdx[k]] * v.guestNsTotal);
+          counters[vm.trackedEvents[k]] = { actual, observed: vm.spec.vpmu.mode === 'none' ? 0 : actual };
+        }
+        vcpus.push({
+          vm: vm.spec.id,
+          vcpu: v.index,
+          vpmu: vm.spec.vpmu.mode,
+          state: v.state,
+          pcpu: t.cpu,
+          guestTask: taskName(vm.spec, v.index, v.taskIndex),
+          guestRunNs: v.guestNsTotal,
+          counters,
+        });
+      }
+    }
+    const noise = [...this.threads.values()].filter((t) => t.noise).map((t) => ({ thread: t.id, runnable: t.runnable, pcpu: t.cpu }));
+    return { host: this.id, atNs: this.nowNs, pcpus, vcpus, noise };
   }
 
   private queueAction(_entry: TimelineEntry): void {

@@ -24,6 +24,9 @@ export {
   encodeOtlpJson,
   resolveOtlpTracesUrl,
   toReadableSpan,
+  defaultOtlpExporterFactory,
+  type OtlpExporterFactory,
+  type OtlpExporterConfig,
   type OtlpExportOptions,
   type OtlpExportStats,
 } from './otlp.exporter';
@@ -41,4 +44,6 @@ export { renderHtmlReport, type HtmlReportOptions } from './html-report.renderer
 export { FileChunkSink } from './file-chunk.sink';
 export { formatVcpuThreadName, parseVcpuThreadName, type VcpuRef } from './thread-names';
 export { TelemetryError, type TelemetryErrorCode } from './telemetry.errors';
+// Test support: a synthetic run (tests, bench) and the OTLP exporter loaded outside Jest's sandbox.
 export { makeSyntheticRun, type SyntheticRun, type SyntheticRunOptions } from './testing/synthetic-run';
+export { otlpExporterFactoryForJest } from './testing/jest-otlp-exporter';

@@ -10,6 +10,7 @@ import { type TelemetrySpan, deriveTraceId } from './otel-span.model';
 import { OtlpSpanExporter, encodeOtlpJson, exportSpansOtlp, resolveOtlpTracesUrl } from './otlp.exporter';
 import { TelemetryError } from './telemetry.errors';
 import { makeSyntheticRun, type SyntheticRun } from './testing/synthetic-run';
+import { otlpExporterFactoryForJest as exporterFactory } from './testing/jest-otlp-exporter';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const otlpRoot = require('@opentelemetry/otlp-proto-exporter-base/build/src/generated/root');
@@ -139,7 +140,7 @@ describe('OtelTraceBuilder + OTLP http/protobuf export', () => {
     await receiver.start();
     const { builder, spans } = build(run);
     built = spans;
-    stats = await exportSpansOtlp(spans, builder.meta, { url: receiver.url, chunkSize: 50 });
+    stats = await exportSpansOtlp(spans, builder.meta, { url: receiver.url, chunkSize: 50, exporterFactory });
     got = receiver.spans;
   });
 
@@ -255,7 +256,7 @@ describe('OtelTraceBuilder + OTLP http/protobuf export', () => {
     await again.start();
     try {
       const { builder, spans } = build(makeSyntheticRun());
-      await exportSpansOtlp(spans, builder.meta, { url: again.url, chunkSize: 200 });
+      await exportSpansOtlp(spans, builder.meta, { url: again.url, chunkSize: 200, exporterFactory });
       const ids = (list: DecodedSpan[]) => list.map((s) => `${s.traceId}/${s.spanId}/${s.parentSpanId}/${s.name}/${s.startUnixNs}/${s.endUnixNs}`).sort();
       expect(ids(again.spans)).toEqual(ids(got));
     } finally {
@@ -283,7 +284,7 @@ describe('OtelTraceBuilder + OTLP http/protobuf export', () => {
     const r = new OtlpReceiver();
     await r.start();
     try {
-      const exporter = new OtlpSpanExporter(builder.meta, { url: r.url, chunkSize: 16 });
+      const exporter = new OtlpSpanExporter(builder.meta, { url: r.url, chunkSize: 16, exporterFactory });
       for (const s of streamed) exporter.write(s);
       await exporter.drain();
       const stats = await exporter.close();
@@ -300,7 +301,7 @@ describe('OtelTraceBuilder + OTLP http/protobuf export', () => {
     const url = dead.url;
     await dead.stop();
     const { builder, spans } = build(run);
-    const err = await exportSpansOtlp(spans.slice(0, 3), builder.meta, { url, timeoutMs: 2000 }).catch((e: unknown) => e);
+    const err = await exportSpansOtlp(spans.slice(0, 3), builder.meta, { url, timeoutMs: 2000, exporterFactory }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TelemetryError);
     expect((err as TelemetryError).code).toBe('OTLP_EXPORT_FAILED');
     expect((err as TelemetryError).retriable).toBe(true);

@@ -11,7 +11,7 @@ import { ExportResultCode } from '@opentelemetry/core';
 import type { ExportResult } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { Resource } from '@opentelemetry/resources';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { INSTRUMENTATION_SCOPE, type AttrValue, type Attrs, type TelemetrySpan, type TraceMeta, toUnixNs } from './otel-span.model';
 import { TelemetryError } from './telemetry.errors';
@@ -24,7 +24,15 @@ export interface OtlpExportOptions {
   /** Per-request timeout. Default 10 s. */
   timeoutMs?: number;
   headers?: Record<string, string>;
+  /** Makes the underlying exporter; default `new OTLPTraceExporter(config)` from
+   * @opentelemetry/exporter-trace-otlp-proto. A port for tests: see otlpExporterFactoryForJest. */
+  exporterFactory?: OtlpExporterFactory;
 }
+
+export type OtlpExporterConfig = NonNullable<ConstructorParameters<typeof OTLPTraceExporter>[0]>;
+export type OtlpExporterFactory = (config: OtlpExporterConfig) => SpanExporter;
+
+export const defaultOtlpExporterFactory: OtlpExporterFactory = (config) => new OTLPTraceExporter(config);
 
 export interface OtlpExportStats {
   spans: number;
@@ -46,7 +54,7 @@ export function resolveOtlpTracesUrl(flag: string | undefined, env: NodeJS.Proce
 
 /** Streams spans to an OTLP http/protobuf endpoint in awaited chunks. */
 export class OtlpSpanExporter {
-  private readonly exporter: OTLPTraceExporter;
+  private readonly exporter: SpanExporter;
   private readonly resource: Resource;
   private readonly chunkSize: number;
   private pending: TelemetrySpan[] = [];
@@ -61,7 +69,7 @@ export class OtlpSpanExporter {
   ) {
     this.chunkSize = Math.max(1, options.chunkSize ?? 512);
     this.resource = resourceFromAttributes(meta.resource);
-    this.exporter = new OTLPTraceExporter({
+    this.exporter = (options.exporterFactory ?? defaultOtlpExporterFactory)({
       url: options.url,
       timeoutMillis: options.timeoutMs ?? 10_000,
       headers: options.headers,
@@ -90,7 +98,7 @@ export class OtlpSpanExporter {
     try {
       await this.chain;
     } finally {
-      await this.exporter.forceFlush().catch(() => undefined);
+      await this.exporter.forceFlush?.().catch(() => undefined);
       await this.exporter.shutdown().catch(() => undefined);
     }
     if (this.failure) throw this.failure;
