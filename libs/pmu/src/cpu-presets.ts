@@ -148,7 +148,8 @@ export function armClusterOfCpus(spec: ArmPmuSpec, pcpus: number): number[] {
     const last = ci === spec.clusters.length - 1;
     const remainingClusters = spec.clusters.length - ci - 1;
     let n = last ? pcpus - start : Math.max(1, Math.round(c.share * pcpus));
-    n = Math.min(n, Math.max(0, pcpus - start - remainingClusters));
+    const reserve = Math.min(remainingClusters, Math.max(0, pcpus - start - 1));
+    n = Math.max(0, Math.min(n, pcpus - start - reserve));
     for (let i = 0; i < n; i++) out.push(ci);
     start += n;
   });

@@ -36,6 +36,7 @@ describe('EventBatch codec', () => {
       events.push({ kind: 'vmExit', atNs: 10_000_000 + i * 1000, at, reason: 'io', costNs: 5350, msr: 0 });
     }
     const batch = v1.EventBatch.decode(encodeEventBatch(events));
+    expect(batch.places).toHaveLength(1);
     expect(batch.strings).toEqual(['h1', 'vm1', 'io']);
     expect(batch.events.slice(1).every((e) => Number(e.dtNs) === 1000)).toBe(true);
     // ~ a dozen bytes per exit event once names and places are interned

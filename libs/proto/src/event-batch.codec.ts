@@ -1,6 +1,7 @@
-// SimEvent[] <-> EventBatch bytes. Interns every name once per batch (reference = index + 1,
-// 0 = none), delta-encodes virtual time against the previous event, and maps enums both ways.
+// SimEvent[] <-> EventBatch bytes. Interns every name and place once per batch (reference =
+// index + 1, 0 = none), delta-encodes virtual time against the previous event, maps enums both ways.
 import type { MigrationPhaseName, MsrResultName, PerfStateName, Place, PmiOwner, SimEvent } from '@vpmu/sim';
+import { Writer } from 'protobufjs/minimal';
 import { vpmu } from './generated/vpmu';
 
 const v1 = vpmu.v1;
@@ -12,148 +13,195 @@ const OWNERS: PmiOwner[] = ['host', 'guest'];
 
 export class EventBatchDecodeError extends Error {}
 
-class Interner {
-  readonly strings: string[] = [];
-  private readonly index = new Map<string, number>();
-  ref(s: string | undefined): number {
-    if (s === undefined) return 0;
-    let i = this.index.get(s);
-    if (i === undefined) {
-      i = this.strings.length;
-      this.strings.push(s);
-      this.index.set(s, i);
-    }
-    return i + 1;
-  }
-}
 
 /**
- * protobufjs' static encoder writes every own property that is not null/undefined, zeros
- * included; proto3 decodes an absent scalar as its zero, so leaving zeros out is lossless and
- * saves a tag and a value per field.
+ * Encodes events (sorted by atNs, non-decreasing) into EventBatch bytes. Hand-written against the
+ * schema in proto/vpmu/v1/events.proto with protobufjs' Writer: no intermediate message objects,
+ * zero scalars left out (proto3 reads an absent scalar as zero), names and places interned on
+ * first use. The generated decoder reads it back (see the codec spec). This is the hot path of
+ * every host node, hence no generated encoder.
  */
-function nz<T extends number | boolean>(v: T): T | undefined {
-  return v ? v : undefined;
-}
-
-class PlaceInterner {
-  readonly places: vpmu.v1.IPlace[] = [];
-  private readonly index = new Map<string, number>();
-  constructor(private readonly strings: Interner) {}
-  ref(p: Place): number | undefined {
-    if (p.host === undefined && p.pcpu === undefined && p.vm === undefined && p.vcpu === undefined) return undefined;
-    const key = `${p.host ?? ''}\u0000${p.pcpu ?? ''}\u0000${p.vm ?? ''}\u0000${p.vcpu ?? ''}`;
-    let i = this.index.get(key);
+export function encodeEventBatch(events: readonly SimEvent[], baseNs = events.length ? events[0].atNs : 0): Uint8Array {
+  const w = Writer.create();
+  const strings: string[] = [];
+  const stringIndex = new Map<string, number>();
+  const places: Place[] = [];
+  const placeIndex = new Map<number | string, number>();
+  const str = (s: string | undefined): number => {
+    if (s === undefined) return 0;
+    let i = stringIndex.get(s);
     if (i === undefined) {
-      i = this.places.length;
-      const t = this.strings;
-      this.places.push({
-        host: nz(t.ref(p.host)),
-        pcpu: p.pcpu === undefined ? undefined : p.pcpu + 1,
-        vm: nz(t.ref(p.vm)),
-        vcpu: p.vcpu === undefined ? undefined : p.vcpu + 1,
-      });
-      this.index.set(key, i);
+      i = strings.length + 1;
+      strings.push(s);
+      stringIndex.set(s, i);
     }
-    return i + 1;
-  }
-}
-
-/** Encodes events (sorted by atNs, non-decreasing) into one EventBatch message object. */
-export function buildEventBatch(events: readonly SimEvent[], baseNs = events.length ? events[0].atNs : 0): vpmu.v1.IEventBatch {
-  const t = new Interner();
-  const places = new PlaceInterner(t);
-  const out: vpmu.v1.IEvent[] = [];
+    return i;
+  };
+  const place = (p: Place): number => {
+    const h = str(p.host);
+    const v = str(p.vm);
+    const pc = p.pcpu === undefined ? 0 : p.pcpu + 1;
+    const vc = p.vcpu === undefined ? 0 : p.vcpu + 1;
+    if (h === 0 && v === 0 && pc === 0 && vc === 0) return 0;
+    const key = h < 65536 && v < 65536 && pc < 1024 && vc < 1024 ? ((h * 1024 + pc) * 65536 + v) * 1024 + vc : `${h}/${pc}/${v}/${vc}`;
+    let i = placeIndex.get(key);
+    if (i === undefined) {
+      i = places.length + 1;
+      places.push(p);
+      placeIndex.set(key, i);
+    }
+    return i;
+  };
+  varint(w, 1, baseNs);
   let prev = baseNs;
   for (const e of events) {
-    if (e.atNs < prev) throw new Error(`buildEventBatch: events not in time order (${e.atNs} after ${prev})`);
-    const ev: vpmu.v1.IEvent = { dtNs: nz(e.atNs - prev) };
+    if (e.atNs < prev) throw new Error(`encodeEventBatch: events not in time order (${e.atNs} after ${prev})`);
+    w.uint32(26).fork(); // Event (field 3)
+    varint(w, 1, e.atNs - prev);
     prev = e.atNs;
-    const at = places.ref(e.at);
+    const at = place(e.at);
     switch (e.kind) {
       case 'counterSample':
-        ev.counterSample = { at, event: t.ref(e.event), actual: nz(e.actual), observed: nz(e.observed) };
+        w.uint32(82).fork(); // 10
+        varint(w, 1, at);
+        varint(w, 2, str(e.event));
+        varint(w, 3, e.actual);
+        varint(w, 4, e.observed);
         break;
       case 'pmi':
-        ev.pmi = {
-          at,
-          counter: t.ref(e.counter),
-          owner: OWNERS.indexOf(e.owner) + 1,
-          deliveredTo: OWNERS.indexOf(e.deliveredTo) + 1,
-          vector: nz(e.vector),
-          overflowNs: nz(e.overflowNs),
-          skidNs: nz(e.skidNs),
-          lost: nz(e.lost),
-        };
+        w.uint32(90).fork(); // 11
+        varint(w, 1, at);
+        varint(w, 2, str(e.counter));
+        varint(w, 3, OWNERS.indexOf(e.owner) + 1);
+        varint(w, 4, OWNERS.indexOf(e.deliveredTo) + 1);
+        varint(w, 5, e.vector);
+        varint(w, 6, e.overflowNs);
+        varint(w, 7, e.skidNs);
+        bool(w, 8, e.lost);
         break;
       case 'contextSwitch':
-        ev.contextSwitch = { at, prevThread: t.ref(e.prevThread), nextThread: t.ref(e.nextThread), preempted: nz(e.preempted) };
+        w.uint32(98).fork(); // 12
+        varint(w, 1, at);
+        varint(w, 2, str(e.prevThread));
+        varint(w, 3, str(e.nextThread));
+        bool(w, 4, e.preempted);
         break;
       case 'guestContextSwitch':
-        ev.guestContextSwitch = { at, prevTask: t.ref(e.prevTask), nextTask: t.ref(e.nextTask) };
+        w.uint32(106).fork(); // 13
+        varint(w, 1, at);
+        varint(w, 2, str(e.prevTask));
+        varint(w, 3, str(e.nextTask));
         break;
       case 'vmExit':
-        ev.vmExit = { at, reason: t.ref(e.reason), costNs: nz(e.costNs), msr: nz(e.msr) };
+        w.uint32(114).fork(); // 14
+        varint(w, 1, at);
+        varint(w, 2, str(e.reason));
+        varint(w, 3, e.costNs);
+        varint(w, 4, e.msr);
         break;
       case 'vmEntry':
-        ev.vmEntry = { at, pmuSwitchNs: nz(e.pmuSwitchNs), pmiInjected: nz(e.pmiInjected) };
+        w.uint32(122).fork(); // 15
+        varint(w, 1, at);
+        varint(w, 2, e.pmuSwitchNs);
+        bool(w, 3, e.pmiInjected);
         break;
       case 'perfState':
-        ev.perfState = {
-          at,
-          eventId: t.ref(e.eventId),
-          from: PERF_STATES.indexOf(e.from) + 1,
-          to: PERF_STATES.indexOf(e.to) + 1,
-          cause: t.ref(e.cause),
-          count: nz(e.count),
-        };
+        w.uint32(130).fork(); // 16
+        varint(w, 1, at);
+        varint(w, 2, str(e.eventId));
+        varint(w, 3, PERF_STATES.indexOf(e.from) + 1);
+        varint(w, 4, PERF_STATES.indexOf(e.to) + 1);
+        varint(w, 5, str(e.cause));
+        varint(w, 6, e.count);
         break;
       case 'msrAccess':
-        ev.msrAccess = { at, msr: nz(e.msr), write: nz(e.write), value: nz(e.value), result: MSR_RESULTS.indexOf(e.result) + 1, trapped: nz(e.trapped) };
+        w.uint32(138).fork(); // 17
+        varint(w, 1, at);
+        varint(w, 2, e.msr);
+        bool(w, 3, e.write);
+        varint(w, 4, e.value);
+        varint(w, 5, MSR_RESULTS.indexOf(e.result) + 1);
+        bool(w, 6, e.trapped);
         break;
       case 'lbrSnapshot':
-        ev.lbrSnapshot = { at, fromIp: e.fromIps, toIp: e.toIps, foreignEntries: nz(e.foreignEntries) };
+        w.uint32(146).fork(); // 18
+        varint(w, 1, at);
+        packed(w, 2, e.fromIps);
+        packed(w, 3, e.toIps);
+        varint(w, 4, e.foreignEntries);
         break;
       case 'migrationPhase':
-        ev.migrationPhase = {
-          at,
-          fromHost: t.ref(e.fromHost),
-          toHost: t.ref(e.toHost),
-          phase: PHASES.indexOf(e.phase) + 1,
-          durationNs: nz(e.durationNs),
-          bytes: nz(e.bytes),
-          iteration: nz(e.iteration),
-        };
+        w.uint32(154).fork(); // 19
+        varint(w, 1, at);
+        varint(w, 2, str(e.fromHost));
+        varint(w, 3, str(e.toHost));
+        varint(w, 4, PHASES.indexOf(e.phase) + 1);
+        varint(w, 5, e.durationNs);
+        varint(w, 6, e.bytes);
+        varint(w, 7, e.iteration);
         break;
       case 'finding':
-        ev.finding = { at, kind: t.ref(e.findingKind), detail: e.detail };
+        w.uint32(162).fork(); // 20
+        varint(w, 1, at);
+        varint(w, 2, str(e.findingKind));
+        if (e.detail) w.uint32(26).string(e.detail);
         break;
       case 'programStep':
-        ev.programStep = { at, step: nz(e.step), op: t.ref(e.op), result: MSR_RESULTS.indexOf(e.result) + 1, value: nz(e.value), ok: nz(e.ok) };
+        w.uint32(170).fork(); // 21
+        varint(w, 1, at);
+        varint(w, 2, e.step);
+        varint(w, 3, str(e.op));
+        varint(w, 4, MSR_RESULTS.indexOf(e.result) + 1);
+        varint(w, 5, e.value);
+        bool(w, 6, e.ok);
         break;
       case 'guestPerf':
-        ev.guestPerf = {
-          at,
-          command: t.ref(e.command),
-          event: t.ref(e.event),
-          count: nz(e.count),
-          timeEnabledNs: nz(e.timeEnabledNs),
-          timeRunningNs: nz(e.timeRunningNs),
-          samples: nz(e.samples),
-        };
+        w.uint32(178).fork(); // 22
+        varint(w, 1, at);
+        varint(w, 2, str(e.command));
+        varint(w, 3, str(e.event));
+        varint(w, 4, e.count);
+        varint(w, 5, e.timeEnabledNs);
+        varint(w, 6, e.timeRunningNs);
+        varint(w, 7, e.samples);
         break;
       default: {
         const never: never = e;
-        throw new Error(`buildEventBatch: unknown event ${(never as SimEvent).kind}`);
+        throw new Error(`encodeEventBatch: unknown event ${(never as SimEvent).kind}`);
       }
     }
-    out.push(ev);
+    w.ldelim().ldelim();
   }
-  return { baseNs, strings: t.strings, places: places.places, events: out };
+  for (const s of strings) w.uint32(18).string(s); // strings (field 2)
+  for (const p of places) {
+    w.uint32(34).fork(); // places (field 4)
+    varint(w, 1, str(p.host));
+    varint(w, 2, p.pcpu === undefined ? 0 : p.pcpu + 1);
+    varint(w, 3, str(p.vm));
+    varint(w, 4, p.vcpu === undefined ? 0 : p.vcpu + 1);
+    w.ldelim();
+  }
+  return w.finish();
 }
 
-export function encodeEventBatch(events: readonly SimEvent[], baseNs?: number): Uint8Array {
-  return v1.EventBatch.encode(buildEventBatch(events, baseNs)).finish();
+/** A varint field, left out when zero. Values are non-negative safe integers. */
+function varint(w: Writer, field: number, v: number): void {
+  if (!v) return;
+  if (v < 0 || !Number.isSafeInteger(v)) throw new Error(`encodeEventBatch: field ${field} value ${v} is not a non-negative safe integer`);
+  w.uint32(field << 3);
+  if (v < 0x1_0000_0000) w.uint32(v);
+  else w.uint64(v);
+}
+
+function bool(w: Writer, field: number, v: boolean): void {
+  if (v) w.uint32(field << 3).uint32(1);
+}
+
+function packed(w: Writer, field: number, values: readonly number[]): void {
+  if (values.length === 0) return;
+  w.uint32((field << 3) | 2).fork();
+  for (const v of values) w.uint64(v);
+  w.ldelim();
 }
 
 /** Decodes EventBatch bytes back into resolved SimEvents. Throws EventBatchDecodeError on bad input. */

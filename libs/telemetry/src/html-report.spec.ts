@@ -120,7 +120,7 @@ describe('report.html in headless Chromium', () => {
     expect(await page.locator('#tl-read').innerText()).toContain('finding at');
     expect(await page.locator('#findings tr.hl').count()).toBe(1);
 
-    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.evaluate('window.scrollTo(0, 0)');
     await page.screenshot({ path: join(OUT_DIR, 'report.png'), fullPage: true });
     await page.screenshot({ path: join(OUT_DIR, 'report-top.png') });
     await page.locator('section#timeline').screenshot({ path: join(OUT_DIR, 'report-timeline.png') });
