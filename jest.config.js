@@ -1,4 +1,5 @@
-// Jest runs TypeScript through @swc/jest (fast, no type check: `npm run build` type-checks).
+// Jest runs TypeScript through ts-jest in transpile-only mode (isolatedModules: fast, no type
+// check per test file; `npm run build` type-checks the whole tree before the tests run).
 const { compilerOptions } = require('./tsconfig.json');
 
 const moduleNameMapper = {};
@@ -11,17 +12,7 @@ module.exports = {
   roots: ['<rootDir>/libs', '<rootDir>/apps', '<rootDir>/test'],
   testMatch: ['**/*.spec.ts', '**/*.test.ts'],
   transform: {
-    '^.+\\.ts$': [
-      '@swc/jest',
-      {
-        jsc: {
-          parser: { syntax: 'typescript', decorators: true },
-          transform: { legacyDecorator: true, decoratorMetadata: true },
-          target: 'es2022',
-        },
-        module: { type: 'commonjs' },
-      },
-    ],
+    '^.+\\.ts$': ['ts-jest', { isolatedModules: true, tsconfig: { ...compilerOptions, sourceMap: true, isolatedModules: true } }],
   },
   moduleNameMapper,
   testTimeout: 60000,

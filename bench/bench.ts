@@ -21,8 +21,11 @@ const ROOT = path.resolve(__dirname, '..', '..');
 let peakRssBytes = 0;
 const sampler = setInterval(() => (peakRssBytes = Math.max(peakRssBytes, process.memoryUsage().rss)), 20); // wall-clock ok: bench sampling
 
+/** Bench runs use a longer duration than the scenario's (steady state, not start-up). */
+const BENCH_DURATION = process.env.VPMU_BENCH_DURATION ?? '2s';
+
 async function benchScenario(file: string, rows: Row[]): Promise<void> {
-  const text = fs.readFileSync(path.join(ROOT, 'scenarios', file), 'utf8');
+  const text = fs.readFileSync(path.join(ROOT, 'scenarios', file), 'utf8').replace(/^duration: .*$/m, `duration: ${BENCH_DURATION}`);
   const parsed = parseScenario(text);
   if (!parsed.ok) throw new Error(`${file} invalid`);
   const scenario = parsed.scenario;
@@ -31,7 +34,7 @@ async function benchScenario(file: string, rows: Row[]): Promise<void> {
   const r = await runEmbedded({ runId: deriveRunId(text, scenario), scenario, scenarioText: text, toolVersion: TOOL_VERSION, outDir });
   const wallMs = performance.now() - t0; // wall-clock ok: bench
   const events = r.summary.events.total;
-  const name = scenario.name;
+  const name = `${scenario.name} (${BENCH_DURATION})`;
   rows.push({ name: `${name}: simulated events/s (embedded)`, value: Math.round(events / (wallMs / 1000)), unit: 'events/s' });
   rows.push({ name: `${name}: virtual-to-wall speed-up`, value: round(scenario.durationNs / 1e6 / wallMs, 3), unit: 'x' });
   rows.push({ name: `${name}: recording bytes/event`, value: round(r.recording.bytes / Math.max(events, 1), 2), unit: 'B/event' });

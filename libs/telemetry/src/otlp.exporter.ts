@@ -197,11 +197,7 @@ export class OtlpJsonWriter {
     private readonly meta: TraceMeta,
     private readonly sink: (chunk: string) => void,
   ) {
-    const head = {
-      resource: { attributes: encodeAttributes(meta.resource) },
-      scopeSpans: [],
-    };
-    const resourceJson = JSON.stringify(head.resource);
+    const resourceJson = JSON.stringify({ attributes: encodeAttributes(meta.resource) });
     const scopeJson = JSON.stringify({ name: INSTRUMENTATION_SCOPE.name, version: INSTRUMENTATION_SCOPE.version });
     this.sink(`{"resourceSpans":[{"resource":${resourceJson},"scopeSpans":[{"scope":${scopeJson},"spans":[\n`);
   }
