@@ -18,11 +18,19 @@ import {
   type RunContext,
 } from '@vpmu/transport';
 import type { SimEvent } from '@vpmu/sim';
+import type { OtlpExporterFactory } from '@vpmu/telemetry';
+import { TelemetrySink } from './telemetry.sink';
 
 export const AGGREGATOR_CONFIG = Symbol('AGGREGATOR_CONFIG');
 export interface AggregatorConfig {
   outDir: string;
   transport: 'in-process' | 'kafka';
+  /** OTLP http/protobuf traces endpoint; null = no export. */
+  otlpUrl?: string | null;
+  /** Tests inject the exporter (Jest's sandbox cannot load the default one). */
+  otlpExporterFactory?: OtlpExporterFactory;
+  /** false = no report.html / trace.perfetto.json (bench of the bare pipeline). */
+  viewers?: boolean;
 }
 
 /** Extra consumers of the decoded event stream (viewers). */
@@ -49,6 +57,7 @@ interface AggregatorRun {
 @Injectable()
 export class AggregatorService {
   private run: AggregatorRun | null = null;
+  private extraSinks: EventSink[] = [];
   private sinks: EventSink[] = [];
   private readonly finished: ((r: RunArtifacts) => void)[] = [];
   private readonly failed: ((e: Error) => void)[] = [];
@@ -63,9 +72,9 @@ export class AggregatorService {
     return this.run?.ctx.runId ?? null;
   }
 
-  /** Viewers to feed during the next run (set before RunStart). */
+  /** Extra consumers to feed during the next run, besides the built-in viewers (set before RunStart). */
   setSinks(sinks: EventSink[]): void {
-    this.sinks = sinks;
+    this.extraSinks = sinks;
   }
 
   /** Resolves with the run's artifacts once RunEnd has been processed. */
@@ -96,6 +105,20 @@ export class AggregatorService {
       eventCount: 0,
     };
     run.participants.add(AGGREGATOR_NODE, null);
+    this.sinks = [...this.extraSinks];
+    if (this.config.viewers !== false) {
+      this.sinks.unshift(
+        new TelemetrySink({
+          outDir: this.config.outDir,
+          seed: ctx.scenario.seed,
+          runId: ctx.runId,
+          vmModes: Object.fromEntries(ctx.scenario.vms.map((v) => [v.id, v.vpmu.mode])),
+          runStartUnixNs: BigInt(Date.now()) * 1_000_000n, // wall-clock ok: where the trace lands in Jaeger, not a simulation input
+          otlpUrl: this.config.otlpUrl ?? null,
+          ...(this.config.otlpExporterFactory && { otlpExporterFactory: this.config.otlpExporterFactory }),
+        }),
+      );
+    }
     this.run = run;
   }
 

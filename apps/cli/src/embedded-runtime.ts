@@ -8,7 +8,8 @@ import { ConductorModule, ConductorService, type ConductorProgress } from '@vpmu
 import { GuestVmModule } from '@vpmu/guest-vm';
 import { HostNodeModule } from '@vpmu/host-node';
 import type { Scenario } from '@vpmu/scenario';
-import { InProcessBus, InProcessTransportServer } from '@vpmu/transport';
+import { TelemetryError, type OtlpExporterFactory } from '@vpmu/telemetry';
+import { InProcessBus, InProcessTransportServer, type BusMessage } from '@vpmu/transport';
 
 export interface EmbeddedRunRequest {
   runId: string;
@@ -18,6 +19,16 @@ export interface EmbeddedRunRequest {
   outDir: string;
   sinks?: EventSink[];
   onProgress?: (p: ConductorProgress) => void;
+  /**
+   * Test-only: sees (and may replace) every message published on the bus. `replay --verify`
+   * tests use it to plant a nondeterminism; production callers never set it.
+   */
+  busTap?: (message: BusMessage) => BusMessage;
+  /** OTLP traces endpoint (null = none). */
+  otlpUrl?: string | null;
+  otlpExporterFactory?: OtlpExporterFactory;
+  /** false: skip report.html and trace.perfetto.json. */
+  viewers?: boolean;
 }
 
 export interface EmbeddedRunResult extends RunArtifacts {
@@ -27,8 +38,17 @@ export interface EmbeddedRunResult extends RunArtifacts {
 
 export class SimulationFailedError extends Error {}
 
+class TappedBus extends InProcessBus {
+  constructor(private readonly tap: (message: BusMessage) => BusMessage) {
+    super();
+  }
+  override publish(message: BusMessage): void {
+    super.publish(this.tap(message));
+  }
+}
+
 export async function runEmbedded(req: EmbeddedRunRequest): Promise<EmbeddedRunResult> {
-  const bus = new InProcessBus();
+  const bus = req.busTap ? new TappedBus(req.busTap) : new InProcessBus();
   const apps: INestMicroservice[] = [];
   const boot = async (module: Parameters<typeof NestFactory.createMicroservice>[0], group: string): Promise<INestMicroservice> => {
     const app = await NestFactory.createMicroservice(module, { strategy: new InProcessTransportServer(bus, group), logger: false });
@@ -37,7 +57,16 @@ export async function runEmbedded(req: EmbeddedRunRequest): Promise<EmbeddedRunR
     return app;
   };
   try {
-    const aggregatorApp = await boot(AggregatorModule.register(bus, { outDir: req.outDir, transport: 'in-process' }), 'aggregator');
+    const aggregatorApp = await boot(
+      AggregatorModule.register(bus, {
+        outDir: req.outDir,
+        transport: 'in-process',
+        otlpUrl: req.otlpUrl ?? null,
+        ...(req.otlpExporterFactory && { otlpExporterFactory: req.otlpExporterFactory }),
+        ...(req.viewers === false && { viewers: false }),
+      }),
+      'aggregator',
+    );
     await boot(HostNodeModule.register(bus, { hosts: 'all' }), 'host-node');
     await boot(GuestVmModule.register(bus, { vms: 'all' }), 'guest-vm');
     const conductorApp = await boot(ConductorModule.register(bus), 'conductor');
@@ -60,6 +89,7 @@ export async function runEmbedded(req: EmbeddedRunRequest): Promise<EmbeddedRunR
       await bus.flush();
       await finished.catch(() => undefined);
       const cause = failure ?? (err as Error);
+      if (cause instanceof TelemetryError) throw cause; // an operating error (endpoint down), not a model bug
       const wrapped = new SimulationFailedError(`simulation failed (seed ${req.scenario.seed}): ${cause.message}`);
       wrapped.stack = cause.stack;
       throw wrapped;
