@@ -6,12 +6,23 @@ import { CliError, EXIT } from './cli-error';
 import { processIo, type CommandIo } from './commands/command-io';
 import { runCommand } from './commands/run.command';
 import { validateCommand } from './commands/validate.command';
+import { replayCommand } from './commands/replay.command';
+import { inspectCommand } from './commands/inspect.command';
+import { exportCommand } from './commands/export.command';
 
 type Command = (argv: string[], io: CommandIo) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   run: { run: runCommand, summary: 'run FILE [--out DIR] [--seed N]       run a scenario, record it, write summary and viewers' },
   validate: { run: validateCommand, summary: 'validate FILE                         check a scenario file, every error with its path' },
+  replay: {
+    run: replayCommand,
+    summary:
+      'replay REC --verify [--json]          re-simulate a recording and compare (exit 3 on divergence)\n' +
+      '  replay REC [--otlp URL] [--out DIR] [--speed X]  stream a recording to the viewers',
+  },
+  inspect: { run: inspectCommand, summary: 'inspect REC --at TIME [--vm ID] [--host ID] [--json]  state at a virtual time' },
+  export: { run: exportCommand, summary: 'export REC --format jsonl|perfetto|otlp-json|html --out FILE  convert a recording' },
 };
 
 export function usage(): string {
@@ -49,6 +60,13 @@ export async function main(argv: string[], io: CommandIo = processIo): Promise<n
 
 /** Entry point when run as `node dist/apps/cli/main.js`. */
 export function start(): void {
+  // A closed pipe (`vpmu run … | head`) ends output quietly instead of crashing.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -14,6 +14,8 @@ export interface RunRequest {
   scenario: Scenario;
   scenarioText: string;
   toolVersion: string;
+  /** Cluster runs: which replica owns which node (RunStart.assignments). */
+  assignments?: { node: string; replica: string }[];
 }
 
 export interface ConductorProgress {
@@ -73,6 +75,7 @@ export class ConductorService {
         epochNs: req.scenario.epochNs,
         durationNs: req.scenario.durationNs,
         toolVersion: req.toolVersion,
+        assignments: req.assignments ?? [],
       },
     });
     this.grant(0, new Map());

@@ -7,6 +7,7 @@ import {
   AGGREGATOR_NODE,
   EpochParticipants,
   MESSAGE_BUS,
+  nodesAssignedTo,
   runContextFromStart,
   TOPICS,
   vmNode,
@@ -18,6 +19,8 @@ import {
 export const GUEST_VM_CONFIG = Symbol('GUEST_VM_CONFIG');
 export interface GuestVmConfig {
   vms: string[] | 'all';
+  /** Cluster replica id: when RunStart assigns nodes, this replica owns the VMs assigned to it. */
+  replica?: string;
 }
 
 interface VmTotals {
@@ -48,8 +51,9 @@ export class GuestVmService {
     const run = runContextFromStart(m);
     this.run = run;
     this.participants = new EpochParticipants(run.runId, this.bus, (p, grant, inbound) => this.runEpoch(run, p, grant, inbound));
+    const assigned = nodesAssignedTo(m, this.config.replica);
     for (const vm of run.scenario.vms) {
-      if (this.config.vms !== 'all' && !this.config.vms.includes(vm.id)) continue;
+      if (assigned ? !assigned.has(vmNode(vm.id)) : this.config.vms !== 'all' && !this.config.vms.includes(vm.id)) continue;
       this.participants.add(vmNode(vm.id), { id: vm.id, workloadUnits: 0, guestNs: 0 });
     }
   }

@@ -9,16 +9,26 @@
 // once. A vCPU thread alternates between guest mode and host mode (VM exits); guest time drives
 // the workload's event counts, the guest scheduler's time slices and the VM-exit sources.
 import type { HostSpec, Scenario, TimelineEntry, VmSpec } from '@vpmu/scenario';
-import { EventQueue, Prng, type SimEvent } from '@vpmu/sim';
+import { decodeSnapshot, encodeSnapshot, EventQueue, Prng, SnapshotRegistry, type MigrationPhaseName, type SimEvent } from '@vpmu/sim';
+import { migrationIncompatibility, planPrecopy, type PrecopyPlan } from '@vpmu/migration';
 import { CostModel } from '@vpmu/kvm';
 import { eventRatesPerNs, resolveWorkloadRates, WORKLOAD_EVENTS } from '@vpmu/guest';
-import { cpuNominalGhz } from './host-presets';
+import { cpuNominalGhz, guestPmuNeeds, pmuShapeOfHost } from './host-presets';
+
+/** Setup phase of a migration (connection, capability negotiation): no public figure; 1 ms chosen. */
+export const MIGRATION_SETUP_NS = 1_000_000;
+/** Device and vPMU state sent in stop-and-copy besides dirty memory: 256 KiB chosen. */
+export const MIGRATION_DEVICE_STATE_BYTES = 256 * 1024;
 
 /** Guest timer tick: each vCPU reprograms its TSC-deadline timer at HZ=250 (a trapped WRMSR). */
 const GUEST_TIMER_HZ = 250;
 const NS_PER_SEC = 1_000_000_000;
 
 type QueueItem =
+  | { t: 'action'; entry: TimelineEntry }
+  | { t: 'mig-pass'; vm: string; pass: number }
+  | { t: 'mig-stop'; vm: string }
+  | { t: 'mig-resume'; vm: string }
   | { t: 'slice'; cpu: number; gen: number }
   | { t: 'vcpu'; thread: string; gen: number }
   | { t: 'noise-wake'; thread: string }
@@ -112,6 +122,25 @@ export interface HostInspection {
 export interface HostEpochResult {
   events: SimEvent[];
   guestOutputs: GuestEpochOutput[];
+  /** VMs leaving this host (stop-and-copy done): to be delivered to their destination host. */
+  transfers: VmTransferOut[];
+}
+
+/** A VM in flight between hosts: what the destination needs to resume it. */
+export interface VmTransferOut {
+  vm: string;
+  fromHost: string;
+  toHost: string;
+  pausedAtNs: number;
+  readyAtNs: number;
+  bytesSent: number;
+  /** The VM's simulated state (vCPUs, guest scheduler, streams) through the snapshot codec. */
+  guestState: Uint8Array;
+}
+
+interface MigrationInFlight {
+  to: string;
+  plan: PrecopyPlan;
 }
 
 export class HostWorld {
@@ -127,12 +156,21 @@ export class HostWorld {
   private nowNs = 0;
   private readonly sampleIntervalNs: number;
   private contextSwitches = 0;
+  private readonly scenario: Scenario;
+  private readonly migrations = new Map<string, MigrationInFlight>();
+  /** VMs that left: until when they are still in flight (an action for them then is refused). */
+  private readonly departed = new Map<string, number>();
+  /** VMs that arrived and wait for their resume instant. */
+  private readonly arriving = new Map<string, number>();
+  private readonly pendingResume = new Map<string, { readyAtNs: number; fromHost: string }>();
+  private transfers: VmTransferOut[] = [];
 
   constructor(scenario: Scenario, hostId: string, root: Prng) {
     const spec = scenario.hosts.find((h) => h.id === hostId);
     if (!spec) throw new Error(`HostWorld: no host ${hostId} in the scenario`);
     this.id = hostId;
     this.spec = spec;
+    this.scenario = scenario;
     this.prng = root.child(`host/${hostId}`);
     this.costs = new CostModel(scenario.costs, cpuNominalGhz(spec.cpu));
     this.sampleIntervalNs = scenario.sampleIntervalNs;
@@ -200,9 +238,11 @@ export class HostWorld {
   }
 
   /** Simulates [startNs, endNs). `actions` are the timeline entries due in that window. */
-  runEpoch(startNs: number, endNs: number, actions: readonly TimelineEntry[] = []): HostEpochResult {
+  runEpoch(startNs: number, endNs: number, actions: readonly TimelineEntry[] = [], arrivals: readonly VmTransferOut[] = []): HostEpochResult {
     if (startNs < this.nowNs) throw new Error(`HostWorld ${this.id}: epoch starts at ${startNs} before now ${this.nowNs}`);
-    this.events = [];
+    // Events emitted since the last epoch (e.g. the first context switches at construction) stay.
+    this.nowNs = startNs;
+    for (const t of arrivals) this.acceptArrival(t);
     for (const vm of this.vms.values()) for (const id of vm.threads) this.threads.get(id)!.vcpu!.workloadNsEpoch = 0;
     for (const a of actions) this.queueAction(a);
     for (const entry of this.queue.drainBefore(endNs)) {
@@ -225,7 +265,9 @@ export class HostWorld {
     }
     const events = this.events;
     this.events = [];
-    return { events, guestOutputs };
+    const transfers = this.transfers;
+    this.transfers = [];
+    return { events, guestOutputs, transfers };
   }
 
   /** Virtual time this world has simulated up to. */
@@ -266,13 +308,180 @@ export class HostWorld {
     return { host: this.id, atNs: this.nowNs, pcpus, vcpus, noise };
   }
 
-  private queueAction(_entry: TimelineEntry): void {
-    // Timeline actions are handled by the models that own them (perf, migration, faults); the
-    // foundation world has none of its own yet.
+  private queueAction(entry: TimelineEntry): void {
+    this.queue.push(entry.atNs, { t: 'action', entry });
+  }
+
+  /** Every host sees every action; each acts on what concerns the VMs and sessions it holds. */
+  private onAction(entry: TimelineEntry): void {
+    const a = entry.action;
+    if (a.kind === 'migrate') this.onMigrate(a.vm, a.to, a.bandwidthBytesPerSec, a.maxDowntimeNs);
+  }
+
+  // ---- live migration -------------------------------------------------------------------------
+
+  private onMigrate(vmId: string, to: string, bandwidthBytesPerSec: number, maxDowntimeNs: number): void {
+    const vm = this.vms.get(vmId);
+    const inFlightUntil = this.departed.get(vmId) ?? this.arriving.get(vmId);
+    if (inFlightUntil !== undefined && this.nowNs < inFlightUntil && (vm === undefined || this.arriving.has(vmId))) {
+      // Only the host the VM left (or is arriving at) answers, so the refusal is reported once.
+      if (this.departed.has(vmId) || this.arriving.has(vmId)) {
+        this.refuseMigration(vmId, to, `the VM is still migrating until ${inFlightUntil} ns`);
+      }
+      return;
+    }
+    if (!vm) return;
+    if (this.migrations.has(vmId)) {
+      this.refuseMigration(vmId, to, 'a migration of this VM is already in progress');
+      return;
+    }
+    const dest = this.scenario.hosts.find((h) => h.id === to);
+    if (!dest) {
+      this.refuseMigration(vmId, to, `host ${to} does not exist`);
+      return;
+    }
+    const reason = migrationIncompatibility(guestPmuNeeds(vm.spec, this.spec, vm.trackedEvents), pmuShapeOfHost(dest), to);
+    if (reason !== null) {
+      this.refuseMigration(vmId, to, reason);
+      return;
+    }
+    const plan = planPrecopy({
+      memoryBytes: vm.spec.memoryBytes,
+      dirtyBytesPerSec: vm.ratesSpec.dirtyBytesPerSec,
+      bandwidthBytesPerSec,
+      maxDowntimeNs,
+      stateBytes: MIGRATION_DEVICE_STATE_BYTES,
+    });
+    this.migrations.set(vmId, { to, plan });
+    this.emitPhase(vmId, to, 'setup', MIGRATION_SETUP_NS, 0, 0);
+    this.queue.push(this.nowNs + MIGRATION_SETUP_NS, plan.passes.length > 0 ? { t: 'mig-pass', vm: vmId, pass: 0 } : { t: 'mig-stop', vm: vmId });
+  }
+
+  private refuseMigration(vmId: string, to: string, reason: string): void {
+    this.emitPhase(vmId, to, 'refused', 0, 0, 0, reason);
+    this.emit({ kind: 'finding', atNs: this.nowNs, at: { host: this.id, vm: vmId }, findingKind: 'migration-refused-incompatible', detail: `migration of ${vmId} to ${to} refused: ${reason}` });
+  }
+
+  private onMigrationPass(vmId: string, pass: number): void {
+    const m = this.migrations.get(vmId)!;
+    const p = m.plan.passes[pass];
+    this.emitPhase(vmId, m.to, 'precopy', p.durationNs, p.bytes, p.iteration);
+    const next = pass + 1 < m.plan.passes.length ? { t: 'mig-pass' as const, vm: vmId, pass: pass + 1 } : { t: 'mig-stop' as const, vm: vmId };
+    this.queue.push(this.nowNs + p.durationNs, next);
+  }
+
+  /** Stop-and-copy: pause the guest, send what is left and the VM's state to the destination. */
+  private onMigrationStop(vmId: string): void {
+    const m = this.migrations.get(vmId)!;
+    this.migrations.delete(vmId);
+    const vm = this.vms.get(vmId)!;
+    const note = m.plan.converged ? undefined : 'pre-copy did not converge: downtime exceeds maxDowntime';
+    this.emitPhase(vmId, m.to, 'stop-and-copy', m.plan.stopAndCopyNs, m.plan.stopAndCopyBytes, 0, note);
+    const threads: Thread[] = [];
+    for (const id of vm.threads) {
+      const t = this.threads.get(id)!;
+      this.pauseThread(t);
+      threads.push(t);
+      this.threads.delete(id);
+    }
+    this.vms.delete(vmId);
+    const readyAtNs = this.nowNs + m.plan.stopAndCopyNs;
+    this.departed.set(vmId, readyAtNs);
+    this.transfers.push({
+      vm: vmId,
+      fromHost: this.id,
+      toHost: m.to,
+      pausedAtNs: this.nowNs,
+      readyAtNs,
+      bytesSent: m.plan.totalBytes,
+      guestState: encodeSnapshot({ vm, threads }, VM_SNAPSHOT_REGISTRY),
+    });
+  }
+
+  /** Takes a thread off its CPU or run queue for good (its VM leaves this host). */
+  private pauseThread(t: Thread): void {
+    const v = t.vcpu!;
+    this.accountGuest(v);
+    const cpu = this.cpus[t.cpu];
+    if (cpu.current === t.id) {
+      if (v.state === 'guest') this.emitExit(t, 'migration-pause', this.costs.costNs('vmExitRoundTripCycles'));
+      else if (v.state === 'exit') v.exitLeftNs = Math.max(0, v.exitUntilNs - this.nowNs);
+      v.state = 'runnable';
+      this.blockCurrent(cpu);
+    } else {
+      for (const c of this.cpus) {
+        const k = c.runqueue.indexOf(t.id);
+        if (k >= 0) c.runqueue.splice(k, 1);
+      }
+      if (v.state === 'halted') v.state = 'runnable';
+    }
+    t.runnable = false;
+    t.gen++;
+  }
+
+  private acceptArrival(tr: VmTransferOut): void {
+    const { vm, threads } = decodeSnapshot<{ vm: VmRuntime; threads: Thread[] }>(tr.guestState, VM_SNAPSHOT_REGISTRY);
+    const all = this.cpus.map((c) => c.index);
+    // The VM's affinity names the source's pCPUs; on the destination its vCPUs may run anywhere.
+    vm.spec = { ...vm.spec, host: this.id, affinity: vm.spec.affinity.map(() => [...all]) };
+    this.vms.set(vm.spec.id, vm);
+    for (const t of threads) {
+      t.affinity = [...all];
+      t.cpu = all[0];
+      t.gen = 0;
+      t.runnable = false;
+      this.threads.set(t.id, t);
+    }
+    const resumeAtNs = Math.max(tr.readyAtNs, this.nowNs);
+    this.arriving.set(vm.spec.id, resumeAtNs);
+    this.pendingResume.set(vm.spec.id, { readyAtNs: tr.readyAtNs, fromHost: tr.fromHost });
+    this.queue.push(resumeAtNs, { t: 'mig-resume', vm: vm.spec.id });
+  }
+
+  private onMigrationResume(vmId: string): void {
+    const vm = this.vms.get(vmId)!;
+    const r = this.pendingResume.get(vmId)!;
+    this.pendingResume.delete(vmId);
+    this.arriving.delete(vmId);
+    this.emit({
+      kind: 'migrationPhase',
+      atNs: this.nowNs,
+      at: { host: this.id, vm: vmId },
+      fromHost: r.fromHost,
+      toHost: this.id,
+      phase: 'resume',
+      durationNs: this.nowNs - r.readyAtNs,
+      bytes: 0,
+      iteration: 0,
+    });
+    for (const id of vm.threads) this.wake(this.threads.get(id)!);
+  }
+
+  private emitPhase(vmId: string, to: string, phase: MigrationPhaseName, durationNs: number, bytes: number, iteration: number, detail?: string): void {
+    this.emit({
+      kind: 'migrationPhase',
+      atNs: this.nowNs,
+      at: { host: this.id, vm: vmId },
+      fromHost: this.id,
+      toHost: to,
+      phase,
+      durationNs,
+      bytes,
+      iteration,
+      ...(detail !== undefined && { detail }),
+    });
   }
 
   private dispatch(item: QueueItem): void {
     switch (item.t) {
+      case 'action':
+        return this.onAction(item.entry);
+      case 'mig-pass':
+        return this.onMigrationPass(item.vm, item.pass);
+      case 'mig-stop':
+        return this.onMigrationStop(item.vm);
+      case 'mig-resume':
+        return this.onMigrationResume(item.vm);
       case 'slice':
         return this.onSlice(item.cpu, item.gen);
       case 'vcpu':
@@ -457,8 +666,8 @@ export class HostWorld {
   }
 
   private onVcpuTimer(id: string, gen: number): void {
-    const t = this.threads.get(id)!;
-    if (t.gen !== gen) return;
+    const t = this.threads.get(id);
+    if (!t || t.gen !== gen) return; // stale: switched since, or the VM migrated away
     const v = t.vcpu!;
     if (v.state === 'exit') {
       // Exit handled: back into the guest.
@@ -505,8 +714,8 @@ export class HostWorld {
   }
 
   private onVcpuWake(id: string): void {
-    const t = this.threads.get(id)!;
-    if (t.vcpu!.state !== 'halted') return;
+    const t = this.threads.get(id);
+    if (!t || t.vcpu!.state !== 'halted') return;
     t.vcpu!.state = 'runnable';
     this.wake(t);
   }
@@ -572,6 +781,9 @@ export class HostWorld {
     this.events.push(e);
   }
 }
+
+/** Classes a migrating VM's state may contain. */
+const VM_SNAPSHOT_REGISTRY = new SnapshotRegistry().registerAll([Prng]);
 
 function taskName(vm: VmSpec, vcpu: number, task: number): string {
   return `${vm.workload.profile}/${vcpu}.${task}`;

@@ -162,13 +162,15 @@ export class EventRates {
   /** Total rates split between kernel (fraction `kernelFraction`) and user. */
   static split(total: RateRecord, kernelFraction: number): EventRates {
     if (!(kernelFraction >= 0 && kernelFraction <= 1)) throw new Error(`kernelFraction must be in [0,1], got ${kernelFraction}`);
-    const user: RateRecord = {};
-    const kernel: RateRecord = {};
-    for (const [k, v] of Object.entries(total) as [WorkloadEventName, number][]) {
-      kernel[k] = v * kernelFraction;
-      user[k] = v - kernel[k]!;
+    // Split in fixed point so user + kernel is exactly the quantized total.
+    const totalQ = quantize(total);
+    const userQ = new Float64Array(WORKLOAD_EVENT_COUNT);
+    const kernelQ = new Float64Array(WORKLOAD_EVENT_COUNT);
+    for (let i = 0; i < WORKLOAD_EVENT_COUNT; i++) {
+      kernelQ[i] = Math.round(totalQ[i] * kernelFraction);
+      userQ[i] = totalQ[i] - kernelQ[i];
     }
-    return EventRates.of(user, kernel);
+    return new EventRates(userQ, kernelQ);
   }
 
   static readonly ZERO: EventRates = EventRates.of({});

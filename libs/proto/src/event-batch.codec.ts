@@ -139,6 +139,7 @@ export function encodeEventBatch(events: readonly SimEvent[], baseNs = events.le
         varint(w, 5, e.durationNs);
         varint(w, 6, e.bytes);
         varint(w, 7, e.iteration);
+        if (e.detail) w.uint32(66).string(e.detail);
         break;
       case 'finding':
         w.uint32(162).fork(); // 20
@@ -323,6 +324,7 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
         durationNs: Number(e.durationNs ?? 0),
         bytes: Number(e.bytes ?? 0),
         iteration: e.iteration ?? 0,
+        ...(e.detail ? { detail: e.detail } : {}),
       });
     } else if (ev.finding) {
       const e = ev.finding;

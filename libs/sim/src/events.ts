@@ -52,6 +52,8 @@ export interface MigrationPhaseEvent extends Base {
   durationNs: number;
   bytes: number;
   iteration: number;
+  /** Refusal reason or a note (e.g. pre-copy did not converge). */
+  detail?: string;
 }
 export interface FindingEvent extends Base { kind: 'finding'; findingKind: string; detail: string }
 export interface ProgramStepEvent extends Base { kind: 'programStep'; step: number; op: string; result: MsrResultName; value: number; ok: boolean }

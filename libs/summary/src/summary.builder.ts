@@ -129,12 +129,13 @@ export class SummaryBuilder {
           }
           mig.phases.push({ phase: e.phase, durationNs: e.durationNs, bytes: e.bytes });
           mig.bytesSent += e.bytes;
-          if (e.phase === 'stop-and-copy') mig.downtimeNs += e.durationNs;
+          // Downtime: the copy while paused, plus the wait for the destination to resume.
+          if (e.phase === 'stop-and-copy' || e.phase === 'resume') mig.downtimeNs += e.durationNs;
           if (e.phase === 'resume') {
             mig.result = 'completed';
             vm.host = e.toHost;
           }
-          if (e.phase === 'refused') mig.result = `refused: ${e.phase === 'refused' ? 'incompatible' : ''}`;
+          if (e.phase === 'refused') mig.result = `refused: ${e.detail ?? 'incompatible'}`;
           break;
         }
         default:

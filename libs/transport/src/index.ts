@@ -8,3 +8,5 @@ export * from './node-endpoint';
 export * from './dead-letter';
 export * from './timeline.codec';
 export * from './epoch-participants';
+export * from './assignments';
+export * from './kafka';

@@ -1,0 +1,140 @@
+// Cluster mode of `vpmu run --kafka`: this process is the conductor. It boots the same
+// ConductorModule as the embedded runtime, on the Kafka strategy instead of the in-process one,
+// asks the running services who owns which node (the handshake), drives the epochs, and waits
+// for the aggregator process's RunResult (summary and the paths it wrote).
+// Operating failures become CliErrors here, in one place: exit 4 for infrastructure.
+import * as crypto from 'node:crypto';
+import type { INestMicroservice } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ConductorModule, ConductorService, type ConductorProgress } from '@vpmu/conductor';
+import type { Scenario } from '@vpmu/scenario';
+import type { RunSummary } from '@vpmu/summary';
+import {
+  assertBrokersReachable,
+  ClusterHandshake,
+  ClusterNotReadyError,
+  createKafkaClient,
+  ensureTopics,
+  KafkaBus,
+  KafkaSetupError,
+  KafkaTransportServer,
+  KafkaUnavailableError,
+  DEFAULT_PARTITIONS,
+  type NodeAssignment,
+} from '@vpmu/transport';
+import { CliError, EXIT } from '../cli-error';
+import { SimulationFailedError } from '../embedded-runtime';
+
+export interface ClusterRunRequest {
+  brokers: string[];
+  runId: string;
+  scenario: Scenario;
+  scenarioText: string;
+  toolVersion: string;
+  onProgress?: (p: ConductorProgress) => void;
+  /** How long to wait for the services to answer (default 30 s). */
+  readyTimeoutMs?: number;
+  /** An epoch that makes no progress for this long ends the run (default 30 s). */
+  epochTimeoutMs?: number;
+}
+
+export interface ClusterRunResult {
+  summary: RunSummary;
+  files: string[];
+  barrierRoundTripMs: number[];
+  assignments: NodeAssignment[];
+  messagesDelivered: number;
+}
+
+export async function runOnCluster(req: ClusterRunRequest): Promise<ClusterRunResult> {
+  try {
+    return await runOnClusterUnmapped(req);
+  } catch (err) {
+    throw asCliError(err);
+  }
+}
+
+/** Maps the transport's operating errors to exit codes (DESIGN.md: 4 = infrastructure unavailable). */
+export function asCliError(err: unknown): unknown {
+  if (err instanceof KafkaUnavailableError || err instanceof KafkaSetupError || err instanceof ClusterNotReadyError) {
+    return new CliError(err.message, EXIT.unavailable);
+  }
+  return err;
+}
+
+async function runOnClusterUnmapped(req: ClusterRunRequest): Promise<ClusterRunResult> {
+  const brokers = req.brokers;
+  await assertBrokersReachable(brokers);
+  const conductorId = `cli-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+  const client = createKafkaClient({ brokers, clientId: `vpmu-conductor-${conductorId}`, retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 } });
+  const layout = await ensureTopics(client, DEFAULT_PARTITIONS);
+  let failure: Error | null = null;
+  let conductor: ConductorService | null = null;
+  const fail = (e: Error): void => {
+    if (failure) return;
+    failure = e;
+    conductor?.abort(e.message);
+  };
+  const bus = await KafkaBus.connect({ client, brokers, topicPartitions: layout.partitions, partitions: Number.MAX_SAFE_INTEGER, onError: fail });
+  const handshake = new ClusterHandshake(bus, conductorId);
+  const server = new KafkaTransportServer({ client, brokers, instanceGroupId: `vpmu.conductor.${conductorId}`, interceptor: handshake, onHandlerError: fail });
+  let app: INestMicroservice | null = null;
+  try {
+    app = await NestFactory.createMicroservice(ConductorModule.register(bus), { strategy: server, logger: false });
+    await app.listen();
+    await withTimeout(server.whenReady(), req.readyTimeoutMs ?? 30_000, () => new ClusterNotReadyError(`the conductor could not join a consumer group on Kafka at ${brokers.join(',')}; check the broker.`));
+    const placement = await handshake.negotiate({
+      runId: req.runId,
+      hosts: req.scenario.hosts.map((h) => h.id),
+      vms: req.scenario.vms.map((v) => v.id),
+      timeoutMs: req.readyTimeoutMs ?? 30_000,
+    }).catch((err: Error) => {
+      throw err instanceof ClusterNotReadyError ? new ClusterNotReadyError(`${err.message}; start the services with "vpmu cluster up --kafka ${brokers.join(',')}" (see docs/cluster.md).`) : err;
+    });
+    conductor = app.get(ConductorService);
+    const epochTimeoutMs = req.epochTimeoutMs ?? 30_000;
+    let lastProgressMs = performance.now(); // wall-clock ok: stall watchdog
+    let lastEpoch = -1;
+    conductor.onProgress((p) => {
+      lastProgressMs = performance.now(); // wall-clock ok: stall watchdog
+      lastEpoch = p.epoch;
+      req.onProgress?.(p);
+    });
+    const watchdog = setInterval(() => {
+      if (performance.now() - lastProgressMs < epochTimeoutMs) return; // wall-clock ok: stall watchdog
+      fail(new ClusterNotReadyError(`epoch ${lastEpoch + 1} made no progress for ${Math.round(epochTimeoutMs / 1000)} s: a service stopped answering (see .vpmu/cluster/*.log)`));
+    }, 500); // wall-clock ok: stall watchdog
+    try {
+      await conductor.start({ runId: req.runId, scenario: req.scenario, scenarioText: req.scenarioText, toolVersion: req.toolVersion, assignments: placement.assignments });
+    } catch (err) {
+      await bus.flush();
+      if (failure) throw failure;
+      throw err;
+    } finally {
+      clearInterval(watchdog);
+    }
+    await bus.flush();
+    const result = await handshake.waitForResult(req.runId, 60_000);
+    if (!result) throw new ClusterNotReadyError(`the run completed but the aggregator sent no result within 60 s (see its log in .vpmu/cluster/).`);
+    if (result.error) throw new SimulationFailedError(`simulation failed (seed ${req.scenario.seed}): ${result.error}`);
+    return {
+      summary: JSON.parse(result.summaryJson) as RunSummary,
+      files: result.files,
+      barrierRoundTripMs: conductor.barrierRoundTripMs,
+      assignments: placement.assignments,
+      messagesDelivered: server.delivered,
+    };
+  } finally {
+    await app?.close().catch(() => undefined);
+    await bus.close().catch(() => undefined);
+  }
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (t = setTimeout(() => reject(error()), ms)))]); // wall-clock ok: infrastructure timeout
+  } finally {
+    clearTimeout(t);
+  }
+}

@@ -1,0 +1,93 @@
+// `vpmu export REC --format jsonl|perfetto|otlp-json|html --out FILE`: converts a recording
+// without re-simulating. The file is written as FILE.partial and renamed when complete.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs, usageOf, type CommandSpec } from '../args';
+import { CliError } from '../cli-error';
+import { relativeForDisplay } from '../out-dir';
+import { checkToolVersion, resolveRecordingPath, toolVersionWarning } from '../replay/recording-input';
+import { prepareStream, streamRecording } from '../replay/stream';
+import { htmlReportViewer, jsonlViewer, otlpJsonViewer, perfettoViewer, type Viewer } from '../replay/viewers';
+import type { CommandIo } from './command-io';
+
+export const EXPORT_FORMATS = ['jsonl', 'perfetto', 'otlp-json', 'html'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export const EXPORT_SPEC: CommandSpec = {
+  name: 'export',
+  positionals: [{ name: 'REC', required: true }],
+  flags: { format: 'string', out: 'string', debug: 'bool' },
+};
+
+export async function exportCommand(argv: string[], io: CommandIo): Promise<number> {
+  const args = parseArgs(EXPORT_SPEC, argv);
+  const format = args.flags.format as string | undefined;
+  const out = args.flags.out as string | undefined;
+  if (format === undefined || out === undefined) {
+    throw new CliError(`vpmu export: --format and --out are required (usage: vpmu export ${usageOf(EXPORT_SPEC)}).`);
+  }
+  if (!(EXPORT_FORMATS as readonly string[]).includes(format)) {
+    throw new CliError(`vpmu export: unknown --format "${format}" (formats: ${EXPORT_FORMATS.join(', ')}).`);
+  }
+  const file = resolveRecordingPath(args.positionals[0]);
+  const r = await exportRecording(file, format as ExportFormat, out);
+  if (r.warning) io.err(r.warning);
+  io.out(`exported ${r.events} events (${r.epochs} epochs) as ${format}${format === 'jsonl' ? ` (${r.events} lines)` : ''} to ${relativeForDisplay(r.file)}.`);
+  return 0;
+}
+
+export interface ExportResult {
+  file: string;
+  epochs: number;
+  events: number;
+  warning: string | null;
+}
+
+export async function exportRecording(file: string, format: ExportFormat, outFile: string): Promise<ExportResult> {
+  // Check the recording and the destination before writing anything.
+  const { header, scenario } = prepareStream(file);
+  const target = path.resolve(outFile);
+  checkWritableTarget(outFile, target);
+  let viewer: Viewer;
+  try {
+    switch (format) {
+      case 'jsonl':
+        viewer = jsonlViewer(target);
+        break;
+      case 'perfetto':
+        viewer = perfettoViewer(target);
+        break;
+      case 'html':
+        viewer = htmlReportViewer(target);
+        break;
+      case 'otlp-json': {
+        // Anchored at the recording's modification time, so one recording always exports the same bytes.
+        const mtimeNs = fs.statSync(file, { bigint: true }).mtimeNs;
+        viewer = otlpJsonViewer(target, { runId: header.runId, seed: header.seed, scenario, runStartUnixNs: mtimeNs - (mtimeNs % 1_000_000n) });
+        break;
+      }
+    }
+  } catch (err) {
+    throw new CliError(`cannot write ${outFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); choose another --out.`);
+  }
+  try {
+    const result = await streamRecording(file, [viewer]);
+    await viewer.finish(result.summary);
+    return { file: target, epochs: result.epochs, events: result.events, warning: toolVersionWarning(checkToolVersion(header)) };
+  } catch (err) {
+    viewer.abort();
+    throw err;
+  }
+}
+
+function checkWritableTarget(given: string, target: string): void {
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.statSync(target);
+  } catch {
+    // does not exist yet: fine
+  }
+  if (st?.isDirectory()) throw new CliError(`--out ${given} is a directory; give a file name, e.g. ${path.join(given, 'run.jsonl')}.`);
+  const dir = path.dirname(target);
+  if (!fs.existsSync(dir)) throw new CliError(`the directory of --out ${given} (${dir}) does not exist; create it or choose another --out.`);
+}

@@ -1,0 +1,90 @@
+// Streams a recording's events back, epoch by epoch and node by node in canonical order (what
+// the aggregator hands its viewers during a run), without re-simulating: for `vpmu replay REC`
+// and `vpmu export`. The summary the viewers finish with is the run's summary.json when it
+// sits next to the recording and carries the same digest; otherwise it is rebuilt from the
+// recorded events (guest workload scores are not recorded, so they read 0 there).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { decodeEventBatch } from '@vpmu/proto';
+import { iterateRecording, type RecordingEnd, type RecordingHeaderInfo } from '@vpmu/recording';
+import type { Scenario } from '@vpmu/scenario';
+import type { SimEvent } from '@vpmu/sim';
+import { SummaryBuilder, type RunSummary } from '@vpmu/summary';
+import { scanRecording, scenarioFromHeader, withRecordingErrorsAsync } from './recording-input';
+
+/** Something fed the decoded events of each recorded frame. */
+export interface RecordingConsumer {
+  onEvents(epoch: number, node: string, events: readonly SimEvent[]): void;
+  /** Awaited after each epoch: back-pressure (e.g. an OTLP exporter with chunks in flight). */
+  pace?(): Promise<void>;
+}
+
+export interface StreamOptions {
+  /** Times virtual speed (2 = twice as fast as virtual time); absent = as fast as possible. */
+  speed?: number;
+  /** Sleep used for pacing; injectable for tests. */
+  sleep?: (ms: number) => Promise<void>;
+  onEpoch?: (epoch: number, epochs: number, events: number) => void;
+}
+
+export interface StreamResult {
+  header: RecordingHeaderInfo;
+  scenario: Scenario;
+  end: RecordingEnd;
+  summary: RunSummary;
+  summarySource: 'summary.json' | 'rebuilt';
+  epochs: number;
+  events: number;
+  frames: number;
+}
+
+/** Opens and fully checks a recording (exit 2 if damaged) before anything is streamed. */
+export function prepareStream(file: string): { header: RecordingHeaderInfo; scenario: Scenario; end: RecordingEnd } {
+  const scan = scanRecording(file, { requireComplete: true });
+  return { header: scan.header, scenario: scenarioFromHeader(file, scan.header), end: scan.end };
+}
+
+export async function streamRecording(file: string, consumers: readonly RecordingConsumer[], options: StreamOptions = {}): Promise<StreamResult> {
+  const { header, scenario, end } = prepareStream(file);
+  const builder = new SummaryBuilder(scenario);
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))); // wall-clock ok: replay pacing, outside the simulation
+  const startMs = performance.now(); // wall-clock ok: replay pacing
+  let events = 0;
+  let frames = 0;
+  let epochs = 0;
+  await withRecordingErrorsAsync(async () => {
+    for (const item of iterateRecording(file, { requireComplete: true })) {
+      if (item.kind !== 'epoch') continue;
+      if (options.speed !== undefined) {
+        const dueMs = (item.epoch * scenario.epochNs) / 1e6 / options.speed;
+        const aheadMs = dueMs - (performance.now() - startMs); // wall-clock ok: replay pacing
+        if (aheadMs > 1) await sleep(aheadMs);
+      }
+      for (const f of item.frames) {
+        const decoded = decodeEventBatch(f.batch);
+        builder.onEvents(decoded);
+        for (const c of consumers) c.onEvents(item.epoch, f.node, decoded);
+        events += decoded.length;
+        frames++;
+      }
+      epochs++;
+      for (const c of consumers) if (c.pace) await c.pace();
+      options.onEpoch?.(epochs, end.epochCount, events);
+    }
+  });
+  const recorded = readMatchingSummary(file, end.finalDigestHex);
+  const summary =
+    recorded ??
+    builder.finish({ id: header.runId, seed: header.seed, toolVersion: header.toolVersion, transport: 'in-process' }, end.finalDigestHex, Math.ceil(scenario.durationNs / scenario.epochNs));
+  return { header, scenario, end, summary, summarySource: recorded ? 'summary.json' : 'rebuilt', epochs, events, frames };
+}
+
+/** DIR/summary.json of the run that wrote DIR/recording.vpmurec, if its digest matches. */
+export function readMatchingSummary(recordingFile: string, digestHex: string): RunSummary | null {
+  try {
+    const s = JSON.parse(fs.readFileSync(path.join(path.dirname(recordingFile), 'summary.json'), 'utf8')) as RunSummary;
+    return s && s.schema === 1 && s.digest === digestHex ? s : null;
+  } catch {
+    return null;
+  }
+}

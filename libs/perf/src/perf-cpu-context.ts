@@ -1,0 +1,612 @@
+// The perf state of one pCPU over its hardware PMU: scheduling, multiplexing, sampling PMIs and
+// the passthrough guest enter/exit rules.
+//
+// Kernel behaviour followed (kernel/events/core.c unless noted):
+// - perf_event_sched_in order: CPU pinned, task pinned, CPU flexible, task flexible; within a pass
+//   groups are visited by group index, and once a group fails no later hardware group of that
+//   pass is tried (merge_sched_in / group_can_go_on `can_add_hw`). A pinned group that does not
+//   fit goes to ERROR (read returns 0 until re-enabled); a flexible one sets rotate_necessary.
+// - Counter assignment: greedy in preference order (x86 prefers the fixed counter, arm the cycle
+//   counter); all arch events run on any GP counter, so greedy equals x86's weight-ordered search.
+// - Rotation (perf_rotate_context): every mux interval (perf_event_mux_interval_ms, default
+//   1000/HZ) while rotate_necessary, the first active flexible group of each context moves to the
+//   end of its list, then flexible groups are rescheduled.
+// - Sampling: x86_perf_event_set_period / intel_pmu_handle_irq: period_left bookkeeping, a sample
+//   per PMI when the period elapsed, `left < 2 -> 2`, max_period = 2^(width-1) - 1; frequency
+//   mode: sample_period starts at 1 and perf_adjust_period (1/8 low-pass) runs at each overflow
+//   and each tick (perf_adjust_freq_unthr_context); more than max_sample_rate/HZ PMIs in a tick
+//   throttle the event until the next tick.
+// - Passthrough (seed perf-guest-enter-exit.txt, DOMAIN.md): perf_guest_enter schedules out every
+//   active event of a passthrough-capable PMU; groups with a member lacking exclude_guest go to
+//   ERROR — every member (the RFC's sibling loop sets the leader's state each time: fixed here);
+//   nothing of that PMU is scheduled while the guest runs; uncore/software events are untouched;
+//   perf_guest_exit schedules pinned then flexible groups back in (perf_event_sched_in order).
+
+import type { EventRates, ExecMode, PmuModel, PmuOverflow } from '@vpmu/pmu';
+import type { PerfStateName } from '@vpmu/sim';
+import { PerfEvent, PerfEventContext, type PerfSink } from './perf-event';
+
+export interface PerfCpuOptions {
+  hostId: string;
+  /** Multiplexing rotation interval (default 1000/HZ ms = 4 ms with HZ=250). */
+  muxIntervalNs: number;
+  /** Scheduler tick (TICK_NSEC = 1e9/HZ). */
+  tickNs: number;
+  /** perf_event_max_sample_rate (default 100000). */
+  maxSampleRateHz: number;
+  /** Emit perfState records for routine ACTIVE<->INACTIVE switches too (rotation, context switch). */
+  traceSchedTransitions: boolean;
+  /** Emit a `pmi` record for each host PMI. */
+  emitPmis: boolean;
+  uncoreClockGhz: number;
+}
+
+/** What a CPU context needs from the host-wide perf core. */
+export interface PerfCoreLink {
+  readonly sink: PerfSink;
+  taskContext(task: string): PerfEventContext | undefined;
+  nextGroupIndex(): number;
+}
+
+interface PendingPmi {
+  event: PerfEvent;
+  counterId: number;
+  overflowNs: number;
+  pmiNs: number;
+}
+
+/** NMI vector number, as host perf PMIs are delivered (APIC_DM_NMI). */
+const NMI_VECTOR = 2;
+
+export class PerfCpuContext {
+  readonly ctx: PerfEventContext;
+  /** The task context scheduled in on this CPU (cpuctx->task_ctx). */
+  private taskCtx: PerfEventContext | null = null;
+  private currentTaskId: string | null = null;
+  private time = 0;
+  private guest = false;
+  private readonly slotOwner = new Map<number, PerfEvent>();
+  private pending: PendingPmi[] = [];
+  private guestOverflows: PmuOverflow[] = [];
+  private rotationAtNs = Infinity;
+  private samplingActive = 0;
+  private watchdogBlindReported = false;
+  private watchdogBlindSinceNs = -1;
+  /** Total ns the NMI watchdog was blind on this CPU (guest running with the watchdog scheduled out). */
+  watchdogBlindNs = 0;
+
+  constructor(
+    readonly cpu: number,
+    readonly pmu: PmuModel,
+    private readonly opts: PerfCpuOptions,
+    private readonly core: PerfCoreLink,
+  ) {
+    this.ctx = new PerfEventContext('cpu', cpu);
+    this.ctx.pinnedIn = true;
+    this.ctx.flexibleIn = true;
+  }
+
+  get nowNs(): number {
+    return this.time;
+  }
+
+  /** A passthrough guest owns the core PMU (between guestEnter and guestExit). */
+  get inGuest(): boolean {
+    return this.guest;
+  }
+
+  get currentTask(): string | null {
+    return this.currentTaskId;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Time.
+
+  /**
+   * Advances the PMU and the perf state to `nowNs`; `rates` and `mode` describe execution since
+   * the last call. Handles every PMI, rotation and tick due on the way, at its exact instant.
+   */
+  advanceTo(nowNs: number, rates: EventRates, mode: ExecMode): void {
+    if (nowNs < this.time) throw new Error(`perf cpu${this.cpu}: time went backwards (${nowNs} < ${this.time})`);
+    for (;;) {
+      const internal = this.internalDeadlineNs();
+      if (internal <= this.time) {
+        this.runDue();
+        continue;
+      }
+      const target = Math.min(nowNs, internal, this.time + this.pmu.nextOverflowInNs(rates, mode));
+      if (target > this.time) {
+        this.pmu.advanceTo(target, rates, mode);
+        this.time = target;
+        this.collectOverflows();
+      }
+      if (target === internal) this.runDue();
+      else if (target === nowNs) break;
+    }
+  }
+
+  /** The next instant the world must call advanceTo: overflow, PMI, rotation or tick. */
+  nextDeadlineNs(rates: EventRates, mode: ExecMode): number {
+    return Math.min(this.time + this.pmu.nextOverflowInNs(rates, mode), this.internalDeadlineNs());
+  }
+
+  /** Overflows of the guest's counters (PMU owned by a passthrough guest), for KVM. */
+  takeGuestOverflows(): PmuOverflow[] {
+    const out = this.guestOverflows;
+    this.guestOverflows = [];
+    return out;
+  }
+
+  private internalDeadlineNs(): number {
+    let d = this.rotationAtNs;
+    for (const p of this.pending) if (p.pmiNs < d) d = p.pmiNs;
+    if (this.samplingActive > 0 || this.anyThrottled()) {
+      const tick = (Math.floor(this.time / this.opts.tickNs) + 1) * this.opts.tickNs;
+      if (tick < d) d = tick;
+    }
+    return d;
+  }
+
+  private lastTickNs = -1;
+
+  private runDue(): void {
+    const now = this.time;
+    // PMIs first (in overflow order), then the tick, then rotation — as an NMI preempts the timer.
+    if (this.pending.length > 0) {
+      const due = this.pending.filter((p) => p.pmiNs <= now);
+      if (due.length > 0) {
+        this.pending = this.pending.filter((p) => p.pmiNs > now);
+        due.sort((a, b) => a.overflowNs - b.overflowNs || a.counterId - b.counterId);
+        for (const p of due) this.handlePmi(p);
+      }
+    }
+    if (now % this.opts.tickNs === 0 && now !== this.lastTickNs) {
+      this.lastTickNs = now;
+      this.tick();
+    }
+    if (this.rotationAtNs <= now) this.rotate();
+  }
+
+  private collectOverflows(): void {
+    const ovfs = this.pmu.takeOverflows();
+    if (ovfs.length === 0) return;
+    if (this.guest) {
+      for (const o of ovfs) this.guestOverflows.push(o);
+      return;
+    }
+    for (const o of ovfs) {
+      if (!o.pmi) continue;
+      const ev = this.slotOwner.get(o.counterId);
+      if (!ev || !ev.sampling) continue;
+      this.pending.push({ event: ev, counterId: o.counterId, overflowNs: o.overflowNs, pmiNs: Math.max(o.pmiNs, this.time) });
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Thread switches (perf_event_task_sched_in / _out).
+
+  schedIn(task: string, nowNs: number): void {
+    this.checkNow(nowNs);
+    if (this.currentTaskId !== null) this.schedOut(nowNs);
+    const tctx = this.core.taskContext(task) ?? null;
+    // Task time starts now: account (nothing) up to now before the context becomes active.
+    if (tctx) for (const ev of tctx.allEvents()) this.touch(ev);
+    this.currentTaskId = task;
+    if (!tctx) return;
+    this.taskCtx = tctx;
+    tctx.pinnedIn = false;
+    tctx.flexibleIn = false;
+    // Keep cpu pinned > task pinned > cpu flexible > task flexible: flip cpu flexible out first
+    // when the task brings pinned groups (perf_event_context_sched_in).
+    if (tctx.groups.some((g) => g.attr.pinned)) this.ctxSchedOut(this.ctx, false, true);
+    this.schedInAll();
+  }
+
+  schedOut(nowNs: number): void {
+    this.checkNow(nowNs);
+    const tctx = this.taskCtx;
+    if (!tctx) {
+      this.currentTaskId = null;
+      return;
+    }
+    this.ctxSchedOut(tctx, true, true);
+    for (const ev of tctx.allEvents()) this.touch(ev);
+    this.currentTaskId = null;
+    this.taskCtx = null;
+    tctx.rotateNecessary = false;
+    this.updateRotationTimer();
+  }
+
+  /** The task context currently scheduled on this CPU, if any. */
+  get activeTaskContext(): PerfEventContext | null {
+    return this.taskCtx;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Passthrough guest enter / exit.
+
+  guestEnter(nowNs: number): void {
+    this.checkNow(nowNs);
+    if (this.guest) return; // perf_guest_enter is idempotent
+    for (const c of this.contexts()) {
+      for (const pinned of [true, false]) {
+        for (const leader of c.groups) {
+          if (!!leader.attr.pinned !== pinned) continue;
+          if (leader.pmuKind !== 'core') continue; // uncore / software PMUs are untouched
+          const members = leader.members();
+          if (!members.some((e) => e.state === 'active')) continue;
+          const includeGuest = members.some((e) => !e.attr.excludeGuest);
+          for (const e of members) {
+            if (e.state === 'active') this.eventSchedOut(e, includeGuest ? 'error' : 'inactive', 'guest-enter');
+            else if (includeGuest && e.state === 'inactive') this.setState(e, 'error', 'guest-enter');
+            if (includeGuest && e.state === 'error') {
+              e.forcedOutByGuest = true;
+              this.finding(
+                'host-event-error-state',
+                `host perf event ${e.id} (${e.attr.event}, no exclude_guest) forced to ERROR at passthrough guest entry on cpu${this.cpu}; it stays in ERROR until re-enabled (count ${e.count})`,
+              );
+            }
+          }
+          if (!includeGuest && members.some((e) => e.attr.nmiWatchdog)) this.watchdogBlind(leader);
+        }
+      }
+      c.rotateNecessary = false;
+    }
+    this.guest = true;
+    this.updateRotationTimer();
+  }
+
+  guestExit(nowNs: number): void {
+    this.checkNow(nowNs);
+    if (!this.guest) return;
+    this.guest = false;
+    // The guest's PMU state has been saved by KVM; perf takes the hardware back.
+    this.pmu.hostStopAll();
+    if (this.watchdogBlindSinceNs >= 0) {
+      this.watchdogBlindNs += nowNs - this.watchdogBlindSinceNs;
+      this.watchdogBlindSinceNs = -1;
+    }
+    this.schedInAll(true);
+  }
+
+  private watchdogBlind(leader: PerfEvent): void {
+    this.watchdogBlindSinceNs = this.time;
+    if (this.watchdogBlindReported) return;
+    this.watchdogBlindReported = true;
+    this.finding(
+      'nmi-watchdog-blind',
+      `NMI watchdog event ${leader.id} (pinned cycles, exclude_guest) scheduled out while a passthrough guest runs on cpu${this.cpu}: hard lockups in guest time go undetected (reported once per CPU)`,
+    );
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Scheduling.
+
+  /** ctx_resched after an event is added, enabled or disabled. */
+  resched(nowNs: number, pinnedToo: boolean): void {
+    this.checkNow(nowNs);
+    for (const c of this.contexts()) this.ctxSchedOut(c, pinnedToo, true);
+    this.schedInAll();
+  }
+
+  /** Schedules in the passes whose groups are out: cpu pinned, task pinned, cpu flex, task flex. */
+  private schedInAll(force = false): void {
+    const cs = this.contexts();
+    for (const c of cs) {
+      if (force || !c.pinnedIn) {
+        c.pinnedIn = true;
+        this.schedInPass(c, true);
+      }
+    }
+    for (const c of cs) {
+      if (force || !c.flexibleIn) {
+        c.flexibleIn = true;
+        c.rotateNecessary = false;
+        this.schedInPass(c, false);
+      }
+    }
+    this.updateRotationTimer();
+  }
+
+  private schedInPass(c: PerfEventContext, pinned: boolean): void {
+    let canAddHw = true;
+    for (const leader of c.groups) {
+      if (!!leader.attr.pinned !== pinned) continue;
+      if (leader.state !== 'inactive') continue; // OFF, ERROR, or already ACTIVE
+      if (leader.cpu !== -1 && leader.cpu !== this.cpu) continue; // event_filter_match
+      // While a passthrough guest runs nothing of the core PMU is scheduled (merge_sched_in).
+      if (this.guest && leader.pmuKind === 'core') continue;
+      // group_can_go_on: groups without core-PMU events always go on (PERF_EV_CAP_SOFTWARE;
+      // uncore has its own counters, not modelled as scarce).
+      const hardware = leader.members().some((e) => e.pmuKind === 'core');
+      if ((!hardware || canAddHw) && this.groupSchedIn(leader)) continue;
+      canAddHw = false;
+      if (pinned) {
+        this.setState(leader, 'error', 'pinned-no-counter');
+      } else {
+        c.rotateNecessary = true;
+      }
+    }
+  }
+
+  private groupSchedIn(leader: PerfEvent): boolean {
+    const members = leader.members().filter((e) => e.state === 'inactive');
+    const taken: number[] = [];
+    const slots: number[] = [];
+    for (const e of members) {
+      if (e.pmuKind !== 'core') {
+        slots.push(-1);
+        continue;
+      }
+      const slot = this.pmu.hostCandidates(e.workloadEvent).find((id) => !this.slotOwner.has(id) && !taken.includes(id));
+      if (slot === undefined) return false;
+      taken.push(slot);
+      slots.push(slot);
+    }
+    members.forEach((e, i) => this.eventSchedIn(e, slots[i]));
+    return true;
+  }
+
+  private eventSchedIn(e: PerfEvent, slot: number): void {
+    this.touch(e);
+    e.activeCpu = this.cpu;
+    if (slot >= 0) {
+      e.hwCounter = slot;
+      this.slotOwner.set(slot, e);
+      this.program(e);
+      if (e.sampling) this.samplingActive++;
+    }
+    this.setState(e, 'active', 'sched-in');
+  }
+
+  /** Schedules one event out into `to` (INACTIVE or ERROR), folding its count. */
+  private eventSchedOut(e: PerfEvent, to: PerfStateName, cause: string): void {
+    this.touch(e);
+    if (e.hwCounter >= 0) {
+      this.fold(e);
+      this.pmu.hostStop(e.hwCounter);
+      this.slotOwner.delete(e.hwCounter);
+      e.hwCounter = -1;
+      if (e.sampling) this.samplingActive--;
+    }
+    e.activeCpu = -1;
+    this.setState(e, to, cause);
+  }
+
+  private ctxSchedOut(c: PerfEventContext, pinned: boolean, flexible: boolean): void {
+    for (const leader of c.groups) {
+      const isPinned = !!leader.attr.pinned;
+      if ((isPinned && !pinned) || (!isPinned && !flexible)) continue;
+      for (const e of leader.members()) if (e.state === 'active' && e.activeCpu === this.cpu) this.eventSchedOut(e, 'inactive', 'sched-out');
+    }
+    if (pinned) c.pinnedIn = false;
+    if (flexible) {
+      c.flexibleIn = false;
+      c.rotateNecessary = false;
+    }
+  }
+
+  /** Schedules out and drops an event (disable/close from the core). */
+  removeActive(e: PerfEvent, to: PerfStateName, cause: string): void {
+    if (e.state === 'active' && e.activeCpu === this.cpu) this.eventSchedOut(e, to, cause);
+    else this.setState(e, to, cause);
+  }
+
+  private rotate(): void {
+    this.rotationAtNs = Infinity;
+    const cs = this.contexts().filter((c) => c.rotateNecessary);
+    if (cs.length === 0 || this.guest) return this.updateRotationTimer();
+    // ctx_event_to_rotate: the first active flexible group, else the first flexible group.
+    const picks = cs.map((c) => {
+      const flex = c.groups.filter((g) => !g.attr.pinned && (g.cpu === -1 || g.cpu === this.cpu));
+      return flex.find((g) => g.state === 'active' && g.activeCpu === this.cpu) ?? flex[0];
+    });
+    for (const c of this.contexts()) this.ctxSchedOut(c, false, true);
+    cs.forEach((c, i) => {
+      const pick = picks[i];
+      if (!pick) return;
+      pick.groupIndex = this.core.nextGroupIndex(); // rotate_ctx: move to the end of the list
+      c.sort();
+    });
+    this.schedInAll();
+  }
+
+  private updateRotationTimer(): void {
+    const needed = !this.guest && this.contexts().some((c) => c.rotateNecessary);
+    if (!needed) this.rotationAtNs = Infinity;
+    else if (this.rotationAtNs === Infinity || this.rotationAtNs <= this.time) this.rotationAtNs = this.time + this.opts.muxIntervalNs;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Counting and sampling.
+
+  /** Folds the hardware counter into the event's count (x86_perf_event_update). */
+  fold(e: PerfEvent): void {
+    if (e.hwCounter < 0) return;
+    const c = this.pmu.countedSinceWrite(e.hwCounter);
+    const d = c - e.hwSeen;
+    e.hwSeen = c;
+    e.count += d;
+    if (e.sampling) e.periodLeft -= d;
+  }
+
+  private program(e: PerfEvent): void {
+    const a = e.attr;
+    const cfg = {
+      event: e.workloadEvent,
+      countUser: !a.excludeUser,
+      countKernel: !a.excludeKernel,
+      countGuest: !a.excludeGuest,
+      countHost: !a.excludeHost,
+      interrupt: e.sampling && !e.throttled,
+    };
+    if (e.sampling) this.pmu.hostProgram(e.hwCounter, { ...cfg, periodEvents: this.setPeriod(e) });
+    else this.pmu.hostProgram(e.hwCounter, cfg);
+    e.hwSeen = 0;
+    if (e.throttled) this.pmu.hostStop(e.hwCounter);
+  }
+
+  /** x86_perf_event_set_period: normalises period_left, returns the value to program. */
+  private setPeriod(e: PerfEvent): number {
+    const period = e.samplePeriod;
+    if (e.periodLeft <= -period) {
+      e.periodLeft = period;
+      e.lastPeriod = period;
+    } else if (e.periodLeft <= 0) {
+      e.periodLeft += period;
+      e.lastPeriod = period;
+    }
+    let left = e.periodLeft;
+    if (left < 2) left = 2;
+    const slot = this.pmu.slots.find((s) => s.counterId === e.hwCounter);
+    const maxPeriod = Math.min(2 ** ((slot?.widthBits ?? 48) - 1) - 1, 2 ** 52);
+    if (left > maxPeriod) left = maxPeriod;
+    return left;
+  }
+
+  private handlePmi(p: PendingPmi): void {
+    const e = p.event;
+    const skidNs = p.pmiNs - p.overflowNs;
+    if (e.state !== 'active' || e.hwCounter !== p.counterId || e.activeCpu !== this.cpu) {
+      // Scheduled out before the PMI arrived: the handler finds no active counter (active_mask).
+      e.lostPmis++;
+      this.emitPmi(e, p, skidNs, true);
+      return;
+    }
+    this.fold(e);
+    this.pmu.hostAckOverflow(e.hwCounter);
+    let elapsed = false;
+    if (e.periodLeft <= -e.samplePeriod) {
+      e.periodLeft = e.samplePeriod;
+      e.lastPeriod = e.samplePeriod;
+      elapsed = true;
+    } else if (e.periodLeft <= 0) {
+      e.periodLeft += e.samplePeriod;
+      e.lastPeriod = e.samplePeriod;
+      elapsed = true;
+    }
+    if (elapsed) {
+      e.samples++;
+      this.emitPmi(e, p, skidNs, false);
+      e.hooks.onSample?.(e.id, this.time, p.overflowNs);
+      // __perf_event_account_interrupt: throttle beyond max_sample_rate / HZ per tick.
+      e.interruptsThisTick++;
+      const maxPerTick = Math.max(1, Math.floor(this.opts.maxSampleRateHz / (1e9 / this.opts.tickNs)));
+      if (e.interruptsThisTick > maxPerTick) e.throttled = true;
+      if (e.attr.sampleFreqHz !== undefined) {
+        const delta = this.time - e.freqTimeStampNs;
+        e.freqTimeStampNs = this.time;
+        if (delta > 0 && delta < 2 * this.opts.tickNs) this.adjustPeriod(e, delta, e.lastPeriod);
+      }
+    }
+    this.program(e);
+  }
+
+  /** perf_adjust_period: move sample_period 1/8 of the way toward count * 1e9 / (nsec * freq). */
+  private adjustPeriod(e: PerfEvent, nsec: number, count: number): void {
+    const freq = e.attr.sampleFreqHz!;
+    const period = Math.floor((count * 1e9) / (nsec * freq));
+    let delta = period - e.samplePeriod;
+    delta = delta >= 0 ? delta + 7 : delta - 7;
+    delta = Math.trunc(delta / 8);
+    let sp = e.samplePeriod + delta;
+    if (sp < 1) sp = 1;
+    e.samplePeriod = sp;
+    if (e.periodLeft > 8 * sp) e.periodLeft = 0;
+  }
+
+  private tick(): void {
+    for (const e of this.slotOwner.values()) {
+      if (!e.sampling) continue;
+      e.interruptsThisTick = 0;
+      const wasThrottled = e.throttled;
+      e.throttled = false;
+      if (e.attr.sampleFreqHz !== undefined) {
+        this.fold(e);
+        const delta = e.count - e.freqCountStamp;
+        e.freqCountStamp = e.count;
+        if (delta > 0) this.adjustPeriod(e, this.opts.tickNs, delta);
+        this.program(e);
+      } else if (wasThrottled) {
+        this.fold(e);
+        this.program(e);
+      }
+    }
+  }
+
+  private anyThrottled(): boolean {
+    for (const e of this.slotOwner.values()) if (e.throttled) return true;
+    return false;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Time accounting and records.
+
+  /** Accounts enabled/running time of `e` up to now (perf_event_update_time). */
+  touch(e: PerfEvent): void {
+    const dt = this.time - e.tstampNs;
+    if (dt > 0 && (e.state === 'active' || e.state === 'inactive') && this.contextRunning(e)) {
+      e.enabledNs += dt;
+      if (e.state === 'active') {
+        e.runningNs += dt;
+        if (e.pmuKind === 'software') e.count += dt;
+        else if (e.pmuKind === 'uncore') e.count = Math.floor(e.runningNs * this.opts.uncoreClockGhz);
+      }
+    }
+    if (this.time > e.tstampNs) e.tstampNs = this.time;
+  }
+
+  private contextRunning(e: PerfEvent): boolean {
+    if (e.task === null) return true;
+    return this.taskCtx !== null && this.currentTaskId === e.task;
+  }
+
+  setState(e: PerfEvent, to: PerfStateName, cause: string): void {
+    const from = e.state;
+    if (from === to) return;
+    this.touch(e);
+    e.state = to;
+    const routine = (from === 'active' && to === 'inactive') || (from === 'inactive' && to === 'active');
+    if (routine && !this.opts.traceSchedTransitions) return;
+    this.core.sink.emit({
+      kind: 'perfState',
+      atNs: this.time,
+      at: { host: this.opts.hostId, pcpu: this.cpu },
+      eventId: e.id,
+      from,
+      to,
+      cause,
+      count: e.count,
+    });
+  }
+
+  finding(kind: string, detail: string): void {
+    this.core.sink.emit({ kind: 'finding', atNs: this.time, at: { host: this.opts.hostId, pcpu: this.cpu }, findingKind: kind, detail });
+  }
+
+  private emitPmi(e: PerfEvent, p: PendingPmi, skidNs: number, lost: boolean): void {
+    if (!this.opts.emitPmis) return;
+    this.core.sink.emit({
+      kind: 'pmi',
+      atNs: this.time,
+      at: { host: this.opts.hostId, pcpu: this.cpu },
+      counter: e.id,
+      owner: 'host',
+      deliveredTo: 'host',
+      vector: NMI_VECTOR,
+      overflowNs: p.overflowNs,
+      skidNs,
+      lost,
+    });
+  }
+
+  contexts(): PerfEventContext[] {
+    return this.taskCtx ? [this.ctx, this.taskCtx] : [this.ctx];
+  }
+
+  checkNow(nowNs: number): void {
+    if (nowNs !== this.time) {
+      throw new Error(`perf cpu${this.cpu}: operation at ${nowNs} but the context is at ${this.time}; call advanceTo(${nowNs}, ...) first`);
+    }
+  }
+}

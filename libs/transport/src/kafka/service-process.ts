@@ -1,0 +1,166 @@
+// One service (host-node, guest-vm or aggregator) as its own OS process on the Kafka transport:
+// configuration from flags and environment, topic set-up, the NestJS microservice with the Kafka
+// strategy, health logging (one line per state change, on stderr) and graceful shutdown on
+// SIGTERM/SIGINT (consumers and producer disconnect, exit 0).
+// Exit codes follow the CLI's: 2 bad flags, 4 broker unreachable or topics impossible, 1 a bug.
+import * as os from 'node:os';
+import type { DynamicModule, INestMicroservice } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { vpmu } from '@vpmu/proto';
+import { hostNode, TOPICS, vmNode } from '../topics';
+import { ClusterMember, type ServiceName } from './cluster-member';
+import { ensureTopics } from './ensure-topics';
+import { createKafkaClient } from './kafka-client.types';
+import { KafkaBus } from './kafka.bus';
+import { assertBrokersReachable, KafkaSetupError, KafkaUnavailableError, parseBrokers } from './kafka.errors';
+import { KafkaTransportServer } from './kafka.server';
+
+export const DEFAULT_PARTITIONS = 4;
+export const DEFAULT_GROUP = 'vpmu';
+
+export interface ServiceConfig {
+  brokers: string[];
+  group: string;
+  partitions: number;
+  replica: string;
+  /** Static ownership (--hosts / --vms): node ids, e.g. host/h1; empty = by partition. */
+  staticNodes: string[];
+  /** Raw ids from --hosts / --vms, or 'all'. */
+  ids: string[] | 'all';
+  out: string;
+}
+
+export class ServiceArgsError extends Error {}
+
+const FLAGS: Record<ServiceName, string[]> = {
+  'host-node': ['kafka', 'group', 'partitions', 'replica', 'hosts'],
+  'guest-vm': ['kafka', 'group', 'partitions', 'replica', 'vms'],
+  aggregator: ['kafka', 'group', 'partitions', 'replica', 'out'],
+};
+
+const ENV: Record<string, string> = { kafka: 'KAFKA_BROKERS', group: 'VPMU_GROUP', partitions: 'VPMU_PARTITIONS', replica: 'VPMU_REPLICA', hosts: 'VPMU_HOSTS', vms: 'VPMU_VMS', out: 'VPMU_OUT' };
+
+/** Flags win over the environment: `--kafka B` / KAFKA_BROKERS, `--group G` / VPMU_GROUP, ... */
+export function parseServiceConfig(service: ServiceName, argv: string[], env: NodeJS.ProcessEnv): ServiceConfig {
+  const values: Record<string, string> = {};
+  for (const f of FLAGS[service]) if (env[ENV[f]]) values[f] = env[ENV[f]]!;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const eq = a.indexOf('=');
+    const name = a.startsWith('--') ? (eq > 0 ? a.slice(2, eq) : a.slice(2)) : '';
+    if (!FLAGS[service].includes(name)) throw new ServiceArgsError(`${service}: unknown argument "${a}" (options: ${FLAGS[service].map((f) => `--${f}`).join(', ')}).`);
+    const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new ServiceArgsError(`${service}: --${name} needs a value.`);
+    values[name] = value;
+  }
+  if (!values.kafka) throw new ServiceArgsError(`${service}: no broker given; pass --kafka HOST:PORT or set KAFKA_BROKERS.`);
+  let brokers: string[];
+  try {
+    brokers = parseBrokers(values.kafka);
+  } catch (err) {
+    throw new ServiceArgsError(`${service}: ${(err as Error).message}`);
+  }
+  const partitions = values.partitions === undefined ? DEFAULT_PARTITIONS : Number(values.partitions);
+  if (!Number.isInteger(partitions) || partitions < 1) throw new ServiceArgsError(`${service}: --partitions must be a positive integer, got "${values.partitions}".`);
+  const list = values.hosts ?? values.vms;
+  const ids = list === undefined || list === 'all' ? 'all' : list.split(',').map((s) => s.trim()).filter(Boolean);
+  const toNode = service === 'host-node' ? hostNode : vmNode;
+  return {
+    brokers,
+    group: values.group ?? DEFAULT_GROUP,
+    partitions,
+    replica: values.replica ?? `${os.hostname()}-${process.pid}`,
+    staticNodes: ids === 'all' ? [] : ids.map(toNode),
+    ids,
+    out: values.out ?? 'out',
+  };
+}
+
+export interface ServiceDefinition {
+  service: ServiceName;
+  /** The NestJS module of the service, wired to the bus. */
+  module: (bus: KafkaBus, config: ServiceConfig) => DynamicModule;
+  beforeRunStart?: (m: vpmu.v1.IRunStart, config: ServiceConfig) => void;
+  /** Runs once the service is ready (the aggregator starts answering with RunResult). */
+  afterStart?: (app: INestMicroservice, bus: KafkaBus, config: ServiceConfig, log: (line: string) => void) => void;
+}
+
+export function healthLogger(service: string, replica: string): (line: string) => void {
+  return (line) => process.stderr.write(`${new Date().toISOString()} ${service}[${replica}] ${line}\n`); // wall-clock ok: log timestamps
+}
+
+/** Boots the service; resolves once it is ready. Exits the process on fatal errors and on SIGTERM. */
+export async function startService(def: ServiceDefinition, argv = process.argv.slice(2), env = process.env): Promise<void> {
+  let config: ServiceConfig;
+  try {
+    config = parseServiceConfig(def.service, argv, env);
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const log = healthLogger(def.service, config.replica);
+  let app: INestMicroservice | null = null;
+  let bus: KafkaBus | null = null;
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log(`stopping (${signal})`);
+    await app?.close().catch(() => undefined);
+    await bus?.close().catch(() => undefined);
+    log('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  try {
+    log(`starting: kafka ${config.brokers.join(',')}, group ${config.group}, partitions ${config.partitions}${config.staticNodes.length ? `, owns ${config.staticNodes.join(',')}` : ''}`);
+    await assertBrokersReachable(config.brokers);
+    const client = createKafkaClient({
+      brokers: config.brokers,
+      clientId: `vpmu-${def.service}-${config.replica}`,
+      retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 3000 },
+      log: (level, ns, message) => {
+        if (level === 'error' || level === 'warn') log(`kafkajs ${level} (${ns}): ${message}`);
+      },
+    });
+    const layout = await ensureTopics(client, config.partitions);
+    log(`topics ${layout.how}: ${[...layout.partitions.entries()].map(([t, n]) => `${t}(${n})`).join(' ')}`);
+    const connected = await KafkaBus.connect({ client, brokers: config.brokers, topicPartitions: layout.partitions, partitions: config.partitions, onError: (e) => log(`produce failed: ${e.message}`) });
+    bus = connected;
+    const sharedInbox = def.service !== 'aggregator' && config.staticNodes.length === 0;
+    let server: KafkaTransportServer | null = null;
+    const member = new ClusterMember({
+      service: def.service,
+      replica: config.replica,
+      bus: connected,
+      partitionCount: connected.placementPartitions,
+      staticNodes: config.staticNodes,
+      isReady: () => server?.isReady() ?? false,
+      assignedPartitions: () => server?.assignedPartitions(TOPICS.inbox) ?? [],
+      log,
+      beforeRunStart: def.beforeRunStart ? (m) => def.beforeRunStart!(m, config) : undefined,
+    });
+    server = new KafkaTransportServer({
+      client,
+      brokers: config.brokers,
+      instanceGroupId: `${config.group}.${def.service}.${config.replica}`,
+      shared: sharedInbox ? { groupId: `${config.group}.${def.service}`, topics: [TOPICS.inbox] } : undefined,
+      interceptor: member,
+      log,
+    });
+    app = await NestFactory.createMicroservice(def.module(connected, config), { strategy: server, logger: false });
+    await app.listen();
+    log('connected; joining consumer groups');
+    await server.whenReady();
+    log(`ready: ${sharedInbox ? `vpmu.inbox partitions [${server.assignedPartitions(TOPICS.inbox).join(',')}] in group ${config.group}.${def.service}` : 'consuming'}`);
+    def.afterStart?.(app, connected, config, log);
+  } catch (err) {
+    const unavailable = err instanceof KafkaUnavailableError || err instanceof KafkaSetupError;
+    log(`error: ${(err as Error).message}`);
+    if (!unavailable && (err as Error).stack) process.stderr.write(`${(err as Error).stack}\n`);
+    await app?.close().catch(() => undefined);
+    await bus?.close().catch(() => undefined);
+    process.exit(unavailable ? 4 : 1);
+  }
+}
