@@ -40,10 +40,10 @@ export function migrationIncompatibility(guest: GuestPmuNeeds, destination: PmuS
   if (guest.armPmu !== undefined) {
     if (!destination.armPmuIds.includes(guest.armPmu)) return `host ${destinationId} has no ${guest.armPmu} PMU (it has ${destination.armPmuIds.join(', ') || 'none'})`;
   }
+  const missing = guest.eventsInUse.filter((e) => !destination.events.includes(e));
+  if (missing.length > 0) return `host ${destinationId} cannot count ${missing.join(', ')}`;
   if (destination.gpCounters < guest.gpCounters) return `host ${destinationId} has ${destination.gpCounters} general-purpose counters, the guest sees ${guest.gpCounters}`;
   if (destination.fixedCounters < guest.fixedCounters) return `host ${destinationId} has ${destination.fixedCounters} fixed counters, the guest sees ${guest.fixedCounters}`;
   if (destination.counterWidthBits < guest.counterWidthBits) return `host ${destinationId}'s counters are ${destination.counterWidthBits} bits wide, the guest's ${guest.counterWidthBits}`;
-  const missing = guest.eventsInUse.filter((e) => !destination.events.includes(e));
-  if (missing.length > 0) return `host ${destinationId} cannot count ${missing.join(', ')}`;
   return null;
 }

@@ -70,6 +70,8 @@ export class PerfCpuContext {
   private guestOverflows: PmuOverflow[] = [];
   private rotationAtNs = Infinity;
   private samplingActive = 0;
+  /** Events throttled until the next tick (kept as a count: the deadline check is hot). */
+  private throttledCount = 0;
   private watchdogBlindReported = false;
   private watchdogBlindSinceNs = -1;
   /** Total ns the NMI watchdog was blind on this CPU (guest running with the watchdog scheduled out). */
@@ -140,7 +142,7 @@ export class PerfCpuContext {
   private internalDeadlineNs(): number {
     let d = this.rotationAtNs;
     for (const p of this.pending) if (p.pmiNs < d) d = p.pmiNs;
-    if (this.samplingActive > 0 || this.anyThrottled()) {
+    if (this.samplingActive > 0 || this.throttledCount > 0) {
       const tick = (Math.floor(this.time / this.opts.tickNs) + 1) * this.opts.tickNs;
       if (tick < d) d = tick;
     }
@@ -492,7 +494,10 @@ export class PerfCpuContext {
       // __perf_event_account_interrupt: throttle beyond max_sample_rate / HZ per tick.
       e.interruptsThisTick++;
       const maxPerTick = Math.max(1, Math.floor(this.opts.maxSampleRateHz / (1e9 / this.opts.tickNs)));
-      if (e.interruptsThisTick > maxPerTick) e.throttled = true;
+      if (e.interruptsThisTick > maxPerTick && !e.throttled) {
+        e.throttled = true;
+        this.throttledCount++;
+      }
       if (e.attr.sampleFreqHz !== undefined) {
         const delta = this.time - e.freqTimeStampNs;
         e.freqTimeStampNs = this.time;
@@ -520,6 +525,7 @@ export class PerfCpuContext {
       if (!e.sampling) continue;
       e.interruptsThisTick = 0;
       const wasThrottled = e.throttled;
+      if (wasThrottled) this.throttledCount--;
       e.throttled = false;
       if (e.attr.sampleFreqHz !== undefined) {
         this.fold(e);
@@ -534,10 +540,6 @@ export class PerfCpuContext {
     }
   }
 
-  private anyThrottled(): boolean {
-    for (const e of this.slotOwner.values()) if (e.throttled) return true;
-    return false;
-  }
 
   // ------------------------------------------------------------------------------------------
   // Time accounting and records.

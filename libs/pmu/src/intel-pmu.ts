@@ -147,6 +147,8 @@ export class IntelPmu implements PmuModel {
   private statusFixed = 0;
   private statusMisc = 0;
   private debugCtl = 0n;
+  /** DEBUGCTL.FREEZE_PERFMON_ON_PMI, cached as a boolean for the hot path. */
+  private freezeOnPmi = false;
   /** Per bank index: bit 0 count in host, bit 1 count in guest (perf/KVM's GLOBAL_CTRL switch). */
   private readonly guestHost: number[];
   private overflows: PmuOverflow[] = [];
@@ -186,6 +188,7 @@ export class IntelPmu implements PmuModel {
     this.statusFixed = 0;
     this.statusMisc = 0;
     this.debugCtl = 0n;
+    this.freezeOnPmi = false;
     this.guestHost.fill(3);
     this.recompute();
   }
@@ -299,6 +302,7 @@ export class IntelPmu implements PmuModel {
     if (msr === MSR.DEBUGCTL) {
       if ((v & ~DEBUGCTL_ALLOWED) !== 0n) return GP;
       this.debugCtl = v;
+      this.freezeOnPmi = (v & DEBUGCTL.FREEZE_PERFMON_ON_PMI) !== 0n;
       return OK;
     }
     return GP; // PERF_CAPABILITIES is read-only for the guest; anything else is not ours
@@ -334,7 +338,7 @@ export class IntelPmu implements PmuModel {
     const bank = this.bank;
     // Freeze-on-PMI needs the counters stopped at the first PMI-raising overflow; otherwise one
     // bulk step counts everything and reports each wrap at its exact instant.
-    if ((this.debugCtl & DEBUGCTL.FREEZE_PERFMON_ON_PMI) !== 0n && bank.interruptLiveCount(rates, mode) > 0) {
+    if (this.freezeOnPmi && bank.interruptLiveCount(rates, mode) > 0) {
       const t = bank.nextInterruptWrapInNs(rates, mode);
       if (t <= dtNs) {
         bank.advance(t, this.timeNs, rates, mode);
@@ -506,6 +510,7 @@ export class IntelPmu implements PmuModel {
     this.statusFixed = s.statusFixed;
     this.statusMisc = s.statusMisc;
     this.debugCtl = BigInt(s.debugCtl);
+    this.freezeOnPmi = (this.debugCtl & DEBUGCTL.FREEZE_PERFMON_ON_PMI) !== 0n;
     this.recompute();
   }
 

@@ -15,7 +15,7 @@ export function kcatAvailable(): boolean {
 }
 
 export function startKcatMock(timeoutMs = 10_000): Promise<MockBroker> {
-  const child = spawn('kcat', ['-X', 'test.mock.num.brokers=1', '-d', 'mock', '-C', '-t', 'vpmu.mock', '-b', 'localhost:1', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('kcat', ['-X', 'test.mock.num.brokers=1', '-d', 'mock', '-C', '-t', 'vpmu.mock', '-b', 'localhost:1'], { stdio: ['ignore', 'ignore', 'pipe'] });
   return new Promise((resolve, reject) => {
     let stderr = '';
     const timer = setTimeout(() => fail(new Error(`kcat mock broker printed no address within ${timeoutMs} ms: ${stderr.slice(-500)}`)), timeoutMs); // wall-clock ok: test infrastructure

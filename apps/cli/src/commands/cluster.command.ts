@@ -1,0 +1,115 @@
+// `vpmu cluster up --kafka BROKERS [--host-nodes N] [--guest-vms M] [--out DIR] [--partitions P] [--group G]`
+// `vpmu cluster down`
+// Starts / stops the services as local background processes (for users without Docker).
+// Pids and logs are kept in .vpmu/cluster/ under the current directory.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { assertBrokersReachable, DEFAULT_GROUP, DEFAULT_PARTITIONS, KafkaSetupError, parseBrokers } from '@vpmu/transport';
+import { parseArgs, type CommandSpec } from '../args';
+import { CliError, EXIT } from '../cli-error';
+import { asCliError } from '../cluster/cluster-runtime';
+import {
+  clusterServices,
+  clusterStateDir,
+  isAlive,
+  readClusterState,
+  spawnService,
+  stopServices,
+  waitForReady,
+  writeClusterState,
+  type ClusterState,
+} from '../cluster/cluster-processes';
+import { relativeForDisplay } from '../out-dir';
+import type { CommandIo } from './command-io';
+
+export const CLUSTER_UP_SPEC: CommandSpec = {
+  name: 'cluster up',
+  positionals: [],
+  flags: { kafka: 'string', 'host-nodes': 'int', 'guest-vms': 'int', out: 'string', partitions: 'int', group: 'string', 'ready-timeout': 'int', debug: 'bool' },
+};
+export const CLUSTER_DOWN_SPEC: CommandSpec = { name: 'cluster down', positionals: [], flags: { 'grace-ms': 'int', debug: 'bool' } };
+
+export async function clusterCommand(argv: string[], io: CommandIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'up') return clusterUp(rest, io);
+  if (sub === 'down') return clusterDown(rest, io);
+  if (sub === 'status') return clusterStatus(io);
+  throw new CliError(`vpmu cluster: expected "up", "down" or "status", got ${sub ? `"${sub}"` : 'nothing'} (see docs/cli/cluster.md).`);
+}
+
+export function brokersFrom(flag: string | undefined, command: string): string[] {
+  const value = flag ?? process.env.KAFKA_BROKERS;
+  if (!value) throw new CliError(`vpmu ${command}: no broker given; pass --kafka HOST:PORT or set KAFKA_BROKERS.`);
+  try {
+    return parseBrokers(value);
+  } catch (err) {
+    if (err instanceof KafkaSetupError) throw new CliError(`vpmu ${command}: ${err.message}`);
+    throw err;
+  }
+}
+
+async function clusterUp(argv: string[], io: CommandIo): Promise<number> {
+  const args = parseArgs(CLUSTER_UP_SPEC, argv);
+  const brokers = brokersFrom(args.flags.kafka as string | undefined, 'cluster up');
+  const hostNodes = (args.flags['host-nodes'] as number | undefined) ?? 2;
+  const guestVms = (args.flags['guest-vms'] as number | undefined) ?? 2;
+  const partitions = (args.flags.partitions as number | undefined) ?? DEFAULT_PARTITIONS;
+  if (hostNodes < 1 || guestVms < 1 || partitions < 1) throw new CliError('vpmu cluster up: --host-nodes, --guest-vms and --partitions must be at least 1.');
+  const dir = clusterStateDir();
+  const existing = readClusterState(dir);
+  const alive = existing?.services.filter((s) => isAlive(s.pid)) ?? [];
+  if (alive.length > 0) {
+    throw new CliError(`a cluster is already running here (${alive.map((s) => `${s.name} pid ${s.pid}`).join(', ')}); run "vpmu cluster down" first.`);
+  }
+  try {
+    await assertBrokersReachable(brokers);
+  } catch (err) {
+    throw asCliError(err);
+  }
+  const outDir = path.resolve((args.flags.out as string | undefined) ?? 'out');
+  const group = (args.flags.group as string | undefined) ?? DEFAULT_GROUP;
+  fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
+  const state: ClusterState = { brokers, group, partitions, outDir, services: [] };
+  for (const spec of clusterServices({ brokers, hostNodes, guestVms, group, partitions, outDir })) {
+    const log = path.join(dir, 'logs', `${spec.name}.log`);
+    fs.writeFileSync(log, '');
+    const child = spawnService(spec, log, true);
+    state.services.push({ name: spec.name, app: spec.app, pid: child.pid ?? -1, log });
+  }
+  writeClusterState(dir, state);
+  const ready = await waitForReady(state.services, ((args.flags['ready-timeout'] as number | undefined) ?? 30) * 1000);
+  if (!ready.ok) {
+    await stopServices(state.services, 5000);
+    fs.rmSync(path.join(dir, 'state.json'), { force: true });
+    throw new CliError(`the cluster did not start: ${ready.name}: ${ready.reason} (logs in ${relativeForDisplay(path.join(dir, 'logs'))}).`, EXIT.unavailable);
+  }
+  io.out(`cluster up on Kafka ${brokers.join(',')} (group ${group}, ${partitions} partitions): ${hostNodes} host-node, ${guestVms} guest-vm, 1 aggregator writing to ${relativeForDisplay(outDir)}`);
+  for (const s of state.services) io.out(`  ${s.name.padEnd(12)} pid ${String(s.pid).padEnd(8)} ${relativeForDisplay(s.log)}`);
+  io.out(`run a scenario with: vpmu run FILE --kafka ${brokers.join(',')}; stop with: vpmu cluster down`);
+  return EXIT.ok;
+}
+
+async function clusterDown(argv: string[], io: CommandIo): Promise<number> {
+  const args = parseArgs(CLUSTER_DOWN_SPEC, argv);
+  const dir = clusterStateDir();
+  const state = readClusterState(dir);
+  if (!state) {
+    io.out('no cluster is running here (no .vpmu/cluster/state.json).');
+    return EXIT.ok;
+  }
+  const hard = await stopServices(state.services, (args.flags['grace-ms'] as number | undefined) ?? 10_000);
+  fs.rmSync(path.join(dir, 'state.json'), { force: true });
+  io.out(`cluster down: stopped ${state.services.length} services${hard.length ? ` (${hard.join(', ')} did not stop on SIGTERM and were killed)` : ''}; logs kept in ${relativeForDisplay(path.join(dir, 'logs'))}.`);
+  return EXIT.ok;
+}
+
+function clusterStatus(io: CommandIo): number {
+  const state = readClusterState(clusterStateDir());
+  if (!state) {
+    io.out('no cluster is running here.');
+    return EXIT.ok;
+  }
+  io.out(`cluster on Kafka ${state.brokers.join(',')} (group ${state.group}, ${state.partitions} partitions), writing to ${relativeForDisplay(state.outDir)}`);
+  for (const s of state.services) io.out(`  ${s.name.padEnd(12)} pid ${String(s.pid).padEnd(8)} ${isAlive(s.pid) ? 'running' : 'stopped'}`);
+  return EXIT.ok;
+}
