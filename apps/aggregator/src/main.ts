@@ -2,17 +2,19 @@
 // The aggregator on Kafka. Each run is written to DIR/<scenario name>/ (recording.vpmurec,
 // summary.json); when the run ends it answers the conductor with a RunResult on vpmu.reports
 // carrying the summary and the paths, which is how `vpmu run --kafka` prints them.
-// Environment: KAFKA_BROKERS, VPMU_OUT, VPMU_GROUP. See docs/cluster.md.
+// Environment: KAFKA_BROKERS, VPMU_OUT, VPMU_GROUP, OTEL_EXPORTER_OTLP_ENDPOINT. See docs/cluster.md.
 import 'reflect-metadata';
 import * as path from 'node:path';
 import { encodeEnvelope, pb } from '@vpmu/proto';
 import { AGGREGATOR_NODE, CONDUCTOR_NODE, runContextFromStart, startService, TOPICS } from '@vpmu/transport';
+import { resolveOtlpTracesUrl } from '@vpmu/telemetry';
 import { AggregatorModule } from './aggregator.module';
 import { AggregatorService, type AggregatorConfig } from './aggregator.service';
 
 export function start(): Promise<void> {
   // The service reads outDir when a run starts and ends; it is set per run, before RunStart.
-  const aggregatorConfig: AggregatorConfig = { outDir: 'out', transport: 'kafka' };
+  // Traces go to OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT when set (Jaeger in docker-compose).
+  const aggregatorConfig: AggregatorConfig = { outDir: 'out', transport: 'kafka', otlpUrl: resolveOtlpTracesUrl(undefined) };
   let service: AggregatorService | null = null;
   let runId = '';
   let seq = 0;

@@ -4,6 +4,7 @@
 import 'reflect-metadata';
 import { CliError, EXIT } from './cli-error';
 import { processIo, type CommandIo } from './commands/command-io';
+import { clusterCommand } from './commands/cluster.command';
 import { runCommand } from './commands/run.command';
 import { validateCommand } from './commands/validate.command';
 import { replayCommand } from './commands/replay.command';
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
       '  replay REC [--otlp URL] [--out DIR] [--speed X]  stream a recording to the viewers',
   },
   inspect: { run: inspectCommand, summary: 'inspect REC --at TIME [--vm ID] [--host ID] [--json]  state at a virtual time' },
+  cluster: { run: clusterCommand, summary: 'cluster up --kafka B [--host-nodes N] [--guest-vms M] [--out DIR] | cluster down   local services on a broker' },
   export: { run: exportCommand, summary: 'export REC --format jsonl|perfetto|otlp-json|html --out FILE  convert a recording' },
 };
 

@@ -91,11 +91,12 @@ async function runOnClusterUnmapped(req: ClusterRunRequest): Promise<ClusterRunR
     }).catch((err: Error) => {
       throw err instanceof ClusterNotReadyError ? new ClusterNotReadyError(`${err.message}; start the services with "vpmu cluster up --kafka ${brokers.join(',')}" (see docs/cluster.md).`) : err;
     });
-    conductor = app.get(ConductorService);
+    const started = app.get(ConductorService);
+    conductor = started;
     const epochTimeoutMs = req.epochTimeoutMs ?? 30_000;
     let lastProgressMs = performance.now(); // wall-clock ok: stall watchdog
     let lastEpoch = -1;
-    conductor.onProgress((p) => {
+    started.onProgress((p) => {
       lastProgressMs = performance.now(); // wall-clock ok: stall watchdog
       lastEpoch = p.epoch;
       req.onProgress?.(p);
@@ -105,7 +106,7 @@ async function runOnClusterUnmapped(req: ClusterRunRequest): Promise<ClusterRunR
       fail(new ClusterNotReadyError(`epoch ${lastEpoch + 1} made no progress for ${Math.round(epochTimeoutMs / 1000)} s: a service stopped answering (see .vpmu/cluster/*.log)`));
     }, 500); // wall-clock ok: stall watchdog
     try {
-      await conductor.start({ runId: req.runId, scenario: req.scenario, scenarioText: req.scenarioText, toolVersion: req.toolVersion, assignments: placement.assignments });
+      await started.start({ runId: req.runId, scenario: req.scenario, scenarioText: req.scenarioText, toolVersion: req.toolVersion, assignments: placement.assignments });
     } catch (err) {
       await bus.flush();
       if (failure) throw failure;
@@ -120,7 +121,7 @@ async function runOnClusterUnmapped(req: ClusterRunRequest): Promise<ClusterRunR
     return {
       summary: JSON.parse(result.summaryJson) as RunSummary,
       files: result.files,
-      barrierRoundTripMs: conductor.barrierRoundTripMs,
+      barrierRoundTripMs: started.barrierRoundTripMs,
       assignments: placement.assignments,
       messagesDelivered: server.delivered,
     };

@@ -25,7 +25,7 @@ export async function inspectCommand(argv: string[], io: CommandIo): Promise<num
   const warning = toolVersionWarning(result.toolVersion);
   if (warning) io.err(warning);
   if (!result.matchesRecording) {
-    io.err(`warning: simulating forward from the checkpoint did not reproduce the recording (${result.mismatch}); the state shown is this tool's, not necessarily the recorded run's.`);
+    io.err(`warning: even a simulation from time 0 does not reproduce the recording (${result.mismatch}); the state shown is this tool's, not necessarily the recorded run's.`);
   }
   if (args.flags.json) {
     io.out(JSON.stringify(result, null, 2));
@@ -39,13 +39,12 @@ const KNOWN_HOST_KEYS = new Set(['host', 'atNs', 'pcpus', 'vcpus', 'noise']);
 const KNOWN_VCPU_KEYS = new Set(['vm', 'vcpu', 'vpmu', 'state', 'pcpu', 'guestTask', 'guestRunNs', 'counters']);
 
 export function renderInspection(r: InspectResult): string[] {
-  const from = Object.entries(r.restoredFrom)
-    .map(([h, e]) => (e === null ? `${h}: built fresh at 0` : `${h}: checkpoint at epoch ${e}`))
-    .join(', ');
+  const from = r.restoredFromEpoch === null ? 'the start (built fresh at time 0)' : `the checkpoint at epoch ${r.restoredFromEpoch}`;
   const lines = [
     `state at ${formatNs(r.atNs)} (epoch ${r.epoch}) of run ${r.runId}, seed ${r.seed}`,
     `restored from ${from}; simulated ${r.simulatedEpochs} epoch${r.simulatedEpochs === 1 ? '' : 's'} forward${r.partialWindowNs > 0 ? ` (the last one partly, ${formatNs(r.partialWindowNs)})` : ''}`,
   ];
+  for (const c of r.rejectedCheckpoints) lines.push(`(the checkpoint at epoch ${c.epoch} was set aside: simulating from it did not reproduce the recording: ${c.reason})`);
   for (const h of r.hosts) lines.push('', ...renderHost(h));
   return lines;
 }

@@ -12,8 +12,9 @@ import { TOOL_VERSION } from '../version';
 import { brokersFrom } from './cluster.command';
 import type { CommandIo } from './command-io';
 
-export async function runClusterCommand(loaded: LoadedScenario, flags: { kafka?: string; out?: string; quiet?: boolean }, io: CommandIo): Promise<number> {
+export async function runClusterCommand(loaded: LoadedScenario, flags: { kafka?: string; out?: string; quiet?: boolean; otlp?: string }, io: CommandIo): Promise<number> {
   const brokers = brokersFrom(flags.kafka, 'run');
+  if (flags.otlp) throw new CliError('vpmu run: --otlp is not supported with --kafka yet; run embedded, or export the recording with "vpmu export --format otlp-json".');
   const scenario = loaded.scenario;
   const outDir = flags.out === undefined ? null : prepareOutDir(flags.out);
   const progress = new Progress(io.stderr, `running ${scenario.name} on Kafka ${brokers.join(',')}`, !flags.quiet);

@@ -1,4 +1,4 @@
-// `vpmu run FILE [--out DIR] [--seed N]`: runs a scenario embedded in this process (or on a
+// `vpmu run FILE [--out DIR] [--seed N] [--kafka BROKERS]`: runs a scenario embedded in this process (or on a
 // cluster with --kafka), shows progress, prints the summary table and the paths it wrote.
 import * as path from 'node:path';
 import { resolveOtlpTracesUrl, TelemetryError } from '@vpmu/telemetry';
@@ -11,17 +11,20 @@ import { deriveRunId, loadScenarioFile } from '../scenario-file';
 import { renderSummaryTable } from '../summary-table';
 import { TOOL_VERSION } from '../version';
 import type { CommandIo } from './command-io';
+import { runClusterCommand } from './run-cluster';
 
 export const RUN_SPEC: CommandSpec = {
   name: 'run',
   positionals: [{ name: 'FILE', required: true }],
-  flags: { out: 'string', seed: 'int', otlp: 'string', quiet: 'bool', debug: 'bool' },
+  flags: { out: 'string', seed: 'int', otlp: 'string', quiet: 'bool', debug: 'bool', kafka: 'string' },
 };
 
 export async function runCommand(argv: string[], io: CommandIo): Promise<number> {
   const args = parseArgs(RUN_SPEC, argv);
   const loaded = loadScenarioFile(args.positionals[0], args.flags.seed as number | undefined);
   for (const w of loaded.warnings) io.err(`warning: ${w}`);
+  const kafka = (args.flags.kafka as string | undefined) ?? process.env.KAFKA_BROKERS;
+  if (kafka) return runClusterCommand(loaded, { kafka, out: args.flags.out as string | undefined, quiet: args.flags.quiet as boolean | undefined, otlp: args.flags.otlp as string | undefined }, io);
   const scenario = loaded.scenario;
   const outDir = prepareOutDir((args.flags.out as string | undefined) ?? path.join('out', scenario.name));
   const runId = deriveRunId(loaded.text, scenario);

@@ -1,24 +1,25 @@
 // `vpmu inspect REC --at TIME`: the scheduler / vPMU / perf state of every host at a virtual
-// time. Each host's world is restored from its latest checkpoint at or before TIME (the state at
-// the start of that epoch) and simulated forward, whole epochs with their timeline actions, then
-// the last partial window up to TIME, so the cost depends on the distance to a checkpoint, not
-// to the start. Before the first checkpoint the worlds are built fresh from the scenario.
+// time. The hosts are restored from the latest checkpoint at or before TIME (their state at the
+// start of that epoch) and simulated forward in lock step, whole epochs with their timeline
+// actions and VM hand-offs, then the part of TIME's epoch before TIME, so the cost depends on the
+// distance to a checkpoint, not to the start. Before the first checkpoint they are built fresh.
 //
 // "The state at TIME" is the state after every simulated event due strictly before TIME (an
-// event due exactly at TIME has not happened yet). The forward simulation's events of the
-// whole epochs are compared with the recording, so a state that the recording does not back
-// (another tool version, a nondeterminism) is stated, not silently shown.
-import { HostWorld, restoreHostWorld, type HostInspection } from '@vpmu/host';
-import { encodeEventBatch } from '@vpmu/proto';
+// event due exactly at TIME has not happened yet). Every event the forward simulation produces
+// is compared with the recording; when they differ, an earlier checkpoint (finally time 0) is
+// tried, and if even that differs the result says so: a state the recording does not back
+// (another tool version, a nondeterminism) is stated, never silently shown.
+import { HostWorld, restoreHostWorld, type HostInspection, type VmTransferOut } from '@vpmu/host';
+import { decodeEventBatch, encodeEventBatch } from '@vpmu/proto';
 import { compareEpochFrames, iterateRecording, type RecordedFrame, type RecordingHeaderInfo } from '@vpmu/recording';
 import type { Scenario, TimelineEntry } from '@vpmu/scenario';
-import { epochCount, epochWindow, Prng, sortEventsCanonically } from '@vpmu/sim';
+import { epochCount, epochWindow, Prng, sortEventsCanonically, type SimEvent } from '@vpmu/sim';
 import { hostNode } from '@vpmu/transport';
 import { CliError, EXIT } from '../cli-error';
 import { checkToolVersion, scenarioFromHeader, withRecordingErrors, type ToolVersionCheck } from './recording-input';
 
 export interface InspectOptions {
-  /** Only this host (others are not simulated). */
+  /** Only this host in the output (every host is simulated: VMs move between them). */
   host?: string;
   /** Only this VM's vCPUs (on whichever host runs it at TIME). */
   vm?: string;
@@ -31,133 +32,80 @@ export interface InspectResult {
   atNs: number;
   /** The epoch TIME falls in. */
   epoch: number;
-  /** Epoch whose start-of-epoch checkpoint was restored, per host; null = built fresh. */
-  restoredFrom: Record<string, number | null>;
-  /** Whole epochs simulated after the restore, plus the partial one (0 or 1). */
+  /** Epoch whose start-of-epoch checkpoint was restored; null = built fresh at time 0. */
+  restoredFromEpoch: number | null;
+  /** Checkpoints tried first and set aside because simulating forward from them did not reproduce the recording. */
+  rejectedCheckpoints: { epoch: number; reason: string }[];
+  /** Epochs simulated after the restore, the partial last one included. */
   simulatedEpochs: number;
   partialWindowNs: number;
-  /** False when the forward simulation produced events the recording does not have. */
+  /** False when even a simulation from time 0 does not reproduce the recording (another tool, a nondeterminism). */
   matchesRecording: boolean;
   mismatch: string | null;
   toolVersion: ToolVersionCheck;
   hosts: HostInspection[];
 }
 
-interface HostPlan {
-  id: string;
-  checkpoint: { epoch: number; state: Uint8Array } | null;
-}
-
 export function inspectRecording(file: string, atNs: number, options: InspectOptions = {}): InspectResult {
   return withRecordingErrors(() => inspect(file, atNs, options));
 }
 
+interface RecordingIndex {
+  header: RecordingHeaderInfo;
+  /** Checkpoint epoch -> host id -> state, for epochs at or before TIME's epoch. */
+  checkpoints: Map<number, Map<string, Uint8Array>>;
+  lastRecordedEpoch: number;
+  reachedEnd: boolean;
+}
+
 function inspect(file: string, atNs: number, options: InspectOptions): InspectResult {
-  const it = iterateRecording(file);
-  const first = it.next();
-  if (first.done || first.value.kind !== 'header') throw new Error(`inspect: ${file} yielded no header`); // a reader bug
-  const header: RecordingHeaderInfo = first.value.header;
+  const header = readHeader(file);
   const scenario = scenarioFromHeader(file, header);
   const durationNs = scenario.durationNs;
   if (!Number.isSafeInteger(atNs) || atNs < 0 || atNs > durationNs) {
-    it.return();
     throw new CliError(`--at ${formatNs(atNs)} is beyond the run, which covers 0 to ${formatNs(durationNs)} of virtual time; pick a time inside it.`, EXIT.badInput);
   }
   if (options.host !== undefined && !scenario.hosts.some((h) => h.id === options.host)) {
-    it.return();
     throw new CliError(`--host ${options.host} is not in the recorded scenario (hosts: ${scenario.hosts.map((h) => h.id).join(', ')}).`, EXIT.badInput);
   }
   if (options.vm !== undefined && !scenario.vms.some((v) => v.id === options.vm)) {
-    it.return();
     throw new CliError(`--vm ${options.vm} is not in the recorded scenario (VMs: ${scenario.vms.map((v) => v.id).join(', ') || 'none'}).`, EXIT.badInput);
   }
   const epochs = epochCount(durationNs, scenario.epochNs);
   // TIME at the very end of the run is the end of the last epoch.
   const epoch = Math.min(Math.floor(atNs / scenario.epochNs), epochs);
-  const hostIds = scenario.hosts.map((h) => h.id).filter((h) => options.host === undefined || h === options.host);
-  const nodes = new Map(hostIds.map((h) => [hostNode(h), h]));
-
-  // One pass up to TIME's epoch: the latest checkpoint of each host at or before it, and the
-  // recorded frames of the epochs after it (to check the forward simulation against).
-  const plans = new Map<string, HostPlan>(hostIds.map((h) => [h, { id: h, checkpoint: null }]));
-  let oldestCheckpoint = -1;
-  let frames = new Map<number, RecordedFrame[]>();
-  let ended = false;
-  let lastRecordedEpoch = -1;
-  try {
-    for (let r = it.next(); !r.done; r = it.next()) {
-      const item = r.value;
-      if (item.kind === 'checkpoint') {
-        if (item.epoch > epoch) break;
-        const host = nodes.get(item.node);
-        if (host === undefined) continue;
-        plans.get(host)!.checkpoint = { epoch: item.epoch, state: item.state };
-        const restoreFrom = Math.min(...[...plans.values()].map((p) => p.checkpoint?.epoch ?? 0));
-        if (restoreFrom > oldestCheckpoint) {
-          oldestCheckpoint = restoreFrom;
-          frames = new Map([...frames].filter(([e]) => e >= restoreFrom)); // bounded by the checkpoint interval
-        }
-      } else if (item.kind === 'epoch') {
-        lastRecordedEpoch = item.epoch;
-        if (item.epoch >= epoch) break;
-        const own = item.frames.filter((f) => nodes.has(f.node));
-        if (own.length > 0) frames.set(item.epoch, own);
-      } else if (item.kind === 'end') {
-        ended = true;
-      }
-    }
-  } finally {
-    it.return();
-  }
-  if (ended && lastRecordedEpoch < epoch - 1) {
-    // A recording still being written (or cut short): TIME is past what it holds.
-    const upTo = lastRecordedEpoch < 0 ? 0 : epochWindow(lastRecordedEpoch, scenario.epochNs, durationNs).endNs;
-    throw new CliError(`--at ${formatNs(atNs)} is beyond what ${file} holds (epochs up to ${lastRecordedEpoch}, virtual time ${formatNs(upTo)}); pick an earlier time.`, EXIT.badInput);
+  const index = indexRecording(file, epoch, scenario);
+  if (index.reachedEnd && index.lastRecordedEpoch < epoch - 1) {
+    // A recording still being written (or cut short at an epoch boundary): TIME is past what it holds.
+    const upTo = index.lastRecordedEpoch < 0 ? 0 : epochWindow(index.lastRecordedEpoch, scenario.epochNs, durationNs).endNs;
+    throw new CliError(`--at ${formatNs(atNs)} is beyond what ${file} holds (epochs up to ${index.lastRecordedEpoch}, virtual time ${formatNs(upTo)}); pick an earlier time.`, EXIT.badInput);
   }
 
-  const root = Prng.fromSeed(scenario.seed);
-  const worlds: HostWorld[] = [];
-  const restoredFrom: Record<string, number | null> = {};
-  let simulatedEpochs = 0;
-  let mismatch: string | null = null;
-  for (const h of hostIds) {
-    const plan = plans.get(h)!;
-    let world: HostWorld;
-    if (plan.checkpoint) {
-      world = restoreHostWorld(plan.checkpoint.state);
-      if (world.id !== h) throw new CliError(`${file}: the checkpoint of node ${hostNode(h)} holds host ${world.id}; the recording is inconsistent.`, EXIT.badInput);
-    } else {
-      world = new HostWorld(scenario, h, root);
-    }
-    restoredFrom[h] = plan.checkpoint?.epoch ?? null;
-    const from = plan.checkpoint?.epoch ?? 0;
-    for (let e = from; e < epoch; e++) {
-      const w = epochWindow(e, scenario.epochNs, durationNs);
-      const result = world.runEpoch(w.startNs, w.endNs, actionsIn(scenario, w.startNs, w.endNs));
-      if (mismatch === null) {
-        const batch = encodeEventBatch(sortEventsCanonically(result.events), w.startNs);
-        const recorded = (frames.get(e) ?? []).filter((f) => f.node === hostNode(h));
-        const d = compareEpochFrames(e, recorded, [{ node: hostNode(h), batch }]);
-        if (d) mismatch = d.detail;
-      }
-    }
-    simulatedEpochs = Math.max(simulatedEpochs, epoch - from);
-    const start = epochWindow(epoch, scenario.epochNs, durationNs).startNs;
-    if (epoch < epochs && atNs > start) {
-      // The epoch's actions are queued at its start, as in the run; only events before TIME happen.
-      const end = epochWindow(epoch, scenario.epochNs, durationNs).endNs;
-      world.runEpoch(start, atNs, actionsIn(scenario, start, end));
-    }
-    worlds.push(world);
+  // Latest checkpoint first. A checkpoint holds each host's state at the start of its epoch but
+  // not the messages delivered to the hosts then (a VM in flight between hosts), so the forward
+  // simulation is checked against the recording and an earlier start is taken when it differs.
+  const candidates: (number | null)[] = [...index.checkpoints.keys()].filter((c) => c <= epoch).sort((a, b) => b - a);
+  candidates.push(null);
+  const rejected: { epoch: number; reason: string }[] = [];
+  let last: { worlds: HostWorld[]; from: number | null; mismatch: string | null } | null = null;
+  for (const from of candidates) {
+    const worlds = from === null ? freshWorlds(scenario) : restoreWorlds(file, scenario, index.checkpoints.get(from)!);
+    const recorded = recordedHostFrames(file, from ?? 0, epoch);
+    const mismatch = simulateForward(scenario, worlds, from ?? 0, atNs, recorded);
+    last = { worlds, from, mismatch };
+    if (mismatch === null) break;
+    if (from !== null) rejected.push({ epoch: from, reason: mismatch });
   }
+  const { worlds, from, mismatch } = last!;
   const partialWindowNs = epoch < epochs ? atNs - epoch * scenario.epochNs : 0;
 
   let hosts = worlds.map((w) => w.inspect());
+  if (options.host !== undefined) hosts = hosts.filter((h) => h.host === options.host);
   if (options.vm !== undefined) {
     const vm = options.vm;
     hosts = hosts.filter((h) => h.vcpus.some((v) => v.vm === vm)).map((h) => ({ ...h, vcpus: h.vcpus.filter((v) => v.vm === vm) }));
     if (hosts.length === 0) {
-      throw new CliError(`VM ${vm} runs on no simulated host at ${formatNs(atNs)}${options.host ? ` (only host ${options.host} was inspected)` : ''}.`, EXIT.badInput);
+      throw new CliError(`VM ${vm} runs on no ${options.host ? `host ${options.host}` : 'host'} at ${formatNs(atNs)} (it may be between hosts in a migration).`, EXIT.badInput);
     }
   }
   return {
@@ -166,14 +114,126 @@ function inspect(file: string, atNs: number, options: InspectOptions): InspectRe
     seed: header.seed,
     atNs,
     epoch,
-    restoredFrom,
-    simulatedEpochs: simulatedEpochs + (partialWindowNs > 0 ? 1 : 0),
+    restoredFromEpoch: from,
+    rejectedCheckpoints: rejected,
+    simulatedEpochs: epoch - (from ?? 0) + (partialWindowNs > 0 ? 1 : 0),
     partialWindowNs,
     matchesRecording: mismatch === null,
     mismatch,
     toolVersion: checkToolVersion(header),
     hosts,
   };
+}
+
+function readHeader(file: string): RecordingHeaderInfo {
+  const it = iterateRecording(file);
+  try {
+    const first = it.next();
+    if (first.done || first.value.kind !== 'header') throw new Error(`inspect: ${file} yielded no header`); // a reader bug
+    return first.value.header;
+  } finally {
+    it.return();
+  }
+}
+
+/** One pass up to TIME's epoch: the checkpoints at or before it and how far the file goes. */
+function indexRecording(file: string, epoch: number, scenario: Scenario): RecordingIndex {
+  const hostOf = new Map(scenario.hosts.map((h) => [hostNode(h.id), h.id]));
+  const checkpoints = new Map<number, Map<string, Uint8Array>>();
+  let header: RecordingHeaderInfo | null = null;
+  let lastRecordedEpoch = -1;
+  let reachedEnd = false;
+  for (const item of iterateRecording(file)) {
+    if (item.kind === 'header') {
+      header = item.header;
+    } else if (item.kind === 'checkpoint') {
+      if (item.epoch > epoch) break; // checkpoints precede the epoch they describe
+      const host = hostOf.get(item.node);
+      if (host === undefined) continue;
+      let set = checkpoints.get(item.epoch);
+      if (!set) checkpoints.set(item.epoch, (set = new Map()));
+      set.set(host, item.state);
+    } else if (item.kind === 'epoch') {
+      lastRecordedEpoch = item.epoch;
+      if (item.epoch >= epoch) break;
+    } else if (item.kind === 'end') {
+      reachedEnd = true;
+    }
+  }
+  // Only checkpoints that cover every host can start the simulation.
+  for (const [e, set] of checkpoints) if (set.size !== scenario.hosts.length) checkpoints.delete(e);
+  return { header: header!, checkpoints, lastRecordedEpoch, reachedEnd };
+}
+
+/** The host nodes' recorded frames of epochs [from, through]. */
+function recordedHostFrames(file: string, from: number, through: number): Map<number, RecordedFrame[]> {
+  const out = new Map<number, RecordedFrame[]>();
+  for (const item of iterateRecording(file)) {
+    if (item.kind !== 'epoch' || item.epoch < from) continue;
+    if (item.epoch > through) break;
+    out.set(item.epoch, item.frames.filter((f) => f.node.startsWith('host/')));
+  }
+  return out;
+}
+
+function freshWorlds(scenario: Scenario): HostWorld[] {
+  const root = Prng.fromSeed(scenario.seed);
+  return scenario.hosts.map((h) => new HostWorld(scenario, h.id, root));
+}
+
+function restoreWorlds(file: string, scenario: Scenario, states: Map<string, Uint8Array>): HostWorld[] {
+  return scenario.hosts.map((h) => {
+    const world = restoreHostWorld(states.get(h.id)!);
+    if (world.id !== h.id) throw new CliError(`${file}: the checkpoint of node ${hostNode(h.id)} holds host ${world.id}; the recording is inconsistent.`, EXIT.badInput);
+    return world;
+  });
+}
+
+/**
+ * Runs every host in lock step from the start of epoch `from` to `atNs`, as the host nodes do
+ * in a run: each epoch's timeline actions are queued at its start, and VMs a host hands off in
+ * epoch e arrive at their destination at the start of e + 1 (in canonical source order). The
+ * events of the epochs simulated are compared with `recorded` (whole epochs, then the part of
+ * TIME's epoch before TIME); returns the first difference, or null.
+ */
+function simulateForward(scenario: Scenario, worlds: HostWorld[], from: number, atNs: number, recorded: Map<number, RecordedFrame[]> | null): string | null {
+  const epochs = epochCount(scenario.durationNs, scenario.epochNs);
+  const epoch = Math.min(Math.floor(atNs / scenario.epochNs), epochs);
+  const byNode = worlds.slice().sort((a, b) => (hostNode(a.id) < hostNode(b.id) ? -1 : hostNode(a.id) > hostNode(b.id) ? 1 : 0));
+  let arrivals = new Map<string, VmTransferOut[]>();
+  let mismatch: string | null = null;
+  for (let e = from; e <= epoch && e < epochs; e++) {
+    const w = epochWindow(e, scenario.epochNs, scenario.durationNs);
+    const partial = e === epoch;
+    if (partial && atNs === w.startNs) break;
+    const end = partial ? atNs : w.endNs;
+    const next = new Map<string, VmTransferOut[]>();
+    const frames: { node: string; batch: Uint8Array }[] = [];
+    for (const world of byNode) {
+      const result = world.runEpoch(w.startNs, end, actionsIn(scenario, w.startNs, w.endNs), arrivals.get(world.id) ?? []);
+      for (const t of result.transfers) {
+        let list = next.get(t.toHost);
+        if (!list) next.set(t.toHost, (list = []));
+        list.push(t);
+      }
+      if (recorded !== null && mismatch === null) {
+        const events = sortEventsCanonically(result.events);
+        frames.push({ node: hostNode(world.id), batch: encodeEventBatch(partial ? before(events, atNs) : events, w.startNs) });
+      }
+    }
+    arrivals = next;
+    if (recorded !== null && mismatch === null) {
+      let rec: { node: string; batch: Uint8Array }[] = recorded.get(e) ?? [];
+      if (partial) rec = rec.map((f) => ({ node: f.node, batch: encodeEventBatch(before(decodeEventBatch(f.batch), atNs), w.startNs) }));
+      const d = compareEpochFrames(e, rec, frames);
+      if (d) mismatch = d.detail;
+    }
+  }
+  return mismatch;
+}
+
+function before(events: SimEvent[], atNs: number): SimEvent[] {
+  return events.filter((e) => e.atNs < atNs);
 }
 
 /** The timeline entries due in [startNs, endNs), as the conductor grants them. */
@@ -185,20 +245,10 @@ export function actionsIn(scenario: Scenario, startNs: number, endNs: number): T
  * The reference the checkpoint path must agree with: every host built fresh and simulated from
  * virtual time 0 to `atNs` (tests and the bench compare inspectRecording against it).
  */
-export function simulateFromStart(scenario: Scenario, atNs: number, hostIds: string[] = scenario.hosts.map((h) => h.id)): HostInspection[] {
-  const root = Prng.fromSeed(scenario.seed);
-  const epochs = epochCount(scenario.durationNs, scenario.epochNs);
-  const epoch = Math.min(Math.floor(atNs / scenario.epochNs), epochs);
-  return hostIds.map((h) => {
-    const world = new HostWorld(scenario, h, root);
-    for (let e = 0; e < epoch; e++) {
-      const w = epochWindow(e, scenario.epochNs, scenario.durationNs);
-      world.runEpoch(w.startNs, w.endNs, actionsIn(scenario, w.startNs, w.endNs));
-    }
-    const w = epochWindow(epoch, scenario.epochNs, scenario.durationNs);
-    if (epoch < epochs && atNs > w.startNs) world.runEpoch(w.startNs, atNs, actionsIn(scenario, w.startNs, w.endNs));
-    return world.inspect();
-  });
+export function simulateFromStart(scenario: Scenario, atNs: number): HostInspection[] {
+  const worlds = freshWorlds(scenario);
+  simulateForward(scenario, worlds, 0, atNs, null);
+  return worlds.map((w) => w.inspect());
 }
 
 export function formatNs(ns: number): string {
