@@ -33,6 +33,17 @@ const cases: { name: string; file: () => string; message: RegExp }[] = [
   { name: 'an unknown key', file: () => write('unknown.yaml', VALID.replace('pcpus: 2', 'pcpus: 2\n    pcpu: 3')), message: /hosts\[0\]\.pcpu.*unknown key/ },
   { name: 'a wrong vpmu mode', file: () => write('mode.yaml', VALID + '    vpmu:\n      mode: fast\n'), message: /vms\[0\]\.vpmu\.mode: expected one of none\|emulated\|passthrough\|paravirt/ },
   { name: 'a directory', file: () => dir, message: /directory/ },
+  { name: 'a wrong type', file: () => write('type.yaml', VALID.replace('pcpus: 2', 'pcpus: many')), message: /hosts\[0\]\.pcpus/ },
+  { name: 'a negative duration', file: () => write('neg.yaml', VALID.replace('duration: 5ms', 'duration: -5ms')), message: /duration/ },
+  { name: 'a unit-less duration', file: () => write('unitless.yaml', VALID.replace('duration: 5ms', 'duration: "100"')), message: /duration.*unit/i },
+  { name: 'a reference to a missing host', file: () => write('nohost.yaml', VALID.replace('    host: h1', '    host: h9')), message: /vms\[0\]\.host.*h9/ },
+  {
+    name: 'a reference to a missing VM',
+    file: () => write('novm.yaml', VALID + 'timeline:\n  - at: 1ms\n    migrate: { vm: vm7, to: h1 }\n'),
+    message: /timeline\[0\]\.migrate\.vm.*vm7/,
+  },
+  { name: 'an impossible affinity', file: () => write('aff.yaml', VALID + '    affinity: [5]\n'), message: /vms\[0\]\.affinity.*pCPU 5 does not exist/ },
+  { name: 'more vCPUs than pCPUs', file: () => write('vcpus.yaml', VALID + '    vcpus: 3\n'), message: /vms\[0\]\.vcpus.*3 vCPUs exceed host h1's 2 pCPUs/ },
 ];
 
 describe.each(['validate', 'run'])('vpmu %s on bad input', (command) => {
