@@ -75,18 +75,8 @@ export function resolveWorkloadRates(spec: WorkloadSpec): WorkloadRates {
   return { ...WORKLOAD_PROFILE_RATES[spec.profile], ...spec.overrides };
 }
 
-/** Hardware event names the workload produces, in canonical order. */
-export const WORKLOAD_EVENTS = [
-  'instructions',
-  'cycles',
-  'ref-cycles',
-  'branches',
-  'branch-misses',
-  'cache-references',
-  'cache-misses',
-  'topdown-slots',
-] as const;
-export type WorkloadEvent = (typeof WORKLOAD_EVENTS)[number];
+/** Hardware event names the workload produces, in canonical order (the PMU model's list). */
+export { WORKLOAD_EVENT_NAMES as WORKLOAD_EVENTS, type WorkloadEventName as WorkloadEvent } from '@vpmu/pmu';
 
 /** Per-ns rate of each workload event, in WORKLOAD_EVENTS order. */
 export function eventRatesPerNs(r: WorkloadRates): Float64Array {

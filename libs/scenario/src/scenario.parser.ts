@@ -5,7 +5,7 @@
 // collected in one pass so a user fixes a file in one round. docs/scenario.md is the user-facing
 // description of every field, unit and default below; keep the two in step.
 
-import { CPU_PRESET_NAMES } from '@vpmu/pmu';
+import { CPU_PRESET_NAMES, WORKLOAD_EVENT_NAMES, type WorkloadEventName } from '@vpmu/pmu';
 import { isMap, isSeq, LineCounter, parseDocument, YAMLError } from 'yaml';
 
 import { formatDurationNs } from './quantity.parser';
@@ -37,18 +37,9 @@ export type ScenarioParseResult =
   | { ok: true; scenario: Scenario; warnings: string[] }
   | { ok: false; errors: ScenarioError[] };
 
-/** Event names accepted in host perf and guest perf `events` lists. */
-export const EVENT_NAMES = [
-  'instructions',
-  'cycles',
-  'ref-cycles',
-  'branches',
-  'branch-misses',
-  'cache-references',
-  'cache-misses',
-  'topdown-slots',
-] as const;
-export type EventName = (typeof EVENT_NAMES)[number];
+/** Event names accepted in host perf and guest perf `events` lists: the workload events the PMU models count. */
+export const EVENT_NAMES = WORKLOAD_EVENT_NAMES;
+export type EventName = WorkloadEventName;
 
 // ---- defaults (documented in docs/scenario.md) -----------------------------------------------
 
