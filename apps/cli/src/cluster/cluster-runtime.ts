@@ -44,6 +44,8 @@ export interface ClusterRunResult {
   barrierRoundTripMs: number[];
   assignments: NodeAssignment[];
   messagesDelivered: number;
+  /** Wall time from RunStart to the aggregator's RunResult (no connect, join or handshake). */
+  runWallMs: number;
 }
 
 export async function runOnCluster(req: ClusterRunRequest): Promise<ClusterRunResult> {
@@ -105,6 +107,7 @@ async function runOnClusterUnmapped(req: ClusterRunRequest): Promise<ClusterRunR
       if (performance.now() - lastProgressMs < epochTimeoutMs) return; // wall-clock ok: stall watchdog
       fail(new ClusterNotReadyError(`epoch ${lastEpoch + 1} made no progress for ${Math.round(epochTimeoutMs / 1000)} s: a service stopped answering (see .vpmu/cluster/*.log)`));
     }, 500); // wall-clock ok: stall watchdog
+    const runStartedMs = performance.now(); // wall-clock ok: reporting only
     try {
       await started.start({ runId: req.runId, scenario: req.scenario, scenarioText: req.scenarioText, toolVersion: req.toolVersion, assignments: placement.assignments });
     } catch (err) {
@@ -117,6 +120,7 @@ async function runOnClusterUnmapped(req: ClusterRunRequest): Promise<ClusterRunR
     await bus.flush();
     const result = await handshake.waitForResult(req.runId, 60_000);
     if (!result) throw new ClusterNotReadyError(`the run completed but the aggregator sent no result within 60 s (see its log in .vpmu/cluster/).`);
+    const runWallMs = performance.now() - runStartedMs; // wall-clock ok: reporting only
     if (result.error) throw new SimulationFailedError(`simulation failed (seed ${req.scenario.seed}): ${result.error}`);
     return {
       summary: JSON.parse(result.summaryJson) as RunSummary,
@@ -124,6 +128,7 @@ async function runOnClusterUnmapped(req: ClusterRunRequest): Promise<ClusterRunR
       barrierRoundTripMs: started.barrierRoundTripMs,
       assignments: placement.assignments,
       messagesDelivered: server.delivered,
+      runWallMs,
     };
   } finally {
     await app?.close().catch(() => undefined);

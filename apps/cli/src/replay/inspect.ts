@@ -56,6 +56,9 @@ interface RecordingIndex {
   checkpoints: Map<number, Map<string, Uint8Array>>;
   lastRecordedEpoch: number;
   reachedEnd: boolean;
+  /** Host frames of the epochs from the latest checkpoint through TIME's epoch (bounded by the checkpoint interval). */
+  latestFrames: Map<number, RecordedFrame[]>;
+  latestCheckpoint: number;
 }
 
 function inspect(file: string, atNs: number, options: InspectOptions): InspectResult {
@@ -90,7 +93,8 @@ function inspect(file: string, atNs: number, options: InspectOptions): InspectRe
   let last: { worlds: HostWorld[]; from: number | null; mismatch: string | null } | null = null;
   for (const from of candidates) {
     const worlds = from === null ? freshWorlds(scenario) : restoreWorlds(file, scenario, index.checkpoints.get(from)!);
-    const recorded = recordedHostFrames(file, from ?? 0, epoch);
+    const latest = from !== null && from === index.latestCheckpoint;
+    const recorded = latest ? index.latestFrames : recordedHostFrames(file, from ?? 0, epoch);
     const mismatch = simulateForward(scenario, worlds, from ?? 0, atNs, recorded);
     last = { worlds, from, mismatch };
     if (mismatch === null) break;
@@ -143,6 +147,8 @@ function indexRecording(file: string, epoch: number, scenario: Scenario): Record
   let header: RecordingHeaderInfo | null = null;
   let lastRecordedEpoch = -1;
   let reachedEnd = false;
+  let latestFrames = new Map<number, RecordedFrame[]>();
+  let latestCheckpoint = -1;
   for (const item of iterateRecording(file)) {
     if (item.kind === 'header') {
       header = item.header;
@@ -153,8 +159,13 @@ function indexRecording(file: string, epoch: number, scenario: Scenario): Record
       let set = checkpoints.get(item.epoch);
       if (!set) checkpoints.set(item.epoch, (set = new Map()));
       set.set(host, item.state);
+      if (item.epoch > latestCheckpoint) {
+        latestCheckpoint = item.epoch;
+        latestFrames = new Map();
+      }
     } else if (item.kind === 'epoch') {
       lastRecordedEpoch = item.epoch;
+      if (item.epoch >= latestCheckpoint && latestCheckpoint >= 0) latestFrames.set(item.epoch, hostFrames(item.frames));
       if (item.epoch >= epoch) break;
     } else if (item.kind === 'end') {
       reachedEnd = true;
@@ -162,7 +173,7 @@ function indexRecording(file: string, epoch: number, scenario: Scenario): Record
   }
   // Only checkpoints that cover every host can start the simulation.
   for (const [e, set] of checkpoints) if (set.size !== scenario.hosts.length) checkpoints.delete(e);
-  return { header: header!, checkpoints, lastRecordedEpoch, reachedEnd };
+  return { header: header!, checkpoints, lastRecordedEpoch, reachedEnd, latestFrames, latestCheckpoint };
 }
 
 /** The host nodes' recorded frames of epochs [from, through]. */
@@ -171,9 +182,13 @@ function recordedHostFrames(file: string, from: number, through: number): Map<nu
   for (const item of iterateRecording(file)) {
     if (item.kind !== 'epoch' || item.epoch < from) continue;
     if (item.epoch > through) break;
-    out.set(item.epoch, item.frames.filter((f) => f.node.startsWith('host/')));
+    out.set(item.epoch, hostFrames(item.frames));
   }
   return out;
+}
+
+function hostFrames(frames: RecordedFrame[]): RecordedFrame[] {
+  return frames.filter((f) => f.node.startsWith('host/'));
 }
 
 function freshWorlds(scenario: Scenario): HostWorld[] {
