@@ -10,6 +10,32 @@ const gen = path.join('libs', 'proto', 'src', 'generated');
 fs.mkdirSync(path.join(root, 'dist', gen), { recursive: true });
 fs.copyFileSync(path.join(root, gen, 'vpmu.js'), path.join(root, 'dist', gen, 'vpmu.js'));
 
+// The tool version names the code, not only the release: a hash of every source file that can
+// change a run (apps, libs, proto; tests excluded) goes into dist/build-info.json, and the
+// recorded tool version becomes <version>+<hash>. Two builds that simulate differently can then
+// never pass for the same tool in a replay.
+const { createHash } = require('node:crypto');
+const sources = [];
+const walk = (dir) => {
+  for (const name of fs.readdirSync(path.join(root, dir)).sort()) {
+    const rel = path.join(dir, name);
+    const st = fs.statSync(path.join(root, rel));
+    if (st.isDirectory()) {
+      if (name !== 'generated' && name !== 'node_modules') walk(rel);
+    } else if (/\.(ts|proto)$/.test(name) && !/\.(spec|test)\.ts$/.test(name) && !/[\\/]testing[\\/]/.test(rel)) {
+      sources.push(rel);
+    }
+  }
+};
+for (const dir of ['apps', 'libs', 'proto']) walk(dir);
+const hash = createHash('sha256');
+for (const rel of sources) hash.update(rel.split(path.sep).join('/')).update('\0').update(fs.readFileSync(path.join(root, rel))).update('\0');
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+fs.writeFileSync(
+  path.join(root, 'dist', 'build-info.json'),
+  JSON.stringify({ version: pkg.version, sourceHash: hash.digest('hex').slice(0, 12), files: sources.length }, null, 2) + '\n',
+);
+
 for (const app of fs.readdirSync(path.join(root, 'apps')).sort()) {
   const compiled = path.join(root, 'dist', 'apps', app, 'src', 'main.js');
   if (!fs.existsSync(compiled)) continue;

@@ -76,14 +76,15 @@ export class HostNodeService {
     const epoch = grant.epoch ?? 0;
     if (epoch >= run.epochs) return 0; // drain epochs: nothing left to simulate
     const startNs = Number(grant.startNs);
+    // VMs migrating in are applied first, so the checkpoint below holds them too.
+    p.state.receiveArrivals(startNs, inbound.filter((env) => env.vmTransfer).map((env) => vmTransferFromMessage(env.vmTransfer!)));
     const every = run.scenario.checkpointEveryEpochs;
     if (every > 0 && epoch > 0 && epoch % every === 0) {
       // The host's whole state at the start of this epoch: inspect --at and takeover restore it.
       p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, epoch, { checkpoint: { epoch, node: p.node, state: snapshotHostWorld(p.state) } });
     }
     const actions = (grant.actions ?? []).map(fromActionMessage);
-    const arrivals = inbound.filter((env) => env.vmTransfer).map((env) => vmTransferFromMessage(env.vmTransfer!));
-    const result = p.state.runEpoch(startNs, Number(grant.endNs), actions, arrivals);
+    const result = p.state.runEpoch(startNs, Number(grant.endNs), actions);
     const events = sortEventsCanonically(result.events);
     p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, epoch, { events: encodeEventBatch(events, startNs) });
     for (const g of result.guestOutputs) {

@@ -13,6 +13,9 @@ import { decodeSnapshot, encodeSnapshot, EventQueue, Prng, SnapshotRegistry, typ
 import { migrationIncompatibility, planPrecopy, type PrecopyPlan } from '@vpmu/migration';
 import { CostModel } from '@vpmu/kvm';
 import { eventRatesPerNs, resolveWorkloadRates, WORKLOAD_EVENTS } from '@vpmu/guest';
+import { createPmuForCpu, EventRates, getCpuPreset, MODE_GUEST, MODE_HOST, MODE_HOST_KERNEL, RATE_SCALE, type ExecMode, type RateRecord } from '@vpmu/pmu';
+import { PerfCore, WATCHDOG_THRESH_SEC, type PerfSink } from '@vpmu/perf';
+import type { FindingEvent, PerfStateEvent, PmiEvent } from '@vpmu/sim';
 import { cpuNominalGhz, guestPmuNeeds, pmuShapeOfHost } from './host-presets';
 
 /** Setup phase of a migration (connection, capability negotiation): no public figure; 1 ms chosen. */
@@ -34,13 +37,54 @@ type QueueItem =
   | { t: 'noise-wake'; thread: string }
   | { t: 'noise-done'; thread: string; gen: number }
   | { t: 'vcpu-wake'; thread: string }
-  | { t: 'sample' };
+  | { t: 'sample' }
+  | { t: 'perf'; cpu: number; gen: number }
+  | { t: 'host-perf'; session: string; action: 'start' | 'stop' };
 
 interface Pcpu {
   index: number;
   current: string | null;
   runqueue: string[];
   gen: number;
+  /** What runs on this pCPU since the last perf advance: its event rates and mode. */
+  segRates: EventRates;
+  segMode: ExecMode;
+  /** The perf deadline armed in the queue for this pCPU (and its generation). */
+  perfDueNs: number;
+  perfGen: number;
+}
+
+/**
+ * Forwards the host perf core's records (perfState, pmi, finding) into the world's event stream.
+ * A class instance rather than a closure so checkpoints can carry it.
+ */
+export class HostPerfSink implements PerfSink {
+  constructor(private readonly world: HostWorld) {}
+  emit(e: PerfStateEvent | FindingEvent | PmiEvent): void {
+    this.world.emitFromModel(e);
+  }
+}
+
+/**
+ * Host execution rates (events per ns) of what is not a guest: a noise thread (a kworker-like
+ * host thread: IPC 1.0, 30% kernel) and KVM's exit handling in the host kernel (IPC 0.8, all
+ * kernel). Model choices, not measurements: they only need to make host events count something
+ * plausible while the host runs; cycles follow the host's nominal clock.
+ */
+function hostRates(ghz: number, ipc: number, kernelFraction: number): EventRates {
+  const instr = ghz * ipc;
+  const branches = instr * 0.2;
+  const rec: RateRecord = {
+    instructions: instr,
+    cycles: ghz,
+    'ref-cycles': ghz,
+    branches,
+    'branch-misses': branches * 0.03,
+    'cache-references': (instr * 5) / 1000,
+    'cache-misses': (instr * 5 * 0.3) / 1000,
+    'topdown-slots': ghz * 4,
+  };
+  return EventRates.split(rec, kernelFraction);
 }
 
 type VcpuState = 'guest' | 'exit' | 'runnable' | 'halted';
@@ -85,6 +129,8 @@ interface Thread {
 interface VmRuntime {
   spec: VmSpec;
   rates: Float64Array;
+  /** The workload's rates as the PMU counts them (quantized, user/kernel split): ground truth. */
+  guestRates: EventRates;
   ratesSpec: ReturnType<typeof resolveWorkloadRates>;
   exitRatePerNs: number;
   ioShare: number;
@@ -164,6 +210,15 @@ export class HostWorld {
   private readonly arriving = new Map<string, number>();
   private readonly pendingResume = new Map<string, { readyAtNs: number; fromHost: string }>();
   private transfers: VmTransferOut[] = [];
+  /** The host perf core over the pCPUs' hardware PMUs. */
+  readonly perf: PerfCore;
+  private readonly noiseRates: EventRates;
+  private readonly exitRates: EventRates;
+  private readonly idleRates = EventRates.ZERO;
+  private readonly dirtyCpus = new Set<number>();
+  /** Host perf sessions: event ids opened per session (in creation order). */
+  private readonly hostPerfEvents = new Map<string, string[]>();
+  private finalPerfReported = false;
 
   constructor(scenario: Scenario, hostId: string, root: Prng) {
     const spec = scenario.hosts.find((h) => h.id === hostId);
@@ -174,7 +229,30 @@ export class HostWorld {
     this.prng = root.child(`host/${hostId}`);
     this.costs = new CostModel(scenario.costs, cpuNominalGhz(spec.cpu));
     this.sampleIntervalNs = scenario.sampleIntervalNs;
-    for (let i = 0; i < spec.pcpus; i++) this.cpus.push({ index: i, current: null, runqueue: [], gen: 0 });
+    const ghz = cpuNominalGhz(spec.cpu);
+    this.noiseRates = hostRates(ghz, 1.0, 0.3);
+    this.exitRates = hostRates(ghz, 0.8, 1);
+    for (let i = 0; i < spec.pcpus; i++) {
+      this.cpus.push({ index: i, current: null, runqueue: [], gen: 0, segRates: this.idleRates, segMode: MODE_HOST, perfDueNs: Infinity, perfGen: 0 });
+    }
+    const pmus = this.cpus.map((c) =>
+      createPmuForCpu(spec.cpu, c.index, spec.pcpus, {
+        ...(spec.pmu?.gpCounters !== undefined && { gpCounters: spec.pmu.gpCounters }),
+        ...(spec.pmu?.fixedCounters !== undefined && { fixedCounters: spec.pmu.fixedCounters }),
+        ...(spec.pmu?.counterWidth !== undefined && { counterWidth: spec.pmu.counterWidth }),
+        ...(spec.pmu?.pmiSkidNs !== undefined && { pmiSkidNs: spec.pmu.pmiSkidNs }),
+      }),
+    );
+    this.perf = new PerfCore({ hostId: hostId, pmus, sink: new HostPerfSink(this) });
+    if (spec.nmiWatchdog) {
+      // hw_nmi_get_sample_period: watchdog_thresh seconds of cycles at the nominal clock.
+      const period = Math.round(WATCHDOG_THRESH_SEC * ghz * NS_PER_SEC);
+      for (const c of this.cpus) this.perf.createNmiWatchdog(c.index, 0, period);
+    }
+    for (const session of spec.perf) {
+      this.queue.push(session.startNs, { t: 'host-perf', session: session.id, action: 'start' });
+      if (session.stopNs !== undefined) this.queue.push(session.stopNs, { t: 'host-perf', session: session.id, action: 'stop' });
+    }
 
     for (const noise of spec.noise) {
       const id = `noise:${noise.id}`;
@@ -238,6 +316,16 @@ export class HostWorld {
   }
 
   /** Simulates [startNs, endNs). `actions` are the timeline entries due in that window. */
+  /**
+   * Applies VMs arriving from other hosts at `atNs` (the start of the epoch they are delivered
+   * in), before that epoch runs: a checkpoint taken after this holds them.
+   */
+  receiveArrivals(atNs: number, arrivals: readonly VmTransferOut[]): void {
+    if (atNs < this.nowNs) throw new Error(`HostWorld ${this.id}: arrivals at ${atNs} before now ${this.nowNs}`);
+    this.nowNs = atNs;
+    for (const t of arrivals) this.acceptArrival(t);
+  }
+
   runEpoch(startNs: number, endNs: number, actions: readonly TimelineEntry[] = [], arrivals: readonly VmTransferOut[] = []): HostEpochResult {
     if (startNs < this.nowNs) throw new Error(`HostWorld ${this.id}: epoch starts at ${startNs} before now ${this.nowNs}`);
     // Events emitted since the last epoch (e.g. the first context switches at construction) stay.
