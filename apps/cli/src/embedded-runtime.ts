@@ -9,7 +9,7 @@ import { GuestVmModule } from '@vpmu/guest-vm';
 import { HostNodeModule } from '@vpmu/host-node';
 import type { Scenario } from '@vpmu/scenario';
 import { TelemetryError, type OtlpExporterFactory } from '@vpmu/telemetry';
-import { InProcessBus, InProcessTransportServer, type BusMessage } from '@vpmu/transport';
+import { InProcessBus, InProcessTransportServer, RethrowExceptionFilter, type BusMessage } from '@vpmu/transport';
 
 export interface EmbeddedRunRequest {
   runId: string;
@@ -52,6 +52,7 @@ export async function runEmbedded(req: EmbeddedRunRequest): Promise<EmbeddedRunR
   const apps: INestMicroservice[] = [];
   const boot = async (module: Parameters<typeof NestFactory.createMicroservice>[0], group: string): Promise<INestMicroservice> => {
     const app = await NestFactory.createMicroservice(module, { strategy: new InProcessTransportServer(bus, group), logger: false });
+    app.useGlobalFilters(new RethrowExceptionFilter());
     await app.listen();
     apps.push(app);
     return app;
@@ -78,7 +79,7 @@ export async function runEmbedded(req: EmbeddedRunRequest): Promise<EmbeddedRunR
     let failure: Error | null = null;
     bus.onListenerError((err) => {
       if (failure) return;
-      failure = err instanceof Error ? err : new Error(String(err));
+      failure = err instanceof Error ? err : new Error(typeof err === 'object' ? JSON.stringify(err) : String(err));
       conductor.abort(`a service failed: ${failure.message}`);
     });
     try {

@@ -10,3 +10,4 @@ export * from './timeline.codec';
 export * from './epoch-participants';
 export * from './assignments';
 export * from './kafka';
+export * from './rethrow.filter';
