@@ -109,7 +109,6 @@ export interface KafkaClientOptions {
 
 /** The only place that loads kafkajs. */
 export function createKafkaClient(o: KafkaClientOptions): KafkaClient {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const kafkajs = require('kafkajs') as {
     Kafka: new (config: object) => KafkaClient;
     logLevel: Record<'NOTHING' | 'ERROR' | 'WARN' | 'INFO' | 'DEBUG', number>;

@@ -1,0 +1,88 @@
+// docker-compose.yml cannot be started on these machines (no Docker engine): parse it and check
+// the structure the cluster relies on — images, ports, environment, healthchecks, start order.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { ALL_TOPICS } from '@vpmu/transport';
+import { REPO_ROOT } from '../support/run-scenario';
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: string[] | string;
+  entrypoint?: string[];
+  ports?: string[];
+  environment?: Record<string, string>;
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+  deploy?: { replicas?: number };
+  volumes?: string[];
+  profiles?: string[];
+  restart?: string;
+}
+
+const compose = parse(fs.readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
+const s = compose.services;
+
+describe('docker-compose.yml', () => {
+  it('runs Kafka in KRaft single-node mode with a healthcheck and no auto-created topics', () => {
+    expect(s.kafka.image).toMatch(/^apache\/kafka:\d/);
+    const env = s.kafka.environment!;
+    expect(env.KAFKA_PROCESS_ROLES).toBe('broker,controller');
+    expect(env.KAFKA_CONTROLLER_QUORUM_VOTERS).toBe(`${env.KAFKA_NODE_ID}@kafka:9093`);
+    expect(env.KAFKA_LISTENERS).toContain('CONTROLLER://:9093');
+    expect(env.KAFKA_ADVERTISED_LISTENERS).toContain('PLAINTEXT://kafka:9092');
+    expect(env.KAFKA_AUTO_CREATE_TOPICS_ENABLE).toBe('false');
+    expect(env.KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR).toBe('1');
+    expect(s.kafka.healthcheck!.test.join(' ')).toMatch(/kafka-broker-api-versions\.sh --bootstrap-server localhost:9092/);
+    expect(s.kafka.ports).toContain('9094:9094');
+  });
+
+  it('creates every topic in a one-shot init job after Kafka is healthy', () => {
+    const init = s['kafka-init'];
+    expect(init.image).toBe(s.kafka.image);
+    expect(init.depends_on).toEqual({ kafka: { condition: 'service_healthy' } });
+    expect(init.restart).toBe('no');
+    const script = [...(init.entrypoint ?? []), ...[init.command ?? []].flat()].join('\n');
+    expect(script).toContain('kafka-topics.sh --bootstrap-server kafka:9092 --create --if-not-exists');
+    for (const t of ALL_TOPICS) expect(script).toContain(t);
+  });
+
+  it('runs Jaeger v2 with OTLP gRPC/HTTP and the UI', () => {
+    expect(s.jaeger.image).toMatch(/^jaegertracing\/jaeger:2\./);
+    expect(s.jaeger.ports).toEqual(expect.arrayContaining(['16686:16686', '4317:4317', '4318:4318']));
+  });
+
+  it('builds one image for the services, with several host-node replicas and the start order', () => {
+    const services = ['aggregator', 'host-node', 'guest-vm'];
+    const images = new Set(services.map((n) => s[n].image));
+    expect(images.size).toBe(1);
+    expect(fs.existsSync(path.join(REPO_ROOT, 'Dockerfile'))).toBe(true);
+    for (const n of services) {
+      expect(s[n].build).toBe('.');
+      expect(s[n].command).toEqual([`dist/apps/${n}/main.js`]);
+      expect(s[n].environment!.KAFKA_BROKERS).toBe('kafka:9092');
+      expect(s[n].depends_on!.kafka).toEqual({ condition: 'service_healthy' });
+      expect(s[n].depends_on!['kafka-init']).toEqual({ condition: 'service_completed_successfully' });
+    }
+    expect(s['host-node'].deploy!.replicas).toBeGreaterThanOrEqual(2);
+    expect(s['guest-vm'].deploy!.replicas).toBeGreaterThanOrEqual(2);
+    expect(s.aggregator.environment!.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://jaeger:4318');
+    expect(s.aggregator.depends_on!.jaeger).toEqual({ condition: 'service_started' });
+    expect(s.aggregator.environment!.VPMU_OUT).toBe('/data/out');
+    expect(s.aggregator.volumes).toContain('./out:/data/out');
+  });
+
+  it('offers the CLI as an on-demand service on the same network', () => {
+    expect(s.vpmu.profiles).toEqual(['cli']);
+    expect(s.vpmu.image).toBe(s.aggregator.image);
+    expect(s.vpmu.environment!.KAFKA_BROKERS).toBe('kafka:9092');
+  });
+
+  it('has a Dockerfile whose build produces the entry points compose runs', () => {
+    const dockerfile = fs.readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^FROM node:20/m);
+    expect(dockerfile).toContain('npm run build');
+    expect(dockerfile).toMatch(/ENTRYPOINT \["node"\]/);
+  });
+});
