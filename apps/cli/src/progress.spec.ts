@@ -19,7 +19,7 @@ describe('Progress', () => {
     const p = new Progress(stream, 'running q');
     p.update(1, 4, 10);
     p.update(4, 4, 40);
-    expect(text()).toMatch(/^\rrunning q \[#{8}\.{22}\]  25% epoch 1\/4 10 events/);
+    expect(text()).toMatch(/^\rrunning q \[#{8}\.{22}\] {2}25% epoch 1\/4 10 events/);
     expect(text()).toMatch(/\rrunning q \[#{30}\] 100% epoch 4\/4 40 events [\d.]+s\n$/);
   });
 

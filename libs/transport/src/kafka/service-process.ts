@@ -6,6 +6,7 @@
 import * as os from 'node:os';
 import type { DynamicModule, INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { RethrowExceptionFilter } from '../rethrow.filter';
 import type { vpmu } from '@vpmu/proto';
 import { hostNode, TOPICS, vmNode } from '../topics';
 import { ClusterMember, type ServiceName } from './cluster-member';
@@ -150,6 +151,7 @@ export async function startService(def: ServiceDefinition, argv = process.argv.s
       log,
     });
     app = await NestFactory.createMicroservice(def.module(connected, config), { strategy: server, logger: false });
+    app.useGlobalFilters(new RethrowExceptionFilter());
     await app.listen();
     log('connected; joining consumer groups');
     await server.whenReady();
