@@ -7,3 +7,4 @@ export * from './counter-bank';
 export * from './intel-pmu';
 export * from './arm-pmu';
 export * from './create-pmu';
+export * from './lbr-stack';
