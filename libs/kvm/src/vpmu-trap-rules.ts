@@ -1,0 +1,69 @@
+// Which guest PMU accesses cause a VM exit under each x86 vPMU backend (docs/vpmu-backends.md).
+//
+// - none / paravirt: the guest has no architectural PMU (CPUID.0AH empty); KVM intercepts the PMU
+//   MSRs and RDPMC and injects #GP, so every access exits.
+// - emulated: every PMU MSR access and RDPMC exits (KVM's MSR bitmap intercepts them; RDPMC
+//   exiting is on): passthrough-vpmu-cover-letter.txt "guest PMU MSR accessing has VM-exit".
+// - passthrough (RFC "KVM: x86/pmu: Introduce passthrough vPMU"): counters (IA32_PMCx, IA32_A_PMCx,
+//   FIXED_CTRx), GLOBAL_CTRL / STATUS / OVF_CTRL / STATUS_SET and RDPMC do not exit ("Allow RDPMC
+//   pass through", "Whitelist PMU MSRs"); IA32_PERFEVTSELx and FIXED_CTR_CTRL are intercepted
+//   (read and write, MSR_TYPE_RW) when `interceptEventSelect` ("Intercept EVENT_SELECT MSR",
+//   "Intercept FIXED_CTR_CTRL MSR": needed for the event filter) and not otherwise ("all
+//   passthrough"). PERF_CAPABILITIES and DEBUGCTL stay intercepted in every mode.
+//
+// API: `accessExits({ op: 'wrmsr', msr: 0x186 }, { mode: 'passthrough', interceptEventSelect: true })` → true.
+
+import type { VpmuMode } from '@vpmu/scenario';
+
+export interface AccessLike {
+  op: 'wrmsr' | 'rdmsr' | 'rdpmc';
+  /** MSR number (RDPMC: the ECX index). */
+  msr: number;
+}
+
+export interface BackendLike {
+  mode: VpmuMode;
+  interceptEventSelect: boolean;
+}
+
+const inRange = (msr: number, base: number, n: number): boolean => msr >= base && msr < base + n;
+
+/** The access is to a PMU counter or global register the passthrough backend exposes directly. */
+export function isPassthroughPmuRegister(msr: number): boolean {
+  return (
+    inRange(msr, 0xc1, 8) || // IA32_PMC0..7
+    inRange(msr, 0x4c1, 8) || // IA32_A_PMC0..7
+    inRange(msr, 0x309, 4) || // FIXED_CTR0..3
+    msr === 0x38e || // PERF_GLOBAL_STATUS
+    msr === 0x38f || // PERF_GLOBAL_CTRL
+    msr === 0x390 || // PERF_GLOBAL_OVF_CTRL
+    msr === 0x391 // PERF_GLOBAL_STATUS_SET
+  );
+}
+
+/** IA32_PERFEVTSELx or FIXED_CTR_CTRL: the registers the event filter needs to see. */
+export function isEventSelectRegister(msr: number): boolean {
+  return inRange(msr, 0x186, 8) || msr === 0x38d;
+}
+
+/** Does this guest access exit to KVM under `backend`? */
+export function accessExits(a: AccessLike, backend: BackendLike): boolean {
+  switch (backend.mode) {
+    case 'none':
+    case 'paravirt':
+    case 'emulated':
+      return true;
+    case 'passthrough':
+      if (a.op === 'rdpmc') return false;
+      if (isPassthroughPmuRegister(a.msr)) return false;
+      if (isEventSelectRegister(a.msr)) return backend.interceptEventSelect;
+      return true;
+  }
+}
+
+/** Exits caused by a list of accesses (e.g. a GuestPerfSession result). */
+export function countExits(accesses: readonly AccessLike[], backend: BackendLike): number {
+  let n = 0;
+  for (const a of accesses) if (accessExits(a, backend)) n++;
+  return n;
+}
