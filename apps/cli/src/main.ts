@@ -10,6 +10,7 @@ import { validateCommand } from './commands/validate.command';
 import { replayCommand } from './commands/replay.command';
 import { inspectCommand } from './commands/inspect.command';
 import { exportCommand } from './commands/export.command';
+import { overheadCommand } from './commands/overhead.command';
 
 type Command = (argv: string[], io: CommandIo) => Promise<number>;
 
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   inspect: { run: inspectCommand, summary: 'inspect REC --at TIME [--vm ID] [--host ID] [--json]  state at a virtual time' },
   cluster: { run: clusterCommand, summary: 'cluster up --kafka B [--host-nodes N] [--guest-vms M] [--out DIR] | cluster down   local services on a broker' },
   export: { run: exportCommand, summary: 'export REC --format jsonl|perfetto|otlp-json|html --out FILE  convert a recording' },
+  overhead: { run: overheadCommand, summary: 'overhead FILE [--json]                the emulated / passthrough / passthrough+filter guest perf overhead table' },
 };
 
 export function usage(): string {

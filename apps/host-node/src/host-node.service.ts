@@ -2,12 +2,16 @@
 // owned host it waits for exactly the announced node-to-node messages, simulates the window,
 // sends the host's events to the aggregator and each VM's guest output to its guest-vm node,
 // then reports. The simulation itself is libs/host; this service only moves messages.
+// Failover (cluster): it can adopt a host mid-run, restored from the host's latest checkpoint
+// (or rebuilt from the start of the run) and re-simulated up to the current epoch from the run's
+// log; everything it re-sends has the (epoch, source, seq) it had the first time.
 import { Inject, Injectable } from '@nestjs/common';
-import { HostWorld, snapshotHostWorld, type VmTransferOut } from '@vpmu/host';
+import { HostWorld, restoreHostWorld, snapshotHostWorld, type VmTransferOut } from '@vpmu/host';
 import { encodeEventBatch, type vpmu } from '@vpmu/proto';
 import { Prng, sortEventsCanonically } from '@vpmu/sim';
 import {
   AGGREGATOR_NODE,
+  checkpointKey,
   EpochParticipants,
   fromActionMessage,
   hostNode,
@@ -16,6 +20,8 @@ import {
   runContextFromStart,
   TOPICS,
   vmNode,
+  type Adoption,
+  type AdoptionPort,
   type MessageBus,
   type Participant,
   type RunContext,
@@ -27,12 +33,16 @@ export interface HostNodeConfig {
   hosts: string[] | 'all';
   /** Cluster replica id: when RunStart assigns nodes, this replica simulates those assigned to it. */
   replica?: string;
+  /** Cluster: also publish each checkpoint on vpmu.checkpoints, where a takeover reads it. */
+  publishCheckpoints?: boolean;
 }
 
 @Injectable()
-export class HostNodeService {
+export class HostNodeService implements AdoptionPort {
   private run: RunContext | null = null;
   private participants: EpochParticipants<HostWorld> | null = null;
+  /** Adopted hosts: the checkpoint they resume from, re-sent as it was when that epoch re-runs. */
+  private readonly resumeCheckpoints = new Map<string, Uint8Array>();
 
   constructor(
     @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
@@ -48,20 +58,57 @@ export class HostNodeService {
   }
 
   onRunStart(m: vpmu.v1.IRunStart): void {
+    const assigned = nodesAssignedTo(m, this.config.replica);
+    this.begin(m, (hostId) => (assigned ? assigned.has(hostNode(hostId)) : this.config.hosts === 'all' || this.config.hosts.includes(hostId)));
+  }
+
+  private begin(m: vpmu.v1.IRunStart, owned: (hostId: string) => boolean): void {
     const run = runContextFromStart(m);
     this.run = run;
+    this.resumeCheckpoints.clear();
     this.participants = new EpochParticipants(run.runId, this.bus, (p, grant, inbound) => this.runEpoch(run, p, grant, inbound));
     const root = Prng.fromSeed(run.scenario.seed);
-    const assigned = nodesAssignedTo(m, this.config.replica);
     for (const h of run.scenario.hosts) {
-      if (assigned ? !assigned.has(hostNode(h.id)) : this.config.hosts !== 'all' && !this.config.hosts.includes(h.id)) continue;
-      this.participants.add(hostNode(h.id), new HostWorld(run.scenario, h.id, root));
+      if (owned(h.id)) this.participants.add(hostNode(h.id), new HostWorld(run.scenario, h.id, root));
     }
   }
 
   onRunEnd(): void {
     this.run = null;
     this.participants = null;
+    this.resumeCheckpoints.clear();
+  }
+
+  ownedNodes(): string[] {
+    return this.participants?.all().map((p) => p.node) ?? [];
+  }
+
+  release(nodes: string[]): void {
+    for (const n of nodes) this.participants?.remove(n);
+  }
+
+  /** Restores each host from its latest checkpoint (else from the start) and re-simulates it. */
+  adopt(a: Adoption): void {
+    if (!a.inRun || this.run?.runId !== a.runStart.runId) this.begin(a.runStart, () => false);
+    const run = this.run!;
+    const participants = this.participants!;
+    for (const node of a.nodes) {
+      let latest: vpmu.v1.Envelope | null = null;
+      for (const env of a.envelopes) {
+        if (env.checkpoint && env.sourceNode === node && (latest === null || (env.checkpoint.epoch ?? 0) > (latest.checkpoint!.epoch ?? 0))) latest = env;
+      }
+      this.resumeCheckpoints.delete(node);
+      if (latest) {
+        const state = latest.checkpoint!.state ?? new Uint8Array();
+        this.resumeCheckpoints.set(node, state);
+        participants.restore(node, restoreHostWorld(state), { epoch: latest.checkpoint!.epoch ?? 0, seq: latest.seq, inboundApplied: true });
+      } else {
+        const hostId = node.slice(hostNode('').length);
+        participants.restore(node, new HostWorld(run.scenario, hostId, Prng.fromSeed(run.scenario.seed)), { epoch: 0, seq: 0, inboundApplied: false });
+      }
+    }
+    for (const env of a.envelopes) if (!env.checkpoint) participants.onMessage(env);
+    for (const g of a.grants) participants.onGrant(g);
   }
 
   onGrant(grant: vpmu.v1.IEpochGrant): void {
@@ -76,13 +123,18 @@ export class HostNodeService {
     const epoch = grant.epoch ?? 0;
     if (epoch >= run.epochs) return 0; // drain epochs: nothing left to simulate
     const startNs = Number(grant.startNs);
+    // A host restored from this epoch's checkpoint already holds its arrivals.
+    const resumed = p.resumedAt === epoch;
     // VMs migrating in are applied first, so the checkpoint below holds them too.
-    p.state.receiveArrivals(startNs, inbound.filter((env) => env.vmTransfer).map((env) => vmTransferFromMessage(env.vmTransfer!)));
+    if (!resumed) p.state.receiveArrivals(startNs, inbound.filter((env) => env.vmTransfer).map((env) => vmTransferFromMessage(env.vmTransfer!)));
     const every = run.scenario.checkpointEveryEpochs;
     if (every > 0 && epoch > 0 && epoch % every === 0) {
       // The host's whole state at the start of this epoch: inspect --at and takeover restore it.
-      p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, epoch, { checkpoint: { epoch, node: p.node, state: snapshotHostWorld(p.state) } });
+      const state = (resumed && this.resumeCheckpoints.get(p.node)) || snapshotHostWorld(p.state);
+      const bytes = p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, epoch, { checkpoint: { epoch, node: p.node, state } });
+      if (this.config.publishCheckpoints && !resumed) this.bus.publish({ topic: TOPICS.checkpoints, key: checkpointKey(run.runId, p.node), value: bytes });
     }
+    if (resumed) this.resumeCheckpoints.delete(p.node);
     const actions = (grant.actions ?? []).map(fromActionMessage);
     const result = p.state.runEpoch(startNs, Number(grant.endNs), actions);
     const events = sortEventsCanonically(result.events);

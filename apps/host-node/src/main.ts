@@ -6,11 +6,13 @@
 import 'reflect-metadata';
 import { startService } from '@vpmu/transport';
 import { HostNodeModule } from './host-node.module';
+import { HostNodeService } from './host-node.service';
 
 export function start(): Promise<void> {
   return startService({
     service: 'host-node',
-    module: (bus, config) => HostNodeModule.register(bus, { hosts: config.ids, replica: config.replica }),
+    module: (bus, config) => HostNodeModule.register(bus, { hosts: config.ids, replica: config.replica, publishCheckpoints: true }),
+    adoption: (app) => app.get(HostNodeService),
   });
 }
 

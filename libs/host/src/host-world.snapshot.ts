@@ -1,10 +1,32 @@
 // Checkpoints of a HostWorld: its whole object graph through the snapshot codec. Every model
 // class that can live in a host's state is registered here.
-import { CostModel } from '@vpmu/kvm';
+import { CostModel, EmulatedPmiHook, EmulatedVpmu, NoneVpmu, PassthroughVpmu } from '@vpmu/kvm';
+import { GuestPerfVcpu } from '@vpmu/guest';
+import { ArmPmu, CounterBank, EventRates, IntelPmu } from '@vpmu/pmu';
+import { PerfCore, PerfCpuContext, PerfEvent, PerfEventContext } from '@vpmu/perf';
 import { decodeSnapshot, encodeSnapshot, EventQueue, Prng, SnapshotRegistry } from '@vpmu/sim';
-import { HostWorld } from './host-world';
+import { HostPerfSink, HostWorld } from './host-world';
 
-export const HOST_WORLD_SNAPSHOT_REGISTRY = new SnapshotRegistry().registerAll([HostWorld, EventQueue, Prng, CostModel]);
+export const HOST_WORLD_SNAPSHOT_REGISTRY = new SnapshotRegistry().registerAll([
+  HostWorld,
+  EventQueue,
+  Prng,
+  CostModel,
+  HostPerfSink,
+  PerfCore,
+  PerfCpuContext,
+  PerfEvent,
+  PerfEventContext,
+  IntelPmu,
+  ArmPmu,
+  CounterBank,
+  EventRates,
+  NoneVpmu,
+  PassthroughVpmu,
+  EmulatedVpmu,
+  EmulatedPmiHook,
+  GuestPerfVcpu,
+]);
 
 export function snapshotHostWorld(world: HostWorld): Uint8Array {
   return encodeSnapshot(world, HOST_WORLD_SNAPSHOT_REGISTRY);

@@ -22,6 +22,7 @@ export class SummaryBuilder {
   private readonly perfEvents = new Map<string, Map<string, { state: string; count: number }>>();
   private readonly guestPerf = new Map<string, Map<string, VmSummary['guestPerf'][number]>>();
   deadLetters = 0;
+  private readonly hostPerfFinal = new Map<string, HostSummary['perfEvents']>();
 
   constructor(private readonly scenario: Scenario) {
     for (const h of scenario.hosts) this.hosts.set(h.id, { cpu: h.cpu, pcpus: h.pcpus, contextSwitches: 0, perfEvents: [] });
@@ -106,6 +107,13 @@ export class SummaryBuilder {
           break;
         }
         case 'guestPerf': {
+          if (e.at.vm === undefined && e.at.host !== undefined && e.command.startsWith('host-perf:')) {
+            // Final host perf readings (HostWorld at the end of the run): state, count and times.
+            const rows = this.hostPerfFinal.get(e.at.host) ?? [];
+            rows.push({ id: e.event, state: e.command.slice('host-perf:'.length), count: e.count, timeEnabledNs: e.timeEnabledNs, timeRunningNs: e.timeRunningNs });
+            this.hostPerfFinal.set(e.at.host, rows);
+            break;
+          }
           if (e.at.vm === undefined) break;
           let m = this.guestPerf.get(e.at.vm);
           if (!m) this.guestPerf.set(e.at.vm, (m = new Map()));
@@ -180,6 +188,10 @@ export class SummaryBuilder {
       }
       vm.guestPerf = [...(this.guestPerf.get(vmId)?.values() ?? [])];
       vm.vmExits = sortedRecord(vm.vmExits);
+    }
+    for (const [hostId, rows] of this.hostPerfFinal) {
+      const h = this.hosts.get(hostId);
+      if (h && h.perfEvents.length === 0) h.perfEvents = rows;
     }
     for (const [hostId, m] of this.perfEvents) {
       const h = this.hosts.get(hostId);

@@ -1,0 +1,83 @@
+// `vpmu overhead FILE [--json]`: the guest perf overhead table of a scenario's workload, measured
+// as the kernel folks do (seed passthrough-vpmu-cover-letter.txt): run the workload without guest
+// perf, then with each guest perf command of the scenario under three vPMU designs — emulated,
+// passthrough with interceptEventSelect: false ("all passthrough"), passthrough with
+// interceptEventSelect: true ("passthrough with event filters") — and report
+// overhead = (base - with) / base of the workload score (guest instructions retired on the
+// workload). Runs the host models directly in-process (HostWorld per host, epoch by epoch): the
+// result is the same pure function of (scenario, seed) as a full run's.
+import { HostWorld } from '@vpmu/host';
+import type { Scenario, VmSpec } from '@vpmu/scenario';
+import { Prng } from '@vpmu/sim';
+import type { OverheadTable } from '@vpmu/summary';
+import { parseArgs, type CommandSpec } from '../args';
+import { CliError } from '../cli-error';
+import { loadScenarioFile } from '../scenario-file';
+import type { CommandIo } from './command-io';
+
+export const OVERHEAD_SPEC: CommandSpec = { name: 'overhead', positionals: [{ name: 'FILE', required: true }], flags: { json: 'bool', debug: 'bool' } };
+
+export const OVERHEAD_MODES: { label: string; vpmu: Partial<VmSpec['vpmu']> }[] = [
+  { label: 'emulated', vpmu: { mode: 'emulated', interceptEventSelect: false } },
+  { label: 'passthrough', vpmu: { mode: 'passthrough', interceptEventSelect: false } },
+  { label: 'passthrough+filter', vpmu: { mode: 'passthrough', interceptEventSelect: true } },
+];
+
+/** Workload score of `vmId` (guest instructions retired on the workload) over the whole run. */
+export function workloadScore(scenario: Scenario, vmId: string): number {
+  const root = Prng.fromSeed(scenario.seed);
+  const vm = scenario.vms.find((v) => v.id === vmId)!;
+  const world = new HostWorld(scenario, vm.host, root);
+  let units = 0;
+  for (let start = 0; start < scenario.durationNs; start += scenario.epochNs) {
+    const end = Math.min(start + scenario.epochNs, scenario.durationNs);
+    const r = world.runEpoch(start, end);
+    for (const g of r.guestOutputs) if (g.vm === vmId) units += g.workloadUnits;
+  }
+  return units;
+}
+
+export function overheadTable(scenario: Scenario): OverheadTable & { vm: string; commands: string[] } {
+  const vm = scenario.vms.find((v) => v.guestPerf.length > 0);
+  if (!vm) throw new CliError('the scenario has no VM with guestPerf sessions: add a guest perf command to measure its overhead');
+  // Only this VM's host matters; other VMs, migrations and timeline actions are left out so the
+  // workload's score is the only variable.
+  const only = (patch: Partial<VmSpec>): Scenario => ({
+    ...scenario,
+    vms: [{ ...vm, program: [], ...patch }],
+    timeline: [],
+  });
+  const base = workloadScore(only({ guestPerf: [], vpmu: { ...vm.vpmu, mode: 'passthrough' } }), vm.id);
+  const rows = vm.guestPerf.map((g) => ({
+    command: describeCommand(g),
+    overheadPct: OVERHEAD_MODES.map((m) => {
+      const withPerf = workloadScore(only({ guestPerf: [{ ...g, startNs: 0, stopNs: undefined }], vpmu: { ...vm.vpmu, ...m.vpmu } }), vm.id);
+      return Math.round(((base - withPerf) / base) * 10000) / 100;
+    }),
+  }));
+  return { vm: vm.id, baselineScore: Math.round(base / 1000) / 1000, columns: OVERHEAD_MODES.map((m) => m.label), rows, commands: vm.guestPerf.map((g) => g.id) };
+}
+
+function describeCommand(g: VmSpec['guestPerf'][number]): string {
+  const counts = new Map<string, number>();
+  for (const e of g.events) counts.set(e, (counts.get(e) ?? 0) + 1);
+  const events = [...counts].map(([e, n]) => (n > 1 ? `${n}x${e}` : e)).join(',');
+  const sample = g.command === 'record' && g.sample ? (g.sample.freqHz !== undefined ? ` -F ${g.sample.freqHz}` : ` -c ${g.sample.periodEvents}`) : '';
+  return `${g.id}: perf ${g.command}${sample} -e ${events}${g.allCpus ? ' -a' : ''}`;
+}
+
+export async function overheadCommand(argv: string[], io: CommandIo): Promise<number> {
+  const args = parseArgs(OVERHEAD_SPEC, argv);
+  const loaded = loadScenarioFile(args.positionals[0]);
+  const t = overheadTable(loaded.scenario);
+  if (args.flags.json) {
+    io.out(JSON.stringify(t, null, 2));
+    return 0;
+  }
+  const w0 = Math.max(...t.rows.map((r) => r.command.length), 'command'.length);
+  const header = ['command'.padEnd(w0), ...t.columns.map((c) => c.padStart(20))].join('  ');
+  io.out(`guest perf overhead for VM ${t.vm} (${loaded.scenario.name}); baseline score ${t.baselineScore} M instructions; overhead = (base - with) / base`);
+  io.out(header);
+  for (const r of t.rows) io.out([r.command.padEnd(w0), ...r.overheadPct.map((p) => `${p.toFixed(2)}%`.padStart(20))].join('  '));
+  return 0;
+}

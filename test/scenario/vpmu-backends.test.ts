@@ -1,0 +1,118 @@
+// Issue 4: vPMU backends in the world — KVM-selftest checks as guest programs, filter rules,
+// emulated starvation, passthrough PMI attribution.
+import { runScenarioFile, runScenarioText } from '../support/run-scenario';
+
+const vm = (mode: string, extra: string, program: string, workload = 'idle') => `version: 1
+name: vpmu-t
+seed: 9
+duration: 20ms
+hosts:
+  - id: h1
+    cpu: intel-spr
+    pcpus: 2
+vms:
+  - id: vm1
+    host: h1
+    vcpus: 1
+    vpmu: { mode: ${mode}${extra} }
+    workload: ${workload}
+    program:
+${program}
+`;
+
+const SELFTEST = `      - wrmsr: { msr: 0xc1, value: 0x1234 }
+      - rdmsr: { msr: 0xc1 }
+      - expect: { step: 1, equals: 0x1234 }
+      - rdpmc: { index: 8 }
+      - expect: { step: 3, fault: gp }
+      - rdmsr: { msr: 0x38f }
+      - expect: { step: 5, equals: 0xff }
+      - wrmsr: { msr: 0x186, value: 0x4300c0 }
+      - wrmsr: { msr: 0x38f, value: 0x1 }
+      - loop: { instructions: 100000, branches: 1000 }
+      - rdpmc: { index: 0 }
+      - expect: { step: 10, equals: 0x1234 + 100000 }`;
+
+describe('vPMU backends', () => {
+  it.each(['emulated', 'passthrough'])('%s: KVM selftest checks (write/read-back, #GP beyond N, GLOBAL_CTRL reset, counting) hold', async (mode) => {
+    const run = await runScenarioText(vm(mode, '', SELFTEST.replace('0x1234 + 100000', String(0x1234 + 100000))));
+    const p = run.summary.vms.vm1.program;
+    expect(p.filter((s) => s.op === 'expect').map((s) => s.ok)).toEqual([true, true, true, true]);
+  });
+
+  it('none: every PMU MSR and RDPMC #GPs', async () => {
+    const run = await runScenarioText(vm('none', '', `      - rdmsr: { msr: 0x38f }\n      - rdpmc: { index: 0 }\n      - expect: { step: 0, fault: gp }\n      - expect: { step: 1, fault: gp }`));
+    expect(run.summary.vms.vm1.program.filter((s) => s.op === 'expect').every((s) => s.ok)).toBe(true);
+  });
+
+  it('the shipped event-filter selftest: a denied event does not count, an allowed one does', async () => {
+    const run = await runScenarioFile('event-filter-selftest.yaml');
+    const p = run.summary.vms.vm1.program;
+    expect(p.filter((s) => s.op === 'expect').map((s) => s.ok)).toEqual([true, true, true]);
+    expect(run.summary.findings.filter((f) => f.kind === 'filter-bypass')).toEqual([]);
+  });
+
+  it('passthrough without event-select interception cannot enforce the filter: filter-bypass', async () => {
+    const filter = `, interceptEventSelect: false, filter: { action: deny, events: [{ event: 0xc0, umask: 0 }] }`;
+    const run = await runScenarioText(vm('passthrough', filter, `      - wrmsr: { msr: 0x186, value: 0x4300c0 }\n      - wrmsr: { msr: 0x38f, value: 0x1 }\n      - loop: { instructions: 1000, branches: 10 }\n      - rdpmc: { index: 0 }\n      - expect: { step: 3, equals: 0 }`));
+    expect(run.summary.findings.some((f) => f.kind === 'filter-bypass')).toBe(true);
+    expect(run.summary.vms.vm1.program.find((s) => s.op === 'expect')!.ok).toBe(false);
+  });
+
+  it('emulated: a guest counter backed by a starved host event stops silently (guest-counter-starved)', async () => {
+    const run = await runScenarioText(`version: 1
+name: starve
+seed: 4
+duration: 40ms
+hosts:
+  - id: h1
+    cpu: intel-spr
+    pcpus: 1
+    nmiWatchdog: false
+    pmu: { gpCounters: 2 }
+    perf:
+      - { id: hog, events: [branches, branch-misses], pinned: true, group: true, cpus: [0] }
+vms:
+  - id: vm1
+    host: h1
+    vcpus: 1
+    vpmu: { mode: emulated }
+    workload: specint
+    guestPerf:
+      - { id: stat, command: stat, events: [branches] }
+`);
+    expect(run.summary.findings.some((f) => f.kind === 'guest-counter-starved' && f.vm === 'vm1')).toBe(true);
+    const c = run.summary.vms.vm1.counters.branches;
+    expect(c.guestObserved).toBeLessThan(c.actual);
+  });
+
+  it('passthrough guest perf stat reads exact counts; emulated sampling injects PMIs that cost exits', async () => {
+    // One guest perf session per VM: sessions on one vCPU do not share the guest's counters yet.
+    const text = (mode: string, session: string) => `version: 1
+name: acc
+seed: 2
+duration: 50ms
+hosts:
+  - id: h1
+    cpu: intel-spr
+    pcpus: 2
+vms:
+  - id: vm1
+    host: h1
+    vcpus: 1
+    vpmu: { mode: ${mode} }
+    workload: specint
+    guestPerf:
+      - ${session}
+`;
+    const stat = await runScenarioText(text('passthrough', '{ id: st, command: stat, events: [instructions, branches] }'));
+    expect(stat.summary.vms.vm1.counters.instructions.errorPct).toBe(0);
+    const rec = '{ id: rec, command: record, events: [cycles], sample: { freq: 1000 } }';
+    const pt = await runScenarioText(text('passthrough', rec));
+    expect(pt.summary.vms.vm1.pmis.delivered).toBeGreaterThan(0);
+    const emu = await runScenarioText(text('emulated', rec));
+    expect(emu.summary.vms.vm1.pmis.delivered).toBeGreaterThan(0);
+    expect(emu.summary.vms.vm1.vmExits.pmi).toBeGreaterThan(0);
+    expect(emu.summary.vms.vm1.workloadScore).toBeLessThan(pt.summary.vms.vm1.workloadScore);
+  });
+});
