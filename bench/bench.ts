@@ -15,6 +15,8 @@ import { verifyRecording } from '../apps/cli/src/replay/verify';
 import { runOnCluster } from '../apps/cli/src/cluster/cluster-runtime';
 import { clusterServices, spawnService, stopServices, waitForReady, type ClusterState } from '../apps/cli/src/cluster/cluster-processes';
 import { kcatAvailable, startKcatMock } from '../apps/cli/src/cluster/kcat-mock';
+import { measureExportThroughput } from '@vpmu/telemetry';
+import { createKafkaClient, readRunFromKafka } from '@vpmu/transport';
 
 interface Row {
   name: string;
@@ -89,6 +91,11 @@ async function benchCluster(name: string, text: string, scenario: Scenario, embe
     const rt = r.barrierRoundTripMs.slice().sort((a, b) => a - b);
     rows.push({ name: `${name}: barrier round trip p50 (cluster)`, value: round(rt[Math.floor(rt.length / 2)] ?? 0, 3), unit: 'ms' });
     rows.push({ name: `${name}: barrier round trip p99 (cluster)`, value: round(rt[Math.floor(rt.length * 0.99)] ?? 0, 3), unit: 'ms' });
+    // replay --kafka: the same run read back from the topics (the group join is set-up, excluded).
+    const read = await readRunFromKafka({ client: createKafkaClient({ brokers: [broker.address], clientId: 'bench-replay' }), brokers: [broker.address], runId: deriveRunId(text, scenario), timeoutMs: 60_000 });
+    const readEvents = read.epochs.reduce((n, e) => n + e.frames.reduce((m, f) => m + decodeEventBatch(f.batch).length, 0), 0);
+    rows.push({ name: `${name}: replay --kafka read events/s (after a ${round(read.stats.joinMs / 1000, 2)} s group join)`, value: Math.round(readEvents / ((read.stats.wallMs - read.stats.joinMs) / 1000)), unit: 'events/s' });
+    if (read.truncated.length > 0) notes.push(`replay --kafka read ${readEvents} of ${r.summary.events.total} events: the broker deleted the oldest (${read.truncated.join(', ')}; the kcat mock keeps a few MB per partition)`);
   } finally {
     await stopServices(services, 5000);
     await broker.stop();
@@ -137,6 +144,10 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const files = (process.env.VPMU_BENCH_SCENARIOS ?? 'quickstart.yaml').split(',');
   for (const f of files) await benchScenario(f, rows);
+  // Viewer throughput: spans/s through the real OTLP http/protobuf exporter to a local receiver.
+  const otlp = await measureExportThroughput({ durationMs: Number(process.env.VPMU_BENCH_OTLP_MS ?? 1000) });
+  rows.push({ name: `OTLP export throughput (${otlp.spans} spans, ${otlp.otlpRequests} requests)`, value: Math.round(otlp.spansPerSec), unit: 'spans/s' });
+  rows.push({ name: 'Perfetto writer throughput', value: Math.round(otlp.perfettoEventsPerSec), unit: 'trace events/s' });
   clearInterval(sampler);
   rows.push({ name: 'peak RSS', value: round(peakRssBytes / (1024 * 1024), 1), unit: 'MiB' });
   const width = Math.max(...rows.map((r) => r.name.length));

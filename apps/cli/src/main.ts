@@ -21,7 +21,8 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: replayCommand,
     summary:
       'replay REC --verify [--json]          re-simulate a recording and compare (exit 3 on divergence)\n' +
-      '  replay REC [--otlp URL] [--out DIR] [--speed X]  stream a recording to the viewers',
+      '  replay REC [--otlp URL] [--out DIR] [--speed X]  stream a recording to the viewers\n' +
+      '  replay --kafka B --run ID [--verify]  the same for a run read back from Kafka',
   },
   inspect: { run: inspectCommand, summary: 'inspect REC --at TIME [--vm ID] [--host ID] [--json]  state at a virtual time' },
   cluster: { run: clusterCommand, summary: 'cluster up --kafka B [--host-nodes N] [--guest-vms M] [--out DIR] | cluster down   local services on a broker' },

@@ -1,6 +1,8 @@
 // Steps the logical nodes a service owns through granted epochs. A node runs epoch e only when
 // it has run e-1 and holds exactly the messages the grant announced for it; grants and messages
 // may arrive in any order and any number of times (duplicates are dropped by the endpoint).
+// A node can also be restored mid-run (failover): from a checkpoint of epoch c, which already
+// holds the messages applied at c, it re-runs c, c+1, ... from the grants and messages of the log.
 import type { vpmu } from '@vpmu/proto';
 import type { MessageBus } from './message-bus.port';
 import { NodeEndpoint } from './node-endpoint';
@@ -12,6 +14,21 @@ export interface Participant<S> {
   state: S;
   endpoint: NodeEndpoint;
   lastEpoch: number;
+  /**
+   * Set on a node restored from a checkpoint of this epoch: the checkpoint already holds the
+   * messages applied at its start, so the step runs it without inbound messages (and without
+   * applying arrivals again). Cleared once that epoch has run.
+   */
+  resumedAt: number | null;
+}
+
+export interface RestorePoint {
+  /** The first epoch to run: the checkpoint's epoch, or 0 for a node rebuilt from the start. */
+  epoch: number;
+  /** The seq of the node's first message of that epoch (the checkpoint envelope's), 0 at the start. */
+  seq: number;
+  /** True when the state already holds the messages applied at `epoch` (a checkpoint). */
+  inboundApplied: boolean;
 }
 
 /** Runs one node's epoch; returns the number of simulation events it emitted. */
@@ -28,9 +45,26 @@ export class EpochParticipants<S> {
   ) {}
 
   add(node: string, state: S): Participant<S> {
-    const p: Participant<S> = { node, state, endpoint: new NodeEndpoint(node, this.runId, this.bus), lastEpoch: -1 };
+    const p: Participant<S> = { node, state, endpoint: new NodeEndpoint(node, this.runId, this.bus), lastEpoch: -1, resumedAt: null };
     this.nodes.set(node, p);
     return p;
+  }
+
+  /**
+   * Replaces (or adds) `node` with a restored state that resumes at `from.epoch`. The grants it
+   * needs from there on are fed again with onGrant; its messages with onMessage.
+   */
+  restore(node: string, state: S, from: RestorePoint): Participant<S> {
+    const p = this.add(node, state);
+    p.lastEpoch = from.epoch - 1;
+    p.resumedAt = from.inboundApplied ? from.epoch : null;
+    p.endpoint.resume(from.seq, from.inboundApplied ? from.epoch : from.epoch - 1);
+    return p;
+  }
+
+  /** Stops simulating `node` (it now belongs to another replica). */
+  remove(node: string): boolean {
+    return this.nodes.delete(node);
   }
 
   has(node: string): boolean {
@@ -65,10 +99,11 @@ export class EpochParticipants<S> {
         if (!grant) break;
         const epoch = grant.epoch ?? 0;
         const expected = grant.expected?.find((x) => x.node === p.node)?.count ?? 0;
-        const inbound = p.endpoint.take(epoch - 1, expected);
+        const inbound = p.resumedAt === epoch ? [] : p.endpoint.take(epoch - 1, expected);
         if (inbound === null) break;
         const eventCount = this.step(p, grant, inbound);
         p.lastEpoch = epoch;
+        p.resumedAt = null;
         p.endpoint.report(epoch, eventCount);
       }
     }

@@ -2,6 +2,8 @@
 // processes"). It numbers what the node sends, counts it per destination for the epoch report,
 // drops duplicate deliveries by (epoch, source, seq), buffers early messages by the epoch they
 // were sent in, and hands a node exactly the messages its grant announced, in canonical order.
+// Messages of epochs it has already consumed are dropped as old: a node restored by a takeover
+// re-sends what it sent before, with the same (epoch, source, seq).
 import { createHash } from 'node:crypto';
 import { pb, encodeEnvelope, type vpmu } from '@vpmu/proto';
 import { compareMessageKeys } from '@vpmu/sim';
@@ -17,7 +19,10 @@ export class NodeEndpoint {
   private readonly inbox = new Map<number, Envelope[]>();
   private readonly seen = new Set<string>();
   private hash = createHash('sha256');
+  /** Messages sent in an epoch below this one are already applied (or held by a checkpoint). */
+  private floorEpoch = -1;
   duplicates = 0;
+  old = 0;
 
   constructor(
     readonly nodeId: string,
@@ -40,8 +45,22 @@ export class NodeEndpoint {
     return bytes;
   }
 
-  /** Accepts a delivered message for this node; returns false for a duplicate. */
+  /**
+   * A node restored from a checkpoint of epoch `resumeEpoch` (or from the start of the run):
+   * its next message gets `seq`, the one its first message of that epoch had, and messages sent
+   * to it before `floorEpoch` are already in its state.
+   */
+  resume(seq: number, floorEpoch: number): void {
+    this.seq = seq;
+    this.floorEpoch = floorEpoch;
+  }
+
+  /** Accepts a delivered message for this node; returns false for a duplicate or an old epoch. */
   deliver(env: Envelope): boolean {
+    if (env.epoch < this.floorEpoch) {
+      this.old++;
+      return false;
+    }
     const key = `${env.epoch}\u0000${env.sourceNode}\u0000${env.seq}`;
     if (this.seen.has(key)) {
       this.duplicates++;
@@ -62,7 +81,8 @@ export class NodeEndpoint {
       throw new Error(`${this.nodeId}: ${list.length} messages from epoch ${sentEpoch}, the grant announced ${expected}`);
     }
     this.inbox.delete(sentEpoch);
-    // Seen keys of this epoch can never be delivered usefully again; keep the set small.
+    // Later deliveries of this epoch are old (dropped before the seen check); keep the set small.
+    this.floorEpoch = Math.max(this.floorEpoch, sentEpoch + 1);
     for (const k of [...this.seen]) if (k.startsWith(`${sentEpoch}\u0000`)) this.seen.delete(k);
     return list.sort((a, b) =>
       compareMessageKeys({ sentEpoch: a.epoch, sourceNode: a.sourceNode, seq: a.seq }, { sentEpoch: b.epoch, sourceNode: b.sourceNode, seq: b.seq }),

@@ -19,7 +19,13 @@ import {
   KafkaSetupError,
   KafkaTransportServer,
   KafkaUnavailableError,
+  ALL_TOPICS,
+  logEndOffsets,
+  NodeLostError,
+  RunSupervisor,
   DEFAULT_PARTITIONS,
+  type FailoverRecord,
+  startPlatformTracing,
   type NodeAssignment,
 } from '@vpmu/transport';
 import { CliError, EXIT } from '../cli-error';
@@ -36,6 +42,8 @@ export interface ClusterRunRequest {
   readyTimeoutMs?: number;
   /** An epoch that makes no progress for this long ends the run (default 30 s). */
   epochTimeoutMs?: number;
+  /** Failover decisions, one line each (stderr). */
+  log?: (line: string) => void;
 }
 
 export interface ClusterRunResult {
@@ -46,6 +54,8 @@ export interface ClusterRunResult {
   messagesDelivered: number;
   /** Wall time from RunStart to the aggregator's RunResult (no connect, join or handshake). */
   runWallMs: number;
+  /** Takeovers during the run (failover), with their detection and recovery times. */
+  failovers: FailoverRecord[];
 }
 
 export async function runOnCluster(req: ClusterRunRequest): Promise<ClusterRunResult> {
@@ -58,7 +68,7 @@ export async function runOnCluster(req: ClusterRunRequest): Promise<ClusterRunRe
 
 /** Maps the transport's operating errors to exit codes (DESIGN.md: 4 = infrastructure unavailable). */
 export function asCliError(err: unknown): unknown {
-  if (err instanceof KafkaUnavailableError || err instanceof KafkaSetupError || err instanceof ClusterNotReadyError) {
+  if (err instanceof KafkaUnavailableError || err instanceof KafkaSetupError || err instanceof ClusterNotReadyError || err instanceof NodeLostError) {
     return new CliError(err.message, EXIT.unavailable);
   }
   return err;
@@ -68,6 +78,17 @@ async function runOnClusterUnmapped(req: ClusterRunRequest): Promise<ClusterRunR
   const brokers = req.brokers;
   await assertBrokersReachable(brokers);
   const conductorId = `cli-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+  // The conductor's Kafka traffic as platform traces when an OTLP endpoint is set (before kafkajs loads).
+  const tracing = startPlatformTracing('vpmu-conductor', { instance: conductorId });
+  try {
+    return await conductRun(req, conductorId);
+  } finally {
+    await tracing?.shutdown();
+  }
+}
+
+async function conductRun(req: ClusterRunRequest, conductorId: string): Promise<ClusterRunResult> {
+  const brokers = req.brokers;
   const client = createKafkaClient({ brokers, clientId: `vpmu-conductor-${conductorId}`, retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 } });
   const layout = await ensureTopics(client, DEFAULT_PARTITIONS);
   let failure: Error | null = null;
@@ -95,26 +116,50 @@ async function runOnClusterUnmapped(req: ClusterRunRequest): Promise<ClusterRunR
     });
     const started = app.get(ConductorService);
     conductor = started;
+    // Failover: a stalled epoch makes the supervisor probe the services and move the nodes of a
+    // dead or restarted replica to a live one, or end the run naming them (run-supervisor.ts).
+    const supervisor = new RunSupervisor({
+      runId: req.runId,
+      hosts: req.scenario.hosts.map((h) => h.id),
+      vms: req.scenario.vms.map((v) => v.id),
+      assignments: placement.assignments,
+      aggregatorReplica: placement.replicas.filter((r) => r.service === 'aggregator').map((r) => r.replica).sort()[0] ?? '',
+      handshake,
+      conductor: started,
+      onLost: fail,
+      log: req.log,
+    });
     const epochTimeoutMs = req.epochTimeoutMs ?? 30_000;
     let lastProgressMs = performance.now(); // wall-clock ok: stall watchdog
     let lastEpoch = -1;
     started.onProgress((p) => {
       lastProgressMs = performance.now(); // wall-clock ok: stall watchdog
       lastEpoch = p.epoch;
+      supervisor.progressed();
       req.onProgress?.(p);
     });
     const watchdog = setInterval(() => {
-      if (performance.now() - lastProgressMs < epochTimeoutMs) return; // wall-clock ok: stall watchdog
+      // A takeover restarts the clock: the adopters re-simulate before the epoch can complete.
+      if (performance.now() - Math.max(lastProgressMs, supervisor.lastTakeoverMs) < epochTimeoutMs) return; // wall-clock ok: stall watchdog
       fail(new ClusterNotReadyError(`epoch ${lastEpoch + 1} made no progress for ${Math.round(epochTimeoutMs / 1000)} s: a service stopped answering (see .vpmu/cluster/*.log)`));
     }, 500); // wall-clock ok: stall watchdog
+    // Where this run's share of each log begins: failover reads the run back from there.
+    const logStart = await logEndOffsets(client, brokers, ALL_TOPICS);
     const runStartedMs = performance.now(); // wall-clock ok: reporting only
+    supervisor.start();
     try {
-      await started.start({ runId: req.runId, scenario: req.scenario, scenarioText: req.scenarioText, toolVersion: req.toolVersion, assignments: placement.assignments });
+      await started.start({ runId: req.runId, scenario: req.scenario, scenarioText: req.scenarioText, toolVersion: req.toolVersion, assignments: placement.assignments, logStart });
     } catch (err) {
+      supervisor.stop();
       await bus.flush();
-      if (failure) throw failure;
-      throw err;
+      const cause: Error = failure ?? (err as Error);
+      // The aggregator answers an aborted run too, saying how much of the recording is valid.
+      const result = await handshake.waitForResult(req.runId, 10_000);
+      const kept = /\((the recording up to epoch \d+ is valid in .*|no epoch was recorded)\)$/.exec(result?.error ?? '')?.[1];
+      if (kept) cause.message = `${cause.message.replace(/\.$/, '')}; ${kept}.`;
+      throw cause;
     } finally {
+      supervisor.stop();
       clearInterval(watchdog);
     }
     await bus.flush();
@@ -129,6 +174,7 @@ async function runOnClusterUnmapped(req: ClusterRunRequest): Promise<ClusterRunR
       assignments: placement.assignments,
       messagesDelivered: server.delivered,
       runWallMs,
+      failovers: supervisor.failovers,
     };
   } finally {
     await app?.close().catch(() => undefined);

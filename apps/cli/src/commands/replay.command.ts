@@ -2,6 +2,7 @@
 // differing event (exit 0 identical, 3 diverged).
 // `vpmu replay REC [--otlp URL] [--out DIR] [--speed X]`: streams the recorded events to the
 // viewers without re-simulating, at X times virtual speed or as fast as possible.
+// `vpmu replay --kafka BROKERS --run ID [...]`: the same from the run's topics (replay-kafka.ts).
 import * as path from 'node:path';
 import { formatDivergence } from '@vpmu/recording';
 import { resolveOtlpTracesUrl } from '@vpmu/telemetry';
@@ -14,18 +15,36 @@ import { prepareStream, streamRecording } from '../replay/stream';
 import { verifyRecording } from '../replay/verify';
 import { htmlReportViewer, otlpViewer, perfettoViewer, type Viewer } from '../replay/viewers';
 import type { CommandIo } from './command-io';
+import { replayFromKafka } from './replay-kafka';
 
 export const REPLAY_SPEC: CommandSpec = {
   name: 'replay',
   positionals: [{ name: 'REC', required: false }],
-  flags: { verify: 'bool', json: 'bool', otlp: 'string', out: 'string', speed: 'number', kafka: 'string', run: 'string', quiet: 'bool', debug: 'bool' },
+  flags: { verify: 'bool', json: 'bool', otlp: 'string', out: 'string', speed: 'number', kafka: 'string', run: 'string', timeout: 'int', quiet: 'bool', debug: 'bool' },
 };
 
 export async function replayCommand(argv: string[], io: CommandIo): Promise<number> {
   const args = parseArgs(REPLAY_SPEC, argv);
   const f = args.flags;
-  if (f.kafka !== undefined || f.run !== undefined) return replayFromKafka(f);
   const rec = args.positionals[0];
+  if (f.kafka !== undefined || f.run !== undefined) {
+    if (rec !== undefined) throw new CliError(`vpmu replay: give either a recording (REC) or --kafka BROKERS --run ID, not both.`);
+    return replayFromKafka(
+      {
+        kafka: f.kafka as string | undefined,
+        run: f.run as string | undefined,
+        verify: !!f.verify,
+        json: !!f.json,
+        quiet: !!f.quiet,
+        otlp: f.otlp as string | undefined,
+        out: f.out as string | undefined,
+        speed: f.speed as number | undefined,
+        timeoutS: f.timeout as number | undefined,
+      },
+      io,
+    );
+  }
+  if (f.timeout !== undefined) throw new CliError('vpmu replay: --timeout bounds a read from Kafka and goes with --kafka BROKERS --run ID.');
   if (rec === undefined) throw new CliError(`vpmu replay: missing REC, the recording to replay (usage: vpmu replay ${usageOf(REPLAY_SPEC)}).`);
   const file = resolveRecordingPath(rec);
   if (f.verify) {
@@ -117,14 +136,4 @@ async function stream(file: string, flags: StreamFlags, io: CommandIo): Promise<
     for (const f of files) io.out(`  ${relativeForDisplay(f)}`);
   }
   return EXIT.ok;
-}
-
-function replayFromKafka(flags: Record<string, string | number | boolean>): never {
-  if (flags.kafka === undefined || flags.run === undefined) {
-    throw new CliError('vpmu replay: --kafka BROKERS and --run ID go together (vpmu replay --kafka BROKERS --run ID [--verify]).');
-  }
-  throw new CliError(
-    'vpmu replay --kafka is not available in this build yet (the Kafka transport is not part of it); replay the run\'s recording.vpmurec instead.',
-    EXIT.unavailable,
-  );
 }

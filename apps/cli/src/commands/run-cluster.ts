@@ -26,6 +26,7 @@ export async function runClusterCommand(loaded: LoadedScenario, flags: { kafka?:
     scenarioText: loaded.text,
     toolVersion: TOOL_VERSION,
     onProgress: (p) => progress.update(p.epoch, p.epochs, p.events),
+    log: (line) => io.err(line),
   });
   const wallMs = Date.now() - startedMs; // wall-clock ok: reporting only
   let files = result.files;
@@ -47,6 +48,10 @@ export async function runClusterCommand(loaded: LoadedScenario, flags: { kafka?:
   const owners = new Map<string, string[]>();
   for (const a of result.assignments) owners.set(a.replica, [...(owners.get(a.replica) ?? []), a.node]);
   io.out(`placement: ${[...owners.entries()].map(([r, nodes]) => `${r}: ${nodes.join(' ')}`).join('; ')}`);
+  for (const f of result.failovers) {
+    const recovered = f.recoverMs === null ? 'no epoch completed after it' : `next epoch completed ${(f.recoverMs / 1000).toFixed(2)} s later`;
+    io.out(`failover at epoch ${f.epoch}: ${f.adopt.join(' ')} restored by their new owners (stalled ${(f.detectMs / 1000).toFixed(2)} s before the takeover; ${recovered})`);
+  }
   io.out('wrote:');
   for (const f of files) io.out(`  ${relativeForDisplay(f)}`);
   return 0;

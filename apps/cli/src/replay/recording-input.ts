@@ -97,7 +97,7 @@ export interface ToolVersionCheck {
   matches: boolean;
 }
 
-export function checkToolVersion(header: RecordingHeaderInfo): ToolVersionCheck {
+export function checkToolVersion(header: Pick<RecordingHeaderInfo, 'toolVersion'>): ToolVersionCheck {
   return { recording: header.toolVersion, tool: TOOL_VERSION, matches: header.toolVersion === TOOL_VERSION };
 }
 

@@ -6,11 +6,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { decodeEventBatch } from '@vpmu/proto';
-import { iterateRecording, type RecordingEnd, type RecordingHeaderInfo } from '@vpmu/recording';
+import type { RecordingEnd, RecordingHeaderInfo } from '@vpmu/recording';
 import type { Scenario } from '@vpmu/scenario';
 import type { SimEvent } from '@vpmu/sim';
 import { SummaryBuilder, type RunSummary } from '@vpmu/summary';
-import { scanRecording, scenarioFromHeader, withRecordingErrorsAsync } from './recording-input';
+import { recordedEpochs, scanRecording, scenarioFromHeader, withRecordingErrorsAsync } from './recording-input';
 
 /** Something fed the decoded events of each recorded frame. */
 export interface RecordingConsumer {
@@ -47,36 +47,55 @@ export function prepareStream(file: string): { header: RecordingHeaderInfo; scen
 export async function streamRecording(file: string, consumers: readonly RecordingConsumer[], options: StreamOptions = {}): Promise<StreamResult> {
   const { header, scenario, end } = prepareStream(file);
   const builder = new SummaryBuilder(scenario);
+  const counts = await withRecordingErrorsAsync(() => streamEpochs(recordedEpochs(file, { requireComplete: true }), scenario, end.epochCount, builder, consumers, options));
+  const recorded = readMatchingSummary(file, end.finalDigestHex);
+  const summary =
+    recorded ??
+    builder.finish({ id: header.runId, seed: header.seed, toolVersion: header.toolVersion, transport: 'in-process' }, end.finalDigestHex, Math.ceil(scenario.durationNs / scenario.epochNs));
+  return { header, scenario, end, summary, summarySource: recorded ? 'summary.json' : 'rebuilt', ...counts };
+}
+
+/** An epoch's event batches, in canonical node order (a recording's or a run read from Kafka). */
+export interface EpochBatches {
+  epoch: number;
+  frames: readonly { node: string; batch: Uint8Array }[];
+}
+
+/**
+ * Feeds epochs to the consumers and the summary builder, paced at `options.speed` times virtual
+ * speed (or as fast as possible), awaiting each consumer's back-pressure after every epoch.
+ */
+export async function streamEpochs(
+  source: Iterable<EpochBatches>,
+  scenario: Scenario,
+  epochCount: number,
+  builder: SummaryBuilder,
+  consumers: readonly RecordingConsumer[],
+  options: StreamOptions = {},
+): Promise<{ epochs: number; events: number; frames: number }> {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))); // wall-clock ok: replay pacing, outside the simulation
   const startMs = performance.now(); // wall-clock ok: replay pacing
   let events = 0;
   let frames = 0;
   let epochs = 0;
-  await withRecordingErrorsAsync(async () => {
-    for (const item of iterateRecording(file, { requireComplete: true })) {
-      if (item.kind !== 'epoch') continue;
-      if (options.speed !== undefined) {
-        const dueMs = (item.epoch * scenario.epochNs) / 1e6 / options.speed;
-        const aheadMs = dueMs - (performance.now() - startMs); // wall-clock ok: replay pacing
-        if (aheadMs > 1) await sleep(aheadMs);
-      }
-      for (const f of item.frames) {
-        const decoded = decodeEventBatch(f.batch);
-        builder.onEvents(decoded);
-        for (const c of consumers) c.onEvents(item.epoch, f.node, decoded);
-        events += decoded.length;
-        frames++;
-      }
-      epochs++;
-      for (const c of consumers) if (c.pace) await c.pace();
-      options.onEpoch?.(epochs, end.epochCount, events);
+  for (const item of source) {
+    if (options.speed !== undefined) {
+      const dueMs = (item.epoch * scenario.epochNs) / 1e6 / options.speed;
+      const aheadMs = dueMs - (performance.now() - startMs); // wall-clock ok: replay pacing
+      if (aheadMs > 1) await sleep(aheadMs);
     }
-  });
-  const recorded = readMatchingSummary(file, end.finalDigestHex);
-  const summary =
-    recorded ??
-    builder.finish({ id: header.runId, seed: header.seed, toolVersion: header.toolVersion, transport: 'in-process' }, end.finalDigestHex, Math.ceil(scenario.durationNs / scenario.epochNs));
-  return { header, scenario, end, summary, summarySource: recorded ? 'summary.json' : 'rebuilt', epochs, events, frames };
+    for (const f of item.frames) {
+      const decoded = decodeEventBatch(f.batch);
+      builder.onEvents(decoded);
+      for (const c of consumers) c.onEvents(item.epoch, f.node, decoded);
+      events += decoded.length;
+      frames++;
+    }
+    epochs++;
+    for (const c of consumers) if (c.pace) await c.pace();
+    options.onEpoch?.(epochs, epochCount, events);
+  }
+  return { epochs, events, frames };
 }
 
 /** DIR/summary.json of the run that wrote DIR/recording.vpmurec, if its digest matches. */

@@ -10,7 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodeEnvelope, decodeEventBatch, encodeEnvelope, encodeEventBatch } from '@vpmu/proto';
-import { findFirstDivergence, RECORDING_FILE_NAME, type Divergence } from '@vpmu/recording';
+import { findFirstDivergence, RECORDING_FILE_NAME, type Divergence, type EpochFramesLike } from '@vpmu/recording';
+import type { Scenario } from '@vpmu/scenario';
 import type { SimEvent } from '@vpmu/sim';
 import { TOPICS, type BusMessage } from '@vpmu/transport';
 import type { ConductorProgress } from '@vpmu/conductor';
@@ -59,38 +60,66 @@ export async function verifyRecording(file: string, options: VerifyOptions = {})
   const scan = scanRecording(file, { requireComplete: true });
   const { header } = scan;
   const scenario = scenarioFromHeader(file, header);
+  const replay = await resimulateAndCompare(
+    { runId: header.runId, scenario, scenarioText: header.scenarioText, toolVersion: header.toolVersion },
+    () => recordedEpochs(file),
+    options,
+  );
+  return {
+    recording: file,
+    runId: header.runId,
+    scenario: header.scenarioName || scenario.name,
+    seed: header.seed,
+    identical: replay.divergence === null,
+    epochs: scan.end.epochCount,
+    events: scan.end.totalEvents,
+    recordedDigest: scan.end.finalDigestHex,
+    replayedDigest: replay.replayedDigest,
+    toolVersion: checkToolVersion(header),
+    divergence: replay.divergence,
+    replayMs: replay.replayMs,
+    compareMs: replay.compareMs,
+  };
+}
+
+/** What a re-simulation needs: the run as RunStart or a recording header describes it. */
+export interface RunIdentity {
+  runId: string;
+  scenario: Scenario;
+  scenarioText: string;
+  toolVersion: string;
+}
+
+export interface ResimulationResult {
+  divergence: Divergence | null;
+  replayedDigest: string;
+  replayMs: number;
+  compareMs: number;
+}
+
+/**
+ * Re-simulates the run with the embedded runtime (its recording goes to a work directory) and
+ * compares it epoch by epoch with `recorded` (a recording's epochs, or a run read from Kafka).
+ */
+export async function resimulateAndCompare(run: RunIdentity, recorded: () => Iterable<EpochFramesLike>, options: VerifyOptions = {}): Promise<ResimulationResult> {
   const workDir = options.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'vpmu-verify-'));
   const removeWorkDir = options.workDir === undefined || !options.keep;
   try {
     const t0 = performance.now(); // wall-clock ok: reporting only
     const replay = await runEmbedded({
-      runId: header.runId,
-      scenario,
-      scenarioText: header.scenarioText,
-      toolVersion: header.toolVersion,
+      runId: run.runId,
+      scenario: run.scenario,
+      scenarioText: run.scenarioText,
+      toolVersion: run.toolVersion,
       outDir: workDir,
       onProgress: options.onProgress,
-      busTap: options.perturb ? perturbingTap(options.perturb, scenario.epochNs) : undefined,
+      busTap: options.perturb ? perturbingTap(options.perturb, run.scenario.epochNs) : undefined,
     });
     const t1 = performance.now(); // wall-clock ok: reporting only
     const replayed = replay.recording.path;
-    const divergence = withRecordingErrors(() => findFirstDivergence(recordedEpochs(file), recordedEpochs(replayed)));
+    const divergence = withRecordingErrors(() => findFirstDivergence(recorded(), recordedEpochs(replayed)));
     const compareMs = performance.now() - t1; // wall-clock ok: reporting only
-    return {
-      recording: file,
-      runId: header.runId,
-      scenario: header.scenarioName || scenario.name,
-      seed: header.seed,
-      identical: divergence === null,
-      epochs: scan.end.epochCount,
-      events: scan.end.totalEvents,
-      recordedDigest: scan.end.finalDigestHex,
-      replayedDigest: replay.recording.finalDigestHex,
-      toolVersion: checkToolVersion(header),
-      divergence,
-      replayMs: t1 - t0,
-      compareMs,
-    };
+    return { divergence, replayedDigest: replay.recording.finalDigestHex, replayMs: t1 - t0, compareMs };
   } finally {
     if (removeWorkDir) {
       if (options.workDir === undefined) fs.rmSync(workDir, { recursive: true, force: true });

@@ -18,6 +18,8 @@ export interface ReadyReply {
   partitions: number[];
   partitionCount: number;
   staticNodes: string[];
+  /** The run the replica is taking part in ('' = none; absent in the pure tests = none). */
+  inRun?: string;
 }
 
 export interface NodeAssignment {
@@ -116,7 +118,14 @@ export class ClusterHandshake implements DeliveryInterceptor {
       const r = env.serviceReady;
       const list = this.replies.get(r.probeId ?? '');
       if (list && !list.some((x) => x.replica === r.replica && x.service === r.service)) {
-        list.push({ service: r.service ?? '', replica: r.replica ?? '', partitions: [...(r.partitions ?? [])].map(Number), partitionCount: r.partitionCount ?? 0, staticNodes: [...(r.staticNodes ?? [])] });
+        list.push({
+          service: r.service ?? '',
+          replica: r.replica ?? '',
+          partitions: [...(r.partitions ?? [])].map(Number),
+          partitionCount: r.partitionCount ?? 0,
+          staticNodes: [...(r.staticNodes ?? [])],
+          inRun: r.inRun ?? '',
+        });
       }
       return;
     }
@@ -129,6 +138,19 @@ export class ClusterHandshake implements DeliveryInterceptor {
     return dispatch(m);
   }
 
+  /** One probe round: who answers within `waitMs` (also during a run: failover). */
+  async probe(runId: string, waitMs: number): Promise<ReadyReply[]> {
+    const probeId = `${this.conductorId}-${this.seq++}`;
+    this.replies.set(probeId, []);
+    const env = pb.Envelope.create({ runId, sourceNode: CONDUCTOR_NODE, seq: this.seq, readyProbe: { probeId, runId } });
+    this.bus.publish({ topic: TOPICS.control, key: CONDUCTOR_NODE, value: encodeEnvelope(env) });
+    await this.bus.flush();
+    await sleep(waitMs);
+    const replies = this.replies.get(probeId) ?? [];
+    this.replies.delete(probeId);
+    return replies;
+  }
+
   /** Probes until two consecutive probes give the same complete placement, or the timeout. */
   async negotiate(o: { runId: string; hosts: string[]; vms: string[]; timeoutMs: number; probeIntervalMs?: number }): Promise<{ assignments: NodeAssignment[]; replicas: ReadyReply[] }> {
     const interval = o.probeIntervalMs ?? 250;
@@ -136,14 +158,7 @@ export class ClusterHandshake implements DeliveryInterceptor {
     let previous = '';
     let last: AssignmentOutcome = { ok: false, problems: ['no service answered'] };
     while (performance.now() < deadline) { // wall-clock ok: handshake timeout
-      const probeId = `${this.conductorId}-${this.seq++}`;
-      this.replies.set(probeId, []);
-      const env = pb.Envelope.create({ runId: o.runId, sourceNode: CONDUCTOR_NODE, seq: this.seq, readyProbe: { probeId, runId: o.runId } });
-      this.bus.publish({ topic: TOPICS.control, key: CONDUCTOR_NODE, value: encodeEnvelope(env) });
-      await this.bus.flush();
-      await sleep(interval);
-      last = computeAssignments(o.hosts, o.vms, this.replies.get(probeId) ?? []);
-      this.replies.delete(probeId);
+      last = computeAssignments(o.hosts, o.vms, await this.probe(o.runId, interval));
       if (!last.ok) {
         previous = '';
         continue;

@@ -6,11 +6,51 @@
 //   within a partition: a guest output may arrive before RunStart on another topic) and
 //   releases them right after RunStart has been handled;
 // - drops duplicate control messages by (run, source, seq): a retried produce may deliver a
-//   RunStart or a grant twice, and a second RunStart would restart the run.
+//   RunStart or a grant twice, and a second RunStart would restart the run;
+// - carries out the conductor's Takeover during a run (failover): drops the nodes given to
+//   others, and adopts the nodes given to it by reading the run back from the log (RunStart and
+//   grants, checkpoints, the nodes' messages; log-catch-up.ts) and handing that to the service,
+//   which restores and re-simulates them. Live deliveries are held meanwhile and released after,
+//   in order, so the adopter sees everything exactly once (duplicates are dropped downstream).
 import { decodeEnvelope, pb, encodeEnvelope, type vpmu } from '@vpmu/proto';
 import type { BusMessage, MessageBus } from '../message-bus.port';
 import { CONDUCTOR_NODE, TOPICS } from '../topics';
 import type { DeliveryInterceptor } from './kafka.server';
+import type { LoggedEnvelope } from './log-catch-up';
+
+/** What a service gets to adopt nodes mid-run. */
+export interface Adoption {
+  /** The run's RunStart (for a replica that was not in the run: it joins it first). */
+  runStart: vpmu.v1.IRunStart;
+  /** True when this replica was already in the run. */
+  inRun: boolean;
+  /** Every grant of the run so far, ascending by epoch. */
+  grants: vpmu.v1.IEpochGrant[];
+  /** The nodes to restore. */
+  nodes: string[];
+  /** The run's messages to those nodes (and, on vpmu.checkpoints, from them), in log order. */
+  envelopes: vpmu.v1.Envelope[];
+}
+
+/** The service side of failover (host-node, guest-vm, aggregator services implement it). */
+export interface AdoptionPort {
+  /** The nodes this replica simulates now. */
+  ownedNodes(): string[];
+  /** Stops simulating `nodes` (the conductor gave them to another replica). */
+  release(nodes: string[]): void;
+  /** Restores `a.nodes` and re-simulates them as far as the grants allow. */
+  adopt(a: Adoption): void;
+}
+
+/** Reads the run's envelopes back from `topics` (catchUpFromLog), keeping those `accept` wants. */
+export type LogReader = (topics: string[], accept: (topic: string, env: vpmu.v1.Envelope) => boolean) => Promise<LoggedEnvelope[]>;
+
+/** The topics an adopted node's state is rebuilt from, per service (besides vpmu.control). */
+export const ADOPTION_TOPICS: Record<ServiceName, string[]> = {
+  'host-node': [TOPICS.checkpoints, TOPICS.inbox],
+  'guest-vm': [TOPICS.inbox],
+  aggregator: [TOPICS.events],
+};
 
 export type ServiceName = 'host-node' | 'guest-vm' | 'aggregator';
 
@@ -28,19 +68,35 @@ export interface ClusterMemberOptions {
   log: (line: string) => void;
   /** Called before RunStart reaches the handlers (the aggregator picks the run's directory). */
   beforeRunStart?: (m: vpmu.v1.IRunStart) => void;
+  /** Failover: the service's adoption port and a reader of the log (absent: takeovers are ignored). */
+  adoption?: () => AdoptionPort | null;
+  readLog?: LogReader;
 }
 
 export class ClusterMember implements DeliveryInterceptor {
   private announced: string | null = null;
   private current: string | null = null;
-  private readonly held: BusMessage[] = [];
+  private readonly held: { m: BusMessage; dispatch: (m: BusMessage) => Promise<void> }[] = [];
   private seenControl = new Set<string>();
   private seq = 0;
   private lastAnswer = '';
+  /** Set while an adoption reads the log: every delivery waits in `pending`, in order. */
+  private adopting: string | null = null;
+  private readonly pending: { m: BusMessage; dispatch: (m: BusMessage) => Promise<void> }[] = [];
+  /** Resolves when the last adoption has finished (tests, shutdown). */
+  idle: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: ClusterMemberOptions) {}
 
   async intercept(m: BusMessage, dispatch: (m: BusMessage) => Promise<void>): Promise<void> {
+    if (this.adopting !== null) {
+      this.pending.push({ m, dispatch });
+      return;
+    }
+    return this.process(m, dispatch);
+  }
+
+  private async process(m: BusMessage, dispatch: (m: BusMessage) => Promise<void>): Promise<void> {
     if (m.topic === TOPICS.deadletter) return dispatch(m);
     let env: vpmu.v1.Envelope;
     try {
@@ -50,7 +106,7 @@ export class ClusterMember implements DeliveryInterceptor {
     }
     if (m.topic !== TOPICS.control) {
       if (env.runId === this.announced && env.runId !== this.current) {
-        this.held.push(m);
+        this.held.push({ m, dispatch });
         return;
       }
       return dispatch(m);
@@ -64,11 +120,13 @@ export class ClusterMember implements DeliveryInterceptor {
       this.o.beforeRunStart?.(env.runStart);
       await dispatch(m);
       this.current = env.runId;
-      this.o.log(`run ${env.runId} started`);
+      const owns = (env.runStart.assignments ?? []).filter((x) => x.replica === this.o.replica).map((x) => x.node);
+      this.o.log(`run ${env.runId} started${owns.length > 0 ? `; simulating ${owns.join(' ')}` : ''}`);
       const early = this.held.splice(0);
-      for (const h of early) await dispatch(h);
+      for (const h of early) await h.dispatch(h.m);
       return;
     }
+    if (env.takeover) return this.onTakeover(env.runId, env.takeover);
     if (env.runEnd && env.runId === this.current) {
       await dispatch(m);
       this.o.log(`run ${env.runId} ended: ${env.runEnd.reason}`);
@@ -82,14 +140,20 @@ export class ClusterMember implements DeliveryInterceptor {
 
   private answer(probe: vpmu.v1.IReadyProbe): void {
     if (!this.o.isReady()) return; // the conductor probes again
-    // A conductor probes only between runs: whatever run this replica was in is over (its
-    // conductor is gone), and control sequence numbers restart with the new conductor.
-    if ((probe.runId ?? '') !== this.announced) this.held.length = 0;
-    this.announced = probe.runId ?? '';
-    this.current = null;
-    this.seenControl.clear();
+    const runId = probe.runId ?? '';
+    const inRun = this.adopting ?? this.current;
+    if (runId !== inRun) {
+      // A probe for another run than the one this replica is in comes before that run starts:
+      // whatever run this replica was in is over (its conductor is gone), and control sequence
+      // numbers restart with the new conductor. (The conductor of the current run probes during
+      // the run when it stalls: failover, see run-supervisor.ts.)
+      if (runId !== this.announced) this.held.length = 0;
+      this.announced = runId;
+      this.current = null;
+      this.seenControl.clear();
+    }
     const partitions = this.o.staticNodes.length > 0 ? [] : this.o.assignedPartitions();
-    const ready = { probeId: probe.probeId, service: this.o.service, replica: this.o.replica, partitions, partitionCount: this.o.partitionCount, staticNodes: this.o.staticNodes };
+    const ready = { probeId: probe.probeId, service: this.o.service, replica: this.o.replica, partitions, partitionCount: this.o.partitionCount, staticNodes: this.o.staticNodes, inRun: runId === inRun ? runId : '' };
     const answer = `${partitions.join(',')}/${this.o.partitionCount}`;
     if (answer !== this.lastAnswer) {
       this.lastAnswer = answer;
@@ -97,5 +161,76 @@ export class ClusterMember implements DeliveryInterceptor {
     }
     const env = pb.Envelope.create({ runId: probe.runId ?? '', sourceNode: `${this.o.service}/${this.o.replica}`, seq: this.seq++, destination: CONDUCTOR_NODE, serviceReady: ready });
     this.o.bus.publish({ topic: TOPICS.reports, key: CONDUCTOR_NODE, value: encodeEnvelope(env) });
+  }
+
+  private onTakeover(runId: string, t: vpmu.v1.ITakeover): void {
+    const port = this.o.adoption?.() ?? null;
+    if (!port || !this.o.readLog) return;
+    if (runId !== this.current && runId !== this.announced) return; // another conductor's run
+    const mine = new Set((t.assignments ?? []).filter((a) => a.replica === this.o.replica).map((a) => a.node ?? ''));
+    const inRun = runId === this.current;
+    if (inRun) {
+      const gone = port.ownedNodes().filter((n) => !mine.has(n));
+      if (gone.length > 0) {
+        port.release(gone);
+        this.o.log(`takeover at epoch ${t.epoch}: released ${gone.join(' ')}`);
+      }
+    }
+    const adopt = (t.adopt ?? []).filter((n) => mine.has(n)).sort();
+    if (adopt.length === 0) return;
+    this.o.log(`takeover at epoch ${t.epoch}${t.reason ? ` (${t.reason})` : ''}: adopting ${adopt.join(' ')}; reading run ${runId} back from the log`);
+    this.adopting = runId;
+    this.idle = this.adopt(port, runId, inRun, adopt, t.epoch ?? 0);
+  }
+
+  private async adopt(port: AdoptionPort, runId: string, inRun: boolean, nodes: string[], epoch: number): Promise<void> {
+    const t0 = performance.now(); // wall-clock ok: reporting only
+    const wanted = new Set(nodes);
+    try {
+      const logged = await this.o.readLog!([TOPICS.control, ...ADOPTION_TOPICS[this.o.service]], (topic, env) => {
+        if (env.runId !== runId) return false;
+        if (topic === TOPICS.control) return !!(env.runStart || env.grant);
+        if (topic === TOPICS.checkpoints) return !!env.checkpoint && wanted.has(env.sourceNode);
+        return wanted.has(env.destination);
+      });
+      // The run id repeats when a scenario is run again: this run is what follows its last
+      // RunStart, whose log_start says where each partition's share of it begins.
+      let start: LoggedEnvelope | null = null;
+      for (const e of logged) if (e.env.runStart && (start === null || e.offset > start.offset)) start = e;
+      if (!start) throw new Error(`run ${runId} has no RunStart on ${TOPICS.control}`);
+      const runStart = start.env.runStart!;
+      const from = new Map((runStart.logStart ?? []).map((x) => [`${x.topic}/${x.partition}`, Number(x.offset)]));
+      const envelopes = logged
+        .filter((e) => e.env !== start!.env && (e.topic === TOPICS.control ? e.partition === start!.partition && e.offset > start!.offset : e.offset >= (from.get(`${e.topic}/${e.partition}`) ?? 0)))
+        .map((e) => e.env);
+      const grants = new Map<number, vpmu.v1.IEpochGrant>();
+      for (const e of envelopes) if (e.grant && !grants.has(e.grant.epoch ?? 0)) grants.set(e.grant.epoch ?? 0, e.grant);
+      if (!inRun) this.o.beforeRunStart?.(runStart);
+      port.adopt({
+        runStart,
+        inRun,
+        grants: [...grants.values()].sort((a, b) => (a.epoch ?? 0) - (b.epoch ?? 0)),
+        nodes,
+        envelopes: envelopes.filter((e) => !e.grant),
+      });
+      if (!inRun) {
+        this.current = runId;
+        this.o.log(`run ${runId} joined at epoch ${epoch}`);
+      }
+      this.o.log(`adopted ${nodes.join(' ')} in ${Math.round(performance.now() - t0)} ms (${grants.size} grants, ${envelopes.length - grants.size} messages read back)`); // wall-clock ok: reporting only
+    } catch (err) {
+      // The nodes stay stalled; the conductor tries again or ends the run with the reason.
+      this.o.log(`takeover of ${nodes.join(' ')} failed: ${(err as Error).message}`);
+    }
+    // Release what arrived meanwhile, in order, then deliver live again.
+    while (this.pending.length > 0) {
+      const { m, dispatch } = this.pending.shift()!;
+      await this.process(m, dispatch).catch((err: unknown) => this.o.log(`delivery of a ${m.topic} message failed: ${(err as Error).message}`));
+    }
+    if (this.current === runId) {
+      const early = this.held.splice(0);
+      for (const h of early) await h.dispatch(h.m).catch((err: unknown) => this.o.log(`delivery of a ${h.m.topic} message failed: ${(err as Error).message}`));
+    }
+    this.adopting = null;
   }
 }

@@ -8,7 +8,7 @@
 // The returned counts are the physical ones. Placement uses min(requested, physical) partitions
 // (KafkaBus), so `--partitions 1` on the mock behaves like a one-partition topic: every keyed
 // message lands on partition 0 and one consumer-group member owns every node.
-import { ALL_TOPICS } from '../topics';
+import { ALL_TOPICS, TOPICS } from '../topics';
 import type { KafkaClient } from './kafka-client.types';
 import { KafkaSetupError } from './kafka.errors';
 
@@ -28,7 +28,17 @@ export async function ensureTopics(client: KafkaClient, requestedPartitions: num
     let how: TopicLayout['how'] = 'existing';
     if (missing.length > 0) {
       try {
-        await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: requestedPartitions, replicationFactor: 1 })), waitForLeaders: true, timeout: 10_000 });
+        await admin.createTopics({
+          topics: missing.map((topic) => ({
+            topic,
+            numPartitions: requestedPartitions,
+            replicationFactor: 1,
+            // Only the latest checkpoint of a (run, node) is ever read (failover).
+            ...(topic === TOPICS.checkpoints && { configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }),
+          })),
+          waitForLeaders: true,
+          timeout: 10_000,
+        });
         how = 'created';
       } catch (err) {
         // The kcat mock (no controller in its metadata) or a broker that refuses CreateTopics:

@@ -9,3 +9,7 @@ export * from './kafka.server';
 export * from './cluster-member';
 export * from './cluster-handshake';
 export * from './service-process';
+export * from './kafka-run.reader';
+export * from './platform-tracing';
+export * from './log-catch-up';
+export * from './run-supervisor';

@@ -56,6 +56,7 @@ export interface KafkaConsumer {
   subscribe(s: { topics: string[]; fromBeginning?: boolean }): Promise<void>;
   run(c: { autoCommit?: boolean; partitionsConsumedConcurrently?: number; eachMessage: (p: KafkaEachMessagePayload) => Promise<void> }): Promise<void>;
   stop(): Promise<void>;
+  seek(o: { topic: string; partition: number; offset: string }): void;
   on(event: string, listener: (e: KafkaInstrumentationEvent<unknown>) => void): () => void;
   events: { GROUP_JOIN: string; FETCH_START: string; FETCH: string; REBALANCING: string; CRASH: string; DISCONNECT: string; STOP: string };
 }
@@ -82,12 +83,24 @@ export interface KafkaTopicMetadata {
   partitions: { partitionId: number; leader: number }[];
 }
 
+export interface KafkaPartitionOffsets {
+  partition: number;
+  low: string;
+  high: string;
+}
+
 export interface KafkaAdmin {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   listTopics(): Promise<string[]>;
-  createTopics(o: { topics: { topic: string; numPartitions: number; replicationFactor?: number }[]; waitForLeaders?: boolean; timeout?: number }): Promise<boolean>;
+  createTopics(o: {
+    topics: { topic: string; numPartitions: number; replicationFactor?: number; configEntries?: { name: string; value: string }[] }[];
+    waitForLeaders?: boolean;
+    timeout?: number;
+  }): Promise<boolean>;
   fetchTopicMetadata(o: { topics: string[] }): Promise<{ topics: KafkaTopicMetadata[] }>;
+  /** Per partition: `high` is the high watermark (the offset the next message will get). */
+  fetchTopicOffsets(topic: string): Promise<KafkaPartitionOffsets[]>;
 }
 
 export interface KafkaClient {

@@ -9,6 +9,7 @@ import { TOPICS } from '../topics';
 import type { KafkaClient, KafkaProducer, KafkaTopicMessages } from './kafka-client.types';
 import { asUnavailable } from './kafka.errors';
 import { partitionForKey } from './partitioner';
+import { publishSpan } from './platform-tracing';
 
 export interface KafkaBusOptions {
   client: KafkaClient;
@@ -19,6 +20,8 @@ export interface KafkaBusOptions {
   partitions: number;
   /** Called when a batch could not be sent after kafkajs' retries. */
   onError?: (err: Error) => void;
+  /** How long a retriable send failure (broker restart or outage) is retried (default 60 s). */
+  maxOutageMs?: number;
 }
 
 export class KafkaBus implements MessageBus {
@@ -28,6 +31,8 @@ export class KafkaBus implements MessageBus {
   private closed = false;
   messagesSent = 0;
   batchesSent = 0;
+  /** Batches sent again after kafkajs gave up on them (a broker outage). */
+  retriedBatches = 0;
 
   private constructor(
     private readonly producer: KafkaProducer,
@@ -89,16 +94,40 @@ export class KafkaBus implements MessageBus {
     for (const m of batch) {
       let t = byTopic.get(m.topic);
       if (!t) byTopic.set(m.topic, (t = { topic: m.topic, messages: [] }));
-      t.messages.push({ key: m.key, value: m.value, partition: partitionForKey(m.key, this.partitionCount(m.topic)), headers: m.headers });
+      // Headers copied: platform tracing adds `traceparent` to them (see platform-tracing.ts).
+      t.messages.push({ key: m.key, value: m.value, partition: partitionForKey(m.key, this.partitionCount(m.topic)), headers: m.headers && { ...m.headers } });
     }
-    try {
-      await this.producer.sendBatch({ topicMessages: [...byTopic.values()] });
-      this.messagesSent += batch.length;
-      this.batchesSent++;
-    } catch (err) {
-      const e = asUnavailable(this.options.brokers, err);
-      if (this.options.onError) this.options.onError(e);
-      else throw e;
+    let failingSinceMs: number | null = null;
+    for (;;) {
+      try {
+        await publishSpan({ topics: [...byTopic.keys()], messages: batch.length }, () => this.producer.sendBatch({ topicMessages: [...byTopic.values()] }));
+        this.messagesSent += batch.length;
+        this.batchesSent++;
+        return;
+      } catch (err) {
+        // A broker restart or outage outlasts kafkajs' own retries: keep the batch (a lost
+        // message would stall the epoch barrier for good) and send it again, in order, until
+        // the outage has lasted `maxOutageMs`. Duplicates are dropped by (epoch, source, seq).
+        failingSinceMs ??= performance.now(); // wall-clock ok: outage bound
+        if (isRetriable(err) && performance.now() - failingSinceMs < (this.options.maxOutageMs ?? 60_000)) { // wall-clock ok: outage bound
+          this.retriedBatches++;
+          await new Promise((resolve) => setTimeout(resolve, 500)); // wall-clock ok: retry pacing
+          continue;
+        }
+        const e = asUnavailable(this.options.brokers, err);
+        if (this.options.onError) this.options.onError(e);
+        else throw e;
+        return;
+      }
     }
   }
+}
+
+/** kafkajs marks transient failures retriable; exhausted retries wrap the last one. */
+function isRetriable(err: unknown): boolean {
+  for (let e = err as { name?: string; retriable?: boolean; cause?: unknown; originalError?: unknown } | undefined, i = 0; e && i < 5; i++) {
+    if (e.retriable === true || e.name === 'KafkaJSNumberOfRetriesExceeded' || e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSRequestTimeoutError') return true;
+    e = (e.originalError ?? e.cause) as typeof e;
+  }
+  return false;
 }

@@ -42,6 +42,8 @@ interface ConsumerState {
   fetchStartedAfterJoin: number;
   ready: boolean;
   assignment: Record<string, number[]>;
+  /** "topic/partition" -> the offset after the last message delivered to this process. */
+  positions: Map<string, number>;
 }
 
 export class KafkaTransportServer extends Server implements CustomTransportStrategy {
@@ -98,11 +100,29 @@ export class KafkaTransportServer extends Server implements CustomTransportStrat
     const broadcastTopics = topics.filter((t) => !sharedTopics.includes(t));
     if (broadcastTopics.length > 0) this.consumers.push(this.createConsumer('broadcast', this.options.instanceGroupId, broadcastTopics));
     if (sharedTopics.length > 0) this.consumers.push(this.createConsumer('shared', this.options.shared!.groupId, sharedTopics));
-    for (const c of this.consumers) {
-      await c.consumer.connect();
-      await c.consumer.subscribe({ topics: c.topics, fromBeginning: false });
-      await c.consumer.run({ autoCommit: false, partitionsConsumedConcurrently: 1, eachMessage: (p) => this.onMessage(p) });
-    }
+    for (const c of this.consumers) await this.runConsumer(c);
+  }
+
+  private async runConsumer(c: ConsumerState): Promise<void> {
+    await c.consumer.connect();
+    await c.consumer.subscribe({ topics: c.topics, fromBeginning: false });
+    await c.consumer.run({ autoCommit: false, partitionsConsumedConcurrently: 1, eachMessage: (p) => this.onMessage(p, c) });
+  }
+
+  /**
+   * kafkajs restarts a consumer after a retriable failure only; after any other (the kcat mock
+   * answers some SyncGroups with an error kafkajs deems fatal, a broker restart can end in one)
+   * the consumer would stay stopped and the process deaf. Start it again, until it runs.
+   */
+  private restartLater(c: ConsumerState, log: (line: string) => void): void {
+    setTimeout(() => {
+      if (this.closing) return;
+      log(`${c.name} consumer restarting`);
+      this.runConsumer(c).catch((err: unknown) => {
+        log(`${c.name} consumer restart failed: ${(err as Error).message}`);
+        this.restartLater(c, log);
+      });
+    }, 1000); // wall-clock ok: reconnect pacing
   }
 
   private createConsumer(name: ConsumerState['name'], groupId: string, topics: string[]): ConsumerState {
@@ -111,19 +131,34 @@ export class KafkaTransportServer extends Server implements CustomTransportStrat
       // Loopback latency: answer a fetch as soon as one byte is there, never wait long for more.
       maxWaitTimeInMs: 5,
       minBytes: 1,
-      sessionTimeout: 10_000,
+      // A replica that dies leaves the group after this long (failover starts then); 6 s is a
+      // real Kafka's smallest allowed value (group.min.session.timeout.ms).
+      sessionTimeout: 6_000,
       rebalanceTimeout: 10_000,
       heartbeatInterval: 500,
       allowAutoTopicCreation: false,
       retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 2000 },
     });
-    const state: ConsumerState = { name, groupId, consumer, topics, joins: 0, fetchStartedAfterJoin: -1, ready: false, assignment: {} };
+    const state: ConsumerState = { name, groupId, consumer, topics, joins: 0, fetchStartedAfterJoin: -1, ready: false, assignment: {}, positions: new Map() };
     const log = this.options.log ?? (() => undefined);
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const p = e.payload as KafkaGroupJoinPayload;
       state.joins++;
       state.ready = false;
       state.assignment = p.memberAssignment;
+      // After a rejoin (rebalance, session expiry after a broker outage, restart after a crash)
+      // kafkajs resolves every assigned partition's position again from committed offsets, which
+      // these groups never write: from the end of the log, skipping whatever was published
+      // meanwhile. Go back to where this process was instead; what is delivered twice is dropped
+      // by (epoch, source, seq). Partitions it never received anything on have no position: a
+      // node whose messages were missed there stalls, and the conductor's failover restores it
+      // from the log (run-supervisor.ts).
+      for (const [topic, partitions] of Object.entries(p.memberAssignment)) {
+        for (const partition of partitions) {
+          const next = state.positions.get(`${topic}/${partition}`);
+          if (next !== undefined) consumer.seek({ topic, partition, offset: String(next) });
+        }
+      }
       const parts = Object.entries(p.memberAssignment)
         .map(([t, ps]) => `${t}[${[...ps].sort((a, b) => a - b).join(',')}]`)
         .join(' ');
@@ -146,12 +181,15 @@ export class KafkaTransportServer extends Server implements CustomTransportStrat
     consumer.on(consumer.events.CRASH, (e) => {
       state.ready = false;
       const p = e.payload as { error?: Error; restart?: boolean };
-      if (!this.closing) log(`${name} consumer crashed: ${p.error?.message ?? 'unknown error'}${p.restart ? ' (restarting)' : ''}`);
+      if (this.closing) return;
+      log(`${name} consumer crashed: ${p.error?.message ?? 'unknown error'}${p.restart ? ' (restarting)' : ''}`);
+      if (!p.restart) this.restartLater(state, log);
     });
     return state;
   }
 
-  private onMessage(p: KafkaEachMessagePayload): Promise<void> {
+  private onMessage(p: KafkaEachMessagePayload, c: ConsumerState): Promise<void> {
+    c.positions.set(`${p.topic}/${p.partition}`, Number(p.message.offset) + 1);
     const message: BusMessage = {
       topic: p.topic,
       key: p.message.key ? p.message.key.toString('utf8') : '',

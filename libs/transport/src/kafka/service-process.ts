@@ -9,12 +9,14 @@ import { NestFactory } from '@nestjs/core';
 import { RethrowExceptionFilter } from '../rethrow.filter';
 import type { vpmu } from '@vpmu/proto';
 import { hostNode, TOPICS, vmNode } from '../topics';
-import { ClusterMember, type ServiceName } from './cluster-member';
+import { ClusterMember, type AdoptionPort, type ServiceName } from './cluster-member';
+import { catchUpFromLog } from './log-catch-up';
 import { ensureTopics } from './ensure-topics';
 import { createKafkaClient } from './kafka-client.types';
 import { KafkaBus } from './kafka.bus';
 import { assertBrokersReachable, KafkaSetupError, KafkaUnavailableError, parseBrokers } from './kafka.errors';
 import { KafkaTransportServer } from './kafka.server';
+import { startPlatformTracing } from './platform-tracing';
 
 export const DEFAULT_PARTITIONS = 4;
 export const DEFAULT_GROUP = 'vpmu';
@@ -84,6 +86,8 @@ export interface ServiceDefinition {
   beforeRunStart?: (m: vpmu.v1.IRunStart, config: ServiceConfig) => void;
   /** Runs once the service is ready (the aggregator starts answering with RunResult). */
   afterStart?: (app: INestMicroservice, bus: KafkaBus, config: ServiceConfig, log: (line: string) => void) => void;
+  /** Failover: the service's adoption port (cluster-member.ts); without it takeovers are ignored. */
+  adoption?: (app: INestMicroservice) => AdoptionPort;
 }
 
 export function healthLogger(service: string, replica: string): (line: string) => void {
@@ -100,6 +104,8 @@ export async function startService(def: ServiceDefinition, argv = process.argv.s
     process.exit(2);
   }
   const log = healthLogger(def.service, config.replica);
+  // Before kafkajs is loaded (createKafkaClient): the instrumentation patches it as it loads.
+  const tracing = startPlatformTracing(`vpmu-${def.service}`, { instance: config.replica, log });
   let app: INestMicroservice | null = null;
   let bus: KafkaBus | null = null;
   let stopping = false;
@@ -109,6 +115,7 @@ export async function startService(def: ServiceDefinition, argv = process.argv.s
     log(`stopping (${signal})`);
     await app?.close().catch(() => undefined);
     await bus?.close().catch(() => undefined);
+    await tracing?.shutdown();
     log('stopped');
     process.exit(0);
   };
@@ -141,6 +148,12 @@ export async function startService(def: ServiceDefinition, argv = process.argv.s
       assignedPartitions: () => server?.assignedPartitions(TOPICS.inbox) ?? [],
       log,
       beforeRunStart: def.beforeRunStart ? (m) => def.beforeRunStart!(m, config) : undefined,
+      adoption: () => (app && def.adoption ? def.adoption(app) : null),
+      readLog: async (topics, accept) => {
+        const read = await catchUpFromLog({ client, brokers: config.brokers, topics, accept, groupPrefix: `${config.group}.catch-up.${def.service}.${config.replica}` });
+        log(`read ${topics.join(', ')} back: ${read.envelopes.length} of ${read.scanned} messages kept in ${Math.round(read.wallMs)} ms`);
+        return read.envelopes;
+      },
     });
     server = new KafkaTransportServer({
       client,
@@ -163,6 +176,7 @@ export async function startService(def: ServiceDefinition, argv = process.argv.s
     if (!unavailable && (err as Error).stack) process.stderr.write(`${(err as Error).stack}\n`);
     await app?.close().catch(() => undefined);
     await bus?.close().catch(() => undefined);
+    await tracing?.shutdown();
     process.exit(unavailable ? 4 : 1);
   }
 }

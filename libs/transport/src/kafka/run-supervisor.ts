@@ -1,0 +1,210 @@
+// Failover on a cluster (DESIGN.md "Reliability"), the conductor's side. Results never depend on
+// it: a run is a pure function of its inputs whoever simulates which node. What it decides is
+// who simulates what after a failure, and when to give up:
+// - an epoch that stalls (no progress for `stallMs`) starts probe rounds (ReadyProbe with the
+//   run's id; live replicas answer with the run they are in, see cluster-member.ts);
+// - the placement is recomputed from the answers exactly as at the start (the vpmu.inbox
+//   partitions each replica's consumer group holds now); a node whose owner stopped answering,
+//   restarted (answers outside the run) or no longer holds the node's partition goes to the new
+//   owner, which restores it from the log (Takeover). Two consecutive rounds must agree, so a
+//   rebalance in flight is never used. A dead replica keeps its partitions until its session
+//   times out (6 s), so a takeover takes that long at least;
+// - a stall with an unchanged placement is given `readoptAfterMs`, then the stalled nodes are
+//   restored by their own owners (a message they missed during a rebalance is in the log);
+// - a node whose owner is gone and that no replica can take over for `lostAfterMs` ends the run
+//   with NodeLostError, naming the nodes (the CLI exits 4).
+// Wall-clock time decides only these timeouts.
+import { AGGREGATOR_NODE } from '../topics';
+import { computeAssignments, type ClusterHandshake, type NodeAssignment, type ReadyReply } from './cluster-handshake';
+
+/**
+ * How long nodes may have no live owner before the run ends. A takeover needs the dead member's
+ * session to expire (6 s) and the group to rebalance, which the kcat mock delays by ~5 s per
+ * round (a new member joining meanwhile costs another round): 20 s covers two rounds.
+ */
+export const DEFAULT_LOST_AFTER_MS = 20_000;
+
+export class NodeLostError extends Error {
+  readonly retriable = true;
+  constructor(
+    message: string,
+    readonly nodes: string[],
+    readonly epoch: number,
+  ) {
+    super(message);
+  }
+}
+
+export type FailoverPlan =
+  /** Every node has a live owner holding its partition. */
+  | { kind: 'steady'; assignments: NodeAssignment[] }
+  /** A new placement: `adopt` must be restored by their (new) owners. */
+  | { kind: 'takeover'; assignments: NodeAssignment[]; adopt: string[]; gone: string[] }
+  /** No complete placement from the answers: `gone` have no live owner (yet). */
+  | { kind: 'unplaceable'; problems: string[]; gone: string[] };
+
+export function serviceOfNode(node: string): 'aggregator' | 'host-node' | 'guest-vm' {
+  return node === AGGREGATOR_NODE ? 'aggregator' : node.startsWith('host/') ? 'host-node' : 'guest-vm';
+}
+
+/** Pure: the placement after one probe round, given the current owners (`aggregator` included). */
+export function planFailover(runId: string, hosts: string[], vms: string[], owners: ReadonlyMap<string, string>, replies: ReadyReply[]): FailoverPlan {
+  const byReplica = new Map(replies.map((r) => [`${r.service}/${r.replica}`, r]));
+  const alive = (node: string, replica: string | undefined): boolean => byReplica.get(`${serviceOfNode(node)}/${replica}`)?.inRun === runId;
+  const nodes = [...owners.keys()].sort();
+  const gone = nodes.filter((n) => !alive(n, owners.get(n)));
+  const placement = computeAssignments(hosts, vms, replies);
+  if (!placement.ok) return { kind: 'unplaceable', problems: placement.problems, gone };
+  // The aggregator has no partition: it stays where it is while its replica is in the run,
+  // else it goes to an aggregator that answered (the first by id), which rebuilds it.
+  const aggregators = replies.filter((r) => r.service === 'aggregator').sort((a, b) => (a.replica < b.replica ? -1 : 1));
+  const currentAggregator = owners.get(AGGREGATOR_NODE);
+  const aggregator = alive(AGGREGATOR_NODE, currentAggregator) ? currentAggregator! : (aggregators.find((r) => r.inRun === runId) ?? aggregators[0]).replica;
+  const assignments = [...placement.assignments, { node: AGGREGATOR_NODE, replica: aggregator }].sort((a, b) => (a.node < b.node ? -1 : 1));
+  const adopt = assignments.filter((a) => a.replica !== owners.get(a.node) || gone.includes(a.node)).map((a) => a.node);
+  if (adopt.length === 0) return { kind: 'steady', assignments };
+  return { kind: 'takeover', assignments, adopt, gone };
+}
+
+/** What the supervisor needs from the conductor. */
+export interface SupervisedConductor {
+  readonly currentEpoch: number;
+  missingNodes(): string[];
+  takeover(assignments: NodeAssignment[], adopt: string[], reason: string): void;
+}
+
+export interface RunSupervisorOptions {
+  runId: string;
+  hosts: string[];
+  vms: string[];
+  /** The placement the run started with (RunStart.assignments) and the aggregator's replica. */
+  assignments: NodeAssignment[];
+  aggregatorReplica: string;
+  handshake: Pick<ClusterHandshake, 'probe'>;
+  conductor: SupervisedConductor;
+  /** The run cannot go on: `err` says which nodes are lost. */
+  onLost: (err: NodeLostError) => void;
+  log?: (line: string) => void;
+  stallMs?: number;
+  probeWaitMs?: number;
+  /** After a takeover, give the adopters this long before judging again. */
+  settleMs?: number;
+  readoptAfterMs?: number;
+  lostAfterMs?: number;
+}
+
+export interface FailoverRecord {
+  epoch: number;
+  adopt: string[];
+  gone: string[];
+  /** Wall time from the last progress before the stall to the Takeover. */
+  detectMs: number;
+  /** Wall time from the Takeover to the next progress (filled in then). */
+  recoverMs: number | null;
+}
+
+export class RunSupervisor {
+  private readonly owners = new Map<string, string>();
+  private lastProgressMs = performance.now(); // wall-clock ok: failover timeouts
+  private lastActionMs = 0;
+  /** Wall time (performance.now) of the last Takeover, 0 before any. */
+  get lastTakeoverMs(): number {
+    return this.lastActionMs;
+  }
+  private goneSinceMs: number | null = null;
+  private previousPlan = '';
+  private busy = false;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  readonly failovers: FailoverRecord[] = [];
+
+  constructor(private readonly o: RunSupervisorOptions) {
+    for (const a of o.assignments) this.owners.set(a.node, a.replica);
+    this.owners.set(AGGREGATOR_NODE, o.aggregatorReplica);
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), 250); // wall-clock ok: failover timeouts
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** The conductor completed an epoch. */
+  progressed(): void {
+    const now = performance.now(); // wall-clock ok: failover timeouts
+    const last = this.failovers[this.failovers.length - 1];
+    if (last && last.recoverMs === null) last.recoverMs = now - this.lastActionMs;
+    this.lastProgressMs = now;
+    this.goneSinceMs = null;
+    this.previousPlan = '';
+  }
+
+  private async tick(): Promise<void> {
+    const now = performance.now(); // wall-clock ok: failover timeouts
+    if (this.busy || this.stopped) return;
+    if (now - this.lastProgressMs < (this.o.stallMs ?? 1500)) return;
+    if (now - this.lastActionMs < (this.o.settleMs ?? 3000)) return;
+    this.busy = true;
+    try {
+      await this.round();
+    } catch (err) {
+      this.o.log?.(`failover round failed: ${(err as Error).message}`);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async round(): Promise<void> {
+    const replies = await this.o.handshake.probe(this.o.runId, this.o.probeWaitMs ?? 300);
+    if (this.stopped) return;
+    const now = performance.now(); // wall-clock ok: failover timeouts
+    const plan = planFailover(this.o.runId, this.o.hosts, this.o.vms, this.owners, replies);
+    const epoch = this.o.conductor.currentEpoch;
+    if (plan.kind === 'takeover') {
+      const key = JSON.stringify(plan);
+      if (key !== this.previousPlan) {
+        this.previousPlan = key; // act only when the next round agrees
+        return;
+      }
+      const moved = plan.adopt.filter((n) => !plan.gone.includes(n));
+      const reason = [plan.gone.length > 0 ? `owner gone: ${plan.gone.join(' ')}` : '', moved.length > 0 ? `partition moved: ${moved.join(' ')}` : ''].filter(Boolean).join('; ');
+      this.act(plan.assignments, plan.adopt, plan.gone, reason, now);
+      return;
+    }
+    this.previousPlan = '';
+    if (plan.kind === 'steady') {
+      this.goneSinceMs = null;
+      if (now - Math.max(this.lastProgressMs, this.lastActionMs) < (this.o.readoptAfterMs ?? 10_000)) return;
+      const missing = this.o.conductor.missingNodes();
+      if (missing.length > 0) this.act(plan.assignments, missing, [], `no progress for ${Math.round((now - this.lastProgressMs) / 1000)} s`, now);
+      return;
+    }
+    if (plan.gone.length === 0) return; // e.g. a rebalance in flight; the epoch watchdog bounds it
+    this.goneSinceMs ??= now;
+    const lostAfterMs = this.o.lostAfterMs ?? DEFAULT_LOST_AFTER_MS;
+    if (now - this.goneSinceMs < lostAfterMs) return;
+    this.stop();
+    const owners = [...new Set(plan.gone.map((n) => `${serviceOfNode(n)} replica ${this.owners.get(n)}`))];
+    const services = [...new Set(plan.gone.map(serviceOfNode))];
+    this.o.onLost(
+      new NodeLostError(
+        `lost ${plan.gone.join(', ')} at epoch ${epoch}: ${owners.join(', ')} stopped answering and no other ${services.join(' or ')} replica took over within ${Math.round(lostAfterMs / 1000)} s (${plan.problems.join('; ')}); start another replica (vpmu cluster up) and run the scenario again.`,
+        plan.gone,
+        epoch,
+      ),
+    );
+  }
+
+  private act(assignments: NodeAssignment[], adopt: string[], gone: string[], reason: string, now: number): void {
+    this.o.log?.(`epoch ${this.o.conductor.currentEpoch}: takeover of ${adopt.join(' ')} (${reason})`);
+    this.o.conductor.takeover(assignments, adopt, reason);
+    for (const a of assignments) this.owners.set(a.node, a.replica);
+    this.failovers.push({ epoch: this.o.conductor.currentEpoch, adopt, gone, detectMs: now - this.lastProgressMs, recoverMs: null });
+    this.lastActionMs = now;
+    this.previousPlan = '';
+    this.goneSinceMs = null;
+  }
+}
