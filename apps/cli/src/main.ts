@@ -14,24 +14,42 @@ import { overheadCommand } from './commands/overhead.command';
 
 type Command = (argv: string[], io: CommandIo) => Promise<number>;
 
-const COMMANDS: Record<string, { run: Command; summary: string }> = {
-  run: { run: runCommand, summary: 'run FILE [--out DIR] [--seed N]       run a scenario, record it, write summary and viewers' },
-  validate: { run: validateCommand, summary: 'validate FILE                         check a scenario file, every error with its path' },
+/** Each command with its forms: [synopsis, what it does]. Shown by `vpmu help`, one page each in docs/cli/. */
+const COMMANDS: Record<string, { run: Command; forms: [string, string][] }> = {
+  run: { run: runCommand, forms: [['run FILE [--out DIR] [--seed N] [--otlp URL] [--kafka B]', 'run a scenario, record it, write the summary and the viewers']] },
+  validate: { run: validateCommand, forms: [['validate FILE', 'check a scenario file, every error with its path']] },
   replay: {
     run: replayCommand,
-    summary:
-      'replay REC --verify [--json]          re-simulate a recording and compare (exit 3 on divergence)\n' +
-      '  replay REC [--otlp URL] [--out DIR] [--speed X]  stream a recording to the viewers\n' +
-      '  replay --kafka B --run ID [--verify]  the same for a run read back from Kafka',
+    forms: [
+      ['replay REC --verify [--json]', 're-simulate a recording and compare (exit 3 on divergence)'],
+      ['replay REC [--otlp URL] [--out DIR] [--speed X]', 'stream a recording to the viewers'],
+      ['replay --kafka B --run ID [--verify]', 'the same for a run read back from Kafka'],
+    ],
   },
-  inspect: { run: inspectCommand, summary: 'inspect REC --at TIME [--vm ID] [--host ID] [--json]  state at a virtual time' },
-  cluster: { run: clusterCommand, summary: 'cluster up --kafka B [--host-nodes N] [--guest-vms M] [--out DIR] | cluster down   local services on a broker' },
-  export: { run: exportCommand, summary: 'export REC --format jsonl|perfetto|otlp-json|html --out FILE  convert a recording' },
-  overhead: { run: overheadCommand, summary: 'overhead FILE [--json]                the emulated / passthrough / passthrough+filter guest perf overhead table' },
+  inspect: { run: inspectCommand, forms: [['inspect REC --at TIME [--vm ID] [--host ID] [--json]', 'the vPMU, perf and scheduler state at a virtual time']] },
+  export: { run: exportCommand, forms: [['export REC --format jsonl|perfetto|otlp-json|html --out FILE', 'convert a recording']] },
+  overhead: { run: overheadCommand, forms: [['overhead FILE [--json]', 'guest perf overhead: emulated / passthrough / passthrough+filter']] },
+  cluster: {
+    run: clusterCommand,
+    forms: [
+      ['cluster up --kafka B [--host-nodes N] [--guest-vms M] [--out DIR]', 'start the services as local processes on a broker'],
+      ['cluster down | cluster status', 'stop them / show them'],
+    ],
+  },
 };
 
 export function usage(): string {
-  return ['usage: vpmu <command> [options]', '', 'commands:', ...Object.values(COMMANDS).map((c) => `  ${c.summary}`), '', 'docs: docs/cli/*.md'].join('\n');
+  const forms = Object.values(COMMANDS).flatMap((c) => c.forms);
+  const width = Math.max(...forms.map(([synopsis]) => synopsis.length));
+  return [
+    'usage: vpmu <command> [options]',
+    '',
+    'commands:',
+    ...forms.map(([synopsis, what]) => `  ${synopsis.padEnd(width)}  ${what}`),
+    '',
+    'exit codes: 0 ok, 1 internal bug, 2 bad input, 3 replay divergence, 4 infrastructure unavailable',
+    'docs: docs/cli/<command>.md; add --debug to any command for stack traces',
+  ].join('\n');
 }
 
 export async function main(argv: string[], io: CommandIo = processIo): Promise<number> {
