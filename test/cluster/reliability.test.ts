@@ -37,7 +37,11 @@ let embeddedDigest: string;
 let embeddedEpochDigests: Map<number, string>;
 
 const recordingPath = (): string => path.join(cwd, 'cluster-out', 'failover', 'recording.vpmurec');
-const run = (kafka: string): ReturnType<typeof vpmuAsync> => vpmuAsync(['run', FIXTURE, '--kafka', kafka, '--quiet'], { cwd, timeoutMs: 80_000 });
+function run(kafka: string): ReturnType<typeof vpmuAsync> {
+  // A fresh output directory: the epochs awaited must be this run's.
+  fs.rmSync(path.dirname(recordingPath()), { recursive: true, force: true });
+  return vpmuAsync(['run', FIXTURE, '--kafka', kafka, '--quiet'], { cwd, timeoutMs: 80_000 });
+}
 
 beforeAll(async () => {
   broker = await startKcatMock();
@@ -56,7 +60,7 @@ afterEach(() => clusterDown(cwd));
 
 describe('a replica dies mid-run', () => {
   it('kills a host-node replica (of 3): the others restore its hosts from the checkpoint and the digest is the embedded one', async () => {
-    await clusterUp(cwd, broker.address, { hostNodes: 3, guestVms: 1 });
+    await clusterUp(cwd, broker.address, { hostNodes: 3, guestVms: 1, group: 'vpmu-fault-1' });
     const running = run(broker.address);
     await waitForRecordedEpoch(recordingPath(), KILL_AT_EPOCH);
     const victim = servicesSimulating(cwd, 'host/')[0];
@@ -72,7 +76,7 @@ describe('a replica dies mid-run', () => {
   });
 
   it('restarts a guest-vm replica and the aggregator: the VMs and the recording are rebuilt from the log, same digest', async () => {
-    await clusterUp(cwd, broker.address, { hostNodes: 2, guestVms: 2 });
+    await clusterUp(cwd, broker.address, { hostNodes: 2, guestVms: 2, group: 'vpmu-fault-2' });
     const running = run(broker.address);
     await waitForRecordedEpoch(recordingPath(), KILL_AT_EPOCH);
     const guest = servicesSimulating(cwd, 'vm/')[0];
@@ -89,7 +93,7 @@ describe('a replica dies mid-run', () => {
   });
 
   it('kills the only host-node replica: exit 4 naming the lost hosts within a bounded time; the recording stays valid up to the last complete epoch', async () => {
-    await clusterUp(cwd, broker.address, { hostNodes: 1, guestVms: 1 });
+    await clusterUp(cwd, broker.address, { hostNodes: 1, guestVms: 1, group: 'vpmu-fault-3' });
     const running = run(broker.address);
     await waitForRecordedEpoch(recordingPath(), KILL_AT_EPOCH);
     const killedAt = Date.now();
@@ -121,7 +125,7 @@ describe('the broker restarts mid-run', () => {
   it('drops every connection and refuses new ones for 3 s: clients reconnect and the run ends with the embedded digest', async () => {
     const proxy = await KafkaRestartProxy.start(broker.address);
     try {
-      await clusterUp(cwd, proxy.address, { hostNodes: 2, guestVms: 1 });
+      await clusterUp(cwd, proxy.address, { hostNodes: 2, guestVms: 1, group: 'vpmu-fault-4' });
       const running = run(proxy.address);
       const before = await waitForRecordedEpoch(recordingPath(), KILL_AT_EPOCH);
       await proxy.stop();

@@ -49,9 +49,10 @@ export function placementOf(stdout: string): Map<string, string[]> {
 }
 
 /** `env` reaches the service processes too (e.g. OTEL_EXPORTER_OTLP_ENDPOINT). */
-export async function clusterUp(cwd: string, broker: string, o: { hostNodes: number; guestVms: number; partitions?: number; env?: Record<string, string> }): Promise<void> {
+export async function clusterUp(cwd: string, broker: string, o: { hostNodes: number; guestVms: number; partitions?: number; env?: Record<string, string>; group?: string }): Promise<void> {
   const args = ['cluster', 'up', '--kafka', broker, '--host-nodes', String(o.hostNodes), '--guest-vms', String(o.guestVms), '--out', 'cluster-out'];
   if (o.partitions) args.push('--partitions', String(o.partitions));
+  if (o.group) args.push('--group', o.group); // a fresh group: no members left over from a killed replica
   const r = await vpmuAsync(args, { cwd, timeoutMs: 60_000, env: o.env });
   if (r.code !== 0) throw new Error(`cluster up failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
 }

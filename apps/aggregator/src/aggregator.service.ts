@@ -2,17 +2,23 @@
 // hash-chained), folds the summary and feeds the viewers. It is a barrier participant like the
 // others: at grant e it waits for exactly the event messages sent to it in epoch e-1, so the
 // recording's order never depends on delivery order.
+// Failover (cluster): a restarted aggregator rebuilds the recording from the start of the run
+// with every event batch of the run's log (the same bytes in the same order give the same hash
+// chain). A run that ends without completing keeps its recording as PATH.partial, valid up to
+// the last epoch written (the recording reader's "writer died" case).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { decodeEventBatch, type vpmu } from '@vpmu/proto';
-import { RecordingWriter, type RecordingWriteResult } from '@vpmu/recording';
+import { PARTIAL_SUFFIX, RecordingWriter, type RecordingWriteResult } from '@vpmu/recording';
 import { SummaryBuilder, type RunSummary } from '@vpmu/summary';
 import {
   AGGREGATOR_NODE,
   EpochParticipants,
   MESSAGE_BUS,
   runContextFromStart,
+  type Adoption,
+  type AdoptionPort,
   type MessageBus,
   type Participant,
   type RunContext,
@@ -52,10 +58,12 @@ interface AggregatorRun {
   summary: SummaryBuilder;
   participants: EpochParticipants<null>;
   eventCount: number;
+  /** The last epoch recorded (written, or empty), -1 before the first. */
+  lastRecordedEpoch: number;
 }
 
 @Injectable()
-export class AggregatorService {
+export class AggregatorService implements AdoptionPort {
   private run: AggregatorRun | null = null;
   private extraSinks: EventSink[] = [];
   private sinks: EventSink[] = [];
@@ -103,6 +111,7 @@ export class AggregatorService {
       summary: new SummaryBuilder(ctx.scenario),
       participants: new EpochParticipants<null>(ctx.runId, this.bus, (p, grant, inbound) => this.onEpoch(run, p, grant, inbound)),
       eventCount: 0,
+      lastRecordedEpoch: -1,
     };
     run.participants.add(AGGREGATOR_NODE, null);
     this.sinks = [...this.extraSinks];
@@ -126,6 +135,30 @@ export class AggregatorService {
     this.run?.participants.onGrant(grant);
   }
 
+  ownedNodes(): string[] {
+    return this.run ? [AGGREGATOR_NODE] : [];
+  }
+
+  release(nodes: string[]): void {
+    // Only with two aggregator replicas (not a supported set-up): the other one writes the run
+    // now, to the same path, so this one stops without touching the files.
+    if (nodes.includes(AGGREGATOR_NODE)) this.run = null;
+  }
+
+  /** Rebuilds the run from its start: a fresh recording, summary and viewers, fed from the log. */
+  adopt(a: Adoption): void {
+    if (!a.nodes.includes(AGGREGATOR_NODE)) return;
+    if (this.run) {
+      this.run.writer.abort();
+      for (const s of this.sinks) s.abort?.();
+      this.run = null;
+    }
+    this.onRunStart(a.runStart);
+    const run = this.run!;
+    for (const env of a.envelopes) run.participants.onMessage(env);
+    for (const g of a.grants) run.participants.onGrant(g);
+  }
+
   onEvents(env: vpmu.v1.Envelope): void {
     this.run?.participants.onMessage(env);
   }
@@ -136,9 +169,13 @@ export class AggregatorService {
     this.run = null;
     try {
       if (m.reason !== 'completed') {
-        run.writer.abort();
+        const kept = keepPartialRecording(run.writer);
         for (const s of this.sinks) s.abort?.();
-        throw new Error(`run ${run.ctx.runId} ended: ${m.reason}`);
+        const recorded =
+          run.lastRecordedEpoch < 0
+            ? 'no epoch was recorded'
+            : `the recording up to epoch ${run.lastRecordedEpoch} is valid in ${kept ?? run.writer.path + PARTIAL_SUFFIX}`;
+        throw new Error(`run ${run.ctx.runId} ended: ${m.reason} (${recorded})`);
       }
       const recording = run.writer.close();
       run.summary.deadLetters = this.deadLetters;
@@ -182,6 +219,7 @@ export class AggregatorService {
     }
     checkpoints.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
     for (const c of checkpoints) run.writer.writeCheckpoint(recordedEpoch, c.node, c.state);
+    run.lastRecordedEpoch = recordedEpoch;
     if (frames.length === 0) return 0;
     frames.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
     run.writer.writeEpoch(
@@ -195,6 +233,25 @@ export class AggregatorService {
     }
     return 0;
   }
+}
+
+/**
+ * Ends an unfinished recording without deleting it: RecordingWriter.abort() closes the file and
+ * removes PATH.partial, so the file is moved aside around it. Every epoch in it is whole (the
+ * writer writes an epoch at once), so it reads back up to its last epoch. Returns its path.
+ */
+function keepPartialRecording(writer: RecordingWriter): string | null {
+  const partial = writer.path + PARTIAL_SUFFIX;
+  const aside = `${partial}.keep`;
+  try {
+    fs.renameSync(partial, aside);
+  } catch {
+    writer.abort();
+    return null; // never opened, or already gone
+  }
+  writer.abort();
+  fs.renameSync(aside, partial);
+  return partial;
 }
 
 /** Writes via a temporary file and a rename, so a crash never leaves half a file. */

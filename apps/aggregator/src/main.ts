@@ -21,6 +21,7 @@ export function start(): Promise<void> {
   return startService({
     service: 'aggregator',
     module: (bus) => AggregatorModule.register(bus, aggregatorConfig),
+    adoption: (app) => app.get(AggregatorService),
     beforeRunStart: (m, config) => {
       const name = runContextFromStart(m).scenario.name.replace(/[^A-Za-z0-9_.-]+/g, '-') || 'run';
       aggregatorConfig.outDir = path.resolve(config.out, name);

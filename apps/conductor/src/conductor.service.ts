@@ -2,6 +2,9 @@
 // barrier (each grant carries how many messages every node must receive from the previous
 // epoch and the timeline actions due in the window), waits for every node's report, and ends
 // the run after two drain epochs (guest results, then their recording by the aggregator).
+// On a cluster it also publishes the failover supervisor's Takeover (a new placement mid-run):
+// the adopters re-simulate from the log and report again; reports are idempotent per epoch, so
+// a node's report for the current epoch counts once whoever sends it, and older ones are ignored.
 import { Inject, Injectable } from '@nestjs/common';
 import { pb, type vpmu } from '@vpmu/proto';
 import type { Scenario } from '@vpmu/scenario';
@@ -16,6 +19,8 @@ export interface RunRequest {
   toolVersion: string;
   /** Cluster runs: which replica owns which node (RunStart.assignments). */
   assignments?: { node: string; replica: string }[];
+  /** Cluster runs: where each topic partition ended before the run (RunStart.log_start, failover). */
+  logStart?: { topic: string; partition: number; offset: number }[];
 }
 
 export interface ConductorProgress {
@@ -76,10 +81,28 @@ export class ConductorService {
         durationNs: req.scenario.durationNs,
         toolVersion: req.toolVersion,
         assignments: req.assignments ?? [],
+        logStart: req.logStart ?? [],
       },
     });
     this.grant(0, new Map());
     return done;
+  }
+
+  /** The epoch granted last (-1 before the run). */
+  get currentEpoch(): number {
+    return this.run ? this.current : -1;
+  }
+
+  /** Nodes whose report for the current epoch has not come in yet (canonical order). */
+  missingNodes(): string[] {
+    if (!this.run) return [];
+    return this.nodes.filter((n) => !this.reports.has(n));
+  }
+
+  /** Failover: publishes a new placement; the owners of `adopt` restore those nodes from the log. */
+  takeover(assignments: { node: string; replica: string }[], adopt: string[], reason: string): void {
+    if (!this.run) return;
+    this.publish(this.current, { takeover: { runId: this.run.runId, epoch: this.current, assignments, adopt, reason } });
   }
 
   abort(reason: string): void {

@@ -1,6 +1,8 @@
 // guest-vm: owns what belongs to a VM wherever it runs: its identity and its guest-visible
 // results (the workload score, guest run time). It receives each epoch's guest output from
 // whichever host runs the VM and, in the first drain epoch, hands the totals to the aggregator.
+// Failover (cluster): a VM's state is its totals, rebuilt by re-running it from the start of
+// the run with every guest output of the run's log.
 import { Inject, Injectable } from '@nestjs/common';
 import type { vpmu } from '@vpmu/proto';
 import {
@@ -11,6 +13,8 @@ import {
   runContextFromStart,
   TOPICS,
   vmNode,
+  type Adoption,
+  type AdoptionPort,
   type MessageBus,
   type Participant,
   type RunContext,
@@ -30,7 +34,7 @@ interface VmTotals {
 }
 
 @Injectable()
-export class GuestVmService {
+export class GuestVmService implements AdoptionPort {
   private run: RunContext | null = null;
   private participants: EpochParticipants<VmTotals> | null = null;
 
@@ -48,14 +52,36 @@ export class GuestVmService {
   }
 
   onRunStart(m: vpmu.v1.IRunStart): void {
+    const assigned = nodesAssignedTo(m, this.config.replica);
+    this.begin(m, (vmId) => (assigned ? assigned.has(vmNode(vmId)) : this.config.vms === 'all' || this.config.vms.includes(vmId)));
+  }
+
+  private begin(m: vpmu.v1.IRunStart, owned: (vmId: string) => boolean): void {
     const run = runContextFromStart(m);
     this.run = run;
     this.participants = new EpochParticipants(run.runId, this.bus, (p, grant, inbound) => this.runEpoch(run, p, grant, inbound));
-    const assigned = nodesAssignedTo(m, this.config.replica);
     for (const vm of run.scenario.vms) {
-      if (assigned ? !assigned.has(vmNode(vm.id)) : this.config.vms !== 'all' && !this.config.vms.includes(vm.id)) continue;
-      this.participants.add(vmNode(vm.id), { id: vm.id, workloadUnits: 0, guestNs: 0 });
+      if (owned(vm.id)) this.participants.add(vmNode(vm.id), { id: vm.id, workloadUnits: 0, guestNs: 0 });
     }
+  }
+
+  ownedNodes(): string[] {
+    return this.participants?.all().map((p) => p.node) ?? [];
+  }
+
+  release(nodes: string[]): void {
+    for (const n of nodes) this.participants?.remove(n);
+  }
+
+  /** Re-runs each VM from the start of the run with the guest outputs read back from the log. */
+  adopt(a: Adoption): void {
+    if (!a.inRun || this.run?.runId !== a.runStart.runId) this.begin(a.runStart, () => false);
+    const participants = this.participants!;
+    for (const node of a.nodes) {
+      participants.restore(node, { id: node.slice(vmNode('').length), workloadUnits: 0, guestNs: 0 }, { epoch: 0, seq: 0, inboundApplied: false });
+    }
+    for (const env of a.envelopes) participants.onMessage(env);
+    for (const g of a.grants) participants.onGrant(g);
   }
 
   onRunEnd(): void {

@@ -4,11 +4,13 @@
 import 'reflect-metadata';
 import { startService } from '@vpmu/transport';
 import { GuestVmModule } from './guest-vm.module';
+import { GuestVmService } from './guest-vm.service';
 
 export function start(): Promise<void> {
   return startService({
     service: 'guest-vm',
     module: (bus, config) => GuestVmModule.register(bus, { vms: config.ids, replica: config.replica }),
+    adoption: (app) => app.get(GuestVmService),
   });
 }
 

@@ -1,30 +1,66 @@
-// Guest `perf stat` / `perf record -F` on one vCPU of a guest, over the guest's (virtual) PMU
-// through MSR accesses — what the guest kernel's x86 perf driver does, so each backend charges
-// the accesses it traps. Follows arch/x86/events/core.c and intel/core.c as the host model
-// (docs/perf-model.md) does, reduced to what a guest session needs:
-// - counter assignment: instructions / cycles / ref-cycles / topdown-slots prefer their fixed
-//   counter (ref-cycles and slots are fixed-only), everything else takes a GP counter;
-// - multiplexing when the events do not fit: every guest tick (HZ=250, 4 ms of guest run time)
-//   the schedule rotates by one event (perf_rotate_context with singleton groups); counts are
-//   scaled by time_enabled / time_running as perf prints them;
-// - x86_pmu_enable / disable sequences: GLOBAL_CTRL = 0, counter and EVENTSEL / FIXED_CTR_CTRL
-//   writes, GLOBAL_CTRL = enabled mask;
-// - sampling: period_left bookkeeping, counter written with -left (min 2), the PMI handler's
-//   sequence (read GLOBAL_STATUS, GLOBAL_CTRL = 0, read and re-arm each overflowed counter, write
-//   GLOBAL_OVF_CTRL, GLOBAL_CTRL = mask) and the frequency mode's period adjustment (1/8 low-pass
-//   at each PMI and each tick, starting from period 1 as perf_event_alloc does).
-// Time is the vCPU's guest run time (guest ns), the clock the guest kernel's perf runs on here.
+// Guest `perf stat -e ...` and `perf record -F <freq> | -c <period> -e ... [-a]` on ONE vCPU of a
+// guest, over the guest's (virtual) PMU through MSR accesses and RDPMC — what the guest kernel's
+// x86 perf driver does, so each vPMU backend charges the accesses it traps, and every value the
+// guest reads comes from the PMU model as the backend exposes it (a denied, starved or leaking
+// counter shows in the counts).
+//
+// What it follows (Linux v6.x, kernel/events/core.c and arch/x86/events/{core.c,intel/core.c}):
+// - every event is its own flexible group (perf stat/record -e a -e b): sched-in visits them in
+//   list order (from the rotation point) and stops trying once one does not fit (merge_sched_in,
+//   can_add_hw); instructions / cycles prefer their fixed counter, ref-cycles and topdown-slots
+//   are fixed-only (perf's 0x0300/0x0400 pseudo encodings), everything else takes a GP counter;
+// - multiplexing: when the events do not all fit, every guest tick (HZ=250: 4 ms; the mux
+//   interval defaults to 1000/HZ ms) the schedule rotates by one event (rotate_ctx with singleton
+//   groups); time_enabled / time_running per event, counts scaled by enabled / running;
+// - x86_perf_event_set_period at every (re)load of a counter: period_left normalised
+//   (`left <= -period → period`, `left <= 0 → left += period`, each starting a new last_period),
+//   `left < 2 → 2`, max_period = 2^(width-1) - 1 with full-width writes, 2^31 - 1 without;
+//   counting events (perf stat) get max_period too, and x86 sets INT on every event;
+// - the MSR sequences: perf_pmu_disable / enable = GLOBAL_CTRL 0 / every counter
+//   (x86_pmu.intel_ctrl); x86_pmu_stop = EVENTSEL without EN (FIXED_CTR_CTRL field cleared) then
+//   RDPMC (x86_perf_event_update); x86_pmu_start(RELOAD) = counter write (IA32_A_PMCx with
+//   full-width writes) then EVENTSEL with EN; the PMI handler (intel_pmu_handle_irq, v4+) =
+//   GLOBAL_CTRL 0, RDMSR GLOBAL_STATUS, WRMSR GLOBAL_OVF_CTRL, per overflowed counter RDPMC +
+//   counter write, RDMSR GLOBAL_STATUS again, GLOBAL_CTRL all;
+// - sampling: one sample per elapsed period; frequency mode starts at period 1
+//   (perf_event_alloc) and perf_adjust_period (1/8 low-pass toward count * 1e9 / (ns * freq))
+//   runs at each sample with count = last_period over the time since the previous sample, and at
+//   each tick with the events counted over the tick (perf_adjust_freq_unthr_context, which stops,
+//   reloads and restarts the event); a period reset (period_left > 8 * sample_period) reloads the
+//   counter; more than max_sample_rate / HZ interrupts in a tick throttle the event until the
+//   next tick.
+// Two clocks: `nowNs` is the vCPU's guest run time, the clock of time_enabled / time_running and of
+// the accuracy window (what the guest ran); `clockNs` is the guest's perf_clock() (kvmclock: host
+// time, so it advances while the vCPU is out of guest mode). The frequency estimate must use the
+// latter: the time a PMI spends in the host (exit, PMU context switch, injection) passes for the
+// guest too, and an estimator blind to it sees PMIs ~100 ns apart while the period ramps up from
+// 1 and overshoots by orders of magnitude (one sample in 100 ms instead of 1000 per second).
+// Not modelled: the LVTPC APIC write, PEBS / LBR MSRs, the per-event enable ioctls at start (one
+// sched-in stands for them), the x86 fast-path counter reuse (it only changes which MSRs are
+// written, not what counts).
 import type { GuestPerfSpec } from '@vpmu/scenario';
-import { INTEL_ARCH_EVENTS, MSR, EVTSEL, FIXED_CTRL, FIXED_COUNTER_ID_BASE, INTEL_FIXED_COUNTER_EVENTS, type WorkloadEventName } from '@vpmu/pmu';
+import { INTEL_ARCH_EVENTS, MSR, EVTSEL, FIXED_CTRL, FIXED_COUNTER_ID_BASE, INTEL_FIXED_COUNTER_EVENTS, RDPMC_FIXED, type WorkloadEventName } from '@vpmu/pmu';
 
 /** The guest's PMU as the guest kernel reaches it (the backend decides what traps). */
 export interface GuestPerfMsrPort {
   wrmsr(msr: number, value: bigint): boolean;
   /** 0 on a fault. */
   rdmsr(msr: number): bigint;
+  /** RDPMC with the ECX index (bit 30 = fixed counters); 0 on a fault. */
+  rdpmc(index: number): bigint;
 }
 
+/** Guest kernel tick (HZ=250), also the default multiplexing interval. */
 export const GUEST_TICK_NS = 4_000_000;
+/** perf_event_max_sample_rate default. */
+export const GUEST_MAX_SAMPLE_RATE_HZ = 100_000;
+
+export interface GuestPerfOptions {
+  /** PERF_CAPABILITIES.FW_WRITE (default true): periods go to IA32_A_PMCx, max_period 2^(w-1)-1. */
+  fullWidthWrites?: boolean;
+  /** perf_event_max_sample_rate (default 100000). */
+  maxSampleRateHz?: number;
+}
 
 export interface GuestPerfEventState {
   name: WorkloadEventName;
@@ -39,7 +75,10 @@ export interface GuestPerfEventState {
   lastPeriod: number;
   samples: number;
   freqCountStamp: number;
+  /** perf_clock() at the last sample (hwc->freq_time_stamp), guest clock ns. */
   lastPmiNs: number;
+  interruptsThisTick: number;
+  throttled: boolean;
 }
 
 export interface GuestPerfReading {
@@ -50,6 +89,8 @@ export interface GuestPerfReading {
   timeRunningNs: number;
   samples: number;
 }
+
+const HW_OVERFLOW_MIN_LEFT = 2;
 
 /** One guest perf session's state on one vCPU. */
 export class GuestPerfVcpu {
@@ -62,13 +103,23 @@ export class GuestPerfVcpu {
   /** Guest ns the session was enabled on this vCPU. */
   windowNs = 0;
   multiplexed = false;
+  private fixedCtrl = 0;
+  private readonly fullWidth: boolean;
+  private readonly maxPeriod: number;
+  private readonly maxPerTick: number;
 
   constructor(
     readonly spec: GuestPerfSpec,
     readonly gpCounters: number,
     readonly fixedCounters: number,
     readonly widthBits: number,
+    opts: GuestPerfOptions = {},
   ) {
+    this.fullWidth = opts.fullWidthWrites ?? true;
+    this.maxPeriod = this.fullWidth ? 2 ** (widthBits - 1) - 1 : 2 ** 31 - 1;
+    this.maxPerTick = Math.max(1, Math.floor((opts.maxSampleRateHz ?? GUEST_MAX_SAMPLE_RATE_HZ) / (1e9 / GUEST_TICK_NS)));
+    const sample = this.sampling ? spec.sample! : undefined;
+    const initial = sample === undefined ? this.maxPeriod : sample.freqHz !== undefined ? 1 : Math.min(sample.periodEvents ?? 1, this.maxPeriod);
     this.events = spec.events.map((name) => ({
       name: name as WorkloadEventName,
       counter: -1,
@@ -76,107 +127,128 @@ export class GuestPerfVcpu {
       enabledNs: 0,
       runningNs: 0,
       lastRaw: 0n,
-      samplePeriod: 0,
-      periodLeft: 0,
-      lastPeriod: 0,
+      samplePeriod: initial,
+      periodLeft: initial,
+      lastPeriod: initial,
       samples: 0,
       freqCountStamp: 0,
       lastPmiNs: 0,
+      interruptsThisTick: 0,
+      throttled: false,
     }));
-    for (const e of this.events) {
-      if (spec.command === 'record' && spec.sample) {
-        e.samplePeriod = spec.sample.periodEvents ?? 1;
-        e.periodLeft = e.samplePeriod;
-        e.lastPeriod = e.samplePeriod;
-      }
-    }
   }
 
   get sampling(): boolean {
     return this.spec.command === 'record' && this.spec.sample !== undefined;
   }
 
-  start(port: GuestPerfMsrPort, nowNs: number): void {
+  private get freqHz(): number | undefined {
+    return this.sampling ? this.spec.sample!.freqHz : undefined;
+  }
+
+  /** Enables every event: one sched-in of the flexible groups. `clockNs`: the guest's perf_clock(). */
+  start(port: GuestPerfMsrPort, nowNs: number, clockNs: number = nowNs): void {
     if (this.running) return;
     this.running = true;
     this.startNs = nowNs;
     this.lastNs = nowNs;
-    this.schedule(port);
+    for (const e of this.events) e.lastPmiNs = clockNs;
+    this.pmuDisable(port);
+    this.schedIn(port);
+    this.pmuEnable(port);
   }
 
   stop(port: GuestPerfMsrPort, nowNs: number): void {
     if (!this.running) return;
     this.account(nowNs);
-    this.unschedule(port);
+    this.pmuDisable(port);
+    this.schedOut(port);
+    this.pmuEnable(port);
     this.running = false;
   }
 
-  /** The guest tick: multiplexing rotation and the frequency mode's period adjustment. */
+  /**
+   * The guest tick: unthrottling and the frequency mode's period adjustment
+   * (perf_adjust_freq_unthr_context), then the multiplexing rotation when events do not all fit.
+   */
   tick(port: GuestPerfMsrPort, nowNs: number): void {
     if (!this.running) return;
     this.account(nowNs);
-    if (this.multiplexed) {
-      this.unschedule(port);
-      this.rotation = (this.rotation + 1) % this.events.length;
-      this.schedule(port);
-      return;
-    }
-    if (this.sampling && this.spec.sample?.freqHz !== undefined) {
-      // perf_adjust_freq_unthr_context: read, stop, adjust, restart each sampling event.
+    const freq = this.freqHz !== undefined;
+    if (this.events.some((e) => e.counter >= 0 && (e.throttled || freq))) {
+      this.pmuDisable(port);
       for (const e of this.events) {
         if (e.counter < 0) continue;
+        if (e.throttled) {
+          e.throttled = false;
+          this.writeSel(port, e, true); // pmu->start(event, 0): no reload
+        }
+        if (!freq) continue;
+        this.writeSel(port, e, false); // pmu->stop(event, PERF_EF_UPDATE)
         this.fold(port, e);
         const delta = e.count - e.freqCountStamp;
         e.freqCountStamp = e.count;
-        this.writeSel(port, e, false);
-        if (delta > 0) this.adjustPeriod(e, GUEST_TICK_NS, delta);
-        this.arm(port, e);
+        if (delta > 0) {
+          this.adjustPeriod(e, GUEST_TICK_NS, delta);
+          this.arm(port, e); // pmu->start(event, PERF_EF_RELOAD)
+        }
         this.writeSel(port, e, true);
       }
+      this.pmuEnable(port);
+    }
+    for (const e of this.events) e.interruptsThisTick = 0;
+    if (this.multiplexed) {
+      this.pmuDisable(port);
+      this.schedOut(port);
+      this.rotation = (this.rotation + 1) % this.events.length;
+      this.schedIn(port);
+      this.pmuEnable(port);
     }
   }
 
-  /** The guest PMI handler (intel_pmu_handle_irq). Returns the samples taken. */
-  pmi(port: GuestPerfMsrPort, nowNs: number): number {
+  /**
+   * The guest PMI handler (intel_pmu_handle_irq). `clockNs` is the guest's perf_clock() (kvmclock,
+   * advancing while the vCPU is in the host), used for the frequency estimate. Returns the samples.
+   */
+  pmi(port: GuestPerfMsrPort, nowNs: number, clockNs: number = nowNs): number {
     if (!this.running) {
-      port.rdmsr(MSR.PERF_GLOBAL_STATUS);
+      port.rdmsr(MSR.PERF_GLOBAL_STATUS); // not ours: the handler only looks
       return 0;
     }
     this.account(nowNs);
+    port.wrmsr(MSR.PERF_GLOBAL_CTRL, 0n); // __intel_pmu_disable_all
     const status = port.rdmsr(MSR.PERF_GLOBAL_STATUS);
-    port.wrmsr(MSR.PERF_GLOBAL_CTRL, 0n);
+    if (status !== 0n) port.wrmsr(MSR.PERF_GLOBAL_OVF_CTRL, status); // intel_pmu_ack_status
     let taken = 0;
-    let ack = 0n;
     for (const e of this.events) {
       if (e.counter < 0) continue;
       const bit = e.counter >= FIXED_COUNTER_ID_BASE ? 32n + BigInt(e.counter - FIXED_COUNTER_ID_BASE) : BigInt(e.counter);
       if (((status >> bit) & 1n) === 0n) continue;
-      ack |= 1n << bit;
       this.fold(port, e);
-      if (!this.sampling) continue;
-      let elapsed = false;
-      if (e.periodLeft <= -e.samplePeriod) {
-        e.periodLeft = e.samplePeriod;
-        e.lastPeriod = e.samplePeriod;
-        elapsed = true;
-      } else if (e.periodLeft <= 0) {
-        e.periodLeft += e.samplePeriod;
-        e.lastPeriod = e.samplePeriod;
-        elapsed = true;
+      const elapsed = this.arm(port, e); // intel_pmu_save_and_restart
+      // Counting events overflow only to fold the count: no sample, no throttling.
+      if (!elapsed || !this.sampling) continue;
+      e.samples++;
+      taken++;
+      e.interruptsThisTick++;
+      if (e.interruptsThisTick > this.maxPerTick && !e.throttled) {
+        e.throttled = true; // __perf_event_account_interrupt → x86_pmu_stop(event, 0)
+        this.writeSel(port, e, false);
       }
-      if (elapsed) {
-        e.samples++;
-        taken++;
-        if (this.spec.sample?.freqHz !== undefined) {
-          const dt = nowNs - e.lastPmiNs;
-          e.lastPmiNs = nowNs;
-          if (dt > 0 && dt < 2 * GUEST_TICK_NS) this.adjustPeriod(e, dt, e.lastPeriod);
+      if (this.freqHz !== undefined) {
+        const dt = clockNs - e.lastPmiNs;
+        e.lastPmiNs = clockNs;
+        if (dt > 0 && dt < 2 * GUEST_TICK_NS && this.adjustPeriod(e, dt, e.lastPeriod) && !e.throttled) {
+          // perf_adjust_period(disable = true): the reset period_left is reloaded at once.
+          this.writeSel(port, e, false);
+          this.fold(port, e);
+          this.arm(port, e);
+          this.writeSel(port, e, true);
         }
       }
-      this.arm(port, e);
     }
-    if (ack !== 0n) port.wrmsr(MSR.PERF_GLOBAL_OVF_CTRL, ack);
-    port.wrmsr(MSR.PERF_GLOBAL_CTRL, this.enabledMask());
+    port.rdmsr(MSR.PERF_GLOBAL_STATUS);
+    port.wrmsr(MSR.PERF_GLOBAL_CTRL, this.globalCtrlAll());
     return taken;
   }
 
@@ -220,114 +292,146 @@ export class GuestPerfVcpu {
     }
   }
 
+  /** x86_perf_event_update: RDPMC, fold the delta into the count and period_left. */
   private fold(port: GuestPerfMsrPort, e: GuestPerfEventState): void {
-    const raw = port.rdmsr(counterMsr(e.counter));
+    const index = e.counter >= FIXED_COUNTER_ID_BASE ? RDPMC_FIXED + (e.counter - FIXED_COUNTER_ID_BASE) : e.counter;
+    const raw = port.rdpmc(index);
     const d = Number(BigInt.asUintN(this.widthBits, raw - e.lastRaw));
     e.lastRaw = raw;
     e.count += d;
-    if (this.sampling) e.periodLeft -= d;
+    e.periodLeft -= d;
   }
 
-  /** Writes the counter with -left (x86_perf_event_set_period). */
-  private arm(port: GuestPerfMsrPort, e: GuestPerfEventState): void {
-    let v = 0n;
-    if (this.sampling) {
-      let left = e.periodLeft;
-      if (left < 2) left = 2;
-      const max = 2 ** (this.widthBits - 1) - 1;
-      if (left > max) left = max;
-      v = BigInt.asUintN(this.widthBits, -BigInt(left));
-    } else {
-      v = e.lastRaw;
+  /** x86_perf_event_set_period: normalises period_left, writes -left; true if a period elapsed. */
+  private arm(port: GuestPerfMsrPort, e: GuestPerfEventState): boolean {
+    const period = e.samplePeriod;
+    let elapsed = false;
+    if (e.periodLeft <= -period) {
+      e.periodLeft = period;
+      e.lastPeriod = period;
+      elapsed = true;
     }
-    port.wrmsr(counterMsr(e.counter), v);
+    if (e.periodLeft <= 0) {
+      e.periodLeft += period;
+      e.lastPeriod = period;
+      elapsed = true;
+    }
+    let left = e.periodLeft;
+    if (left < HW_OVERFLOW_MIN_LEFT) left = HW_OVERFLOW_MIN_LEFT;
+    if (left > this.maxPeriod) left = this.maxPeriod;
+    const v = BigInt.asUintN(this.widthBits, -BigInt(left));
+    port.wrmsr(counterMsr(e.counter, this.fullWidth), v);
     e.lastRaw = v;
+    return elapsed;
   }
 
-  private adjustPeriod(e: GuestPerfEventState, nsec: number, count: number): void {
-    const freq = this.spec.sample!.freqHz!;
+  /** perf_adjust_period; true when period_left was reset (the caller reloads the counter). */
+  private adjustPeriod(e: GuestPerfEventState, nsec: number, count: number): boolean {
+    const freq = this.freqHz!;
     const period = Math.floor((count * 1e9) / (nsec * freq));
     let delta = period - e.samplePeriod;
     delta = delta >= 0 ? delta + 7 : delta - 7;
     delta = Math.trunc(delta / 8);
-    let sp = e.samplePeriod + delta;
-    if (sp < 1) sp = 1;
-    e.samplePeriod = sp;
-    if (e.periodLeft > 8 * sp) e.periodLeft = 0;
-  }
-
-  private enabledMask(): bigint {
-    let m = 0n;
-    for (const e of this.events) {
-      if (e.counter < 0) continue;
-      m |= e.counter >= FIXED_COUNTER_ID_BASE ? 1n << BigInt(32 + e.counter - FIXED_COUNTER_ID_BASE) : 1n << BigInt(e.counter);
+    e.samplePeriod = Math.max(1, Math.min(this.maxPeriod, e.samplePeriod + delta));
+    if (e.periodLeft > 8 * e.samplePeriod) {
+      e.periodLeft = 0;
+      return true;
     }
-    return m;
+    return false;
   }
 
-  /** x86_pmu_enable: assign counters from the rotation point, program them, enable globally. */
-  private schedule(port: GuestPerfMsrPort): void {
-    const usedGp = new Set<number>();
-    const usedFixed = new Set<number>();
+  /** x86_pmu.intel_ctrl: every counter the guest has (per-counter enables live in the selects). */
+  private globalCtrlAll(): bigint {
+    return ((1n << BigInt(this.gpCounters)) - 1n) | (((1n << BigInt(this.fixedCounters)) - 1n) << 32n);
+  }
+
+  private pmuDisable(port: GuestPerfMsrPort): void {
+    port.wrmsr(MSR.PERF_GLOBAL_CTRL, 0n);
+  }
+
+  private pmuEnable(port: GuestPerfMsrPort): void {
+    port.wrmsr(MSR.PERF_GLOBAL_CTRL, this.globalCtrlAll());
+  }
+
+  /** ctx_sched_in(EVENT_FLEXIBLE) from the rotation point, then x86_pmu_start(RELOAD) per event. */
+  private schedIn(port: GuestPerfMsrPort): void {
+    let usedGp = 0;
+    let usedFixed = 0;
     const n = this.events.length;
     this.multiplexed = false;
-    port.wrmsr(MSR.PERF_GLOBAL_CTRL, 0n);
+    const chosen: GuestPerfEventState[] = [];
     for (let k = 0; k < n; k++) {
       const e = this.events[(this.rotation + k) % n];
+      if (!this.supported(e.name)) continue; // "<not supported>": never in the context
       const f = INTEL_FIXED_COUNTER_EVENTS.indexOf(e.name);
       let counter = -1;
-      if (f >= 0 && f < this.fixedCounters && !usedFixed.has(f)) {
+      if (f >= 0 && f < this.fixedCounters && (usedFixed & (1 << f)) === 0) {
         counter = FIXED_COUNTER_ID_BASE + f;
-        usedFixed.add(f);
+        usedFixed |= 1 << f;
       } else if (e.name !== 'ref-cycles' && e.name !== 'topdown-slots') {
         for (let i = 0; i < this.gpCounters; i++) {
-          if (!usedGp.has(i)) {
+          if ((usedGp & (1 << i)) === 0) {
             counter = i;
-            usedGp.add(i);
+            usedGp |= 1 << i;
             break;
           }
         }
       }
       if (counter < 0) {
+        // can_add_hw = 0: no later hardware group is tried in this pass.
         this.multiplexed = true;
-        continue;
+        break;
       }
       e.counter = counter;
-      if (!this.sampling) e.lastRaw = 0n;
-      this.arm(port, e);
-      this.writeSel(port, e, true);
+      chosen.push(e);
     }
-    port.wrmsr(MSR.PERF_GLOBAL_CTRL, this.enabledMask());
+    chosen.sort((a, b) => a.counter - b.counter);
+    for (const e of chosen) {
+      this.arm(port, e);
+      if (!e.throttled) this.writeSel(port, e, true);
+    }
   }
 
-  /** x86_pmu_disable + del: fold every active counter and release it. */
-  private unschedule(port: GuestPerfMsrPort): void {
-    port.wrmsr(MSR.PERF_GLOBAL_CTRL, 0n);
+  /** The guest's PMU can count the event at all (else perf_event_open failed: "<not supported>"). */
+  private supported(name: WorkloadEventName): boolean {
+    const f = INTEL_FIXED_COUNTER_EVENTS.indexOf(name);
+    if (f >= 0 && f < this.fixedCounters) return true;
+    return name !== 'ref-cycles' && name !== 'topdown-slots' && this.gpCounters > 0;
+  }
+
+  /** ctx_sched_out(EVENT_FLEXIBLE): x86_pmu_del → x86_pmu_stop(UPDATE) for each active event. */
+  private schedOut(port: GuestPerfMsrPort): void {
     for (const e of this.events) {
       if (e.counter < 0) continue;
+      if (!e.throttled) this.writeSel(port, e, false);
       this.fold(port, e);
-      this.writeSel(port, e, false);
       e.counter = -1;
     }
   }
 
-  private fixedCtrl = 0;
-
+  /** EVENTSEL / FIXED_CTR_CTRL field: USR, OS and INT (x86 sets INT on every event), EN / enable. */
   private writeSel(port: GuestPerfMsrPort, e: GuestPerfEventState, enable: boolean): void {
-    const intr = this.sampling;
     if (e.counter >= FIXED_COUNTER_ID_BASE) {
       const f = e.counter - FIXED_COUNTER_ID_BASE;
-      const field = enable ? FIXED_CTRL.OS | FIXED_CTRL.USR | (intr ? FIXED_CTRL.PMI : 0) : 0;
+      const field = enable ? FIXED_CTRL.OS | FIXED_CTRL.USR | FIXED_CTRL.PMI : 0;
       this.fixedCtrl = (this.fixedCtrl & ~(0xf << (4 * f))) | (field << (4 * f));
       port.wrmsr(MSR.FIXED_CTR_CTRL, BigInt(this.fixedCtrl));
       return;
     }
     const enc = INTEL_ARCH_EVENTS[e.name];
-    const v = enc.eventSelect | (enc.umask << 8) | EVTSEL.USR | EVTSEL.OS | (intr ? EVTSEL.INT : 0) | (enable ? EVTSEL.EN : 0);
+    const v = enc.eventSelect | (enc.umask << 8) | EVTSEL.USR | EVTSEL.OS | EVTSEL.INT | (enable ? EVTSEL.EN : 0);
     port.wrmsr(MSR.IA32_PERFEVTSEL0 + e.counter, BigInt(v));
   }
 }
 
-function counterMsr(counter: number): number {
-  return counter >= FIXED_COUNTER_ID_BASE ? MSR.FIXED_CTR0 + counter - FIXED_COUNTER_ID_BASE : MSR.IA32_A_PMC0 + counter;
+function counterMsr(counter: number, fullWidth: boolean): number {
+  if (counter >= FIXED_COUNTER_ID_BASE) return MSR.FIXED_CTR0 + counter - FIXED_COUNTER_ID_BASE;
+  return (fullWidth ? MSR.IA32_A_PMC0 : MSR.IA32_PMC0) + counter;
+}
+
+/** perf stat's scaling (perf_counts_values__scale): 0 when never running. */
+export function scaleCount(count: number, enabledNs: number, runningNs: number): number {
+  if (runningNs === 0) return 0;
+  if (runningNs >= enabledNs) return count;
+  return Math.floor((count * enabledNs) / runningNs);
 }

@@ -73,6 +73,12 @@ export function formatProgramOp(op: ProgramOp): string {
       return `setPmu ${op.pmu}`;
     case 'setNrCounters':
       return `setNrCounters ${op.n}`;
+    case 'hypercall':
+      return `hypercall ${op.call} id ${op.id}${op.count > 1 ? ` x${op.count}` : ''}${on(op.vcpu)}`;
+    case 'armRead':
+      return `armRead ${op.reg}${op.n !== undefined ? ` ${op.n}` : ''}${on(op.vcpu)}`;
+    case 'armWrite':
+      return `armWrite ${op.reg}${op.n !== undefined ? ` ${op.n}` : ''} ${hex(op.value)}${on(op.vcpu)}`;
   }
 }
 
@@ -148,6 +154,11 @@ export class GuestProgram {
       }
       case 'expect':
         return { ...base, vcpu: 0, ...this.check(op) };
+      case 'hypercall':
+      case 'armRead':
+      case 'armWrite':
+        // Served by the host world (paravirt-world.ts, arm-pmu-world.ts), not by this MSR port.
+        return { ...base, vcpu: op.vcpu, result: 'undefined', value: 0, ok: true };
     }
   }
 

@@ -6,6 +6,8 @@ import { ArmPmu, CounterBank, EventRates, IntelPmu } from '@vpmu/pmu';
 import { PerfCore, PerfCpuContext, PerfEvent, PerfEventContext } from '@vpmu/perf';
 import { decodeSnapshot, encodeSnapshot, EventQueue, Prng, SnapshotRegistry } from '@vpmu/sim';
 import { HostPerfSink, HostWorld } from './host-world';
+import { EXT_HOST_SNAPSHOT_CLASSES } from './world-extensions.classes';
+import { FIDELITY_HOST_SNAPSHOT_CLASSES } from './guest-fidelity';
 
 export const HOST_WORLD_SNAPSHOT_REGISTRY = new SnapshotRegistry().registerAll([
   HostWorld,
@@ -26,6 +28,8 @@ export const HOST_WORLD_SNAPSHOT_REGISTRY = new SnapshotRegistry().registerAll([
   EmulatedVpmu,
   EmulatedPmiHook,
   GuestPerfVcpu,
+  ...EXT_HOST_SNAPSHOT_CLASSES,
+  ...FIDELITY_HOST_SNAPSHOT_CLASSES,
 ]);
 
 export function snapshotHostWorld(world: HostWorld): Uint8Array {

@@ -8,7 +8,7 @@
 // stealing (which migrates vCPU threads between pCPUs), and high-priority noise that preempts at
 // once. A vCPU thread alternates between guest mode and host mode (VM exits); guest time drives
 // the workload's event counts, the guest scheduler's time slices and the VM-exit sources.
-import type { HostSpec, Scenario, TimelineEntry, VmSpec } from '@vpmu/scenario';
+import type { HostSpec, ProgramOp, Scenario, TimelineEntry, VmSpec } from '@vpmu/scenario';
 import { decodeSnapshot, encodeSnapshot, EventQueue, Prng, SnapshotRegistry, type MigrationPhaseName, type SimEvent } from '@vpmu/sim';
 import { migrationIncompatibility, planPrecopy, type PrecopyPlan } from '@vpmu/migration';
 import { CostModel, EmulatedVpmu, NoneVpmu, PassthroughVpmu, PMI_VECTORS, type VcpuVpmu, type VpmuHostOps } from '@vpmu/kvm';
@@ -17,6 +17,14 @@ import { CounterBank, createPmuForCpu, EventRates, getCpuPreset, IntelPmu, intel
 import { PerfCore, WATCHDOG_THRESH_SEC, type PerfEventAttr, type PerfHooks, type PerfSink } from '@vpmu/perf';
 import type { FindingEvent, PerfStateEvent, PmiEvent } from '@vpmu/sim';
 import { cpuNominalGhz, guestPmuNeeds, pmuShapeOfHost } from './host-presets';
+import { GuestFidelity } from './guest-fidelity';
+import type { VcpuFidelity } from './fidelity-monitor';
+import { GuestPvPerfVcpu } from '@vpmu/guest';
+import { ParavirtWorld, PvGuestPort, pvAttrOfProgram } from './paravirt-world';
+import { EXT_VM_SNAPSHOT_CLASSES } from './world-extensions.classes';
+import { LbrWorld } from './lbr-world';
+import { ArmPmuWorld } from './arm-pmu-world';
+import type { GuestLbrOutcome } from '@vpmu/kvm';
 
 /** Setup phase of a migration (connection, capability negotiation): no public figure; 1 ms chosen. */
 export const MIGRATION_SETUP_NS = 1_000_000;
@@ -36,6 +44,8 @@ type QueueItem =
   | { t: 'vcpu'; thread: string; gen: number; vgen: number }
   | { t: 'noise-wake'; thread: string }
   | { t: 'noise-done'; thread: string; gen: number }
+  /** Guest LBR (lbr-world.ts): the end of a read window, or the lazy release timer. */
+  | { t: 'lbr'; thread: string; what: 'read-end' | 'timer'; gen: number }
   | { t: 'vcpu-wake'; thread: string }
   | { t: 'sample' }
   | { t: 'perf'; cpu: number; gen: number }
@@ -92,7 +102,8 @@ function hostRates(ghz: number, ipc: number, kernelFraction: number): EventRates
   return EventRates.split(rec, kernelFraction);
 }
 
-type VcpuState = 'guest' | 'exit' | 'runnable' | 'halted';
+/** 'failed': KVM_RUN failed entry (arm64 SET_PMU on an uncovered pCPU); the VMM stopped the vCPU. */
+type VcpuState = 'guest' | 'exit' | 'runnable' | 'halted' | 'failed';
 
 interface VcpuRuntime {
   vm: string;
@@ -134,6 +145,10 @@ interface VcpuRuntime {
   migrationCheck: string[] | null;
   /** Emulated backing events must be recreated on this host before the next entry. */
   reattach: boolean;
+  /** Fidelity / isolation monitor state and fault streams of this vCPU (guest-fidelity.ts); null without an x86 vPMU. */
+  fidelity: VcpuFidelity | null;
+  /** Guest perf sessions of a paravirt VM (hypercalls instead of PMU MSRs), index = vms[].guestPerf index. */
+  pvPerf: GuestPvPerfVcpu[];
 }
 
 interface NoiseRuntime {
@@ -248,6 +263,14 @@ export class HostWorld {
   private finalPerfReported = false;
   private readonly hostPerfRounds = new Map<string, number>();
   private kvmEventSeq = 0;
+  /** vPMU fidelity faults and the fidelity / isolation monitors (guest-fidelity.ts). */
+  private readonly fidelity: GuestFidelity;
+  /** Paravirtual perf tables of the paravirt VMs on this host (paravirt-world.ts). */
+  private readonly pv = new ParavirtWorld(this);
+  /** LBR stacks per pCPU and guest LBR per vCPU (lbr-world.ts); null when nothing on this host uses the LBR. */
+  private readonly lbr: LbrWorld | null;
+  /** arm64 PMU device per VM on big.LITTLE hosts (arm-pmu-world.ts); null on x86 hosts. */
+  private readonly arm: ArmPmuWorld | null;
 
   constructor(scenario: Scenario, hostId: string, root: Prng) {
     const spec = scenario.hosts.find((h) => h.id === hostId);
@@ -256,6 +279,7 @@ export class HostWorld {
     this.spec = spec;
     this.scenario = scenario;
     this.prng = root.child(`host/${hostId}`);
+    this.fidelity = new GuestFidelity(hostId, root);
     this.costs = new CostModel(scenario.costs, cpuNominalGhz(spec.cpu));
     this.sampleIntervalNs = scenario.sampleIntervalNs;
     const ghz = cpuNominalGhz(spec.cpu);
@@ -290,6 +314,9 @@ export class HostWorld {
       this.threads.set(id, t);
       this.queue.push(t.prng.nextExponentialNs(noise.periodNs), { t: 'noise-wake', thread: id });
     }
+    // Host threads record ~0.2 taken branches per instruction (hostRates' branch fraction).
+    this.arm = ArmPmuWorld.create(hostId, spec);
+    this.lbr = LbrWorld.create(hostId, spec, scenario.vms.filter((v) => v.host === hostId), this.prng.child('lbr'), this.costs, ghz * 0.2);
     for (const vm of scenario.vms) {
       if (vm.host === hostId) this.addVm(vm, root);
     }
@@ -320,6 +347,7 @@ export class HostWorld {
       trackedIdx: tracked.map((e) => (WORKLOAD_EVENTS as readonly string[]).indexOf(e)),
     };
     this.vms.set(spec.id, vm);
+    this.pv.addVm(spec);
     const vmPrng = root.child(`vm/${spec.id}`);
     for (let i = 0; i < spec.vcpus; i++) {
       const id = `vcpu:${spec.id}/${i}`;
@@ -350,17 +378,22 @@ export class HostWorld {
         timerGen: 0,
         migrationCheck: null,
         reattach: false,
+        fidelity: null,
+        pvPerf: spec.vpmu.mode === 'paravirt' ? spec.guestPerf.map((g, k) => new GuestPvPerfVcpu(g, k, i)) : [],
       };
-      if (v.vpmu) {
+      if (v.vpmu && v.pvPerf.length === 0 && spec.vpmu.mode !== 'paravirt') {
         const host = (v.vpmu as VcpuVpmu).shape.host;
-        v.guestPerf = spec.guestPerf.map((g) => new GuestPerfVcpu(g, v.vpmu!.shape.gpCounters, host.fixedCounters, host.gpWidthBits));
+        v.guestPerf = spec.guestPerf.map((g) => new GuestPerfVcpu(g, v.vpmu!.shape.gpCounters, host.fixedCounters, host.gpWidthBits, { fullWidthWrites: host.fullWidthWrites }));
       }
+      v.fidelity = this.fidelity.newVcpu(spec, i, v.vpmu, vm.guestRates);
       const t: Thread = { id, affinity: [...spec.affinity[i]], cpu: spec.affinity[i][0], gen: 0, runnable: false, vcpu: v, prng };
       this.drawNextExit(t);
       this.drawBusyPeriod(t);
       this.threads.set(id, t);
       vm.threads.push(id);
     }
+    this.lbr?.addVm(spec, vm.threads, perNs[(WORKLOAD_EVENTS as readonly string[]).indexOf('branches')]);
+    this.arm?.addVm(spec, this, this.nowNs);
     this.runVmProgram(vm);
     for (const id of vm.threads) this.wake(this.threads.get(id)!);
     spec.guestPerf.forEach((g, k) => {
@@ -387,9 +420,11 @@ export class HostWorld {
         return new NoneVpmu('none', shape, this.costs, spec.vpmu.filter, label);
       case 'passthrough':
         return new PassthroughVpmu(shape, this.costs, spec.vpmu.filter, label, spec.vpmu.interceptEventSelect, spec.vpmu.pmiVector);
+      case 'paravirt':
+        // The paravirtual perf guest has no architectural PMU (CPUID.0AH empty, MSRs #GP): its perf
+        // driver uses hypercalls (paravirt-world.ts); the backend only carries the hypercall exits.
+        return new NoneVpmu('paravirt', shape, this.costs, spec.vpmu.filter, label);
       default:
-        // paravirt guests count through the same host perf events as the emulated design (their
-        // hypercall interface is not wired into the world yet).
         return new EmulatedVpmu(shape, this.costs, spec.vpmu.filter, label, threadId);
     }
   }
@@ -422,6 +457,7 @@ export class HostWorld {
     if (endNs >= this.scenario.durationNs && !this.finalPerfReported) {
       this.finalPerfReported = true;
       this.reportFinal();
+      this.reportExtFinal();
       this.armPerfDeadlines();
     }
     // Close the epoch: guest segments are accounted up to endNs so each epoch's work is exact.
@@ -489,8 +525,12 @@ export class HostWorld {
   private onAction(entry: TimelineEntry): void {
     const a = entry.action;
     if (a.kind === 'migrate') this.onMigrate(a.vm, a.to, a.bandwidthBytesPerSec, a.maxDowntimeNs);
+    else if (a.kind === 'fault') this.onFault(entry);
     else if (a.kind === 'hostPerf' && a.host === this.id) this.onHostPerf(a.session, a.action);
-    else if (a.kind === 'guestPerf') {
+    else if (a.kind === 'setPmu') {
+      // KVM_ARM_VCPU_PMU_V3_SET_PMU from the VMM of a VM on this host (arm-pmu-world.ts).
+      if (this.vms.has(a.vm)) this.emit(this.arm ? this.arm.timelineSetPmu(a.vm, a.pmu, this.nowNs) : { kind: 'finding', atNs: this.nowNs, at: { host: this.id, vm: a.vm }, findingKind: 'timeline-action', detail: `setPmu ${a.pmu}: ENXIO: host ${this.id} is not arm64 (no KVM_ARM_VCPU_PMU_V3_CTRL)` });
+    } else if (a.kind === 'guestPerf') {
       const vm = this.vms.get(a.vm);
       const k = vm ? vm.spec.guestPerf.findIndex((g) => g.id === a.session) : -1;
       if (vm && k >= 0) this.onGuestPerf(a.vm, k, a.action);
@@ -570,10 +610,14 @@ export class HostWorld {
         }
         v.migrationCheck = this.guestCounterValues(v.vpmu, ops);
       }
+      for (const g of v.pvPerf) g.detach((id) => this.pv.peek(vmId, id), v.guestNsTotal);
       threads.push(t);
       this.threads.delete(id);
     }
     this.vms.delete(vmId);
+    this.lbr?.removeVm(vmId);
+    this.arm?.removeVm(vmId);
+    this.pv.removeVm(vmId); // the paravirt table travels as guest state; its host events are closed here
     const readyAtNs = this.nowNs + m.plan.stopAndCopyNs;
     this.departed.set(vmId, readyAtNs);
     this.transfers.push({
@@ -646,6 +690,13 @@ export class HostWorld {
       bytes: 0,
       iteration: 0,
     });
+    this.pv.addVm(vm.spec);
+    this.arm?.addVm(vm.spec, this, this.nowNs);
+    for (const id of vm.threads) {
+      const v = this.threads.get(id)!.vcpu!;
+      // KVM on the destination reopens the guest's paravirt events under their ids (downtime, no guest exits).
+      for (const g of v.pvPerf) g.attach(new PvGuestPort(this.pv, vmId, v.index, [], this.costs), v.guestNsTotal);
+    }
     for (const id of vm.threads) this.wake(this.threads.get(id)!);
   }
 
@@ -696,6 +747,8 @@ export class HostWorld {
         return this.onVcpuWake(item.thread);
       case 'sample':
         return this.onSample();
+      case 'lbr':
+        return this.onLbrItem(item.thread, item.what, item.gen);
     }
   }
 
@@ -767,6 +820,7 @@ export class HostWorld {
     } else if (t.noise) {
       t.noise.remainingNs = Math.max(0, t.noise.remainingNs - (this.nowNs - t.noise.runStartNs));
     }
+    if (this.lbr) this.lbrSwitchOut(t, cpu);
     this.perf.cpus[cpu.index].schedOut(this.nowNs);
     this.setSegment(cpu, this.idleRates, MODE_HOST);
     cpu.current = null;
@@ -784,6 +838,7 @@ export class HostWorld {
     // perf_event_task_sched_in: the thread's per-task perf context follows it onto this CPU.
     this.perf.cpus[cpu.index].schedIn(next, this.nowNs);
     this.armSlice(cpu);
+    if (this.lbr) this.lbrApply(t, this.lbr.switchIn(t.id, cpu.index, this.nowNs));
     if (t.vcpu) this.resumeVcpu(t);
     else if (t.noise) {
       this.setSegment(cpu, this.noiseRates, MODE_HOST);
@@ -799,6 +854,7 @@ export class HostWorld {
     this.syncCpu(cpu);
     t.runnable = false;
     t.gen++;
+    if (this.lbr) this.lbrSwitchOut(t, cpu);
     cpu.current = null;
     this.perf.cpus[cpu.index].schedOut(this.nowNs);
     this.setSegment(cpu, this.idleRates, MODE_HOST);
@@ -872,10 +928,11 @@ export class HostWorld {
     const v = t.vcpu!;
     const vm = this.vms.get(v.vm)!;
     const cpu = this.cpus[t.cpu];
+    if (this.arm && this.armEntryFails(t)) return;
     v.state = 'guest';
     v.guestStartNs = this.nowNs;
     v.stint++;
-    this.setSegment(cpu, vm.guestRates, MODE_GUEST);
+    this.setSegment(cpu, this.fidelity.guestRates(v, vm.guestRates, this.nowNs), MODE_GUEST);
     const ops = new WorldVpmuOps(this, t);
     const vpmu = v.vpmu;
     if (vpmu instanceof PassthroughVpmu) {
@@ -887,11 +944,16 @@ export class HostWorld {
       v.reattach = false;
       vpmu.attach(ops);
     }
+    this.fidelity.onEntry(v, ops, this.nowNs, this.perf, t.cpu);
     let injected = false;
     if (vpmu && (v.pendingPmis.length > 0 || (vpmu instanceof EmulatedVpmu && vpmu.pendingPmi))) {
       injected = true;
       this.injectGuestPmis(t, ops);
     }
+    this.fidelity.afterEntry(v, ops);
+    if (v.pvPerf.length > 0) this.pvSyncBeforeEntry(t);
+    // A guest LBR read whose window outlasted a preemption or an exit reads the stack now.
+    if (this.lbr?.readEndDue(t.id)) this.lbrApply(t, this.lbr.readEnd(t.id, t.cpu, this.nowNs));
     if (v.pmuSwitchOnEntry) {
       this.emit({ kind: 'vmEntry', atNs: this.nowNs, at: this.placeOf(t), pmuSwitchNs: this.costs.costNs('pmuContextSwitchCycles'), pmiInjected: injected });
     }
@@ -931,6 +993,7 @@ export class HostWorld {
     const cpu = this.cpus[t.cpu];
     this.accountGuest(v);
     this.setSegment(cpu, this.exitRates, MODE_HOST_KERNEL);
+    if (v.fidelity) this.fidelity.onLeave(v, new WorldVpmuOps(this, t));
     const vpmu = v.vpmu;
     if (vpmu instanceof PassthroughVpmu && vpmu.loaded) {
       const pc = this.perf.cpus[cpu.index];
@@ -1006,6 +1069,8 @@ export class HostWorld {
       v.toSliceNs = vm.ratesSpec.guestTimesliceNs;
       if (tasks > 1) {
         this.emit({ kind: 'guestContextSwitch', atNs: this.nowNs, at: this.placeOf(t), prevTask, nextTask: taskName(vm.spec, v.index, v.taskIndex) });
+        // perf_pmu_sched_task: LBR call-stack mode reads the stack at each guest task switch.
+        if (this.lbr && this.lbrReadBegin(t, 'sched-task') && this.applyTraps(t)) return;
       }
     }
     if (v.toExitNs === 0) {
@@ -1041,6 +1106,14 @@ export class HostWorld {
     if (dt <= 0) return;
     v.guestStartNs = this.nowNs;
     v.guestNsTotal += dt;
+    if (this.arm) {
+      const t = this.threads.get(`vcpu:${v.vm}/${v.index}`);
+      if (t) for (const f of this.arm.guestRan(v.vm, v.index, t.cpu, this.nowNs - dt, this.nowNs)) this.emit(f);
+    }
+    if (this.lbr) {
+      const id = `vcpu:${v.vm}/${v.index}`;
+      if (this.lbr.has(id)) this.lbr.guestRan(id, this.threads.get(id)!.cpu, dt);
+    }
     // Guest time the guest kernel spends in its PMI handler is not workload time.
     const owed = Math.min(v.handlerDebtNs, dt);
     v.handlerDebtNs -= owed;
@@ -1071,6 +1144,7 @@ export class HostWorld {
 
   private emitExit(t: Thread, reason: string, costNs: number, msr = 0): void {
     this.emit({ kind: 'vmExit', atNs: this.nowNs, at: this.placeOf(t), reason, costNs, msr });
+    if (t.vcpu!.fidelity) this.fidelity.onExit(t.vcpu!, reason, new WorldVpmuOps(this, t), this.nowNs);
   }
 
   // ---- sampling -------------------------------------------------------------------------------
@@ -1089,6 +1163,7 @@ export class HostWorld {
         const ops = new WorldVpmuOps(this, t);
         if (v.vpmu instanceof EmulatedVpmu) v.vpmu.checkStarved(ops);
         if (v.vpmu instanceof PassthroughVpmu) v.vpmu.checkFilter(ops);
+        if (v.fidelity) this.fidelity.onSample(v, ops);
       }
     }
   }
@@ -1101,13 +1176,16 @@ export class HostWorld {
    */
   private counterView(vm: VmRuntime, t: Thread): { actual: number; observed: number }[] {
     const v = t.vcpu!;
+    if (v.pvPerf.length > 0) return this.pvCounterView(vm, v);
     const ops = new WorldVpmuOps(this, t);
     const readings = v.vpmu ? v.guestPerf.map((g) => (g.running || g.windowNs > 0 ? g.readings((c) => v.vpmu!.peek(ops, c), v.guestNsTotal) : null)) : [];
     return vm.trackedEvents.map((event, k) => {
       const q = vm.guestRates.totalQ[vm.trackedIdx[k]];
       if (!v.vpmu) {
         const actual = truthCount(q, v.guestNsTotal);
-        return { actual, observed: vm.spec.vpmu.mode === 'none' ? 0 : actual };
+        // arm64: the guest's counters count only on pCPUs its VM's PMU covers (arm-pmu-world.ts).
+        const countedNs = this.arm?.countedNs(v.vm, v.index) ?? null;
+        return { actual, observed: vm.spec.vpmu.mode === 'none' ? 0 : countedNs !== null ? truthCount(q, countedNs) : actual };
       }
       for (let j = 0; j < v.guestPerf.length; j++) {
         const r = readings[j]?.find((x) => x.event === event);
@@ -1160,7 +1238,11 @@ export class HostWorld {
     for (const i of this.dirtyCpus) {
       const c = this.cpus[i];
       const due = this.perf.cpus[i].nextDeadlineNs(c.segRates, c.segMode);
-      if (due === c.perfDueNs) continue;
+      // A wake-up at or before `due` is already queued: it syncs this pCPU and re-arms, and an
+      // early sync changes nothing (PMU and perf advance exactly in any chunking). Keeping it
+      // saves a queue push per VM exit and entry, where the deadline toggles between a host
+      // event's overflow and none.
+      if (due >= c.perfDueNs) continue;
       c.perfDueNs = due;
       c.perfGen++;
       if (Number.isFinite(due)) this.queue.push(Math.max(due, this.nowNs), { t: 'perf', cpu: i, gen: c.perfGen });
@@ -1220,6 +1302,7 @@ export class HostWorld {
   /** End of the run: final host perf readings and guest perf reports. */
   private reportFinal(): void {
     this.syncAllCpus();
+    this.emitFidelityRecords();
     for (const r of this.perf.readAll(this.nowNs)) {
       // Final readings travel as a guestPerf-shaped record without a VM (command "host-perf:<state>"):
       // the summary turns them into hosts.<id>.perfEvents with their times.
@@ -1231,10 +1314,11 @@ export class HostWorld {
         for (const id of vm.threads) {
           const t = this.threads.get(id)!;
           const v = t.vcpu!;
-          if (!v.vpmu || !v.guestPerf[k]) continue;
+          if (!v.vpmu || (!v.guestPerf[k] && !v.pvPerf[k])) continue;
           this.accountGuest(v);
           const ops = new WorldVpmuOps(this, t);
-          for (const r of v.guestPerf[k].readings((c) => v.vpmu!.peek(ops, c), v.guestNsTotal)) {
+          const rows = v.pvPerf[k] ? v.pvPerf[k].readings((id) => this.pv.peek(v.vm, id), v.guestNsTotal) : v.guestPerf[k].readings((c) => v.vpmu!.peek(ops, c), v.guestNsTotal);
+          for (const r of rows) {
             const a = totals.get(r.event) ?? { count: 0, enabled: 0, running: 0, samples: 0 };
             a.count += r.scaledCount;
             a.enabled += r.timeEnabledNs;
@@ -1263,7 +1347,7 @@ export class HostWorld {
     for (const id of vm.threads) {
       const t = this.threads.get(id)!;
       const v = t.vcpu!;
-      if (!v.vpmu || !v.guestPerf[k]) continue;
+      if (!v.vpmu || (!v.guestPerf[k] && !v.pvPerf[k])) continue;
       const cpu = this.cpus[t.cpu];
       if (v.state === 'guest' && cpu.current === t.id) {
         this.accountGuest(v);
@@ -1278,9 +1362,17 @@ export class HostWorld {
 
   private guestPerfAction(t: Thread, k: number, action: 'start' | 'stop', ops: WorldVpmuOps): void {
     const v = t.vcpu!;
+    if (v.pvPerf[k]) {
+      // Paravirt: the guest perf driver's hypercalls (each a VMCALL exit, queued as a trap).
+      const pvPort = new PvGuestPort(this.pv, v.vm, v.index, v.vpmu!.traps, this.costs);
+      if (action === 'start') v.pvPerf[k].start(pvPort, v.guestNsTotal);
+      else v.pvPerf[k].stop(pvPort, v.guestNsTotal);
+      return;
+    }
     const port = new GuestPort(v.vpmu!, ops);
-    if (action === 'start') v.guestPerf[k].start(port, v.guestNsTotal);
+    if (action === 'start') v.guestPerf[k].start(port, v.guestNsTotal, this.nowNs);
     else v.guestPerf[k].stop(port, v.guestNsTotal);
+    if (this.lbr) this.lbrApply(t, this.lbr.guestPerf(t.id, t.cpu, k, action, this.nowNs));
   }
 
   /** A passthrough guest counter's PMI reaches the pCPU. */
@@ -1290,6 +1382,13 @@ export class HostWorld {
     const v = t.vcpu!;
     const vpmu = v.vpmu;
     if (!(vpmu instanceof PassthroughVpmu)) return;
+    const running = v.state === 'guest' && v.stint === stint && this.cpus[t.cpu].current === t.id;
+    const skidNs = this.fidelity.onPmiArrival(v, overflowNs, counter, this.nowNs, running);
+    if (skidNs > 0) {
+      // pmi-skid fault: the PMI reaches the CPU later while the guest keeps running.
+      this.queue.push(this.nowNs + skidNs, { t: 'gpmi', thread: id, stint, overflowNs, counter });
+      return;
+    }
     if (v.state === 'guest' && v.stint === stint && this.cpus[t.cpu].current === t.id) {
       // Delivered while the guest runs: the PMI exits (KVM's guest PMI vector), is injected at re-entry.
       v.pendingPmis.push(overflowNs);
@@ -1297,6 +1396,13 @@ export class HostWorld {
       const cost = this.costs.costNs('vmExitRoundTripCycles') + this.costs.costNs('pmuContextSwitchCycles');
       this.emitExit(t, 'pmi', cost);
       this.forceExit(t, cost);
+      return;
+    }
+    // Several counters overflowing together raise one PMI: an overflow behind a guest PMI still
+    // waiting for injection (same stint) rides on it, whatever the vector — the guest's handler
+    // reads every GLOBAL_STATUS bit.
+    if (v.pendingPmis.length > 0 && v.stint === stint) {
+      v.pendingPmis.push(overflowNs);
       return;
     }
     // The overflow happened just before an exit and the PMI arrived in host mode (skid).
@@ -1322,6 +1428,14 @@ export class HostWorld {
     const v = t.vcpu!;
     const vpmu = v.vpmu;
     if (!(vpmu instanceof EmulatedVpmu)) return;
+    if (vpmu.pendingPmi) {
+      const running = v.state === 'guest' && v.stint === stint && this.cpus[t.cpu].current === t.id;
+      const skidNs = this.fidelity.onPmiArrival(v, vpmu.pendingPmiOverflowNs, -1, this.nowNs, running);
+      if (skidNs > 0) {
+        this.queue.push(this.nowNs + skidNs, { t: 'vpmi', thread: id, stint }); // pmi-skid fault
+        return;
+      }
+    }
     vpmu.pmiExitQueued = false;
     if (!vpmu.pendingPmi || v.state !== 'guest' || v.stint !== stint || this.cpus[t.cpu].current !== t.id) return;
     // L. Xu (kvm list, 2019; DOMAIN.md): guest PMI handling in the emulated vPMU ~99 us, ~56 us
@@ -1343,15 +1457,18 @@ export class HostWorld {
     const overflows = [...v.pendingPmis];
     v.pendingPmis = [];
     if (vpmu instanceof EmulatedVpmu && vpmu.pendingPmi) {
-      overflows.push(vpmu.pendingPmiOverflowNs);
-      vpmu.pendingPmi = false;
+      // Every backing event that overflowed since the last injection (one PMI handles them all).
+      for (const ns of vpmu.takePendingOverflows()) overflows.push(ns);
     }
     const vector = vpmu instanceof PassthroughVpmu ? PMI_VECTORS[vpmu.pmiVector] : PMI_VECTORS.shared;
     for (const overflowNs of overflows) {
       this.emit({ kind: 'pmi', atNs: this.nowNs, at: this.placeOf(t), counter: `${v.vm}/vcpu${v.index}`, owner: 'guest', deliveredTo: 'guest', vector, overflowNs, skidNs: this.nowNs - overflowNs, lost: false });
     }
     const port = new GuestPort(vpmu, ops);
-    for (const g of v.guestPerf) g.pmi(port, v.guestNsTotal);
+    // The guest's perf_clock() is kvmclock (host time): the exit and injection time counts too.
+    for (const g of v.guestPerf) g.pmi(port, v.guestNsTotal, this.nowNs);
+    // LBR call-stack mode: the PMI handler reads the stack (DEBUGCTL.LBR cleared first).
+    if (this.lbr) this.lbrReadBegin(t, 'pmi');
     // The guest's NMI handler itself runs in the guest: no public figure, chosen (cost-model.ts).
     v.handlerDebtNs += overflows.length * this.costs.costNs('guestPmiHandlerNs');
   }
@@ -1366,12 +1483,13 @@ export class HostWorld {
 
   /** Runs the VM's guest program (`vms[].program`) at VM start, each op on its vCPU. */
   private runVmProgram(vm: VmRuntime): void {
-    const results: { result: 'ok' | 'gp' | 'undefined'; value: number }[] = [];
+    const results: { result: 'ok' | 'gp' | 'undefined'; value: number; errno?: string }[] = [];
     vm.spec.program.forEach((op, step) => {
       let result: 'ok' | 'gp' | 'undefined' = 'ok';
       let value = 0;
       let ok = true;
       let vcpuIndex = 0;
+      let errno: string | undefined;
       if (op.op === 'expect') {
         const ref = results[op.step];
         if (!ref) ok = false;
@@ -1380,8 +1498,15 @@ export class HostWorld {
           if (op.equals !== undefined) ok &&= ref.result === 'ok' && ref.value === op.equals;
           if (op.atLeast !== undefined) ok &&= ref.result === 'ok' && ref.value >= op.atLeast;
           if (op.atMost !== undefined) ok &&= ref.result === 'ok' && ref.value <= op.atMost;
+          if (op.errno !== undefined) ok &&= ref.errno === op.errno;
+          else if (ref.errno !== undefined && (op.equals !== undefined || op.fault === 'none')) ok = false;
           value = ref.value;
         }
+      } else if (op.op === 'hypercall' || op.op === 'armRead' || op.op === 'armWrite' || op.op === 'setPmu' || op.op === 'setNrCounters' || (op.op === 'loop' && this.arm?.has(vm.spec.id))) {
+        // Paravirt hypercalls and arm64 PMU device / register steps (paravirt-world.ts, arm-pmu-world.ts).
+        const r = this.extProgramStep(vm, op);
+        ({ result, value, errno } = r);
+        vcpuIndex = r.vcpu;
       } else if (op.op === 'wrmsr' || op.op === 'rdmsr' || op.op === 'rdpmc' || op.op === 'loop') {
         vcpuIndex = op.vcpu;
         const t = this.threads.get(vm.threads[op.vcpu]);
@@ -1391,23 +1516,188 @@ export class HostWorld {
         } else {
           const ops = new WorldVpmuOps(this, t);
           if (op.op === 'wrmsr') {
+            if (t.vcpu!.fidelity) this.fidelity.beforeGuestWrite(t.vcpu!, ops, op.msr);
             const r = vpmu.wrmsr(ops, op.msr, BigInt(op.value));
+            if (r.ok && t.vcpu!.fidelity) this.fidelity.afterGuestWrite(t.vcpu!, ops, op.msr, BigInt(op.value));
             result = r.ok ? 'ok' : r.fault;
             value = op.value;
           } else if (op.op === 'rdmsr' || op.op === 'rdpmc') {
             const r = op.op === 'rdmsr' ? vpmu.rdmsr(ops, op.msr) : vpmu.rdpmc(ops, op.index);
+            if (r.ok && t.vcpu!.fidelity) {
+              if (op.op === 'rdmsr') this.fidelity.onGuestRdmsr(t.vcpu!, ops, op.msr, r.value);
+              else this.fidelity.onGuestRdpmc(t.vcpu!, ops, op.index, r.value);
+            }
             result = r.ok ? 'ok' : r.fault;
             value = r.ok ? Number(r.value) : 0;
           } else {
             vpmu.programLoop(ops, op.instructions, op.branches);
+            if (t.vcpu!.fidelity) this.fidelity.onGuestLoop(t.vcpu!, op.instructions, op.branches);
             value = op.instructions;
           }
           vpmu.traps = []; // the program runs before the workload: its exits are not workload time
         }
       }
-      results[step] = { result, value };
-      this.emit({ kind: 'programStep', atNs: this.nowNs, at: { host: this.id, vm: vm.spec.id, vcpu: vcpuIndex }, step, op: op.op, result, value, ok });
+      results[step] = { result, value, ...(errno !== undefined && { errno }) };
+      this.emit({ kind: 'programStep', atNs: this.nowNs, at: { host: this.id, vm: vm.spec.id, vcpu: vcpuIndex }, step, op: op.op, result, value, ok, ...(errno !== undefined && { errno }) });
     });
+  }
+
+  // ---- paravirt perf (paravirt-world.ts), arm64 PMU device (arm-pmu-world.ts) -----------------
+
+  // ---- guest LBR (lbr-world.ts) ----------------------------------------------------------------
+
+  private lbrSwitchOut(t: Thread, cpu: Pcpu): void {
+    const ranNs = t.noise ? this.nowNs - t.noise.runStartNs : 0;
+    this.lbrApply(t, this.lbr!.switchOut(t.id, cpu.index, this.nowNs, ranNs));
+  }
+
+  /** Opens a guest LBR read window (PMI handler or sched-task); true if it queued exits. */
+  private lbrReadBegin(t: Thread, cause: 'pmi' | 'sched-task'): boolean {
+    const r = this.lbr!.readBegin(t.id, t.cpu, this.nowNs, cause);
+    if (!r) return false;
+    this.lbrApply(t, r.out);
+    this.queue.push(this.nowNs + this.lbr!.windowNs, { t: 'lbr', thread: t.id, what: 'read-end', gen: r.gen });
+    return r.out.exits.length > 0 || r.out.costNs > 0;
+  }
+
+  private onLbrItem(id: string, what: 'read-end' | 'timer', gen: number): void {
+    const t = this.threads.get(id);
+    if (!t || !this.lbr) return;
+    const v = t.vcpu!;
+    const inGuest = v.state === 'guest' && this.cpus[t.cpu].current === t.id;
+    if (what === 'read-end') {
+      if (!this.lbr.readCurrent(id, gen)) return;
+      if (!inGuest) {
+        this.lbr.deferReadEnd(id); // read at the next entry, on whatever pCPU the vCPU is then
+        return;
+      }
+      this.accountGuest(v);
+      this.lbrApply(t, this.lbr.readEnd(id, t.cpu, this.nowNs));
+    } else {
+      this.lbrApply(t, this.lbr.timer(id, this.nowNs));
+    }
+    if (inGuest) this.applyTraps(t);
+  }
+
+  /**
+   * Charges a guest LBR transition: in guest mode its trapped MSR accesses are exits (the stack
+   * save/restore rides on the first); outside guest mode its cost delays the vCPU's next entry.
+   */
+  private lbrApply(t: Thread, out: GuestLbrOutcome | null): void {
+    if (!out) return;
+    for (const e of out.events) this.emit(e);
+    const v = t.vcpu;
+    if (v && (out.costNs > 0 || out.exits.length > 0)) {
+      if (v.state === 'guest' && v.vpmu) {
+        const trapNs = this.costs.costNs('msrTrapCycles');
+        let rest = Math.max(0, out.costNs - out.exits.length * trapNs);
+        for (const x of out.exits) {
+          v.vpmu.traps.push({ reason: 'lbr-msr', msr: x.msr, costNs: trapNs + rest });
+          rest = 0;
+        }
+        if (out.exits.length === 0) v.vpmu.traps.push({ reason: out.actions.includes('timer') ? 'lbr-timer' : 'lbr', msr: 0, costNs: out.costNs });
+      } else if (v.state === 'runnable' || v.state === 'halted') {
+        v.exitLeftNs += out.costNs;
+      }
+    }
+    const due = this.lbr!.timerToQueue(t.id);
+    if (due !== null) this.queue.push(Math.max(due, this.nowNs), { t: 'lbr', thread: t.id, what: 'timer', gen: 0 });
+  }
+
+  /** End of the run: the helpers' final records (LBR statistics per VM). */
+  private reportExtFinal(): void {
+    if (this.lbr) for (const e of this.lbr.finalRecords(this.nowNs)) this.emit(e);
+    if (this.arm) for (const e of this.arm.flush(this.nowNs)) this.emit(e);
+  }
+
+  /** Program steps served by the paravirt and arm64 helpers. */
+  private extProgramStep(vm: VmRuntime, op: ProgramOp): { result: 'ok' | 'gp' | 'undefined'; value: number; errno?: string; vcpu: number } {
+    if (op.op === 'hypercall') {
+      if (!this.threads.has(vm.threads[op.vcpu])) return { result: 'undefined', value: 0, vcpu: op.vcpu };
+      const attr = pvAttrOfProgram(op.attr);
+      let value = 0;
+      let errno: string | undefined;
+      for (let n = 0; n < op.count; n++) {
+        const r = this.pv.hypercall(vm.spec.id, op.vcpu, op.call, op.id + n, attr);
+        if (r.ok) value = op.call === 'open' ? value + 1 : (r.value ?? 0);
+        else errno ??= r.errno;
+      }
+      return { result: 'ok', value, vcpu: op.vcpu, ...(errno !== undefined && { errno }) };
+    }
+    if (this.arm) return this.arm.programStep(vm.spec.id, op, (vcpu) => this.threads.get(vm.threads[vcpu])?.cpu ?? 0);
+    return { result: 'undefined', value: 0, vcpu: 'vcpu' in op ? op.vcpu : 0, ...((op.op === 'setPmu' || op.op === 'setNrCounters') && { errno: 'ENXIO' }) };
+  }
+
+  /** arm64 KVM_RUN: on a pCPU outside a SET_PMU PMU entry fails; the VMM stops the vCPU. */
+  private armEntryFails(t: Thread): boolean {
+    const v = t.vcpu!;
+    const msg = this.arm!.enter(v.vm, v.index, t.cpu);
+    if (msg === null) return false;
+    this.emit({ kind: 'finding', atNs: this.nowNs, at: this.placeOf(t), findingKind: 'arm-entry-failed', detail: msg });
+    v.state = 'failed';
+    v.timerGen++;
+    this.blockCurrent(this.cpus[t.cpu]);
+    return true;
+  }
+
+  /** kvm_sync_events_to_guest before entry: overflows to the guest sessions, costs as lost guest time. */
+  private pvSyncBeforeEntry(t: Thread): void {
+    const v = t.vcpu!;
+    const s = this.pv.syncBeforeEntry(v.vm, v.index, v.pvPerf, this.costs);
+    if (s.deliveries === 0) return;
+    // Host time before the entry (pvEventSyncNs per event) and the guest's handler per delivery:
+    // neither is workload time.
+    v.handlerDebtNs += s.costNs + s.deliveries * this.costs.costNs('guestPmiHandlerNs');
+    this.emit({ kind: 'pmi', atNs: this.nowNs, at: this.placeOf(t), counter: `${v.vm}/vcpu${v.index}/pv`, owner: 'guest', deliveredTo: 'guest', vector: PMI_VECTORS.shared, overflowNs: this.nowNs, skidNs: 0, lost: false });
+  }
+
+  /** counterView of a paravirt vCPU: the guest's counts are its host PV events' counts. */
+  private pvCounterView(vm: VmRuntime, v: VcpuRuntime): { actual: number; observed: number }[] {
+    const readings = v.pvPerf.map((g) => (g.running || g.windowNs > 0 ? g.readings((id) => this.pv.peek(v.vm, id), v.guestNsTotal) : null));
+    return vm.trackedEvents.map((event, k) => {
+      const q = vm.guestRates.totalQ[vm.trackedIdx[k]];
+      for (let j = 0; j < v.pvPerf.length; j++) {
+        const r = readings[j]?.find((x) => x.event === event);
+        if (r) return { actual: truthCount(q, v.pvPerf[j].windowUntil(v.guestNsTotal)), observed: r.scaledCount };
+      }
+      return { actual: truthCount(q, v.guestNsTotal), observed: 0 };
+    });
+  }
+
+  /** @internal PvWorldHost: a per-task host event on the thread of vCPU `vcpu` of `vm`. */
+  pvPerfCreate(vm: string, vcpu: number, attr: PerfEventAttr, hooks: PerfHooks): { ok: true; id: string } | { ok: false; errno: string } {
+    const t = this.threads.get(`vcpu:${vm}/${vcpu}`);
+    if (!t) return { ok: false, errno: 'ESRCH' };
+    this.syncAllCpus();
+    const r = this.perf.createEvent(attr, { task: t.id, id: `kvm/pv/${vm}/${++this.kvmEventSeq}` }, this.nowNs, hooks);
+    const cpu = this.cpus[t.cpu];
+    const pc = this.perf.cpus[cpu.index];
+    if (r.ok && cpu.current === t.id && pc.activeTaskContext === null) pc.schedIn(t.id, this.nowNs);
+    return r.ok ? { ok: true, id: r.id } : { ok: false, errno: r.errno };
+  }
+
+  /** @internal */
+  pvPerfEnable(hostId: string): void {
+    this.syncAllCpus();
+    this.perf.enable(hostId, this.nowNs);
+  }
+
+  /** @internal */
+  pvPerfDisable(hostId: string): void {
+    this.syncAllCpus();
+    this.perf.disable(hostId, this.nowNs);
+  }
+
+  /** @internal */
+  pvPerfClose(hostId: string): void {
+    this.syncAllCpus();
+    this.perf.close(hostId, this.nowNs);
+  }
+
+  /** @internal */
+  pvPerfRead(hostId: string): number {
+    this.syncAllCpus();
+    return this.perf.read(hostId, this.nowNs)?.count ?? 0;
   }
 
   /** @internal vPMU host services (WorldVpmuOps). */
@@ -1460,6 +1750,32 @@ export class HostWorld {
     this.emit({ kind: 'finding', atNs: this.nowNs, at: place, findingKind: kind, detail });
   }
 
+  /** @internal A guest PMU access through guest perf (fidelity and isolation monitors). */
+  vpmuGuestAccess(t: Thread, ops: WorldVpmuOps, op: 'before-write' | 'write' | 'read' | 'rdpmc', msr: number, value: bigint): void {
+    const v = t.vcpu!;
+    if (op === 'before-write') this.fidelity.beforeGuestWrite(v, ops, msr);
+    else if (op === 'write') this.fidelity.afterGuestWrite(v, ops, msr, value);
+    else if (op === 'rdpmc') this.fidelity.onGuestRdpmc(v, ops, msr, value);
+    else this.fidelity.onGuestRdmsr(v, ops, msr, value);
+  }
+
+  /** End of the run: each VM's fidelity figures (guest-fidelity.ts) for the summary. */
+  private emitFidelityRecords(): void {
+    for (const vm of this.vms.values()) {
+      const ts = vm.threads.map((id) => this.threads.get(id)!);
+      for (const t of ts) this.accountGuest(t.vcpu!);
+      for (const e of this.fidelity.vmRecords(vm.spec.id, ts.map((t) => t.vcpu!), ts.map((t) => new WorldVpmuOps(this, t)), this.nowNs)) this.emit(e);
+    }
+  }
+
+  /** A timeline `fault` (fault-injector.ts); a refused one is reported by the host that holds its target. */
+  private onFault(entry: TimelineEntry): void {
+    const refused = this.fidelity.onFault(entry);
+    const a = entry.action;
+    if (refused === null || a.kind !== 'fault' || (a.target !== this.id && !this.vms.has(a.target))) return;
+    this.emit({ kind: 'finding', atNs: this.nowNs, at: { host: this.id, ...(this.vms.has(a.target) && { vm: a.target }) }, findingKind: 'timeline-action', detail: `fault ${a.fault}: EINVAL: ${refused}` });
+  }
+
   private placeOf(t: Thread): { host: string; pcpu: number; vm: string; vcpu: number } {
     const v = t.vcpu!;
     return { host: this.id, pcpu: t.cpu, vm: v.vm, vcpu: v.index };
@@ -1494,6 +1810,10 @@ class WorldVpmuOps implements VpmuHostOps {
   finding(kind: string, detail: string): void {
     this.world.vpmuFinding(this.thread, kind, detail);
   }
+  /** The guest's own PMU accesses, for the fidelity and isolation monitors. */
+  guestAccess(op: 'before-write' | 'write' | 'read' | 'rdpmc', msr: number, value: bigint): void {
+    if (this.thread.vcpu?.fidelity) this.world.vpmuGuestAccess(this.thread, this, op, msr, value);
+  }
 }
 
 /** The guest kernel's view of its PMU through a backend (transient). */
@@ -1503,10 +1823,19 @@ class GuestPort implements GuestPerfMsrPort {
     private readonly ops: VpmuHostOps,
   ) {}
   wrmsr(msr: number, value: bigint): boolean {
-    return this.vpmu.wrmsr(this.ops, msr, value).ok;
+    if (this.ops instanceof WorldVpmuOps) this.ops.guestAccess('before-write', msr, value);
+    const ok = this.vpmu.wrmsr(this.ops, msr, value).ok;
+    if (ok && this.ops instanceof WorldVpmuOps) this.ops.guestAccess('write', msr, value);
+    return ok;
   }
   rdmsr(msr: number): bigint {
     const r = this.vpmu.rdmsr(this.ops, msr);
+    if (r.ok && this.ops instanceof WorldVpmuOps) this.ops.guestAccess('read', msr, r.value);
+    return r.ok ? r.value : 0n;
+  }
+  rdpmc(index: number): bigint {
+    const r = this.vpmu.rdpmc(this.ops, index);
+    if (r.ok && this.ops instanceof WorldVpmuOps) this.ops.guestAccess('rdpmc', index, r.value);
     return r.ok ? r.value : 0n;
   }
 }
@@ -1519,7 +1848,7 @@ export function truthCount(q: number, ns: number): number {
 }
 
 /** Classes a migrating VM's state may contain. */
-const VM_SNAPSHOT_REGISTRY = new SnapshotRegistry().registerAll([Prng, EventRates, IntelPmu, CounterBank, CostModel, NoneVpmu, PassthroughVpmu, EmulatedVpmu, GuestPerfVcpu]);
+const VM_SNAPSHOT_REGISTRY = new SnapshotRegistry().registerAll([Prng, EventRates, IntelPmu, CounterBank, CostModel, NoneVpmu, PassthroughVpmu, EmulatedVpmu, GuestPerfVcpu]).registerAll(EXT_VM_SNAPSHOT_CLASSES);
 
 function taskName(vm: VmSpec, vcpu: number, task: number): string {
   return `${vm.workload.profile}/${vcpu}.${task}`;

@@ -168,6 +168,32 @@ export class KvmEventFilter {
   }
 }
 
+/** Parsed filters per scenario filter object (a cache: parsing is pure, the result immutable). */
+const parsedSpecs = new WeakMap<EventFilterSpec, KvmEventFilter | null>();
+
+/** The KvmEventFilter of a scenario filter; null when KVM would refuse it (the VM runs unfiltered). */
+export function kvmFilterOf(spec: EventFilterSpec): KvmEventFilter | null {
+  let f = parsedSpecs.get(spec);
+  if (f === undefined) {
+    const r = KvmEventFilter.create(spec);
+    f = r.ok ? r.filter : null;
+    parsedSpecs.set(spec, f);
+  }
+  return f;
+}
+
+/** KVM's decision for a GP counter's event select + umask under a scenario filter (none: allowed). */
+export function filterAllowsGp(spec: EventFilterSpec | undefined, eventSelect: number, umask: number): boolean {
+  const f = spec ? kvmFilterOf(spec) : null;
+  return f === null || f.allowsGp(eventSelect, umask);
+}
+
+/** KVM's decision for fixed counter i under a scenario filter: the bitmap alone (none: allowed). */
+export function filterAllowsFixed(spec: EventFilterSpec | undefined, i: number): boolean {
+  const f = spec ? kvmFilterOf(spec) : null;
+  return f === null || f.allowsFixed(i);
+}
+
 /**
  * A VM's filter as vCPUs see it: `set()` replaces the VM's filter (the ioctl); each vCPU switches
  * to it at its next entry (`atEntry`), which tells the caller whether to reprogram that vCPU's

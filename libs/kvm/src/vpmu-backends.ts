@@ -17,9 +17,10 @@
 //   filters"); without it the filter cannot be enforced and a denied event counts (filter-bypass).
 //   Counters not exposed to the guest are loaded as zero at entry (no host value can leak).
 //
-// The KVM event filter (KVM_SET_PMU_EVENT_FILTER, Documentation/virt/kvm/api.rst; DOMAIN.md):
-// GP events by event select + umask (plus masked entries), fixed counters by the bitmap, which
-// wins over `events`. Backends never store callbacks: the world passes a VpmuHostOps per call.
+// The KVM event filter is event-filter.ts's KvmEventFilter (KVM_SET_PMU_EVENT_FILTER semantics:
+// plain and masked entries as one filter, the fixed-counter bitmap wins, E2BIG / EINVAL), built
+// once from the scenario's filter. Backends never store callbacks: the world passes a VpmuHostOps
+// per call.
 import {
   EventRates,
   EVTSEL,
@@ -39,6 +40,7 @@ import {
 import type { PerfEventAttr, PerfHooks } from '@vpmu/perf';
 import type { EventFilterSpec, VpmuMode } from '@vpmu/scenario';
 import type { CostModel } from './cost-model';
+import { KvmEventFilter } from './event-filter';
 
 /** Host-side services a backend needs during one access (implemented by the simulated world). */
 export interface VpmuHostOps {
@@ -67,31 +69,6 @@ const NMI_VECTOR = 2;
 export const PMI_VECTORS = { dedicated: GUEST_PMI_VECTOR_DEDICATED, shared: NMI_VECTOR } as const;
 
 const GP_FAULT: RegResult = Object.freeze({ ok: false, fault: 'gp' }) as RegResult;
-
-// ---- event filter --------------------------------------------------------------------------
-
-/** KVM event filter decision for a GP counter's event select + umask (DOMAIN.md). */
-export function filterAllowsGp(filter: EventFilterSpec | undefined, eventSelect: number, umask: number): boolean {
-  if (!filter) return true;
-  if (filter.masked.length > 0) {
-    // Masked events: allowed iff some include matches and no exclude matches; the filter action
-    // then applies to the match (KVM's masked-event semantics).
-    const sel = filter.masked.filter((m) => m.eventSelect === eventSelect);
-    const incl = sel.some((m) => !m.exclude && (umask & m.mask) === m.match);
-    const excl = sel.some((m) => m.exclude && (umask & m.mask) === m.match);
-    const hit = incl && !excl;
-    return filter.action === 'allow' ? hit : !hit;
-  }
-  const listed = filter.events.some((e) => e.eventSelect === eventSelect && e.umask === umask);
-  return filter.action === 'allow' ? listed : !listed;
-}
-
-/** Fixed counter i allowed iff (ALLOW and bit i set) or (DENY and bit i clear): the bitmap wins. */
-export function filterAllowsFixed(filter: EventFilterSpec | undefined, i: number): boolean {
-  if (!filter) return true;
-  const bit = ((filter.fixedCounterBitmap >>> i) & 1) === 1;
-  return filter.action === 'allow' ? bit : !bit;
-}
 
 // ---- MSR classification -------------------------------------------------------------------
 
@@ -143,13 +120,34 @@ export abstract class VcpuVpmu {
   /** Bank indices whose starvation was already reported. */
   protected readonly starvedReported: number[] = [];
 
+  /** The VM's KVM event filter (null = none installed). */
+  readonly filter: KvmEventFilter | null;
+
   constructor(
     readonly mode: VpmuMode,
     readonly shape: VpmuShape,
     protected readonly costs: CostModel,
-    readonly filter: EventFilterSpec | undefined,
+    filterSpec: EventFilterSpec | undefined,
     readonly label: string,
-  ) {}
+  ) {
+    this.filter = null;
+    if (filterSpec) {
+      const r = KvmEventFilter.create(filterSpec);
+      // The scenario validator bounds each list; KVM counts plain and masked entries together.
+      if (!r.ok) throw new Error(`${label}: KVM_SET_PMU_EVENT_FILTER fails with ${r.errno} (${r.reason}); fix vms[].vpmu.filter`);
+      this.filter = r.filter;
+    }
+  }
+
+  /** KVM's pmc_event_is_allowed for a GP counter's EVENTSEL value (no filter: everything). */
+  protected allowsSel(eventSel: number): boolean {
+    return this.filter === null || this.filter.allowsGp(eventSel & 0xff, (eventSel >> 8) & 0xff);
+  }
+
+  /** KVM's fixed-counter rule: the filter's bitmap alone decides (no filter: everything). */
+  protected allowsFixed(i: number): boolean {
+    return this.filter === null || this.filter.allowsFixed(i);
+  }
 
   abstract wrmsr(ops: VpmuHostOps, msr: number, value: bigint): WriteResult;
   abstract rdmsr(ops: VpmuHostOps, msr: number): RegResult;
@@ -218,13 +216,13 @@ export class NoneVpmu extends VcpuVpmu {
 
 /** Passthrough (mediated) vPMU. */
 export class PassthroughVpmu extends VcpuVpmu {
-  /** The guest's PMU context while it is not loaded in the hardware (host-shaped). */
-  readonly gpmu: IntelPmu;
   /**
-   * The guest context saved at the last exit; when set it is authoritative over `gpmu` (saves the
-   * copy into gpmu on every exit: only accesses outside guest mode need the register model).
+   * The guest's PMU context while it is not loaded in the hardware (host-shaped). Entry and exit
+   * copy registers between it and the hardware PMU in place (IntelPmu.copyStateFrom): the
+   * context switch runs ~40k times per simulated second for an I/O-heavy guest, so it allocates
+   * nothing.
    */
-  private saved: PmuStateBase | null = null;
+  readonly gpmu: IntelPmu;
   loaded = false;
   /** Guest-visible EVENTSEL / FIXED_CTR_CTRL values (with interception the hardware may differ). */
   readonly shadowSel: number[];
@@ -249,12 +247,7 @@ export class PassthroughVpmu extends VcpuVpmu {
   }
 
   private target(ops: VpmuHostOps): IntelPmu {
-    if (this.loaded) return ops.loadedPmu();
-    if (this.saved) {
-      this.gpmu.loadState(this.saved);
-      this.saved = null;
-    }
-    return this.gpmu;
+    return this.loaded ? ops.loadedPmu() : this.gpmu;
   }
 
   wrmsr(ops: VpmuHostOps, msr: number, value: bigint): WriteResult {
@@ -276,11 +269,11 @@ export class PassthroughVpmu extends VcpuVpmu {
       if (c.k === 'eventsel') {
         this.shadowSel[c.i] = Number(value);
         const v = Number(value);
-        if (!filterAllowsGp(this.filter, v & 0xff, (v >> 8) & 0xff)) pmu.wrmsr(msr, BigInt(v & ~EVTSEL.EN));
+        if (!this.allowsSel(v)) pmu.wrmsr(msr, BigInt(v & ~EVTSEL.EN));
       } else {
         this.shadowFixedCtrl = Number(value);
         let v = Number(value);
-        for (let f = 0; f < this.shape.host.fixedCounters; f++) if (!filterAllowsFixed(this.filter, f)) v &= ~(0xf << (4 * f));
+        for (let f = 0; f < this.shape.host.fixedCounters; f++) if (!this.allowsFixed(f)) v &= ~(0xf << (4 * f));
         pmu.wrmsr(msr, BigInt(v));
       }
       return raw;
@@ -290,7 +283,7 @@ export class PassthroughVpmu extends VcpuVpmu {
       this.shadowSel[c.i] = Number(value);
       const v = Number(value);
       // Not intercepted: KVM never sees the write, so a denied event runs (checked in checkFilter).
-      if (this.filter && !filterAllowsGp(this.filter, v & 0xff, (v >> 8) & 0xff) && (v & EVTSEL.EN) !== 0) {
+      if (!this.allowsSel(v) && (v & EVTSEL.EN) !== 0) {
         this.deniedWatch.set(c.i, this.readCounter(pmu, c.i));
       } else this.deniedWatch.delete(c.i);
     }
@@ -298,7 +291,7 @@ export class PassthroughVpmu extends VcpuVpmu {
       this.shadowFixedCtrl = Number(value);
       for (let f = 0; f < this.shape.host.fixedCounters; f++) {
         const on = ((Number(value) >> (4 * f)) & (FIXED_CTRL.OS | FIXED_CTRL.USR)) !== 0;
-        if (this.filter && on && !filterAllowsFixed(this.filter, f)) this.deniedWatch.set(FIXED_COUNTER_ID_BASE + f, this.readCounter(pmu, FIXED_COUNTER_ID_BASE + f));
+        if (on && !this.allowsFixed(f)) this.deniedWatch.set(FIXED_COUNTER_ID_BASE + f, this.readCounter(pmu, FIXED_COUNTER_ID_BASE + f));
         else this.deniedWatch.delete(FIXED_COUNTER_ID_BASE + f);
       }
     }
@@ -370,21 +363,21 @@ export class PassthroughVpmu extends VcpuVpmu {
 
   /** At VM entry, after perf_guest_enter: load the guest context into the hardware. */
   load(hw: IntelPmu, ops: VpmuHostOps): void {
-    hw.loadState(this.saved ?? this.gpmu.saveState());
-    this.saved = null;
+    hw.copyStateFrom(this.gpmu);
     this.loaded = true;
     // Counters not exposed to the guest hold zero after the load: a non-zero one would leak a
-    // host (or another guest's) value into this guest.
+    // host (or another guest's) value into this guest. A number check per hidden counter; the
+    // bigint read only when reporting.
     for (let i = this.shape.gpCounters; i < this.shape.host.gpCounters; i++) {
+      if (hw.counterIsZero(i)) continue;
       const r = hw.rdmsr(MSR.IA32_A_PMC0 + i);
-      const v = r.ok ? r.value : 0n;
-      if (v !== 0n) ops.finding('counter-leak', `${this.label}: hidden counter gp${i} holds ${v} after the guest context load`);
+      ops.finding('counter-leak', `${this.label}: hidden counter gp${i} holds ${r.ok ? r.value : '?'} after the guest context load`);
     }
   }
 
   /** At VM exit, before perf_guest_exit: save the guest context. */
   save(hw: IntelPmu): void {
-    this.saved = hw.saveState();
+    this.gpmu.copyStateFrom(hw);
     this.loaded = false;
   }
 }
@@ -409,6 +402,8 @@ export class EmulatedVpmu extends VcpuVpmu {
   recreatedSinceLastPmi = true;
   /** The world has queued the PMI's forced exit. */
   pmiExitQueued = false;
+  /** Overflow instants of the backing events behind the pending PMI, in order. */
+  private pendingOverflowsNs: number[] = [];
 
   constructor(shape: VpmuShape, costs: CostModel, filter: EventFilterSpec | undefined, label: string, readonly task: string) {
     super('emulated', shape, costs, filter, label);
@@ -507,7 +502,7 @@ export class EmulatedVpmu extends VcpuVpmu {
       if ((v & EVTSEL.EN) === 0) return null;
       const e = intelEventIndex(v & 0xff, (v >> 8) & 0xff);
       if (e < 0) return null;
-      return { event: WORKLOAD_EVENT_NAMES[e], usr: (v & EVTSEL.USR) !== 0, os: (v & EVTSEL.OS) !== 0, int: (v & EVTSEL.INT) !== 0, allowed: filterAllowsGp(this.filter, v & 0xff, (v >> 8) & 0xff) };
+      return { event: WORKLOAD_EVENT_NAMES[e], usr: (v & EVTSEL.USR) !== 0, os: (v & EVTSEL.OS) !== 0, int: (v & EVTSEL.INT) !== 0, allowed: this.allowsSel(v) };
     }
     const f = idx - nGp;
     if (((global >> BigInt(32 + f)) & 1n) === 0n) return null;
@@ -515,7 +510,7 @@ export class EmulatedVpmu extends VcpuVpmu {
     const field = r.ok ? (Number(r.value) >> (4 * f)) & 0xf : 0;
     if ((field & (FIXED_CTRL.OS | FIXED_CTRL.USR)) === 0) return null;
     const names: WorkloadEventName[] = ['instructions', 'cycles', 'ref-cycles', 'topdown-slots'];
-    return { event: names[f], usr: (field & FIXED_CTRL.USR) !== 0, os: (field & FIXED_CTRL.OS) !== 0, int: (field & FIXED_CTRL.PMI) !== 0, allowed: filterAllowsFixed(this.filter, f) };
+    return { event: names[f], usr: (field & FIXED_CTRL.USR) !== 0, os: (field & FIXED_CTRL.OS) !== 0, int: (field & FIXED_CTRL.PMI) !== 0, allowed: this.allowsFixed(f) };
   }
 
   private interruptOf(idx: number): boolean {
@@ -585,6 +580,18 @@ export class EmulatedVpmu extends VcpuVpmu {
     this.regs.wrmsr(MSR.PERF_GLOBAL_STATUS_SET, bit);
     if (!this.pendingPmi) this.pendingPmiOverflowNs = overflowNs;
     this.pendingPmi = true;
+    this.pendingOverflowsNs.push(overflowNs);
+  }
+
+  /**
+   * The overflows one injected PMI covers (KVM_REQ_PMI: one virtual PMI however many guest
+   * counters wrapped; the guest handler reads every GLOBAL_STATUS bit). Clears the pending PMI.
+   */
+  takePendingOverflows(): number[] {
+    const out = this.pendingOverflowsNs.length > 0 ? this.pendingOverflowsNs : [this.pendingPmiOverflowNs];
+    this.pendingOverflowsNs = [];
+    this.pendingPmi = false;
+    return out;
   }
 
   /** Backing events that hold no counter while the vCPU runs: the guest counter silently stops. */

@@ -61,7 +61,7 @@ export function accessExits(a: AccessLike, backend: BackendLike): boolean {
   }
 }
 
-/** Exits caused by a list of accesses (e.g. a GuestPerfSession result). */
+/** Exits caused by a list of accesses (e.g. a guest perf MSR sequence recorded through a port). */
 export function countExits(accesses: readonly AccessLike[], backend: BackendLike): number {
   let n = 0;
   for (const a of accesses) if (accessExits(a, backend)) n++;

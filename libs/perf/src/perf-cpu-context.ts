@@ -15,14 +15,16 @@
 //   per PMI when the period elapsed, `left < 2 -> 2`, max_period = 2^(width-1) - 1; frequency
 //   mode: sample_period starts at 1 and perf_adjust_period (1/8 low-pass) runs at each overflow
 //   and each tick (perf_adjust_freq_unthr_context); more than max_sample_rate/HZ PMIs in a tick
-//   throttle the event until the next tick.
+//   throttle the event until the next tick. The per-tick interrupt count restarts at the first
+//   interrupt of a new tick (__perf_event_account_interrupt's interrupts_seq), so the tick itself
+//   only runs while a frequency event is active or an event is throttled.
 // - Passthrough (seed perf-guest-enter-exit.txt, DOMAIN.md): perf_guest_enter schedules out every
 //   active event of a passthrough-capable PMU; groups with a member lacking exclude_guest go to
 //   ERROR — every member (the RFC's sibling loop sets the leader's state each time: fixed here);
 //   nothing of that PMU is scheduled while the guest runs; uncore/software events are untouched;
 //   perf_guest_exit schedules pinned then flexible groups back in (perf_event_sched_in order).
 
-import type { EventRates, ExecMode, PmuModel, PmuOverflow } from '@vpmu/pmu';
+import type { EventRates, ExecMode, HostCounterConfig, PmuModel, PmuOverflow } from '@vpmu/pmu';
 import type { PerfStateName } from '@vpmu/sim';
 import { PerfEvent, PerfEventContext, type PerfSink } from './perf-event';
 
@@ -55,6 +57,26 @@ interface PendingPmi {
   pmiNs: number;
 }
 
+/** The config `program` hands to hostProgram (reused; the PMU model does not keep it). */
+const PROGRAM_SCRATCH: { -readonly [K in keyof HostCounterConfig]: HostCounterConfig[K] } = {
+  event: 'cycles',
+  countUser: true,
+  countKernel: true,
+  countGuest: true,
+  countHost: true,
+  interrupt: false,
+  periodEvents: undefined,
+};
+
+/** Counter ids are below this on every PMU model (Intel fixed 32..35, arm cycle counter 31). */
+const MAX_COUNTER_ID = 64;
+
+function maxPeriodForWidth(widthBits: number): number {
+  return Math.min(2 ** (widthBits - 1) - 1, 2 ** 52);
+}
+
+const NO_OVERFLOWS: readonly PmuOverflow[] = Object.freeze([]);
+
 /** NMI vector number, as host perf PMIs are delivered (APIC_DM_NMI). */
 const NMI_VECTOR = 2;
 
@@ -65,11 +87,21 @@ export class PerfCpuContext {
   private currentTaskId: string | null = null;
   private time = 0;
   private guest = false;
-  private readonly slotOwner = new Map<number, PerfEvent>();
+  /** The event holding each hardware counter, by counter id (ids are < 64 on every model). */
+  private readonly slotOwner: (PerfEvent | null)[] = Array.from({ length: MAX_COUNTER_ID }, () => null);
+  /** x86_pmu.max_period per counter id: 2^(width-1) - 1 (48 bits assumed for an unknown id). */
+  private readonly maxPeriodOf: Float64Array;
+  /** groupSchedIn's per-call counter choices (reused: no allocation per sched-in). */
+  private slotScratch = new Int32Array(16);
   private pending: PendingPmi[] = [];
   private guestOverflows: PmuOverflow[] = [];
   private rotationAtNs = Infinity;
-  private samplingActive = 0;
+  /**
+   * Active frequency-mode events: the tick has work only for them (period adjustment) and for
+   * throttled events; fixed-period events need no tick (their per-tick interrupt count restarts
+   * lazily, as the kernel's perf_throttled_seq does).
+   */
+  private freqActive = 0;
   /** Events throttled until the next tick (kept as a count: the deadline check is hot). */
   private throttledCount = 0;
   private watchdogBlindReported = false;
@@ -84,6 +116,8 @@ export class PerfCpuContext {
     private readonly core: PerfCoreLink,
   ) {
     this.ctx = new PerfEventContext('cpu', cpu);
+    this.maxPeriodOf = new Float64Array(MAX_COUNTER_ID).fill(maxPeriodForWidth(48));
+    for (const s of pmu.slots) this.maxPeriodOf[s.counterId] = maxPeriodForWidth(s.widthBits);
     this.ctx.pinnedIn = true;
     this.ctx.flexibleIn = true;
   }
@@ -133,7 +167,8 @@ export class PerfCpuContext {
   }
 
   /** Overflows of the guest's counters (PMU owned by a passthrough guest), for KVM. */
-  takeGuestOverflows(): PmuOverflow[] {
+  takeGuestOverflows(): readonly PmuOverflow[] {
+    if (this.guestOverflows.length === 0) return NO_OVERFLOWS; // the common case, at every sync
     const out = this.guestOverflows;
     this.guestOverflows = [];
     return out;
@@ -142,7 +177,7 @@ export class PerfCpuContext {
   private internalDeadlineNs(): number {
     let d = this.rotationAtNs;
     for (const p of this.pending) if (p.pmiNs < d) d = p.pmiNs;
-    if (this.samplingActive > 0 || this.throttledCount > 0) {
+    if (this.freqActive > 0 || this.throttledCount > 0) {
       const tick = (Math.floor(this.time / this.opts.tickNs) + 1) * this.opts.tickNs;
       if (tick < d) d = tick;
     }
@@ -178,7 +213,7 @@ export class PerfCpuContext {
     }
     for (const o of ovfs) {
       if (!o.pmi) continue;
-      const ev = this.slotOwner.get(o.counterId);
+      const ev = this.slotOwner[o.counterId];
       if (!ev || !ev.sampling) continue;
       this.pending.push({ event: ev, counterId: o.counterId, overflowNs: o.overflowNs, pmiNs: Math.max(o.pmiNs, this.time) });
     }
@@ -230,32 +265,48 @@ export class PerfCpuContext {
   guestEnter(nowNs: number): void {
     this.checkNow(nowNs);
     if (this.guest) return; // perf_guest_enter is idempotent
-    for (const c of this.contexts()) {
-      for (const pinned of [true, false]) {
-        for (const leader of c.groups) {
-          if (!!leader.attr.pinned !== pinned) continue;
-          if (leader.pmuKind !== 'core') continue; // uncore / software PMUs are untouched
-          const members = leader.members();
-          if (!members.some((e) => e.state === 'active')) continue;
-          const includeGuest = members.some((e) => !e.attr.excludeGuest);
-          for (const e of members) {
-            if (e.state === 'active') this.eventSchedOut(e, includeGuest ? 'error' : 'inactive', 'guest-enter');
-            else if (includeGuest && e.state === 'inactive') this.setState(e, 'error', 'guest-enter');
-            if (includeGuest && e.state === 'error') {
-              e.forcedOutByGuest = true;
-              this.finding(
-                'host-event-error-state',
-                `host perf event ${e.id} (${e.attr.event}, no exclude_guest) forced to ERROR at passthrough guest entry on cpu${this.cpu}; it stays in ERROR until re-enabled (count ${e.count})`,
-              );
-            }
-          }
-          if (!includeGuest && members.some((e) => e.attr.nmiWatchdog)) this.watchdogBlind(leader);
-        }
-      }
-      c.rotateNecessary = false;
-    }
+    // Runs at every VM entry of a passthrough vCPU: loops over leader + siblings, no allocation.
+    this.guestEnterCtx(this.ctx);
+    if (this.taskCtx) this.guestEnterCtx(this.taskCtx);
     this.guest = true;
     this.updateRotationTimer();
+  }
+
+  private guestEnterCtx(c: PerfEventContext): void {
+    for (let pass = 0; pass < 2; pass++) {
+      const pinned = pass === 0;
+      for (const leader of c.groups) {
+        if (!!leader.attr.pinned !== pinned) continue;
+        if (leader.pmuKind !== 'core') continue; // uncore / software PMUs are untouched
+        const sibs = leader.siblings;
+        let anyActive = leader.state === 'active';
+        let includeGuest = !leader.attr.excludeGuest;
+        let watchdog = !!leader.attr.nmiWatchdog;
+        for (let k = 0; k < sibs.length; k++) {
+          const e = sibs[k];
+          if (e.state === 'active') anyActive = true;
+          if (!e.attr.excludeGuest) includeGuest = true;
+          if (e.attr.nmiWatchdog) watchdog = true;
+        }
+        if (!anyActive) continue;
+        this.guestEnterEvent(leader, includeGuest);
+        for (let k = 0; k < sibs.length; k++) this.guestEnterEvent(sibs[k], includeGuest);
+        if (!includeGuest && watchdog) this.watchdogBlind(leader);
+      }
+    }
+    c.rotateNecessary = false;
+  }
+
+  private guestEnterEvent(e: PerfEvent, includeGuest: boolean): void {
+    if (e.state === 'active') this.eventSchedOut(e, includeGuest ? 'error' : 'inactive', 'guest-enter');
+    else if (includeGuest && e.state === 'inactive') this.setState(e, 'error', 'guest-enter');
+    if (includeGuest && e.state === 'error') {
+      e.forcedOutByGuest = true;
+      this.finding(
+        'host-event-error-state',
+        `host perf event ${e.id} (${e.attr.event}, no exclude_guest) forced to ERROR at passthrough guest entry on cpu${this.cpu}; it stays in ERROR until re-enabled (count ${e.count})`,
+      );
+    }
   }
 
   guestExit(nowNs: number): void {
@@ -293,21 +344,27 @@ export class PerfCpuContext {
 
   /** Schedules in the passes whose groups are out: cpu pinned, task pinned, cpu flex, task flex. */
   private schedInAll(force = false): void {
-    const cs = this.contexts();
-    for (const c of cs) {
-      if (force || !c.pinnedIn) {
-        c.pinnedIn = true;
-        this.schedInPass(c, true);
-      }
-    }
-    for (const c of cs) {
-      if (force || !c.flexibleIn) {
-        c.flexibleIn = true;
-        c.rotateNecessary = false;
-        this.schedInPass(c, false);
-      }
-    }
+    const tctx = this.taskCtx;
+    this.schedInPinned(this.ctx, force);
+    if (tctx) this.schedInPinned(tctx, force);
+    this.schedInFlexible(this.ctx, force);
+    if (tctx) this.schedInFlexible(tctx, force);
     this.updateRotationTimer();
+  }
+
+  private schedInPinned(c: PerfEventContext, force: boolean): void {
+    if (force || !c.pinnedIn) {
+      c.pinnedIn = true;
+      this.schedInPass(c, true);
+    }
+  }
+
+  private schedInFlexible(c: PerfEventContext, force: boolean): void {
+    if (force || !c.flexibleIn) {
+      c.flexibleIn = true;
+      c.rotateNecessary = false;
+      this.schedInPass(c, false);
+    }
   }
 
   private schedInPass(c: PerfEventContext, pinned: boolean): void {
@@ -320,7 +377,7 @@ export class PerfCpuContext {
       if (this.guest && leader.pmuKind === 'core') continue;
       // group_can_go_on: groups without core-PMU events always go on (PERF_EV_CAP_SOFTWARE;
       // uncore has its own counters, not modelled as scarce).
-      const hardware = leader.members().some((e) => e.pmuKind === 'core');
+      const hardware = leader.pmuKind === 'core' || leader.siblings.some((e) => e.pmuKind === 'core');
       if ((!hardware || canAddHw) && this.groupSchedIn(leader)) continue;
       canAddHw = false;
       if (pinned) {
@@ -332,21 +389,42 @@ export class PerfCpuContext {
   }
 
   private groupSchedIn(leader: PerfEvent): boolean {
-    const members = leader.members().filter((e) => e.state === 'inactive');
-    const taken: number[] = [];
-    const slots: number[] = [];
-    for (const e of members) {
+    // Assign every INACTIVE member a counter first (all or nothing), then schedule them in.
+    const sibs = leader.siblings;
+    if (sibs.length >= this.slotScratch.length) this.slotScratch = new Int32Array(2 * (sibs.length + 1));
+    const slots = this.slotScratch;
+    let n = 0;
+    for (let k = -1; k < sibs.length; k++) {
+      const e = k < 0 ? leader : sibs[k];
+      if (e.state !== 'inactive') continue;
       if (e.pmuKind !== 'core') {
-        slots.push(-1);
+        slots[n++] = -1;
         continue;
       }
-      const slot = this.pmu.hostCandidates(e.workloadEvent).find((id) => !this.slotOwner.has(id) && !taken.includes(id));
-      if (slot === undefined) return false;
-      taken.push(slot);
-      slots.push(slot);
+      const slot = this.freeCandidate(e, slots, n);
+      if (slot < 0) return false;
+      slots[n++] = slot;
     }
-    members.forEach((e, i) => this.eventSchedIn(e, slots[i]));
+    let j = 0;
+    for (let k = -1; k < sibs.length; k++) {
+      const e = k < 0 ? leader : sibs[k];
+      if (e.state !== 'inactive' || j >= n) continue;
+      this.eventSchedIn(e, slots[j++]);
+    }
     return true;
+  }
+
+  /** The first candidate counter of `e` neither owned nor among taken[0..n) (-1: none). */
+  private freeCandidate(e: PerfEvent, taken: Int32Array, n: number): number {
+    const cands = this.pmu.hostCandidates(e.workloadEvent);
+    for (let c = 0; c < cands.length; c++) {
+      const id = cands[c];
+      if (this.slotOwner[id] !== null) continue;
+      let used = false;
+      for (let t = 0; t < n; t++) if (taken[t] === id) used = true;
+      if (!used) return id;
+    }
+    return -1;
   }
 
   private eventSchedIn(e: PerfEvent, slot: number): void {
@@ -354,9 +432,9 @@ export class PerfCpuContext {
     e.activeCpu = this.cpu;
     if (slot >= 0) {
       e.hwCounter = slot;
-      this.slotOwner.set(slot, e);
+      this.slotOwner[slot] = e;
       this.program(e);
-      if (e.sampling) this.samplingActive++;
+      if (e.sampling && e.attr.sampleFreqHz !== undefined) this.freqActive++;
     }
     this.setState(e, 'active', 'sched-in');
   }
@@ -367,9 +445,9 @@ export class PerfCpuContext {
     if (e.hwCounter >= 0) {
       this.fold(e);
       this.pmu.hostStop(e.hwCounter);
-      this.slotOwner.delete(e.hwCounter);
+      this.slotOwner[e.hwCounter] = null;
       e.hwCounter = -1;
-      if (e.sampling) this.samplingActive--;
+      if (e.sampling && e.attr.sampleFreqHz !== undefined) this.freqActive--;
     }
     e.activeCpu = -1;
     this.setState(e, to, cause);
@@ -414,7 +492,7 @@ export class PerfCpuContext {
   }
 
   private updateRotationTimer(): void {
-    const needed = !this.guest && this.contexts().some((c) => c.rotateNecessary);
+    const needed = !this.guest && (this.ctx.rotateNecessary || (this.taskCtx !== null && this.taskCtx.rotateNecessary));
     if (!needed) this.rotationAtNs = Infinity;
     else if (this.rotationAtNs === Infinity || this.rotationAtNs <= this.time) this.rotationAtNs = this.time + this.opts.muxIntervalNs;
   }
@@ -434,16 +512,16 @@ export class PerfCpuContext {
 
   private program(e: PerfEvent): void {
     const a = e.attr;
-    const cfg = {
-      event: e.workloadEvent,
-      countUser: !a.excludeUser,
-      countKernel: !a.excludeKernel,
-      countGuest: !a.excludeGuest,
-      countHost: !a.excludeHost,
-      interrupt: e.sampling && !e.throttled,
-    };
-    if (e.sampling) this.pmu.hostProgram(e.hwCounter, { ...cfg, periodEvents: this.setPeriod(e) });
-    else this.pmu.hostProgram(e.hwCounter, cfg);
+    // One scratch config object: hostProgram reads it and keeps nothing (hot at every VM exit).
+    const cfg = PROGRAM_SCRATCH;
+    cfg.event = e.workloadEvent;
+    cfg.countUser = !a.excludeUser;
+    cfg.countKernel = !a.excludeKernel;
+    cfg.countGuest = !a.excludeGuest;
+    cfg.countHost = !a.excludeHost;
+    cfg.interrupt = e.sampling && !e.throttled;
+    cfg.periodEvents = e.sampling ? this.setPeriod(e) : undefined;
+    this.pmu.hostProgram(e.hwCounter, cfg);
     e.hwSeen = 0;
     if (e.throttled) this.pmu.hostStop(e.hwCounter);
   }
@@ -460,8 +538,7 @@ export class PerfCpuContext {
     }
     let left = e.periodLeft;
     if (left < 2) left = 2;
-    const slot = this.pmu.slots.find((s) => s.counterId === e.hwCounter);
-    const maxPeriod = Math.min(2 ** ((slot?.widthBits ?? 48) - 1) - 1, 2 ** 52);
+    const maxPeriod = this.maxPeriodOf[e.hwCounter];
     if (left > maxPeriod) left = maxPeriod;
     return left;
   }
@@ -491,7 +568,13 @@ export class PerfCpuContext {
       e.samples++;
       this.emitPmi(e, p, skidNs, false);
       e.hooks.onSample?.(e.id, this.time, p.overflowNs);
-      // __perf_event_account_interrupt: throttle beyond max_sample_rate / HZ per tick.
+      // __perf_event_account_interrupt: throttle beyond max_sample_rate / HZ per tick. The count
+      // restarts at the first interrupt of a new tick (hwc->interrupts_seq vs perf_throttled_seq).
+      const seq = Math.floor(this.time / this.opts.tickNs);
+      if (e.interruptsSeq !== seq) {
+        e.interruptsSeq = seq;
+        e.interruptsThisTick = 0;
+      }
       e.interruptsThisTick++;
       const maxPerTick = Math.max(1, Math.floor(this.opts.maxSampleRateHz / (1e9 / this.opts.tickNs)));
       if (e.interruptsThisTick > maxPerTick && !e.throttled) {
@@ -521,8 +604,9 @@ export class PerfCpuContext {
   }
 
   private tick(): void {
-    for (const e of this.slotOwner.values()) {
-      if (!e.sampling) continue;
+    // Per-event work with no cross-event effect: counter order is as good as insertion order.
+    for (const e of this.slotOwner) {
+      if (e === null || !e.sampling) continue;
       e.interruptsThisTick = 0;
       const wasThrottled = e.throttled;
       if (wasThrottled) this.throttledCount--;

@@ -115,6 +115,8 @@ export class PerfEvent {
   freqCountStamp = 0;
   freqTimeStampNs = 0;
   interruptsThisTick = 0;
+  /** The tick (floor(ns / tick)) interruptsThisTick counts for. */
+  interruptsSeq = -1;
   throttled = false;
 
   /** ERROR was forced at a guest entry (the passthrough rule), not by a pinned misfit. */

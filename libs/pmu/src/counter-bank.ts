@@ -52,6 +52,9 @@ export class CounterBank {
   /** Indices of counting counters with a non-zero effective rate... recomputed with the cache. */
   private readonly live: Int32Array;
   private liveCount = 0;
+  /** Indices of counting counters with an event, for the cached configuration. */
+  private readonly enabled: Int32Array;
+  private enabledCount = 0;
   private liveInterrupt = 0;
 
   /** Wraps observed during advance, drained by the owning PMU. Parallel arrays, reused. */
@@ -76,6 +79,7 @@ export class CounterBank {
     this.edge = new Uint8Array(n);
     this.effQ = new Float64Array(n);
     this.live = new Int32Array(n);
+    this.enabled = new Int32Array(n);
     this.wrapIdx = new Int32Array(16);
     this.wrapAtNs = new Float64Array(16);
     for (let i = 0; i < n; i++) {
@@ -87,6 +91,35 @@ export class CounterBank {
   /** Call after any change of eventIdx / modeBits / counting / interrupt / cmask. */
   touch(): void {
     this.configVersion++;
+  }
+
+  /**
+   * Copies another bank's counter values (same size): the value half of a PMU context switch,
+   * allocation-free (typed-array `set`: native, fast even before the JIT warms up).
+   */
+  copyValuesFrom(src: CounterBank): void {
+    if (src.size !== this.size) throw new Error(`CounterBank.copyValuesFrom: ${src.size} counters into ${this.size}`);
+    this.stored.set(src.stored);
+    this.acc.set(src.acc);
+    this.sinceWrite.set(src.sinceWrite);
+  }
+
+  /**
+   * Copies another bank's per-counter configuration (what the owning PMU derives from its
+   * registers, and the overflow widths), then invalidates the rate cache. Pending wraps are not
+   * copied (the owning PMU drains them after every advance).
+   */
+  copyConfigFrom(src: CounterBank): void {
+    if (src.size !== this.size) throw new Error(`CounterBank.copyConfigFrom: ${src.size} counters into ${this.size}`);
+    this.overflowModulus.set(src.overflowModulus);
+    this.eventIdx.set(src.eventIdx);
+    this.modeBits.set(src.modeBits);
+    this.counting.set(src.counting);
+    this.interrupt.set(src.interrupt);
+    this.cmask.set(src.cmask);
+    this.inv.set(src.inv);
+    this.edge.set(src.edge);
+    this.touch();
   }
 
   setOverflowBits(i: number, bits: number): void {
@@ -139,23 +172,33 @@ export class CounterBank {
   private refresh(rates: EventRates, mode: ExecMode): void {
     const modeKey = (mode.guest ? 2 : 0) | (mode.kernel ? 1 : 0);
     if (rates === this.cacheRates && modeKey === this.cacheMode && this.cacheVersion === this.configVersion) return;
+    if (this.cacheVersion !== this.configVersion) {
+      // Configuration changed: only counting counters with an event can have a rate; the rest
+      // stay at 0 until the next configuration change, whatever the rates (which change at every
+      // guest entry and exit).
+      let n = 0;
+      for (let i = 0; i < this.size; i++) {
+        this.effQ[i] = 0;
+        if (this.counting[i] && this.eventIdx[i] >= 0) this.enabled[n++] = i;
+      }
+      this.enabledCount = n;
+    }
     this.cacheRates = rates;
     this.cacheMode = modeKey;
     this.cacheVersion = this.configVersion;
     const g = mode.guest ? 2 : 0;
     let live = 0;
     let liveInt = 0;
-    for (let i = 0; i < this.size; i++) {
-      let q = 0;
+    for (let j = 0; j < this.enabledCount; j++) {
+      const i = this.enabled[j];
       const e = this.eventIdx[i];
-      if (this.counting[i] && e >= 0) {
-        const bits = this.modeBits[i];
-        const u = (bits >> g) & 1;
-        const k = (bits >> (g + 1)) & 1;
-        if (mode.kernel) q = k ? rates.totalQ[e] : 0;
-        else q = (u ? rates.userQ[e] : 0) + (k ? rates.kernelQ[e] : 0);
-        if (this.cmask[i] || this.inv[i] || this.edge[i]) q = this.effectiveRate(i, q, rates, mode, u, k);
-      }
+      const bits = this.modeBits[i];
+      const u = (bits >> g) & 1;
+      const k = (bits >> (g + 1)) & 1;
+      let q: number;
+      if (mode.kernel) q = k ? rates.totalQ[e] : 0;
+      else q = (u ? rates.userQ[e] : 0) + (k ? rates.kernelQ[e] : 0);
+      if (this.cmask[i] || this.inv[i] || this.edge[i]) q = this.effectiveRate(i, q, rates, mode, u, k);
       this.effQ[i] = q;
       if (q > 0) {
         this.live[live++] = i;

@@ -69,15 +69,16 @@ export const INTEL_FIXED_COUNTER_EVENTS: readonly WorkloadEventName[] = [
   'topdown-slots',
 ];
 
-const intelByCode = new Map<number, number>();
+/** Workload event index by (event select | umask << 8): a flat table, read at every register change. */
+const intelByCode = new Int8Array(1 << 16).fill(-1);
 for (const name of WORKLOAD_EVENT_NAMES) {
   const e = INTEL_ARCH_EVENTS[name];
-  intelByCode.set(e.eventSelect | (e.umask << 8), eventIndex(name));
+  intelByCode[e.eventSelect | (e.umask << 8)] = eventIndex(name);
 }
 
 /** Workload event index counted by an Intel event select + umask, or -1 (counts nothing here). */
 export function intelEventIndex(eventSelect: number, umask: number): number {
-  return intelByCode.get((eventSelect & 0xff) | ((umask & 0xff) << 8)) ?? -1;
+  return intelByCode[(eventSelect & 0xff) | ((umask & 0xff) << 8)];
 }
 
 // ---------------------------------------------------------------------------------------------

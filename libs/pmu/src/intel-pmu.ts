@@ -19,6 +19,7 @@ import type { IntelPmuSpec } from './cpu-presets';
 import {
   INTEL_ARCH_EVENTS,
   INTEL_FIXED_COUNTER_EVENTS,
+  WORKLOAD_EVENT_NAMES,
   eventIndex,
   intelEventIndex,
   type EventRates,
@@ -152,6 +153,8 @@ export class IntelPmu implements PmuModel {
   /** Per bank index: bit 0 count in host, bit 1 count in guest (perf/KVM's GLOBAL_CTRL switch). */
   private readonly guestHost: number[];
   private overflows: PmuOverflow[] = [];
+  /** hostCandidates per workload event name, computed once (perf asks at every sched-in). */
+  private readonly candidates: Record<string, readonly number[]>;
 
   constructor(cfg: IntelPmuConfig) {
     if (cfg.gpCounters < 0 || cfg.gpCounters > MAX_GP_COUNTERS) throw new Error(`gpCounters must be 0..${MAX_GP_COUNTERS}`);
@@ -170,6 +173,8 @@ export class IntelPmu implements PmuModel {
     for (let i = 0; i < this.m; i++) slots.push({ counterId: FIXED_COUNTER_ID_BASE + i, kind: 'fixed', widthBits: cfg.fixedWidthBits });
     this.slots = slots;
     for (let i = 0; i < this.m; i++) this.bank.eventIdx[this.n + i] = eventIndex(INTEL_FIXED_COUNTER_EVENTS[i]);
+    this.candidates = {};
+    for (const e of WORKLOAD_EVENT_NAMES) this.candidates[e] = Object.freeze(this.computeCandidates(e));
     this.reset();
   }
 
@@ -393,6 +398,10 @@ export class IntelPmu implements PmuModel {
   // Host driver (arch/x86/events/intel/core.c).
 
   hostCandidates(event: WorkloadEventName): readonly number[] {
+    return this.candidates[event] ?? this.computeCandidates(event);
+  }
+
+  private computeCandidates(event: WorkloadEventName): number[] {
     const gps = range(this.n);
     switch (event) {
       // Fixed-counter events may also use any GP counter (intel_pmu_init extends the fixed
@@ -429,7 +438,9 @@ export class IntelPmu implements PmuModel {
     if (c.periodEvents !== undefined) this.bank.writeToOverflowIn(i, c.periodEvents);
     else this.bank.write(i, 0);
     this.clearStatusOf(i);
-    this.recompute();
+    // Only counter i's registers changed: re-derive it alone (the others' inputs are untouched).
+    this.recomputeCounter(i, this.frozen());
+    this.bank.touch();
   }
 
   hostStop(counterId: number): void {
@@ -442,7 +453,8 @@ export class IntelPmu implements PmuModel {
       this.fixedCtrl &= ~(0xf << (4 * f));
       this.globalCtrlFixed &= ~(1 << f);
     }
-    this.recompute();
+    this.recomputeCounter(i, this.frozen());
+    this.bank.touch();
   }
 
   hostStopAll(): void {
@@ -454,7 +466,20 @@ export class IntelPmu implements PmuModel {
     this.statusFixed = 0;
     this.statusMisc = 0;
     this.guestHost.fill(3);
-    this.recompute();
+    // What recompute() would derive, without its per-counter decode (this runs at every exit of a
+    // passthrough guest): nothing counts; GP counters keep their event, umask, INT, CMASK, INV
+    // and EDGE bits (only EN changed) and count in both modes again; fixed fields are all clear.
+    const b = this.bank;
+    b.counting.fill(0);
+    for (let i = 0; i < this.n; i++) {
+      const es = this.eventSel[i];
+      b.modeBits[i] = modeMask((es & EVTSEL.USR) !== 0, (es & EVTSEL.OS) !== 0, true, true);
+    }
+    for (let i = this.n; i < this.n + this.m; i++) {
+      b.modeBits[i] = 0;
+      b.interrupt[i] = 0;
+    }
+    b.touch();
   }
 
   countedSinceWrite(counterId: number): number {
@@ -514,6 +539,48 @@ export class IntelPmu implements PmuModel {
     this.recompute();
   }
 
+  /**
+   * Register-for-register copy of another PMU of the same shape into this one, allocation-free:
+   * what KVM's passthrough context switch does at every VM entry and exit (the guest context is
+   * written into / read out of the hardware). Equivalent to `loadState(src.saveState())`, and like
+   * loadState it keeps this PMU's own clock. The per-counter configuration the bank derives from
+   * the registers is a pure function of them, so it is copied rather than re-derived, and only
+   * when some configuration register differs (a guest that did not reprogram its PMU since the
+   * last switch costs a value copy).
+   */
+  copyStateFrom(src: IntelPmu): void {
+    if (src === this) return;
+    if (src.n !== this.n || src.m !== this.m || src.cfg.gpWidthBits !== this.cfg.gpWidthBits || src.cfg.fixedWidthBits !== this.cfg.fixedWidthBits) {
+      throw new Error(`IntelPmu.copyStateFrom: ${src.n}+${src.m} counters into ${this.n}+${this.m} (or different widths)`);
+    }
+    this.bank.copyValuesFrom(src.bank);
+    let sameConfig =
+      this.fixedCtrl === src.fixedCtrl &&
+      this.globalCtrlGp === src.globalCtrlGp &&
+      this.globalCtrlFixed === src.globalCtrlFixed &&
+      (this.statusMisc & 2) === (src.statusMisc & 2); // CTR_FRZ gates every counter
+    for (let i = 0; sameConfig && i < this.n; i++) sameConfig = this.eventSel[i] === src.eventSel[i];
+    for (let i = 0; sameConfig && i < this.n + this.m; i++) sameConfig = this.guestHost[i] === src.guestHost[i];
+    if (!sameConfig) {
+      for (let i = 0; i < this.n; i++) this.eventSel[i] = src.eventSel[i];
+      for (let i = 0; i < this.n + this.m; i++) this.guestHost[i] = src.guestHost[i];
+      this.fixedCtrl = src.fixedCtrl;
+      this.globalCtrlGp = src.globalCtrlGp;
+      this.globalCtrlFixed = src.globalCtrlFixed;
+      this.bank.copyConfigFrom(src.bank);
+    }
+    this.statusGp = src.statusGp;
+    this.statusFixed = src.statusFixed;
+    this.statusMisc = src.statusMisc;
+    this.debugCtl = src.debugCtl;
+    this.freezeOnPmi = src.freezeOnPmi;
+  }
+
+  /** The counter's register holds 0 (number check, no bigint: the passthrough leak check). */
+  counterIsZero(counterId: number): boolean {
+    return this.bank.stored[this.indexOf(counterId)] === 0;
+  }
+
   // ------------------------------------------------------------------------------------------
 
   /** Bank index of a counter id (GP i = i, fixed i = 32 + i). */
@@ -534,9 +601,15 @@ export class IntelPmu implements PmuModel {
 
   /** Re-derives each counter's enable, filters, event and interrupt from the registers. */
   private recompute(): void {
-    const b = this.bank;
     const frozen = this.frozen();
-    for (let i = 0; i < this.n; i++) {
+    for (let i = 0; i < this.n + this.m; i++) this.recomputeCounter(i, frozen);
+    this.bank.touch();
+  }
+
+  /** Re-derives counter i (bank index) from its registers; the caller touches the bank. */
+  private recomputeCounter(i: number, frozen: boolean): void {
+    const b = this.bank;
+    if (i < this.n) {
       const es = this.eventSel[i];
       b.eventIdx[i] = intelEventIndex(es & 0xff, (es >> 8) & 0xff);
       b.counting[i] = !frozen && (es & EVTSEL.EN) !== 0 && (this.globalCtrlGp & (1 << i)) !== 0 ? 1 : 0;
@@ -546,18 +619,16 @@ export class IntelPmu implements PmuModel {
       b.cmask[i] = (es >>> 24) & 0xff;
       b.inv[i] = (es & EVTSEL.INV) !== 0 ? 1 : 0;
       b.edge[i] = (es & EVTSEL.EDGE) !== 0 ? 1 : 0;
+      return;
     }
-    for (let f = 0; f < this.m; f++) {
-      const i = this.n + f;
-      const field = (this.fixedCtrl >> (4 * f)) & 0xf;
-      const os = (field & FIXED_CTRL.OS) !== 0;
-      const usr = (field & FIXED_CTRL.USR) !== 0;
-      b.counting[i] = !frozen && (os || usr) && (this.globalCtrlFixed & (1 << f)) !== 0 ? 1 : 0;
-      const gh = this.guestHost[i];
-      b.modeBits[i] = modeMask(usr, os, (gh & 1) !== 0, (gh & 2) !== 0);
-      b.interrupt[i] = (field & FIXED_CTRL.PMI) !== 0 ? 1 : 0;
-    }
-    b.touch();
+    const f = i - this.n;
+    const field = (this.fixedCtrl >> (4 * f)) & 0xf;
+    const os = (field & FIXED_CTRL.OS) !== 0;
+    const usr = (field & FIXED_CTRL.USR) !== 0;
+    b.counting[i] = !frozen && (os || usr) && (this.globalCtrlFixed & (1 << f)) !== 0 ? 1 : 0;
+    const gh = this.guestHost[i];
+    b.modeBits[i] = modeMask(usr, os, (gh & 1) !== 0, (gh & 2) !== 0);
+    b.interrupt[i] = (field & FIXED_CTRL.PMI) !== 0 ? 1 : 0;
   }
 
   private clearStatusOf(i: number): void {

@@ -155,6 +155,7 @@ export function encodeEventBatch(events: readonly SimEvent[], baseNs = events.le
         varint(w, 4, MSR_RESULTS.indexOf(e.result) + 1);
         varint(w, 5, e.value);
         bool(w, 6, e.ok);
+        if (e.errno) w.uint32(58).string(e.errno);
         break;
       case 'guestPerf':
         w.uint32(178).fork(); // 22
@@ -340,6 +341,7 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
         result: pick(MSR_RESULTS, e.result, 'MSR result'),
         value: Number(e.value ?? 0),
         ok: !!e.ok,
+        ...(e.errno ? { errno: e.errno } : {}),
       });
     } else if (ev.guestPerf) {
       const e = ev.guestPerf;

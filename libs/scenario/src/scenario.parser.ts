@@ -5,7 +5,7 @@
 // collected in one pass so a user fixes a file in one round. docs/scenario.md is the user-facing
 // description of every field, unit and default below; keep the two in step.
 
-import { CPU_PRESET_NAMES, WORKLOAD_EVENT_NAMES, type WorkloadEventName } from '@vpmu/pmu';
+import { ARM_PMU_REGS, CPU_PRESET_NAMES, WORKLOAD_EVENT_NAMES, type WorkloadEventName } from '@vpmu/pmu';
 import { isMap, isSeq, LineCounter, parseDocument, YAMLError } from 'yaml';
 
 import { formatDurationNs } from './quantity.parser';
@@ -18,6 +18,7 @@ import {
   HostSpec,
   PmuOverrides,
   ProgramOp,
+  PV_HYPERCALLS,
   SampleSpec,
   Scenario,
   TimelineAction,
@@ -113,16 +114,21 @@ const KEYS = {
   fault: ['kind', 'target', 'duration', 'params'],
 } as const;
 
-const PROGRAM_OPS = ['wrmsr', 'rdmsr', 'rdpmc', 'loop', 'expect', 'setPmu', 'setNrCounters'] as const;
+const PROGRAM_OPS = ['wrmsr', 'rdmsr', 'rdpmc', 'loop', 'expect', 'setPmu', 'setNrCounters', 'hypercall', 'armRead', 'armWrite'] as const;
 const PROGRAM_KEYS: Record<(typeof PROGRAM_OPS)[number], readonly string[]> = {
   wrmsr: ['msr', 'value', 'vcpu'],
   rdmsr: ['msr', 'vcpu'],
   rdpmc: ['index', 'vcpu'],
   loop: ['instructions', 'branches', 'vcpu'],
-  expect: ['step', 'equals', 'fault', 'atLeast', 'atMost'],
+  expect: ['step', 'equals', 'fault', 'atLeast', 'atMost', 'errno'],
   setPmu: ['pmu'],
   setNrCounters: ['n'],
+  hypercall: ['call', 'id', 'vcpu', 'count', 'event', 'type', 'config', 'period', 'freq', 'sampleType', 'flags', 'excludeUser', 'excludeKernel'],
+  armRead: ['reg', 'n', 'vcpu'],
+  armWrite: ['reg', 'n', 'value', 'vcpu'],
 };
+/** PERF_COUNT_HW_* (include/uapi/linux/perf_event.h) of the events a paravirt `hypercall: open` may name. */
+const PV_HW_CONFIG: Record<string, number> = { cycles: 0, instructions: 1, 'cache-references': 2, 'cache-misses': 3, branches: 4, 'branch-misses': 5, 'ref-cycles': 9 };
 const TIMELINE_ACTIONS = ['migrate', 'setPmu', 'hostPerf', 'guestPerf', 'fault'] as const;
 
 const U32_MAX = 0xffff_ffff;
@@ -968,6 +974,37 @@ class ScenarioBuilder {
         const n = this.optReq(m, 'n', (x) => this.r.int(x, { min: 0, max: 31 }));
         return n === undefined ? undefined : { op, n };
       }
+      case 'hypercall': {
+        const call = this.optReq(m, 'call', (x) => this.r.oneOf(x, PV_HYPERCALLS));
+        const id = this.optReq(m, 'id', (x) => this.r.intOrHex(x, { min: 0 }));
+        const count = this.opt(m, 'count', (x) => this.r.int(x, { min: 1, max: 100_000 })) ?? 1;
+        if (count > 1 && call !== undefined && call !== 'open') this.r.error(m.get('count')!, 'count repeats open only');
+        const event = this.opt(m, 'event', (x) => this.r.oneOf(x, Object.keys(PV_HW_CONFIG)));
+        const config = this.opt(m, 'config', (x) => this.r.intOrHex(x, { min: 0 }));
+        const flag = (key: string): boolean => this.opt(m, key, (x) => this.r.bool(x)) ?? false;
+        const attr = {
+          type: this.opt(m, 'type', (x) => this.r.int(x, { min: 0, max: U32_MAX })) ?? 0,
+          config: config ?? (event !== undefined ? PV_HW_CONFIG[event] : 1),
+          period: this.opt(m, 'period', (x) => this.r.intOrHex(x, { min: 0 })) ?? 0,
+          freq: flag('freq'),
+          sampleType: this.opt(m, 'sampleType', (x) => this.r.intOrHex(x, { min: 0, max: U32_MAX })) ?? 0,
+          flags: this.opt(m, 'flags', (x) => this.r.intOrHex(x, { min: 0, max: U32_MAX })) ?? 0,
+          excludeUser: flag('excludeUser'),
+          excludeKernel: flag('excludeKernel'),
+        };
+        const c = vcpu();
+        return call === undefined || id === undefined ? undefined : { op, call, id, vcpu: c, count, attr };
+      }
+      case 'armRead':
+      case 'armWrite': {
+        const reg = this.optReq(m, 'reg', (x) => this.r.oneOf(x, ARM_PMU_REGS));
+        const n = this.opt(m, 'n', (x) => this.r.int(x, { min: 0, max: 31 }));
+        const c = vcpu();
+        if (reg === undefined) return undefined;
+        if (op === 'armRead') return { op, reg, vcpu: c, ...(n !== undefined && { n }) };
+        const v = value('value', true);
+        return v === undefined ? undefined : { op, reg, value: v, vcpu: c, ...(n !== undefined && { n }) };
+      }
     }
   }
 
@@ -987,8 +1024,10 @@ class ScenarioBuilder {
     const atLeast = this.opt(m, 'atLeast', (x) => this.r.intOrHex(x, { min: 0 }));
     const atMost = this.opt(m, 'atMost', (x) => this.r.intOrHex(x, { min: 0 }));
     const fault = this.opt(m, 'fault', (x) => this.r.oneOf(x, ['none', 'gp', 'undefined'] as const));
-    if (!m.has('equals') && !m.has('atLeast') && !m.has('atMost') && !m.has('fault')) {
-      this.diag.error(m.path, 'give at least one of equals, atLeast, atMost or fault', m.line);
+    const errno = this.opt(m, 'errno', (x) => this.nonEmptyString(x));
+    if (errno !== undefined && !/^E[A-Z0-9]+$/.test(errno)) this.r.error(m.get('errno')!, `${errno} is not an errno name (EBUSY, EINVAL, ...)`);
+    if (!m.has('equals') && !m.has('atLeast') && !m.has('atMost') && !m.has('fault') && !m.has('errno')) {
+      this.diag.error(m.path, 'give at least one of equals, atLeast, atMost or fault (or errno)', m.line);
       return undefined;
     }
     if (atLeast !== undefined && atMost !== undefined && atLeast > atMost) {
@@ -996,8 +1035,8 @@ class ScenarioBuilder {
     }
     const target = step === undefined ? undefined : earlier[step];
     const checksValue = m.has('equals') || m.has('atLeast') || m.has('atMost');
-    if (target && checksValue && target.op !== 'rdmsr' && target.op !== 'rdpmc') {
-      this.r.error(stepField!, `step ${step} (${target.op}) returns no value; only rdmsr and rdpmc do (use fault to check it)`);
+    if (target && checksValue && target.op !== 'rdmsr' && target.op !== 'rdpmc' && target.op !== 'hypercall' && target.op !== 'armRead') {
+      this.r.error(stepField!, `step ${step} (${target.op}) returns no value; only rdmsr, rdpmc, hypercall and armRead do (use fault or errno to check it)`);
     }
     if (step === undefined) return undefined;
     const out: ProgramOp = { op: 'expect', step };
@@ -1005,6 +1044,7 @@ class ScenarioBuilder {
     if (atLeast !== undefined) out.atLeast = atLeast;
     if (atMost !== undefined) out.atMost = atMost;
     if (fault !== undefined) out.fault = fault;
+    if (errno !== undefined) out.errno = errno;
     return out;
   }
 

@@ -56,7 +56,16 @@ export interface MigrationPhaseEvent extends Base {
   detail?: string;
 }
 export interface FindingEvent extends Base { kind: 'finding'; findingKind: string; detail: string }
-export interface ProgramStepEvent extends Base { kind: 'programStep'; step: number; op: string; result: MsrResultName; value: number; ok: boolean }
+export interface ProgramStepEvent extends Base {
+  kind: 'programStep';
+  step: number;
+  op: string;
+  result: MsrResultName;
+  value: number;
+  ok: boolean;
+  /** errno name of a call that failed with one (arm64 SET_PMU, paravirt hypercalls); result is then 'ok'. */
+  errno?: string;
+}
 export interface GuestPerfEvent extends Base {
   kind: 'guestPerf';
   command: string;

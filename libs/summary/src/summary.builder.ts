@@ -2,7 +2,8 @@
 // feeds each epoch's decoded events in canonical order; nothing is kept per event.
 import type { Scenario } from '@vpmu/scenario';
 import type { SimEvent } from '@vpmu/sim';
-import type { FindingSummary, HostSummary, RunSummary, VmSummary } from './summary.types';
+import { TIMELINE_ACTION_FINDING, type FindingSummary, type HostSummary, type RunSummary, type VmSummary } from './summary.types';
+import { FIDELITY_RECORD_COMMAND, FidelityCollector } from './fidelity';
 
 export interface RunIdentity {
   id: string;
@@ -23,6 +24,8 @@ export class SummaryBuilder {
   private readonly guestPerf = new Map<string, Map<string, VmSummary['guestPerf'][number]>>();
   deadLetters = 0;
   private readonly hostPerfFinal = new Map<string, HostSummary['perfEvents']>();
+  /** vms.<id>.fidelity (fidelity.ts). */
+  private readonly fidelity = new FidelityCollector();
 
   constructor(private readonly scenario: Scenario) {
     for (const h of scenario.hosts) this.hosts.set(h.id, { cpu: h.cpu, pcpus: h.pcpus, contextSwitches: 0, perfEvents: [] });
@@ -83,6 +86,11 @@ export class SummaryBuilder {
           break;
         }
         case 'finding':
+          this.fidelity.onFinding(e);
+          if (e.findingKind === TIMELINE_ACTION_FINDING) {
+            this.onActionOutcome(e.atNs, e.at.vm, e.detail);
+            break;
+          }
           this.findings.push({
             kind: e.findingKind,
             atNs: e.atNs,
@@ -98,8 +106,8 @@ export class SummaryBuilder {
             vm.program.push({
               step: e.step,
               op: e.op,
-              result: e.result,
-              fault: e.result === 'ok' ? null : e.result,
+              result: e.errno ?? e.result,
+              fault: e.errno ?? (e.result === 'ok' ? null : e.result),
               value: e.value,
               ok: e.ok,
             });
@@ -107,6 +115,10 @@ export class SummaryBuilder {
           break;
         }
         case 'guestPerf': {
+          if (e.command === FIDELITY_RECORD_COMMAND) {
+            this.fidelity.onRecord(e);
+            break;
+          }
           if (e.at.vm === undefined && e.at.host !== undefined && e.command.startsWith('host-perf:')) {
             // Final host perf readings (HostWorld at the end of the run): state, count and times.
             const rows = this.hostPerfFinal.get(e.at.host) ?? [];
@@ -115,6 +127,15 @@ export class SummaryBuilder {
             break;
           }
           if (e.at.vm === undefined) break;
+          if (e.command.startsWith('lbr-stats:')) {
+            // Final guest LBR statistics of a VM (HostWorld / lbr-world.ts), one record per field.
+            const vm = this.vms.get(e.at.vm);
+            if (vm) {
+              vm.lbr ??= { mode: e.command.slice('lbr-stats:'.length), reads: 0, pollutedReads: 0, foreignEntries: 0, saves: 0, restores: 0, intercepts: 0, hostEventCreates: 0, hostEventReleases: 0, timerFires: 0, msrExits: 0, costNs: 0 };
+              if (e.event in vm.lbr && e.event !== 'mode') (vm.lbr as unknown as Record<string, number>)[e.event] += e.count;
+            }
+            break;
+          }
           let m = this.guestPerf.get(e.at.vm);
           if (!m) this.guestPerf.set(e.at.vm, (m = new Map()));
           m.set(`${e.command}\u0000${e.event}`, {
@@ -187,6 +208,7 @@ export class SummaryBuilder {
         };
       }
       vm.guestPerf = [...(this.guestPerf.get(vmId)?.values() ?? [])];
+      vm.fidelity = this.fidelity.build(vmId, vm.vpmu);
       vm.vmExits = sortedRecord(vm.vmExits);
     }
     for (const [hostId, rows] of this.hostPerfFinal) {
@@ -217,6 +239,14 @@ export class SummaryBuilder {
       findings: this.findings,
       deadLetters: this.deadLetters,
     };
+  }
+
+  /** `<action> <arg>: ok|E...[: detail]` (the format HostWorld's timeline outcomes use). */
+  private onActionOutcome(atNs: number, vmId: string | undefined, detail: string): void {
+    const vm = vmId !== undefined ? this.vms.get(vmId) : undefined;
+    const m = /^(\S+) (\S+): (ok|E[A-Z0-9]+)(?:: ([\s\S]*))?$/.exec(detail);
+    if (!vm || !m) return;
+    (vm.actions ??= []).push({ atNs, action: m[1], arg: m[2], result: m[3], errno: m[3] === 'ok' ? null : m[3], detail: m[4] ?? '' });
   }
 
   private vmOf(e: SimEvent): VmSummary | undefined {

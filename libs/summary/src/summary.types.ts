@@ -1,5 +1,6 @@
 // summary.json, schema 1: the stable contract of a run's results (DESIGN.md "summary.json").
 // Keys here are stable; more may be added, none removed or renamed without a schema bump.
+import type { VmFidelity } from './fidelity';
 
 export interface CounterAccuracy {
   actual: number;        // ground truth from the workload model
@@ -15,6 +16,35 @@ export interface ProgramStepResult {
   value?: number;
   ok?: boolean;          // for expect steps: did the expectation hold
 }
+
+/** The outcome of a timeline action on a VM (e.g. arm64 `setPmu`): result "ok" or an errno name. */
+export interface ActionOutcome {
+  atNs: number;
+  action: string;        // "setPmu"
+  arg: string;           // e.g. the PMU id
+  result: string;        // "ok" | "ENXIO" | "EBUSY" | ...
+  errno: string | null;
+  detail: string;
+}
+
+/** Guest LBR statistics summed over a VM's vCPUs (docs/lbr.md). */
+export interface LbrSummary {
+  mode: string;              // none | pv | lazy
+  reads: number;             // guest reads of the stack (PMI handler, sched-task)
+  pollutedReads: number;     // reads that returned foreign entries (lbr-polluted findings)
+  foreignEntries: number;
+  saves: number;
+  restores: number;
+  intercepts: number;
+  hostEventCreates: number;
+  hostEventReleases: number;
+  timerFires: number;
+  msrExits: number;
+  costNs: number;            // CPU time of every LBR transition (save/restore, traps, timer exits)
+}
+
+/** Finding kind the host worlds use to report a timeline action's outcome; the summary lists these under vms.<id>.actions, not findings. */
+export const TIMELINE_ACTION_FINDING = 'timeline-action';
 
 export interface MigrationSummary {
   from: string;
@@ -35,6 +65,12 @@ export interface VmSummary {
   pmis: { delivered: number; lost: number };
   program: ProgramStepResult[];
   migrations: MigrationSummary[];
+  /** Timeline actions applied to this VM and their outcome (added in issue 5; absent = none). */
+  actions?: ActionOutcome[];
+  /** Could a record/replay debugger run in this guest (fidelity.ts; added with issue 10). */
+  fidelity?: VmFidelity;
+  /** Guest LBR save/restore (issue 5; absent when the guest does not use the LBR call stack). */
+  lbr?: LbrSummary;
   guestPerf: { command: string; event: string; count: number; timeEnabledNs: number; timeRunningNs: number; samples: number }[];
 }
 

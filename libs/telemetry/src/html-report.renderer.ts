@@ -25,6 +25,7 @@ export function renderHtmlReport(summary: RunSummary, data: ReportData, options:
     renderHeader(summary, endNs),
     renderTopology(summary, data),
     renderCounters(summary),
+    renderFidelity(summary),
     summary.overhead ? renderOverhead(summary) : '',
     renderFindings(summary),
     renderTimeline(summary, data, endNs, pcpuColor),
@@ -36,6 +37,7 @@ export function renderHtmlReport(summary: RunSummary, data: ReportData, options:
   const nav = [
     ['topology', 'Topology'],
     ['counters', 'Counters'],
+    ['fidelity', 'Fidelity'],
     ...(summary.overhead ? [['overhead', 'Overhead']] : []),
     ['findings', `Findings (${summary.findings.length})`],
     ['timeline', 'Timeline'],
@@ -145,6 +147,24 @@ function renderCounters(s: RunSummary): string {
   <h3>VM exits and guest time</h3>
   <table class="grid"><thead><tr><th>VM</th><th class="num">exits</th><th>by reason</th><th class="num">guest run time</th><th class="num">workload score</th></tr></thead><tbody>${exits.join('')}</tbody></table>`;
   return section('counters', 'Guest counters', body, 'Ground truth (actual) against what the guest saw. Error = (observed − actual) / actual.');
+}
+
+/** vms.<id>.fidelity: could a record/replay debugger (rr) run in each guest? */
+function renderFidelity(s: RunSummary): string {
+  const ids = Object.keys(s.vms).sort().filter((id) => s.vms[id].fidelity);
+  if (ids.length === 0) return section('fidelity', 'Fidelity', '<p class="muted">No fidelity report in this summary.</p>');
+  const yes = (ok: boolean, text: string) => `<span class="${ok ? 'good' : 'bad'}">${esc(text)}</span>`;
+  const rows = ids.map((id) => {
+    const f = s.vms[id].fidelity!;
+    const counts = `${yes(f.counts.exact, f.counts.exact ? 'exact' : 'inexact')} <span class="muted">max |error| ${num(f.counts.maxAbsError)} · ${num(f.counts.checks)} checks</span>`;
+    const pmis = `${yes(f.pmis.precise, f.pmis.precise ? 'precise' : 'imprecise')} <span class="muted">skid p50 ${esc(formatNs(f.pmis.skidP50Ns))} · max ${esc(formatNs(f.pmis.skidMaxNs))} · lost ${num(f.pmis.lost)} · late ${num(f.pmis.late)} of ${num(f.pmis.raised)}</span>`;
+    const branches = `${yes(f.branches.deterministic, f.branches.deterministic ? 'deterministic' : 'miscounted')} <span class="muted">max |error| ${num(f.branches.maxAbsError)} · ${num(f.branches.exits)} exits</span>`;
+    const iso = `${yes(f.isolation.leaks === 0, f.isolation.leaks === 0 ? 'no leak' : `${num(f.isolation.leaks)} leaks`)} <span class="muted">${num(f.isolation.checks)} checks</span>`;
+    const verdict = f.replayDebuggerUsable ? '<b class="good">usable</b>' : `<b class="bad">not usable</b><ul class="reasons">${f.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>`;
+    return `<tr><td>${esc(id)}</td><td><span class="mode mode-${esc(s.vms[id].vpmu)}">${esc(s.vms[id].vpmu)}</span></td><td>${counts}</td><td>${pmis}</td><td>${branches}</td><td>${iso}</td><td>${verdict}</td></tr>`;
+  }).join('');
+  return section('fidelity', 'Fidelity', `<table class="grid fidelity"><thead><tr><th>VM</th><th>vPMU</th><th>counts</th><th>PMIs</th><th>branches across exits</th><th>isolation</th><th>record/replay debugger</th></tr></thead><tbody>${rows}</tbody></table>`,
+    'Could rr run in this guest? Counts against the ground truth, PMI skid in guest run time past the overflow, findings that break replay.');
 }
 
 function renderOverhead(s: RunSummary): string {
@@ -451,6 +471,7 @@ h2{margin:0 0 4px;font-size:17px;font-weight:650}h3{margin:18px 0 8px;font-size:
 table.grid{width:100%;border-collapse:collapse;font-size:13px}table.grid.narrow{width:auto;min-width:420px}
 table.grid th{text-align:left;font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.4px;padding:7px 10px;border-bottom:1px solid var(--line);background:var(--panel2)}
 table.grid td{padding:6px 10px;border-bottom:1px solid #222a34;vertical-align:top}table.grid tr:hover td{background:#1a212a}
+table.fidelity ul.reasons{margin:4px 0 0;padding-left:16px;font-size:12px;color:var(--muted)}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .tag{display:inline-block;font-size:12px;padding:1px 7px;border-radius:5px;background:#212a35;border:1px solid #2c3745;margin:1px 2px}
 .kind{font-family:var(--mono);font-size:12px;color:#ffb3ad;background:#2d1a1c;border:1px solid #4a2528;padding:1px 7px;border-radius:5px}

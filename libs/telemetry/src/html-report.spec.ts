@@ -39,6 +39,23 @@ describe('report.html (static checks)', () => {
     expect(html).toContain('a &amp; b &lt;i&gt;');
   });
 
+  it('renders the fidelity verdict of each VM with its reasons', () => {
+    const { run, data } = buildReport();
+    const vmId = Object.keys(run.summary.vms)[0];
+    run.summary.vms[vmId].fidelity = {
+      counts: { exact: false, maxAbsError: 42, checks: 10, toleranceEvents: 1 },
+      pmis: { precise: false, raised: 5, delivered: 4, lost: 1, late: 0, imprecise: 0, skidP50Ns: 100, skidMaxNs: 100, skidToleranceNs: 800 },
+      branches: { deterministic: true, maxAbsError: 0, checks: 3, exits: 7 },
+      isolation: { checks: 20, leaks: 0 },
+      replayDebuggerUsable: false,
+      reasons: ['pmi-lost: PMIs are lost <b>'],
+    };
+    const html = renderHtmlReport(run.summary, data);
+    expect(html).toContain('id="fidelity"');
+    expect(html).toContain('not usable');
+    expect(html).toContain('pmi-lost: PMIs are lost &lt;b&gt;');
+  });
+
   it('renders a run without overhead, findings, migrations or samples', () => {
     const { run } = buildReport();
     delete run.summary.overhead;
@@ -94,7 +111,7 @@ describe('report.html in headless Chromium', () => {
     writeFileSync(file, html);
     await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
 
-    for (const id of ['topology', 'counters', 'overhead', 'findings', 'timeline', 'plots', 'migrations', 'perf', 'events']) {
+    for (const id of ['topology', 'counters', 'fidelity', 'overhead', 'findings', 'timeline', 'plots', 'migrations', 'perf', 'events']) {
       expect(await page.locator(`section#${id}`).isVisible()).toBe(true);
     }
     const header = await page.locator('header.run').innerText();

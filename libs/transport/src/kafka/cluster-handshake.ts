@@ -138,11 +138,11 @@ export class ClusterHandshake implements DeliveryInterceptor {
     return dispatch(m);
   }
 
-  /** One probe round: who answers within `waitMs` (also during a run: failover). */
-  async probe(runId: string, waitMs: number): Promise<ReadyReply[]> {
+  /** One probe round: who answers within `waitMs`; `failover`: during the run (it stalled). */
+  async probe(runId: string, waitMs: number, failover = false): Promise<ReadyReply[]> {
     const probeId = `${this.conductorId}-${this.seq++}`;
     this.replies.set(probeId, []);
-    const env = pb.Envelope.create({ runId, sourceNode: CONDUCTOR_NODE, seq: this.seq, readyProbe: { probeId, runId } });
+    const env = pb.Envelope.create({ runId, sourceNode: CONDUCTOR_NODE, seq: this.seq, readyProbe: { probeId, runId, failover } });
     this.bus.publish({ topic: TOPICS.control, key: CONDUCTOR_NODE, value: encodeEnvelope(env) });
     await this.bus.flush();
     await sleep(waitMs);

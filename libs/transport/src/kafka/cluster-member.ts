@@ -142,18 +142,18 @@ export class ClusterMember implements DeliveryInterceptor {
     if (!this.o.isReady()) return; // the conductor probes again
     const runId = probe.runId ?? '';
     const inRun = this.adopting ?? this.current;
-    if (runId !== inRun) {
-      // A probe for another run than the one this replica is in comes before that run starts:
-      // whatever run this replica was in is over (its conductor is gone), and control sequence
-      // numbers restart with the new conductor. (The conductor of the current run probes during
-      // the run when it stalls: failover, see run-supervisor.ts.)
+    if (!probe.failover || runId !== inRun) {
+      // A probe before a run: whatever run this replica was in is over (its conductor is gone;
+      // a new one may start the same run id again), and control sequence numbers restart with
+      // the new conductor. The conductor of the current run also probes during the run when it
+      // stalls (failover, run-supervisor.ts): the replica then keeps its run and says so.
       if (runId !== this.announced) this.held.length = 0;
       this.announced = runId;
       this.current = null;
       this.seenControl.clear();
     }
     const partitions = this.o.staticNodes.length > 0 ? [] : this.o.assignedPartitions();
-    const ready = { probeId: probe.probeId, service: this.o.service, replica: this.o.replica, partitions, partitionCount: this.o.partitionCount, staticNodes: this.o.staticNodes, inRun: runId === inRun ? runId : '' };
+    const ready = { probeId: probe.probeId, service: this.o.service, replica: this.o.replica, partitions, partitionCount: this.o.partitionCount, staticNodes: this.o.staticNodes, inRun: probe.failover && runId === inRun ? runId : '' };
     const answer = `${partitions.join(',')}/${this.o.partitionCount}`;
     if (answer !== this.lastAnswer) {
       this.lastAnswer = answer;

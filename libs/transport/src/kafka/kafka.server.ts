@@ -115,6 +115,7 @@ export class KafkaTransportServer extends Server implements CustomTransportStrat
    * the consumer would stay stopped and the process deaf. Start it again, until it runs.
    */
   private restartLater(c: ConsumerState, log: (line: string) => void): void {
+    // wall-clock ok: reconnect pacing
     setTimeout(() => {
       if (this.closing) return;
       log(`${c.name} consumer restarting`);

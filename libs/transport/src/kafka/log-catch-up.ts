@@ -83,7 +83,7 @@ export async function catchUpFromLog(o: LogCatchUpOptions): Promise<LogCatchUp> 
   if (caughtUp()) return { envelopes, scanned, wallMs: performance.now() - t0 }; // wall-clock ok: reporting only
 
   const consumer: KafkaConsumer = o.client.consumer({
-    groupId: `${o.groupPrefix}.${crypto.randomBytes(4).toString('hex')}`,
+    groupId: `${o.groupPrefix}.${crypto.randomBytes(4).toString('hex')}`, // wall-clock ok: a consumer group name, outside the simulation
     maxWaitTimeInMs: 20,
     minBytes: 1,
     sessionTimeout: 10_000,

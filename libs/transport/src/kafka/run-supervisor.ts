@@ -107,10 +107,6 @@ export class RunSupervisor {
   private readonly owners = new Map<string, string>();
   private lastProgressMs = performance.now(); // wall-clock ok: failover timeouts
   private lastActionMs = 0;
-  /** Wall time (performance.now) of the last Takeover, 0 before any. */
-  get lastTakeoverMs(): number {
-    return this.lastActionMs;
-  }
   private goneSinceMs: number | null = null;
   private previousPlan = '';
   private busy = false;
@@ -121,6 +117,11 @@ export class RunSupervisor {
   constructor(private readonly o: RunSupervisorOptions) {
     for (const a of o.assignments) this.owners.set(a.node, a.replica);
     this.owners.set(AGGREGATOR_NODE, o.aggregatorReplica);
+  }
+
+  /** Wall time (performance.now) of the last Takeover, 0 before any. */
+  get lastTakeoverMs(): number {
+    return this.lastActionMs;
   }
 
   start(): void {
@@ -158,7 +159,7 @@ export class RunSupervisor {
   }
 
   private async round(): Promise<void> {
-    const replies = await this.o.handshake.probe(this.o.runId, this.o.probeWaitMs ?? 300);
+    const replies = await this.o.handshake.probe(this.o.runId, this.o.probeWaitMs ?? 300, true);
     if (this.stopped) return;
     const now = performance.now(); // wall-clock ok: failover timeouts
     const plan = planFailover(this.o.runId, this.o.hosts, this.o.vms, this.owners, replies);

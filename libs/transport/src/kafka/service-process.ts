@@ -94,6 +94,22 @@ export function healthLogger(service: string, replica: string): (line: string) =
   return (line) => process.stderr.write(`${new Date().toISOString()} ${service}[${replica}] ${line}\n`); // wall-clock ok: log timestamps
 }
 
+/** Passes a line on unless the same line passed less than `windowMs` ago (then it is counted). */
+export function withoutRepeats(log: (line: string) => void, windowMs: number): (line: string) => void {
+  const last = new Map<string, { atMs: number; suppressed: number }>();
+  return (line) => {
+    const now = performance.now(); // wall-clock ok: log rate limiting
+    const seen = last.get(line);
+    if (seen && now - seen.atMs < windowMs) {
+      seen.suppressed++;
+      return;
+    }
+    if (last.size > 200) last.clear();
+    last.set(line, { atMs: now, suppressed: 0 });
+    log(seen && seen.suppressed > 0 ? `${line} (and ${seen.suppressed} times more in the last ${Math.round((now - seen.atMs) / 1000)} s)` : line);
+  };
+}
+
 /** Boots the service; resolves once it is ready. Exits the process on fatal errors and on SIGTERM. */
 export async function startService(def: ServiceDefinition, argv = process.argv.slice(2), env = process.env): Promise<void> {
   let config: ServiceConfig;
@@ -104,6 +120,8 @@ export async function startService(def: ServiceDefinition, argv = process.argv.s
     process.exit(2);
   }
   const log = healthLogger(def.service, config.replica);
+  // A broker outage makes kafkajs repeat the same error many times a second: one line each 5 s.
+  const kafkaLog = withoutRepeats(log, 5000);
   // Before kafkajs is loaded (createKafkaClient): the instrumentation patches it as it loads.
   const tracing = startPlatformTracing(`vpmu-${def.service}`, { instance: config.replica, log });
   let app: INestMicroservice | null = null;
@@ -129,7 +147,7 @@ export async function startService(def: ServiceDefinition, argv = process.argv.s
       clientId: `vpmu-${def.service}-${config.replica}`,
       retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 3000 },
       log: (level, ns, message) => {
-        if (level === 'error' || level === 'warn') log(`kafkajs ${level} (${ns}): ${message}`);
+        if (level === 'error' || level === 'warn') kafkaLog(`kafkajs ${level} (${ns}): ${message}`);
       },
     });
     const layout = await ensureTopics(client, config.partitions);

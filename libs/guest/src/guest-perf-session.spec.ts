@@ -1,0 +1,299 @@
+// GuestPerfVcpu against a real guest PMU register model (IntelPmu in guest mode) behind a port
+// that records every access: the exact MSR / RDPMC sequences of the guest kernel's x86 perf
+// driver, counter assignment, multiplexing, sampling, the frequency ramp and throttling.
+import { EventRates, IntelPmu, MSR, RDPMC_FIXED, getCpuPreset, intelConfigFromPreset, type ExecMode } from '@vpmu/pmu';
+import type { GuestPerfSpec } from '@vpmu/scenario';
+import { GUEST_TICK_NS, GuestPerfVcpu, scaleCount, type GuestPerfMsrPort } from './guest-perf-session';
+
+const TICK = GUEST_TICK_NS;
+const W48 = 2n ** 48n;
+const MAX_PERIOD = 2n ** 47n - 1n;
+const ALL_ON = 0xffn | (0xfn << 32n);
+const GUEST_USER: ExecMode = { guest: true, kernel: false };
+
+function stat(events: string[]): GuestPerfSpec {
+  return { id: 's', command: 'stat', events, allCpus: true, callGraph: 'none', startNs: 0 };
+}
+function record(events: string[], sample: GuestPerfSpec['sample']): GuestPerfSpec {
+  return { id: 'r', command: 'record', events, sample, allCpus: true, callGraph: 'none', startNs: 0 };
+}
+
+type Access = { op: 'wrmsr' | 'rdmsr' | 'rdpmc'; msr: number; value: bigint };
+
+/** A guest PMU (the host's SPR shape unless overridden) that logs what the guest does to it. */
+class RecordingPort implements GuestPerfMsrPort {
+  readonly log: Access[] = [];
+  readonly pmu: IntelPmu;
+  constructor(overrides: Parameters<typeof intelConfigFromPreset>[1] = {}) {
+    const p = getCpuPreset('intel-spr');
+    if (p.arch !== 'intel') throw new Error('intel preset expected');
+    this.pmu = new IntelPmu(intelConfigFromPreset(p, overrides));
+  }
+  wrmsr(msr: number, value: bigint): boolean {
+    this.log.push({ op: 'wrmsr', msr, value });
+    return this.pmu.wrmsr(msr, value).ok;
+  }
+  rdmsr(msr: number): bigint {
+    const r = this.pmu.rdmsr(msr);
+    const v = r.ok ? r.value : 0n;
+    this.log.push({ op: 'rdmsr', msr, value: v });
+    return v;
+  }
+  rdpmc(index: number): bigint {
+    const r = this.pmu.rdpmc(index);
+    const v = r.ok ? r.value : 0n;
+    this.log.push({ op: 'rdpmc', msr: index, value: v });
+    return v;
+  }
+  take(): Access[] {
+    return this.log.splice(0);
+  }
+}
+
+const w = (msr: number, value: bigint): Access => ({ op: 'wrmsr', msr, value });
+
+/**
+ * A minimal world: the guest runs at `rates` in user mode; the PMU advances to the next overflow
+ * or tick; a PMI reaches the guest handler `pmiLatencyNs` later (the counters keep counting), and
+ * the guest's clock runs on.
+ */
+function drive(s: GuestPerfVcpu, port: RecordingPort, fromNs: number, toNs: number, rates: EventRates, pmiLatencyNs = 0): number {
+  let t = fromNs;
+  let nextTick = Math.floor(fromNs / TICK) * TICK + TICK;
+  let pmis = 0;
+  while (t < toNs) {
+    const toOverflow = port.pmu.nextOverflowInNs(rates, GUEST_USER);
+    const tOvf = Number.isFinite(toOverflow) ? t + toOverflow + pmiLatencyNs : Infinity;
+    const tNext = Math.min(nextTick, toNs, tOvf);
+    port.pmu.advance(tNext - t, rates, GUEST_USER);
+    port.pmu.takeOverflows();
+    t = tNext;
+    if (t === tOvf) {
+      s.pmi(port, t, t);
+      pmis++;
+    }
+    if (t === nextTick) {
+      s.tick(port, t);
+      nextTick += TICK;
+    }
+  }
+  return pmis;
+}
+
+const perNs = (instructions: number, extra: Record<string, number> = {}) => EventRates.of({ instructions, cycles: 2 * instructions, ...extra });
+
+describe('GuestPerfVcpu: counter assignment', () => {
+  it('fixed counters for instructions / cycles / ref-cycles / slots, GP for the rest', () => {
+    const port = new RecordingPort();
+    const s = new GuestPerfVcpu(stat(['branches', 'instructions', 'cycles', 'ref-cycles', 'topdown-slots', 'cache-misses']), 8, 4, 48);
+    s.start(port, 0);
+    expect(s.events.map((e) => [e.name, e.counter])).toEqual([
+      ['branches', 0],
+      ['instructions', 32],
+      ['cycles', 33],
+      ['ref-cycles', 34],
+      ['topdown-slots', 35],
+      ['cache-misses', 1],
+    ]);
+    expect(s.multiplexed).toBe(false);
+  });
+
+  it('without fixed counters: instructions on GP; ref-cycles and slots are <not supported> (no rotation)', () => {
+    const port = new RecordingPort({ fixedCounters: 0 });
+    const s = new GuestPerfVcpu(stat(['instructions', 'ref-cycles', 'topdown-slots']), 4, 0, 48);
+    s.start(port, 0);
+    expect(s.events.map((e) => e.counter)).toEqual([0, -1, -1]);
+    expect(s.multiplexed).toBe(false);
+  });
+});
+
+describe('GuestPerfVcpu: MSR sequences', () => {
+  it('start: GLOBAL_CTRL off, per counter (in counter order) the period write then the enable, GLOBAL_CTRL on', () => {
+    const port = new RecordingPort();
+    const s = new GuestPerfVcpu(stat(['instructions', 'branches']), 8, 4, 48);
+    s.start(port, 0);
+    expect(port.take()).toEqual([
+      w(MSR.PERF_GLOBAL_CTRL, 0n),
+      w(MSR.IA32_A_PMC0, W48 - MAX_PERIOD), // branches on GP0, counting: max_period
+      w(MSR.IA32_PERFEVTSEL0, 0x5300c4n), // USR|OS|INT|EN, event 0xc4
+      w(MSR.FIXED_CTR0, W48 - MAX_PERIOD), // instructions on fixed 0
+      w(MSR.FIXED_CTR_CTRL, 0xbn), // PMI|USR|OS for fixed 0
+      w(MSR.PERF_GLOBAL_CTRL, ALL_ON),
+    ]);
+  });
+
+  it('without full-width writes the period goes to IA32_PMCx and max_period is 2^31-1', () => {
+    const port = new RecordingPort({ fullWidthWrites: false });
+    const s = new GuestPerfVcpu(stat(['branches']), 8, 4, 48, { fullWidthWrites: false });
+    s.start(port, 0);
+    expect(port.take()[1]).toEqual(w(MSR.IA32_PMC0, W48 - (2n ** 31n - 1n)));
+  });
+
+  it('stop: disable and RDPMC each counter between GLOBAL_CTRL off/on; counts come from the PMU', () => {
+    const port = new RecordingPort();
+    const s = new GuestPerfVcpu(stat(['instructions', 'branches']), 8, 4, 48);
+    s.start(port, 0);
+    port.take();
+    port.pmu.advance(1000, perNs(1, { branches: 0.5 }), GUEST_USER);
+    s.stop(port, 1000);
+    expect(port.take()).toEqual([
+      w(MSR.PERF_GLOBAL_CTRL, 0n),
+      w(MSR.FIXED_CTR_CTRL, 0n),
+      { op: 'rdpmc', msr: RDPMC_FIXED, value: W48 - MAX_PERIOD + 1000n },
+      w(MSR.IA32_PERFEVTSEL0, 0x1300c4n), // EN cleared
+      { op: 'rdpmc', msr: 0, value: W48 - MAX_PERIOD + 500n },
+      w(MSR.PERF_GLOBAL_CTRL, ALL_ON),
+    ]);
+    expect(s.readings(() => 0n, 1000).map((r) => r.count)).toEqual([1000, 500]);
+  });
+
+  it('PMI handler: GLOBAL_CTRL off, read STATUS, ack OVF_CTRL, per counter RDPMC + re-arm, STATUS again, GLOBAL_CTRL on', () => {
+    const port = new RecordingPort();
+    const s = new GuestPerfVcpu(record(['branches'], { periodEvents: 1000 }), 8, 4, 48);
+    s.start(port, 0);
+    port.take();
+    const rates = perNs(2, { branches: 1 });
+    expect(port.pmu.nextOverflowInNs(rates, GUEST_USER)).toBe(1000);
+    port.pmu.advance(1000, rates, GUEST_USER);
+    expect(s.pmi(port, 1000)).toBe(1);
+    expect(port.take()).toEqual([
+      w(MSR.PERF_GLOBAL_CTRL, 0n),
+      { op: 'rdmsr', msr: MSR.PERF_GLOBAL_STATUS, value: 1n },
+      w(MSR.PERF_GLOBAL_OVF_CTRL, 1n),
+      { op: 'rdpmc', msr: 0, value: 0n },
+      w(MSR.IA32_A_PMC0, W48 - 1000n),
+      { op: 'rdmsr', msr: MSR.PERF_GLOBAL_STATUS, value: 0n },
+      w(MSR.PERF_GLOBAL_CTRL, ALL_ON),
+    ]);
+    expect(s.events[0].samples).toBe(1);
+  });
+
+  it('a session that is not running only looks at GLOBAL_STATUS', () => {
+    const port = new RecordingPort();
+    const s = new GuestPerfVcpu(stat(['branches']), 8, 4, 48);
+    expect(s.pmi(port, 10)).toBe(0);
+    expect(port.take()).toEqual([{ op: 'rdmsr', msr: MSR.PERF_GLOBAL_STATUS, value: 0n }]);
+  });
+});
+
+describe('GuestPerfVcpu: multiplexing (rotation every 4 ms tick)', () => {
+  const instructions = (n: number) => Array.from({ length: n }, () => 'instructions');
+
+  it('6 instructions events fit (fixed 0 + 5 GP): no rotation, running == enabled, exact counts', () => {
+    const port = new RecordingPort();
+    const s = new GuestPerfVcpu(stat(instructions(6)), 8, 4, 48);
+    s.start(port, 0);
+    port.take();
+    drive(s, port, 0, 100 * TICK, perNs(3));
+    expect(port.take()).toEqual([]); // counting, no rotation: nothing to do at ticks
+    s.stop(port, 100 * TICK);
+    for (const r of s.readings(() => 0n, 100 * TICK)) expect(r).toMatchObject({ count: 300 * TICK, timeEnabledNs: 100 * TICK, timeRunningNs: 100 * TICK, scaledCount: 300 * TICK });
+  });
+
+  it('10 instructions events on 9 counters: each runs 9/10 of the time, scaled counts are exact', () => {
+    const port = new RecordingPort();
+    const s = new GuestPerfVcpu(stat(instructions(10)), 8, 4, 48);
+    s.start(port, 0);
+    expect(s.events.filter((e) => e.counter >= 0)).toHaveLength(9);
+    port.take();
+    drive(s, port, 0, 250 * TICK, perNs(2));
+    // Every rotation stops and restarts all nine counters: 2 GLOBAL_CTRL writes + 9 x (disable,
+    // RDPMC) + 9 x (period write, enable) = 38 accesses per tick (FIXED_CTR_CTRL counts as one).
+    expect(port.take()).toHaveLength(250 * 38);
+    s.stop(port, 250 * TICK);
+    for (const r of s.readings(() => 0n, 250 * TICK)) {
+      expect(r.timeEnabledNs).toBe(250 * TICK);
+      expect(r.timeRunningNs).toBe(225 * TICK);
+      expect(r.count).toBe(2 * 225 * TICK);
+      expect(r.scaledCount).toBe(2 * 250 * TICK);
+    }
+  });
+
+  it('rotation moves the schedule by one event per tick', () => {
+    const port = new RecordingPort({ gpCounters: 2, fixedCounters: 0 });
+    const s = new GuestPerfVcpu(stat(['branches', 'branch-misses', 'cache-misses']), 2, 0, 48);
+    s.start(port, 0);
+    const active = () => s.events.flatMap((e, i) => (e.counter >= 0 ? [i] : []));
+    expect(active()).toEqual([0, 1]);
+    s.tick(port, TICK);
+    expect(active()).toEqual([1, 2]);
+    s.tick(port, 2 * TICK);
+    expect(active()).toEqual([0, 2]);
+  });
+});
+
+describe('GuestPerfVcpu: sampling', () => {
+  it('-c period: one sample per period', () => {
+    const port = new RecordingPort();
+    const s = new GuestPerfVcpu(record(['instructions'], { periodEvents: 1_000_000 }), 8, 4, 48);
+    s.start(port, 0);
+    expect(drive(s, port, 0, 100_000_000, perNs(2))).toBe(200); // 2e8 instructions in 100 ms
+    expect(s.events[0].samples).toBe(200);
+  });
+
+  it.each([0, 2_000, 100_000])('-F 1000 (PMI latency %i ns): the period converges toward rate / freq, ~1000 samples per second', (latencyNs) => {
+    const port = new RecordingPort();
+    const s = new GuestPerfVcpu(record(['instructions'], { freqHz: 1000 }), 8, 4, 48);
+    s.start(port, 0);
+    drive(s, port, 0, 1_000_000_000, perNs(2), latencyNs);
+    const before = s.events[0].samples;
+    drive(s, port, 1_000_000_000, 2_000_000_000, perNs(2), latencyNs);
+    expect(Math.abs(s.events[0].samplePeriod - 2_000_000) / 2_000_000).toBeLessThan(0.05);
+    expect(Math.abs(s.events[0].samples - before - 1000)).toBeLessThan(30);
+  });
+
+  it('-F with a guest clock blind to PMI latency overshoots the period (why the world passes kvmclock time)', () => {
+    // The handler sees its own guest-run clock advance by the skid only while the period ramps up
+    // from 1: perf_adjust_period overestimates the rate by orders of magnitude.
+    const port = new RecordingPort();
+    const s = new GuestPerfVcpu(record(['cycles'], { freqHz: 1000 }), 8, 4, 48);
+    s.start(port, 0);
+    let t = 0;
+    for (let i = 0; i < 4; i++) {
+      port.pmu.advance(port.pmu.nextOverflowInNs(perNs(1.5), GUEST_USER) + 100, perNs(1.5), GUEST_USER);
+      t += 100; // the guest's run time between PMIs: the skid; the host's exit and injection time is not in it
+      s.pmi(port, t, t);
+    }
+    expect(s.events[0].samplePeriod).toBeGreaterThan(100 * 3_000_000);
+  });
+
+  it('freq mode: each tick stops, reads, reloads and restarts the event (perf_adjust_freq_unthr_context)', () => {
+    const port = new RecordingPort({ gpCounters: 1, fixedCounters: 0 });
+    const s = new GuestPerfVcpu(record(['branches'], { freqHz: 1000 }), 1, 0, 48);
+    s.start(port, 0);
+    port.take();
+    port.pmu.advance(1, perNs(2, { branches: 1 }), GUEST_USER);
+    port.pmu.takeOverflows();
+    s.tick(port, TICK);
+    expect(port.take().map((a) => `${a.op} ${a.msr.toString(16)}`)).toEqual(['wrmsr 38f', 'wrmsr 186', 'rdpmc 0', 'wrmsr 4c1', 'wrmsr 186', 'wrmsr 38f']);
+  });
+
+  it('more than max_sample_rate/HZ interrupts in a tick throttle the event until the next tick', () => {
+    const port = new RecordingPort({ gpCounters: 1, fixedCounters: 0 });
+    const s = new GuestPerfVcpu(record(['branches'], { periodEvents: 10 }), 1, 0, 48, { maxSampleRateHz: 1000 });
+    s.start(port, 0);
+    const rates = perNs(2, { branches: 1 });
+    for (let i = 1; i <= 4; i++) {
+      port.pmu.advance(10, rates, GUEST_USER);
+      s.pmi(port, 10 * i);
+    }
+    // 1000 Hz / 250 = 4 per tick: the 5th interrupt throttles.
+    expect(s.events[0].throttled).toBe(false);
+    port.take();
+    port.pmu.advance(10, rates, GUEST_USER);
+    s.pmi(port, 50);
+    expect(port.take()).toContainEqual(w(MSR.IA32_PERFEVTSEL0, 0x1300c4n)); // stopped: EN clear
+    expect(s.events[0].throttled).toBe(true);
+    s.tick(port, TICK);
+    expect(port.take()).toContainEqual(w(MSR.IA32_PERFEVTSEL0, 0x5300c4n));
+    expect(s.events[0].throttled).toBe(false);
+  });
+});
+
+describe('perf stat output', () => {
+  it('scaling', () => {
+    expect(scaleCount(90, 100, 90)).toBe(100);
+    expect(scaleCount(90, 100, 0)).toBe(0);
+    expect(scaleCount(90, 90, 90)).toBe(90);
+  });
+});

@@ -1,0 +1,206 @@
+// The ground-truth twin of every guest PMU counter of one vCPU: what the counter SHOULD read if
+// the vPMU were perfect, derived only from what the guest asked for (its own MSR writes, in
+// program order) and from the workload's true event rates over the vCPU's guest run time — never
+// from the backend or the hardware model. The fidelity monitor compares guest-visible values with
+// `expected`; the isolation monitor compares them with `ownBound` (every event of the counter's
+// kind the guest itself produced, in any mode, whatever the filter: a value above it came from
+// someone else).
+//
+// Counting follows the Intel architectural rules the PMU model implements: a GP counter counts
+// its EVENTSEL event when EN and its PERF_GLOBAL_CTRL bit are set, user events under USR and
+// kernel events under OS; fixed counter i counts INTEL_FIXED_COUNTER_EVENTS[i] under its
+// FIXED_CTR_CTRL field and global bit 32+i. Event selects the model does not count (unknown
+// events, CMASK/INV/EDGE) make a counter `unmodelled` until the guest reprograms it. Events
+// integrate in the PMU's fixed point (2^-16 events per ns) with the remainder carried, so a clean
+// backend matches exactly up to the hardware's own fractional carry at the last write (< 1 event).
+import { filterAllowsFixed, filterAllowsGp } from '@vpmu/kvm';
+import { EventRates, EVTSEL, FIXED_CTRL, INTEL_FIXED_COUNTER_EVENTS, MSR, RATE_SCALE, eventIndex, intelEventIndex } from '@vpmu/pmu';
+import type { EventFilterSpec } from '@vpmu/scenario';
+
+export const FIXED_ID_BASE = 32;
+const EV_BRANCHES = eventIndex('branches');
+const EV_INSTRUCTIONS = eventIndex('instructions');
+
+/** One guest counter's twin (plain data: it travels in checkpoints and migrations). */
+export interface ShadowCounter {
+  /** GP i = i, fixed i = 32 + i. */
+  id: number;
+  width: number;
+  /** Workload event index counted, -1 = none configured. */
+  event: number;
+  usr: boolean;
+  os: boolean;
+  /** Local enable (EVENTSEL.EN / a non-zero FIXED_CTR_CTRL field). */
+  en: boolean;
+  /** The KVM event filter denies the configured event. */
+  denied: boolean;
+  /** A configuration the model does not count (unknown event, CMASK/INV/EDGE): not checked. */
+  unmodelled: boolean;
+  /** Guest-visible value right after the guest's last write to the counter. */
+  base: bigint;
+  /** Events the counter should have counted since `base` (configured modes, filter applied). */
+  expected: number;
+  expectedRemQ: number;
+  /** Every event of the configured kind the guest produced since `base`, user + kernel, filter ignored. */
+  ownBound: number;
+  ownRemQ: number;
+  /** Guest ns up to which the two sums are integrated. */
+  atGuestNs: number;
+  /** Value at the last check, and `expected` when the counter was last seen moving (stuck check). */
+  lastObs: bigint;
+  movedAtExpected: number;
+  /** Attribution of the last check: error then, and the vCPU's exits / PMIs / guest ns then. */
+  lastErr: number;
+  /** The error accumulated since `base` over intervals holding only PMI injections / only exits / guest execution. */
+  driftPmi: number;
+  driftExit: number;
+  driftGuest: number;
+  exitsAt: number;
+  pmisAt: number;
+  guestNsAt: number;
+}
+
+export interface GuestCounterShadow {
+  gpCounters: number;
+  fixedCounters: number;
+  globalCtrl: bigint;
+  fixedCtrl: number;
+  sel: number[];
+  counters: ShadowCounter[];
+  /** emulated backends count a program loop in every enabled counter (kvm EmulatedVpmu.programLoop). */
+  loopsIgnoreModes: boolean;
+}
+
+export function newGuestCounterShadow(gpCounters: number, fixedCounters: number, gpWidth: number, fixedWidth: number, loopsIgnoreModes: boolean): GuestCounterShadow {
+  const counters: ShadowCounter[] = [];
+  const mk = (id: number, width: number): ShadowCounter => ({
+    id, width, event: -1, usr: false, os: false, en: false, denied: false, unmodelled: false, base: 0n,
+    expected: 0, expectedRemQ: 0, ownBound: 0, ownRemQ: 0, atGuestNs: 0, lastObs: 0n, movedAtExpected: 0, lastErr: 0, driftPmi: 0, driftExit: 0, driftGuest: 0, exitsAt: 0, pmisAt: 0, guestNsAt: 0,
+  });
+  for (let i = 0; i < gpCounters; i++) counters.push(mk(i, gpWidth));
+  for (let f = 0; f < fixedCounters; f++) counters.push(mk(FIXED_ID_BASE + f, fixedWidth));
+  // PERF_GLOBAL_CTRL resets to the GP counters the guest has (KVM selftests; both backends).
+  return { gpCounters, fixedCounters, globalCtrl: (1n << BigInt(gpCounters)) - 1n, fixedCtrl: 0, sel: Array(gpCounters).fill(0), counters, loopsIgnoreModes };
+}
+
+export function counterIndex(s: GuestCounterShadow, id: number): number {
+  if (id >= FIXED_ID_BASE) {
+    const f = id - FIXED_ID_BASE;
+    return f < s.fixedCounters ? s.gpCounters + f : -1;
+  }
+  return id >= 0 && id < s.gpCounters ? id : -1;
+}
+
+/** The counter a PMU MSR names (its value register), or -1. */
+export function counterOfMsr(s: GuestCounterShadow, msr: number): number {
+  if (msr >= MSR.IA32_A_PMC0 && msr < MSR.IA32_A_PMC0 + s.gpCounters) return msr - MSR.IA32_A_PMC0;
+  if (msr >= MSR.IA32_PMC0 && msr < MSR.IA32_PMC0 + s.gpCounters) return msr - MSR.IA32_PMC0;
+  if (msr >= MSR.FIXED_CTR0 && msr < MSR.FIXED_CTR0 + s.fixedCounters) return s.gpCounters + msr - MSR.FIXED_CTR0;
+  return -1;
+}
+
+/** Counter ids whose configuration a write to `msr` changes (all of them for GLOBAL_CTRL). */
+export function configTargets(s: GuestCounterShadow, msr: number): ShadowCounter[] {
+  if (msr >= MSR.IA32_PERFEVTSEL0 && msr < MSR.IA32_PERFEVTSEL0 + s.gpCounters) return [s.counters[msr - MSR.IA32_PERFEVTSEL0]];
+  if (msr === MSR.FIXED_CTR_CTRL) return s.counters.slice(s.gpCounters);
+  if (msr === MSR.PERF_GLOBAL_CTRL) return s.counters;
+  return [];
+}
+
+export function isCounting(s: GuestCounterShadow, c: ShadowCounter): boolean {
+  if (!c.en || c.event < 0 || c.unmodelled) return false;
+  const bit = c.id >= FIXED_ID_BASE ? 32 + c.id - FIXED_ID_BASE : c.id;
+  return ((s.globalCtrl >> BigInt(bit)) & 1n) === 1n;
+}
+
+/** Integrates the ground truth of every counting counter up to `guestNs` (the vCPU's guest run time). */
+export function integrate(s: GuestCounterShadow, c: ShadowCounter, guestNs: number, rates: EventRates): void {
+  const dt = guestNs - c.atGuestNs;
+  c.atGuestNs = guestNs;
+  if (dt <= 0 || !isCounting(s, c)) return;
+  const own = addQ(rates.totalQ[c.event], dt, c.ownRemQ);
+  c.ownBound += own.events;
+  c.ownRemQ = own.remQ;
+  if (c.denied) return;
+  const q = (c.usr ? rates.userQ[c.event] : 0) + (c.os ? rates.kernelQ[c.event] : 0);
+  const exp = addQ(q, dt, c.expectedRemQ);
+  c.expected += exp.events;
+  c.expectedRemQ = exp.remQ;
+}
+
+/** floor((q * dt + remQ) / 2^16) and the new remainder, exact for q * 2^16 < 2^53. */
+function addQ(q: number, dt: number, remQ: number): { events: number; remQ: number } {
+  if (q === 0) return { events: 0, remQ };
+  const hi = Math.floor(dt / RATE_SCALE);
+  const lo = dt - hi * RATE_SCALE;
+  const t = q * lo + remQ;
+  return { events: q * hi + Math.floor(t / RATE_SCALE), remQ: t % RATE_SCALE };
+}
+
+/** The guest wrote a counter: the twin restarts from the value the guest now reads. */
+export function rebase(c: ShadowCounter, value: bigint): void {
+  c.base = BigInt.asUintN(c.width, value);
+  c.lastObs = c.base;
+  c.movedAtExpected = 0;
+  c.expected = 0;
+  c.ownBound = 0;
+  c.lastErr = 0;
+  c.driftPmi = 0;
+  c.driftExit = 0;
+  c.driftGuest = 0;
+  // The hardware keeps its fractional carry across a write; the twin's starts at 0 (< 1 event apart).
+  c.expectedRemQ = 0;
+  c.ownRemQ = 0;
+}
+
+/** The guest wrote a configuration MSR (already integrated up to now by the caller). */
+export function applyConfigWrite(s: GuestCounterShadow, msr: number, value: bigint, filter: EventFilterSpec | undefined): void {
+  if (msr === MSR.PERF_GLOBAL_CTRL) {
+    s.globalCtrl = value;
+    return;
+  }
+  if (msr === MSR.FIXED_CTR_CTRL) {
+    s.fixedCtrl = Number(value & 0xffffn);
+    for (let f = 0; f < s.fixedCounters; f++) {
+      const c = s.counters[s.gpCounters + f];
+      const field = (s.fixedCtrl >> (4 * f)) & 0xf;
+      c.usr = (field & FIXED_CTRL.USR) !== 0;
+      c.os = (field & FIXED_CTRL.OS) !== 0;
+      c.en = c.usr || c.os;
+      c.event = eventIndex(INTEL_FIXED_COUNTER_EVENTS[f]);
+      c.denied = !filterAllowsFixed(filter, f);
+      c.unmodelled = (field & FIXED_CTRL.ANY) !== 0;
+    }
+    return;
+  }
+  const i = msr - MSR.IA32_PERFEVTSEL0;
+  if (i < 0 || i >= s.gpCounters) return;
+  const v = Number(value & 0xffff_ffffn);
+  s.sel[i] = v;
+  const c = s.counters[i];
+  const es = v & 0xff;
+  const umask = (v >> 8) & 0xff;
+  c.event = intelEventIndex(es, umask);
+  c.usr = (v & EVTSEL.USR) !== 0;
+  c.os = (v & EVTSEL.OS) !== 0;
+  c.en = (v & EVTSEL.EN) !== 0;
+  c.denied = !filterAllowsGp(filter, es, umask);
+  // CMASK (bits 31:24), INV and EDGE change what is counted: the twin does not model them.
+  c.unmodelled = c.event < 0 || (v >>> 24) !== 0 || (v & (EVTSEL.INV | EVTSEL.EDGE)) !== 0;
+}
+
+/** A guest loop of known instructions and branches (guest programs): what it adds to each counter. */
+export function addLoop(s: GuestCounterShadow, instructions: number, branches: number): void {
+  for (const c of s.counters) {
+    if (!isCounting(s, c)) continue;
+    const n = c.event === EV_INSTRUCTIONS ? instructions : c.event === EV_BRANCHES ? branches : 0;
+    if (n === 0) continue;
+    c.ownBound += n;
+    // The selftest loop runs in the guest kernel (runLoopOn counts it as kernel mode).
+    if (!c.denied && (c.os || s.loopsIgnoreModes)) c.expected += n;
+  }
+}
+
+export function isBranchCounter(c: ShadowCounter): boolean {
+  return c.event === EV_BRANCHES;
+}

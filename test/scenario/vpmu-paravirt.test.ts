@@ -1,0 +1,125 @@
+// Issue 4, paravirt part: the paravirtual perf interface in the world (libs/host/src/paravirt-world.ts).
+// Guest perf in a paravirt guest opens host perf events by hypercall; counts come from them. A
+// malicious guest's hypercalls (limit exhaustion, duplicate / stale ids, bad attributes, a close
+// on one vCPU racing an enable on another) get errors and findings and never touch the host's
+// own perf events or another paravirt VM.
+import { runScenarioText } from '../support/run-scenario';
+
+const EVIL_PROGRAM = `    program:
+      - hypercall: { call: open, id: 100, event: instructions }
+      - hypercall: { call: open, id: 100, event: cycles }
+      - expect: { step: 1, errno: EEXIST }
+      - hypercall: { call: open, id: 101, type: 7 }
+      - expect: { step: 3, errno: EINVAL }
+      - hypercall: { call: open, id: 102, event: cycles, excludeUser: true }
+      - expect: { step: 5, errno: EOPNOTSUPP }
+      - hypercall: { call: open, id: 103, config: 7 }
+      - expect: { step: 7, errno: ENOENT }
+      - hypercall: { call: open, id: 104, event: branches, sampleType: 1 }
+      - expect: { step: 9, errno: EINVAL }
+      - hypercall: { call: open, id: 105, event: branches, flags: 0x40 }
+      - expect: { step: 11, errno: EINVAL }
+      - hypercall: { call: open, id: 200, count: 12, event: cycles }
+      - expect: { step: 13, errno: ENOSPC, equals: 7 }
+      - hypercall: { call: enable, id: 200 }
+      - hypercall: { call: enable, id: 201, vcpu: 1 }
+      - hypercall: { call: close, id: 100, vcpu: 1 }
+      - hypercall: { call: enable, id: 100, vcpu: 0 }
+      - expect: { step: 18, errno: EBADF }
+      - hypercall: { call: read, id: 100 }
+      - expect: { step: 20, errno: EBADF }
+      - hypercall: { call: disable, id: 4242, vcpu: 1 }
+      - expect: { step: 22, errno: EBADF }
+      - hypercall: { call: close, id: 202 }
+      - hypercall: { call: close, id: 202, vcpu: 1 }
+      - expect: { step: 25, errno: EBADF }
+      - hypercall: { call: open, id: 202, event: instructions }
+      - expect: { step: 27, equals: 1 }
+`;
+
+const world = (evilProgram: string) => `version: 1
+name: pv-isolation
+seed: 21
+duration: 80ms
+hosts:
+  - id: h1
+    cpu: intel-spr
+    pcpus: 4
+    perf:
+      - { id: host-stat, events: [instructions, cycles], cpus: [2, 3] }
+vms:
+  - id: evil
+    host: h1
+    vcpus: 2
+    affinity: [0, 1]
+    vpmu: { mode: paravirt, pvEventLimit: 8 }
+    workload: specint
+    guestPerf:
+      - { id: stat, command: stat, events: [branches] }
+${evilProgram}
+  - id: good
+    host: h1
+    vcpus: 2
+    affinity: [2, 3]
+    vpmu: { mode: paravirt }
+    workload: specint
+    guestPerf:
+      - { id: stat, command: stat, events: [instructions, cycles, branches] }
+      - { id: rec, command: record, events: [branch-misses], sample: { period: 100000 } }
+`;
+
+describe('paravirtual perf in the world', () => {
+  it('counts exactly through the host events when counters are free, samples reach the guest', async () => {
+    const run = await runScenarioText(world(''));
+    const good = run.summary.vms.good;
+    for (const e of ['instructions', 'cycles', 'branches', 'branch-misses']) {
+      expect(good.counters[e].actual).toBeGreaterThan(0);
+      expect(Math.abs(good.counters[e].errorPct)).toBeLessThan(0.1);
+    }
+    expect(good.vmExits.hypercall).toBeGreaterThanOrEqual(2 * 2 * 4); // open + enable per event and vCPU
+    const rec = good.guestPerf.find((g) => g.command === 'record:rec')!;
+    // ~count / period samples; the ones pending since the last entry of each vCPU are not delivered yet.
+    expect(rec.samples).toBeGreaterThan(0.7 * (rec.count / 100000));
+    expect(rec.samples).toBeLessThanOrEqual(Math.ceil(rec.count / 100000));
+    expect(good.pmis.delivered).toBeGreaterThan(0);
+    expect(run.summary.findings.filter((f) => f.kind.startsWith('pv-'))).toEqual([]);
+  });
+
+  it('a malicious guest gets errors and findings, and cannot touch host perf or another VM', async () => {
+    const benign = await runScenarioText(world(''));
+    const evil = await runScenarioText(world(EVIL_PROGRAM));
+    const prog = evil.summary.vms.evil.program;
+    expect(prog.filter((s) => s.op === 'expect').map((s) => [s.step, s.ok])).toEqual(prog.filter((s) => s.op === 'expect').map((s) => [s.step, true]));
+    expect(prog[13]).toMatchObject({ result: 'ENOSPC', value: 7 });
+    const kinds = (k: string) => evil.summary.findings.filter((f) => f.kind === k && f.vm === 'evil');
+    // 5 from the program's burst, 1 when the guest's own perf session then finds the table full on vCPU 1.
+    expect(kinds('pv-limit-exceeded')).toHaveLength(6);
+    expect(kinds('pv-error-to-guest').length).toBeGreaterThanOrEqual(6);
+    expect(kinds('pv-stale-id')).toHaveLength(4);
+    expect(kinds('pv-stale-id')[0].detail).toContain('was closed');
+    expect(evil.summary.findings.filter((f) => f.vm !== 'evil')).toEqual([]);
+    expect(evil.summary.findings.filter((f) => f.kind === 'pv-host-error')).toEqual([]);
+
+    // The other paravirt VM and the host's own perf events see exactly what they see without the attack.
+    expect(evil.summary.vms.good.counters).toEqual(benign.summary.vms.good.counters);
+    expect(evil.summary.vms.good.guestPerf).toEqual(benign.summary.vms.good.guestPerf);
+    const hostRows = (r: typeof evil) => r.summary.hosts.h1.perfEvents.filter((p) => p.id.startsWith('host-stat'));
+    expect(hostRows(evil)).toEqual(hostRows(benign));
+    expect(hostRows(evil).every((p) => p.state === 'active' && p.count > 0)).toBe(true);
+
+    // Host perf created one event per successful open (100, 200..206, 202 again, the session's on
+    // vCPU 0); the closed ones (100, the first 202) are off, and only the enabled ones count:
+    // 200, 201 and the session's. Nothing went to ERROR.
+    const evilHostEvents = evil.summary.hosts.h1.perfEvents.filter((p) => p.id.startsWith('kvm/pv/evil/'));
+    expect(evilHostEvents).toHaveLength(10);
+    expect(evilHostEvents.filter((p) => p.state === 'active').map((p) => p.id)).toEqual(['kvm/pv/evil/2', 'kvm/pv/evil/3', 'kvm/pv/evil/10']);
+    expect(evilHostEvents.filter((p) => p.state === 'error')).toEqual([]);
+    expect(evilHostEvents[0]).toMatchObject({ state: 'off', count: 0 });
+  });
+
+  it('the same seed gives the same digest', async () => {
+    const a = await runScenarioText(world(EVIL_PROGRAM));
+    const b = await runScenarioText(world(EVIL_PROGRAM));
+    expect(a.summary.digest).toBe(b.summary.digest);
+  });
+});
