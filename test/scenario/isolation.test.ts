@@ -150,7 +150,7 @@ describe('guest isolation (property tests over random small worlds)', () => {
       { numRuns: 14, seed: 20240610, endOnFailure: true },
     );
     expect(worlds).toBe(14);
-    expect(checks).toBeGreaterThan(10_000); // the monitor really looked
+    expect(checks).toBeGreaterThan(2_000); // the monitor really looked (every sample checks every exposed counter)
   }, 60_000);
 
   it('migrations back and forth under host perf pressure never hand a guest a foreign value', async () => {

@@ -49,6 +49,12 @@ export class ArmPmuWorld {
     return this.vms.has(vm);
   }
 
+  /** The VM's PMU id and N as the guest sees them (migration state, migration-world.ts), or null. */
+  pmuOf(vm: string): { pmuId: string; nrCounters: number } | null {
+    const d = this.vms.get(vm)?.dev;
+    return d ? { pmuId: d.pmuId, nrCounters: d.nrCounters } : null;
+  }
+
   /** Creates the VM's PMU device: SET_PMU / SET_NR_COUNTERS from the spec, then the affinity check. */
   addVm(spec: VmSpec, sink: ArmWorldSink, nowNs: number): void {
     const preset = getCpuPreset(this.spec.cpu);

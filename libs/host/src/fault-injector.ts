@@ -24,12 +24,16 @@
 //                            they keep a value the host produced (passthrough)
 //   test-filter-bypass       VM entry loads the guest's requested EVENTSEL even for a denied event
 //                            (passthrough with interceptEventSelect)
+//   test-migration-drop-state  a migration's stop-and-copy (while the fault is active) loses part of
+//                            the vPMU state: `drop` = comma list of counters, pmis, period (counters);
+//                            `from` = state (the migrated VM, default) or message (the VpmuState
+//                            message only); migration-world.ts must report counter-discontinuity
 import { EventRates, RATE_SCALE, WORKLOAD_EVENT_NAMES, eventIndex, type RateRecord } from '@vpmu/pmu';
 import { parseDurationNs, type TimelineEntry } from '@vpmu/scenario';
 import type { Prng } from '@vpmu/sim';
 
 export const FIDELITY_FAULT_KINDS = ['pmi-skid', 'drop-pmi', 'late-pmi', 'pmi-overcount', 'counter-stuck-zero', 'kernel-leak-into-user', 'branch-miscount-at-exit'] as const;
-export const TEST_ONLY_FAULT_KINDS = ['test-leak-host-counter', 'test-filter-bypass'] as const;
+export const TEST_ONLY_FAULT_KINDS = ['test-leak-host-counter', 'test-filter-bypass', 'test-migration-drop-state'] as const;
 export type FaultKind = (typeof FIDELITY_FAULT_KINDS)[number] | (typeof TEST_ONLY_FAULT_KINDS)[number];
 const ALIASES: Record<string, FaultKind> = { 'pmi-drop': 'drop-pmi', 'pmi-late': 'late-pmi', 'pmi-skid-distribution': 'pmi-skid' };
 
@@ -44,6 +48,7 @@ const PARAMS: Record<FaultKind, readonly string[]> = {
   'branch-miscount-at-exit': ['delta', 'reasons'],
   'test-leak-host-counter': [],
   'test-filter-bypass': [],
+  'test-migration-drop-state': ['drop', 'from'],
 };
 
 export interface ActiveFault {
@@ -61,6 +66,9 @@ export interface ActiveFault {
   fraction: number;
   delta: number;
   reasons: string[];
+  /** test-migration-drop-state: the parts dropped, and where from ('state' | 'message'). */
+  drop: string[];
+  dropFrom: string;
 }
 
 /** Per-vCPU fault state (plain data in the vCPU's runtime: it migrates with the vCPU). */
@@ -113,7 +121,11 @@ export class FaultInjector {
       fraction: num('fraction', 0.05),
       delta: num('delta', 1),
       reasons: p.reasons === undefined || p.reasons === 'all' ? [] : p.reasons.split(',').map((s) => s.trim()),
+      drop: p.drop === undefined ? [] : p.drop.split(',').map((s) => s.trim()),
+      dropFrom: p.from ?? 'state',
     };
+    if (f.drop.some((d) => !['counters', 'pmis', 'period'].includes(d))) return `fault ${kind}: drop takes counters, pmis, period (comma list)`;
+    if (f.dropFrom !== 'state' && f.dropFrom !== 'message') return `fault ${kind}: from is state or message`;
     const bad = Object.entries(f).find(([, v]) => typeof v === 'number' && Number.isNaN(v));
     if (bad) return `fault ${kind}: parameter ${bad[0]} is not a number or duration`;
     if (p.event !== undefined && p.event !== 'all' && f.event < 0) return `fault ${kind}: unknown event "${p.event}" (known: ${WORKLOAD_EVENT_NAMES.join(', ')})`;

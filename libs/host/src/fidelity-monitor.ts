@@ -15,7 +15,7 @@
 import type { VcpuVpmu, VpmuHostOps } from '@vpmu/kvm';
 import { WORKLOAD_EVENT_NAMES, type EventRates } from '@vpmu/pmu';
 import type { EventFilterSpec } from '@vpmu/scenario';
-import { integrate, isBranchCounter, isCounting, rebase, type GuestCounterShadow, type ShadowCounter } from './guest-counter-shadow';
+import { integrate, isBranchCounter, isCounting, movedSince, rebase, signedWrap, type GuestCounterShadow, type ShadowCounter } from './guest-counter-shadow';
 import { IsolationMonitor } from './isolation-monitor';
 import type { VcpuFaultState } from './fault-injector';
 
@@ -115,11 +115,16 @@ export class FidelityMonitor {
   static check(fx: VcpuFidelity, vpmu: VcpuVpmu, ops: VpmuHostOps, k: number, guestNs: number, observed?: bigint): void {
     const s = fx.shadow;
     const c = s.counters[k];
+    // Checked already at this guest instant with no exit or PMI since: nothing can have moved
+    // (e.g. the guest's PMI handler reads a counter, then rewrites it).
+    if (observed === undefined && c.guestNsAt === guestNs && c.exitsAt === fx.exits && c.pmisAt === fx.pmis && c.atGuestNs === guestNs && c.checked) return;
+    c.checked = true;
     integrate(s, c, guestNs, fx.rates);
     if (c.unmodelled) return FidelityMonitor.sync(fx, c, guestNs);
     const obs = observed ?? vpmu.peek(ops, c.id);
     fx.stats.isolationChecks++;
-    const iso = IsolationMonitor.judge(s, c, obs);
+    const moved = movedSince(c, obs);
+    const iso = IsolationMonitor.judge(s, c, moved);
     if (iso.leak) {
       fx.stats.leaks++;
       FidelityMonitor.detect(fx, ops, 'counter-leak', () => `${counterName(c)} reads ${obs}, ${iso.excess} events more than the guest itself produced since it last wrote it (${c.base} + ${c.ownBound} of its own ${eventName(c)}): the value was produced by the host or another VM`);
@@ -133,8 +138,8 @@ export class FidelityMonitor {
       if (iso.bypass) rebase(c, obs);
       return FidelityMonitor.sync(fx, c, guestNs);
     }
-    if (!isCounting(s, c) && c.expected === 0 && obs === c.base) return FidelityMonitor.sync(fx, c, guestNs);
-    const err = Number(BigInt.asIntN(c.width, obs - c.base - BigInt(c.expected)));
+    if (moved === 0 && c.expected === 0 && !isCounting(s, c)) return FidelityMonitor.sync(fx, c, guestNs);
+    const err = signedWrap(moved - c.expected, c.width);
     const abs = Math.abs(err);
     fx.stats.countChecks++;
     if (abs > fx.stats.countMaxAbsError) fx.stats.countMaxAbsError = abs;
@@ -142,7 +147,9 @@ export class FidelityMonitor {
       fx.stats.branchChecks++;
       if (abs > fx.stats.branchMaxAbsError) fx.stats.branchMaxAbsError = abs;
     }
-    const dErr = err - c.lastErr;
+    // What VM exits moved was attributed when the guest re-entered (settleExit).
+    const dErr = err - c.lastErr - c.exitAdj;
+    c.exitAdj = 0;
     const pmis = fx.pmis - c.pmisAt;
     const exits = fx.exits - c.exitsAt;
     const ran = guestNs - c.guestNsAt;
@@ -152,8 +159,8 @@ export class FidelityMonitor {
       else if (exits > 0 && ran === 0) c.driftExit += dErr;
       else c.driftGuest += dErr;
     }
-    if (obs !== c.lastObs) c.movedAtExpected = c.expected;
-    c.lastObs = obs;
+    if (moved !== c.lastObs) c.movedAtExpected = c.expected;
+    c.lastObs = moved;
     // Nothing counts while the guest runs no code: a PMI or exit interval must not move the error
     // at all; guest execution may move it by the hardware's fractional carry (tol).
     const tol = COUNT_TOLERANCE_EVENTS;
@@ -162,8 +169,7 @@ export class FidelityMonitor {
     } else if (c.driftPmi > 0) {
       FidelityMonitor.detect(fx, ops, 'counter-overcount', () => `${counterName(c)} (${eventName(c)}) gained ${c.driftPmi} events across PMI injections while the guest ran no code: the PMI path is counted in the guest's counter`);
     } else if (c.driftExit !== 0) {
-      const kind = isBranchCounter(c) ? 'branch-miscount' : c.driftExit > 0 ? 'counter-overcount' : 'counter-undercount';
-      FidelityMonitor.detect(fx, ops, kind, () => `${counterName(c)} (${eventName(c)}) moved ${c.driftExit > 0 ? '+' : ''}${c.driftExit} events across VM exits while the guest retired nothing (${fx.exits} exits so far): counting is not deterministic across exits`);
+      FidelityMonitor.exitDrift(fx, ops, c);
     } else if (c.driftGuest > tol && c.usr && !c.os) {
       FidelityMonitor.detect(fx, ops, 'user-count-includes-kernel', () => `user-only ${counterName(c)} (${eventName(c)}) reads ${c.driftGuest} events more than the guest retired in user mode: guest-kernel events leak into user-only counts`);
     } else if (Math.abs(c.driftGuest) > tol) {
@@ -172,6 +178,37 @@ export class FidelityMonitor {
     }
     c.lastErr = err;
     FidelityMonitor.sync(fx, c, guestNs);
+  }
+
+  private static exitDrift(fx: VcpuFidelity, ops: VpmuHostOps, c: ShadowCounter): void {
+    const kind = isBranchCounter(c) ? 'branch-miscount' : c.driftExit > 0 ? 'counter-overcount' : 'counter-undercount';
+    FidelityMonitor.detect(fx, ops, kind, () => `${counterName(c)} (${eventName(c)}) moved ${c.driftExit > 0 ? '+' : ''}${c.driftExit} events across VM exits while the guest retired nothing (${fx.exits} exits so far): counting is not deterministic across exits`);
+  }
+
+  /**
+   * VM exit: remember where each counting counter stands (a cheap probe, not a full check: exits
+   * run tens of thousands of times per simulated second). Nothing may move it until the guest
+   * runs again.
+   */
+  static probeExit(fx: VcpuFidelity, vpmu: VcpuVpmu, ops: VpmuHostOps): void {
+    const s = fx.shadow;
+    for (const c of s.counters) {
+      if (isCounting(s, c) && !c.denied) c.probe = movedSince(c, vpmu.peek(ops, c.id));
+    }
+  }
+
+  /** VM entry: whatever moved a counter since the exit probe moved it while the guest ran nothing. */
+  static settleExit(fx: VcpuFidelity, vpmu: VcpuVpmu, ops: VpmuHostOps): void {
+    for (const c of fx.shadow.counters) {
+      if (c.probe < 0) continue;
+      const d = signedWrap(movedSince(c, vpmu.peek(ops, c.id)) - c.probe, c.width);
+      c.probe = -1;
+      if (d === 0) continue;
+      fx.stats.countChecks++;
+      c.driftExit += d;
+      c.exitAdj += d;
+      FidelityMonitor.exitDrift(fx, ops, c);
+    }
   }
 
   private static sync(fx: VcpuFidelity, c: ShadowCounter, guestNs: number): void {

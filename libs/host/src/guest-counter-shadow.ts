@@ -32,12 +32,15 @@ export interface ShadowCounter {
   os: boolean;
   /** Local enable (EVENTSEL.EN / a non-zero FIXED_CTR_CTRL field). */
   en: boolean;
+  /** Its PERF_GLOBAL_CTRL bit. */
+  gOn: boolean;
   /** The KVM event filter denies the configured event. */
   denied: boolean;
   /** A configuration the model does not count (unknown event, CMASK/INV/EDGE): not checked. */
   unmodelled: boolean;
-  /** Guest-visible value right after the guest's last write to the counter. */
+  /** Guest-visible value right after the guest's last write to the counter (and as a number). */
   base: bigint;
+  baseN: number;
   /** Events the counter should have counted since `base` (configured modes, filter applied). */
   expected: number;
   expectedRemQ: number;
@@ -46,15 +49,19 @@ export interface ShadowCounter {
   ownRemQ: number;
   /** Guest ns up to which the two sums are integrated. */
   atGuestNs: number;
-  /** Value at the last check, and `expected` when the counter was last seen moving (stuck check). */
-  lastObs: bigint;
+  /** Events moved since `base` at the last check, and `expected` when it was last seen moving (stuck check). */
+  lastObs: number;
   movedAtExpected: number;
   /** Attribution of the last check: error then, and the vCPU's exits / PMIs / guest ns then. */
+  checked: boolean;
   lastErr: number;
   /** The error accumulated since `base` over intervals holding only PMI injections / only exits / guest execution. */
   driftPmi: number;
   driftExit: number;
   driftGuest: number;
+  /** Events moved since `base` at the last VM exit (-1 = none pending), and what exits moved it since the last check. */
+  probe: number;
+  exitAdj: number;
   exitsAt: number;
   pmisAt: number;
   guestNsAt: number;
@@ -74,8 +81,8 @@ export interface GuestCounterShadow {
 export function newGuestCounterShadow(gpCounters: number, fixedCounters: number, gpWidth: number, fixedWidth: number, loopsIgnoreModes: boolean): GuestCounterShadow {
   const counters: ShadowCounter[] = [];
   const mk = (id: number, width: number): ShadowCounter => ({
-    id, width, event: -1, usr: false, os: false, en: false, denied: false, unmodelled: false, base: 0n,
-    expected: 0, expectedRemQ: 0, ownBound: 0, ownRemQ: 0, atGuestNs: 0, lastObs: 0n, movedAtExpected: 0, lastErr: 0, driftPmi: 0, driftExit: 0, driftGuest: 0, exitsAt: 0, pmisAt: 0, guestNsAt: 0,
+    id, width, event: -1, usr: false, os: false, en: false, gOn: id < gpCounters, denied: false, unmodelled: false, base: 0n, baseN: 0,
+    expected: 0, expectedRemQ: 0, ownBound: 0, ownRemQ: 0, atGuestNs: 0, lastObs: 0, movedAtExpected: 0, checked: false, lastErr: 0, driftPmi: 0, driftExit: 0, driftGuest: 0, probe: -1, exitAdj: 0, exitsAt: 0, pmisAt: 0, guestNsAt: 0,
   });
   for (let i = 0; i < gpCounters; i++) counters.push(mk(i, gpWidth));
   for (let f = 0; f < fixedCounters; f++) counters.push(mk(FIXED_ID_BASE + f, fixedWidth));
@@ -107,10 +114,22 @@ export function configTargets(s: GuestCounterShadow, msr: number): ShadowCounter
   return [];
 }
 
-export function isCounting(s: GuestCounterShadow, c: ShadowCounter): boolean {
-  if (!c.en || c.event < 0 || c.unmodelled) return false;
-  const bit = c.id >= FIXED_ID_BASE ? 32 + c.id - FIXED_ID_BASE : c.id;
-  return ((s.globalCtrl >> BigInt(bit)) & 1n) === 1n;
+export function isCounting(_s: GuestCounterShadow, c: ShadowCounter): boolean {
+  return c.en && c.gOn && c.event >= 0 && !c.unmodelled;
+}
+
+/** Events the counter moved since `base` (modulo its width), as a number. */
+export function movedSince(c: ShadowCounter, obs: bigint): number {
+  if (c.width > 52) return Number(BigInt.asUintN(c.width, obs - c.base));
+  const d = Number(obs) - c.baseN;
+  return d >= 0 ? d : d + 2 ** c.width;
+}
+
+/** A difference of counter values as a signed number (modulo the counter's width). */
+export function signedWrap(x: number, width: number): number {
+  if (width > 52) return x;
+  const m = 2 ** width;
+  return x > m / 2 ? x - m : x < -m / 2 ? x + m : x;
 }
 
 /** Integrates the ground truth of every counting counter up to `guestNs` (the vCPU's guest run time). */
@@ -140,7 +159,9 @@ function addQ(q: number, dt: number, remQ: number): { events: number; remQ: numb
 /** The guest wrote a counter: the twin restarts from the value the guest now reads. */
 export function rebase(c: ShadowCounter, value: bigint): void {
   c.base = BigInt.asUintN(c.width, value);
-  c.lastObs = c.base;
+  c.baseN = Number(c.base);
+  c.lastObs = 0;
+  c.checked = false;
   c.movedAtExpected = 0;
   c.expected = 0;
   c.ownBound = 0;
@@ -148,6 +169,8 @@ export function rebase(c: ShadowCounter, value: bigint): void {
   c.driftPmi = 0;
   c.driftExit = 0;
   c.driftGuest = 0;
+  c.probe = -1;
+  c.exitAdj = 0;
   // The hardware keeps its fractional carry across a write; the twin's starts at 0 (< 1 event apart).
   c.expectedRemQ = 0;
   c.ownRemQ = 0;
@@ -157,6 +180,7 @@ export function rebase(c: ShadowCounter, value: bigint): void {
 export function applyConfigWrite(s: GuestCounterShadow, msr: number, value: bigint, filter: EventFilterSpec | undefined): void {
   if (msr === MSR.PERF_GLOBAL_CTRL) {
     s.globalCtrl = value;
+    for (const c of s.counters) c.gOn = ((value >> BigInt(c.id >= FIXED_ID_BASE ? 32 + c.id - FIXED_ID_BASE : c.id)) & 1n) === 1n;
     return;
   }
   if (msr === MSR.FIXED_CTR_CTRL) {

@@ -74,12 +74,16 @@ export class GuestFidelity {
     if (!fx || !vpmu) return;
     fx.pmisThisEntry = 0;
     if (this.injector.faults.length > 0 && vpmu instanceof PassthroughVpmu && vpmu.loaded) this.testFaultsAtEntry(v, vpmu, ops, nowNs, perf, pcpu);
-    // Every exposed counter is readable now (RDPMC does not exit under passthrough): isolation,
-    // and the attribution point for whatever the exit did.
-    FidelityMonitor.checkAll(fx, vpmu, ops, v.guestNsTotal, true);
+    // What the exit did to the counters. Full checks (isolation of every exposed counter
+    // included) run at guest reads and at the samples, not at every entry: the context switch
+    // runs tens of thousands of times per simulated second.
+    FidelityMonitor.settleExit(fx, vpmu, ops);
     if (this.injector.faults.length > 0 || fx.faults.held.length > 0) this.gatePmis(v, vpmu, nowNs);
     const injecting = [...v.pendingPmis];
     if (vpmu instanceof EmulatedVpmu && vpmu.pendingPmi) injecting.push(vpmu.pendingPmiOverflowNs);
+    if (injecting.length === 0) return;
+    // The point before the injection: what changes until afterEntry is the PMI path's doing.
+    FidelityMonitor.checkAll(fx, vpmu, ops, v.guestNsTotal, false);
     for (const o of injecting) FidelityMonitor.pmiDelivered(fx, v, ops, o);
     const extra = injecting.length > 0 ? this.injector.pmiOvercountEvents(v.vm, this.hostId, nowNs) : 0;
     if (extra !== 0) this.onBehalf(fx, bumpGuestCounters(vpmu, ops, extra * injecting.length, -1), extra * injecting.length);
@@ -96,7 +100,7 @@ export class GuestFidelity {
   onLeave(v: FidelityVcpu, ops: VpmuHostOps): void {
     const fx = v.fidelity;
     if (!fx || !v.vpmu) return;
-    FidelityMonitor.checkAll(fx, v.vpmu, ops, v.guestNsTotal, false);
+    FidelityMonitor.probeExit(fx, v.vpmu, ops);
   }
 
   /** A VM exit of `reason` (after onLeave). */

@@ -11,7 +11,7 @@
 import type { HostSpec, ProgramOp, Scenario, TimelineEntry, VmSpec } from '@vpmu/scenario';
 import { decodeSnapshot, encodeSnapshot, EventQueue, Prng, SnapshotRegistry, type MigrationPhaseName, type SimEvent } from '@vpmu/sim';
 import { migrationIncompatibility, planPrecopy, type PrecopyPlan } from '@vpmu/migration';
-import { CostModel, EmulatedVpmu, NoneVpmu, PassthroughVpmu, PMI_VECTORS, type VcpuVpmu, type VpmuHostOps } from '@vpmu/kvm';
+import { CostModel, EmulatedVpmu, KvmEventFilter, NoneVpmu, PassthroughVpmu, PMI_VECTORS, type VcpuVpmu, type VpmuHostOps } from '@vpmu/kvm';
 import { eventRatesPerNs, GUEST_TICK_NS, GuestPerfVcpu, resolveWorkloadRates, WORKLOAD_EVENTS, type GuestPerfMsrPort } from '@vpmu/guest';
 import { CounterBank, createPmuForCpu, EventRates, getCpuPreset, IntelPmu, intelConfigFromPreset, MODE_GUEST, MODE_HOST, MODE_HOST_KERNEL, RATE_SCALE, type ExecMode, type RateRecord } from '@vpmu/pmu';
 import { PerfCore, WATCHDOG_THRESH_SEC, type PerfEventAttr, type PerfHooks, type PerfSink } from '@vpmu/perf';
@@ -1848,7 +1848,7 @@ export function truthCount(q: number, ns: number): number {
 }
 
 /** Classes a migrating VM's state may contain. */
-const VM_SNAPSHOT_REGISTRY = new SnapshotRegistry().registerAll([Prng, EventRates, IntelPmu, CounterBank, CostModel, NoneVpmu, PassthroughVpmu, EmulatedVpmu, GuestPerfVcpu]).registerAll(EXT_VM_SNAPSHOT_CLASSES);
+const VM_SNAPSHOT_REGISTRY = new SnapshotRegistry().registerAll([Prng, EventRates, IntelPmu, CounterBank, CostModel, NoneVpmu, PassthroughVpmu, EmulatedVpmu, KvmEventFilter, GuestPerfVcpu]).registerAll(EXT_VM_SNAPSHOT_CLASSES);
 
 function taskName(vm: VmSpec, vcpu: number, task: number): string {
   return `${vm.workload.profile}/${vcpu}.${task}`;

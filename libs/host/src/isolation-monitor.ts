@@ -26,9 +26,8 @@ export interface IsolationVerdict {
 }
 
 export class IsolationMonitor {
-  /** Judges one guest-visible value of a counter whose twin is integrated up to now. */
-  static judge(_s: GuestCounterShadow, c: ShadowCounter, observed: bigint): IsolationVerdict {
-    const moved = Number(BigInt.asUintN(c.width, observed - c.base));
+  /** Judges one guest-visible value (as events `moved` since the guest's last write) of a counter whose twin is integrated up to now. */
+  static judge(_s: GuestCounterShadow, c: ShadowCounter, moved: number): IsolationVerdict {
     const excess = moved - c.ownBound - ISOLATION_SLACK_EVENTS;
     if (c.unmodelled) return { leak: false, bypass: false, excess: 0 };
     if (excess > 0) return { leak: true, bypass: false, excess };

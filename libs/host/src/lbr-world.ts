@@ -90,6 +90,11 @@ export class LbrWorld {
     return this.vcpus.has(thread);
   }
 
+  /** The guest LBR of a vCPU thread (migration state, migration-world.ts), or null. */
+  guestLbr(thread: string): GuestLbr | null {
+    return this.vcpus.get(thread)?.lbr ?? null;
+  }
+
   /** `thread` starts running on `cpu`: loads its DEBUGCTL (and, for a guest, its LBR mode's work). */
   switchIn(thread: string, cpu: number, nowNs: number): GuestLbrOutcome | null {
     const stack = this.stacks[cpu];

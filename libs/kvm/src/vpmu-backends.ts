@@ -594,6 +594,12 @@ export class EmulatedVpmu extends VcpuVpmu {
     return out;
   }
 
+  /** The overflows the pending PMI covers, without taking them (migration state, libs/migration). */
+  pendingOverflows(): number[] {
+    if (!this.pendingPmi) return [];
+    return this.pendingOverflowsNs.length > 0 ? [...this.pendingOverflowsNs] : [this.pendingPmiOverflowNs];
+  }
+
   /** Backing events that hold no counter while the vCPU runs: the guest counter silently stops. */
   checkStarved(ops: VpmuHostOps): void {
     for (let i = 0; i < this.backing.length; i++) {

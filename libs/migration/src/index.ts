@@ -2,3 +2,4 @@
 // compatibility rules. Pure: the host world and the host-node service carry the state.
 export * from './precopy.plan';
 export * from './compatibility';
+export * from './vpmu-state';

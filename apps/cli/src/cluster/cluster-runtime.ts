@@ -139,7 +139,9 @@ async function conductRun(req: ClusterRunRequest, conductorId: string): Promise<
       req.onProgress?.(p);
     });
     const watchdog = setInterval(() => {
-      // A takeover restarts the clock: the adopters re-simulate before the epoch can complete.
+      // A takeover restarts the clock (the adopters re-simulate before the epoch can complete);
+      // while nodes wait for a new owner the supervisor bounds the wait itself.
+      if (supervisor.awaitingOwners) return;
       if (performance.now() - Math.max(lastProgressMs, supervisor.lastTakeoverMs) < epochTimeoutMs) return; // wall-clock ok: stall watchdog
       fail(new ClusterNotReadyError(`epoch ${lastEpoch + 1} made no progress for ${Math.round(epochTimeoutMs / 1000)} s: a service stopped answering (see .vpmu/cluster/*.log)`));
     }, 500); // wall-clock ok: stall watchdog

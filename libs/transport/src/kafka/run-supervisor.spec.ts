@@ -97,6 +97,19 @@ describe('RunSupervisor', () => {
     expect(c.takeovers).toEqual([]);
   });
 
+  it('waits longer while another replica of the service answers between rebalance rounds', async () => {
+    const c = conductor();
+    const lost: NodeLostError[] = [];
+    let round = 0;
+    // b answers every other round (it is rejoining the group in between), never with h1's partition.
+    const s = start(() => [reply('aggregator', 'agg', []), ...(round++ % 2 === 0 ? [reply('host-node', 'b', [])] : [])], c, (e) => lost.push(e));
+    for (let i = 0; i < 60; i++) await jest.advanceTimersByTimeAsync(500);
+    expect(lost).toEqual([]);
+    for (let i = 0; i < 100 && lost.length === 0; i++) await jest.advanceTimersByTimeAsync(500);
+    s.stop();
+    expect(lost[0]?.message).toMatch(/took over within 60 s/);
+  });
+
   it('hands the node to the replica that holds its partition once two rounds agree, and never while the run progresses', async () => {
     const c = conductor();
     let progressing = true;

@@ -11,8 +11,9 @@
 //   times out (6 s), so a takeover takes that long at least;
 // - a stall with an unchanged placement is given `readoptAfterMs`, then the stalled nodes are
 //   restored by their own owners (a message they missed during a rebalance is in the log);
-// - a node whose owner is gone and that no replica can take over for `lostAfterMs` ends the run
-//   with NodeLostError, naming the nodes (the CLI exits 4).
+// - a node whose owner is gone ends the run with NodeLostError, naming the nodes (the CLI exits
+//   4), when no other replica of its service has answered for `lostAfterMs`, or after
+//   `maxOwnerWaitMs` however busy the consumer group is with rebalancing.
 // Wall-clock time decides only these timeouts.
 import { AGGREGATOR_NODE } from '../topics';
 import { computeAssignments, type ClusterHandshake, type NodeAssignment, type ReadyReply } from './cluster-handshake';
@@ -23,6 +24,8 @@ import { computeAssignments, type ClusterHandshake, type NodeAssignment, type Re
  * round (a new member joining meanwhile costs another round): 20 s covers two rounds.
  */
 export const DEFAULT_LOST_AFTER_MS = 20_000;
+/** With live replicas of the service around, rebalance rounds may take this long in all. */
+export const DEFAULT_MAX_OWNER_WAIT_MS = 60_000;
 
 export class NodeLostError extends Error {
   readonly retriable = true;
@@ -91,6 +94,7 @@ export interface RunSupervisorOptions {
   settleMs?: number;
   readoptAfterMs?: number;
   lostAfterMs?: number;
+  maxOwnerWaitMs?: number;
 }
 
 export interface FailoverRecord {
@@ -108,6 +112,8 @@ export class RunSupervisor {
   private lastProgressMs = performance.now(); // wall-clock ok: failover timeouts
   private lastActionMs = 0;
   private goneSinceMs: number | null = null;
+  /** Services with a replica that answered since `goneSinceMs`: someone may still take over. */
+  private readonly candidates = new Set<string>();
   private previousPlan = '';
   private busy = false;
   private timer: NodeJS.Timeout | null = null;
@@ -117,6 +123,11 @@ export class RunSupervisor {
   constructor(private readonly o: RunSupervisorOptions) {
     for (const a of o.assignments) this.owners.set(a.node, a.replica);
     this.owners.set(AGGREGATOR_NODE, o.aggregatorReplica);
+  }
+
+  /** True while nodes have no live owner and the supervisor waits for one (it bounds that wait). */
+  get awaitingOwners(): boolean {
+    return this.goneSinceMs !== null;
   }
 
   /** Wall time (performance.now) of the last Takeover, 0 before any. */
@@ -184,15 +195,21 @@ export class RunSupervisor {
       return;
     }
     if (plan.gone.length === 0) return; // e.g. a rebalance in flight; the epoch watchdog bounds it
-    this.goneSinceMs ??= now;
-    const lostAfterMs = this.o.lostAfterMs ?? DEFAULT_LOST_AFTER_MS;
-    if (now - this.goneSinceMs < lostAfterMs) return;
+    if (this.goneSinceMs === null) {
+      this.goneSinceMs = now;
+      this.candidates.clear();
+    }
+    for (const r of replies) this.candidates.add(r.service);
+    const services = [...new Set(plan.gone.map(serviceOfNode))];
+    // Replicas that answer between rebalance rounds may still take the nodes over: wait longer.
+    const hope = services.every((sv) => this.candidates.has(sv));
+    const limitMs = hope ? (this.o.maxOwnerWaitMs ?? DEFAULT_MAX_OWNER_WAIT_MS) : (this.o.lostAfterMs ?? DEFAULT_LOST_AFTER_MS);
+    if (now - this.goneSinceMs < limitMs) return;
     this.stop();
     const owners = [...new Set(plan.gone.map((n) => `${serviceOfNode(n)} replica ${this.owners.get(n)}`))];
-    const services = [...new Set(plan.gone.map(serviceOfNode))];
     this.o.onLost(
       new NodeLostError(
-        `lost ${plan.gone.join(', ')} at epoch ${epoch}: ${owners.join(', ')} stopped answering and no other ${services.join(' or ')} replica took over within ${Math.round(lostAfterMs / 1000)} s (${plan.problems.join('; ')}); start another replica (vpmu cluster up) and run the scenario again.`,
+        `lost ${plan.gone.join(', ')} at epoch ${epoch}: ${owners.join(', ')} stopped answering and no other ${services.join(' or ')} replica took over within ${Math.round(limitMs / 1000)} s (${plan.problems.join('; ')}); start another replica (vpmu cluster up) and run the scenario again.`,
         plan.gone,
         epoch,
       ),
