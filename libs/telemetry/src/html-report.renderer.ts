@@ -189,9 +189,12 @@ function renderTimeline(s: RunSummary, data: ReportData, endNs: number, color: M
   const tracks = data.vcpus;
   const migVms = uniqueSorted(data.migrations.map((m) => m.vm));
   const rowsCount = 1 + tracks.length + migVms.length;
-  const plotW = TL.width - TL.label - TL.right;
+  // The label column fits the longest row label (about 7 px per character at the label size).
+  const longest = Math.max(8, ...tracks.map((tr) => `${tr.vm}/vcpu${tr.vcpu}`.length), ...migVms.map((vm) => `${vm} migration`.length));
+  const lbl = Math.min(320, Math.max(TL.label, Math.ceil(longest * 7.2) + 20));
+  const plotW = TL.width - lbl - TL.right;
   const height = TL.axis + rowsCount * TL.row + 8;
-  const x = (t: number) => TL.label + (Math.min(Math.max(t, 0), endNs) / endNs) * plotW;
+  const x = (t: number) => lbl + (Math.min(Math.max(t, 0), endNs) / endNs) * plotW;
   const parts: string[] = [];
   // grid + axis
   const tks = ticks(endNs);
@@ -202,7 +205,7 @@ function renderTimeline(s: RunSummary, data: ReportData, endNs: number, color: M
   });
   let y = TL.axis;
   // findings row
-  parts.push(`<text class="rl" x="${TL.label - 10}" y="${y + 16}" text-anchor="end">findings</text>`);
+  parts.push(`<text class="rl" x="${lbl - 10}" y="${y + 16}" text-anchor="end">findings</text>`);
   s.findings.forEach((f, i) => {
     const xx = x(f.atNs);
     parts.push(`<a href="#finding-${i}"><path class="fmark" d="M${(xx - 5).toFixed(1)},${y + 6} L${(xx + 5).toFixed(1)},${y + 6} L${xx.toFixed(1)},${y + 17} Z"><title>${esc(`${formatNs(f.atNs)} ${f.kind}: ${f.detail}`)}</title></path></a>`);
@@ -210,8 +213,8 @@ function renderTimeline(s: RunSummary, data: ReportData, endNs: number, color: M
   y += TL.row;
   // vCPU rows
   tracks.forEach((tr, idx) => {
-    parts.push(`<rect class="band${idx % 2}" x="${TL.label}" y="${y + 1}" width="${plotW}" height="${TL.row - 2}"/>`);
-    parts.push(`<text class="rl" x="${TL.label - 10}" y="${y + 16}" text-anchor="end">${esc(`${tr.vm}/vcpu${tr.vcpu}`)}</text>`);
+    parts.push(`<rect class="band${idx % 2}" x="${lbl}" y="${y + 1}" width="${plotW}" height="${TL.row - 2}"/>`);
+    parts.push(`<text class="rl" x="${lbl - 10}" y="${y + 16}" text-anchor="end">${esc(`${tr.vm}/vcpu${tr.vcpu}`)}</text>`);
     const labels: string[] = [];
     for (const sl of tr.slices) {
       const x0 = x(sl.startNs);
@@ -231,7 +234,7 @@ function renderTimeline(s: RunSummary, data: ReportData, endNs: number, color: M
   });
   // migration rows
   for (const vm of migVms) {
-    parts.push(`<text class="rl" x="${TL.label - 10}" y="${y + 16}" text-anchor="end">${esc(`${vm} migration`)}</text>`);
+    parts.push(`<text class="rl" x="${lbl - 10}" y="${y + 16}" text-anchor="end">${esc(`${vm} migration`)}</text>`);
     for (const m of data.migrations.filter((mm) => mm.vm === vm)) {
       for (const p of m.phases) {
         const x0 = x(p.startNs);
@@ -246,7 +249,7 @@ function renderTimeline(s: RunSummary, data: ReportData, endNs: number, color: M
   const thinned = tracks.some((t) => t.slices.length < t.sliceTotal || t.pmis.length < t.pmiTotal);
   const svg = tracks.length === 0 && migVms.length === 0
     ? '<p class="muted">No vCPU ran on a pCPU in this run.</p>'
-    : `<div class="tlwrap"><div class="tlbar"><span class="muted small">hover for time · click a finding's time to place the cursor</span><span id="tl-read" class="readout"></span></div><svg id="tl" viewBox="0 0 ${TL.width} ${height}" data-label="${TL.label}" data-plotw="${plotW}" data-end="${endNs}" role="img" aria-label="timeline of vCPUs on pCPUs">${parts.join('')}</svg></div>`;
+    : `<div class="tlwrap"><div class="tlbar"><span class="muted small">hover for time · click a finding's time to place the cursor</span><span id="tl-read" class="readout"></span></div><svg id="tl" viewBox="0 0 ${TL.width} ${height}" data-label="${lbl}" data-plotw="${plotW}" data-end="${endNs}" role="img" aria-label="timeline of vCPUs on pCPUs">${parts.join('')}</svg></div>`;
   const note = `<div class="legend">${legend}<span class="lg"><i class="pmi-l"></i>PMI</span><span class="lg"><i class="pmi-l lost"></i>PMI lost</span><span class="lg"><i class="f-l"></i>finding</span></div>
     ${thinned ? `<p class="muted small">Downsampled for drawing: at most ${num(data.limits.maxSlicesPerVcpu)} slices and ${num(data.limits.maxMarksPerVcpu)} PMI marks per vCPU (hover a slice for how many it merges). Perfetto has every event.</p>` : ''}`;
   return section('timeline', 'Timeline: vCPUs on pCPUs', svg + note, 'Each row is a vCPU thread; a bar is a run slice coloured by the pCPU it ran on. Ticks above a row are PMIs.');
