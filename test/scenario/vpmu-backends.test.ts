@@ -33,6 +33,27 @@ const SELFTEST = `      - wrmsr: { msr: 0xc1, value: 0x1234 }
       - rdpmc: { index: 0 }
       - expect: { step: 10, equals: 0x1234 + 100000 }`;
 
+/** One intel-spr host (2 pCPUs) and one VM with one guest perf session. */
+function oneVm(o: { name: string; seed: number; duration: string; pmu?: string; vcpus: number; vpmu: string; workload: string; session: string }): string {
+  return `version: 1
+name: ${o.name}
+seed: ${o.seed}
+duration: ${o.duration}
+hosts:
+  - id: h1
+    cpu: intel-spr
+    pcpus: 2${o.pmu ? `\n    pmu: ${o.pmu}` : ''}
+vms:
+  - id: vm1
+    host: h1
+    vcpus: ${o.vcpus}
+    vpmu: ${o.vpmu}
+    workload: ${o.workload}
+    guestPerf:
+      - ${o.session}
+`;
+}
+
 describe('vPMU backends', () => {
   it.each(['emulated', 'passthrough'])('%s: KVM selftest checks (write/read-back, #GP beyond N, GLOBAL_CTRL reset, counting) hold', async (mode) => {
     const run = await runScenarioText(vm(mode, '', SELFTEST.replace('0x1234 + 100000', String(0x1234 + 100000))));
@@ -122,23 +143,8 @@ vms:
     expect(actual).toBeGreaterThanOrEqual(Math.floor(expected * (1 - tolerance)));
     expect(actual).toBeLessThanOrEqual(Math.ceil(expected * (1 + tolerance)));
   };
-  const recordRun = (mode: string, vcpus: number) => `version: 1
-name: pmi-rate
-seed: 2
-duration: 200ms
-hosts:
-  - id: h1
-    cpu: intel-spr
-    pcpus: 2
-vms:
-  - id: vm1
-    host: h1
-    vcpus: ${vcpus}
-    vpmu: { mode: ${mode} }
-    workload: specint
-    guestPerf:
-      - { id: rec, command: record, events: [cycles], sample: { freq: 1000 }, allCpus: true }
-`;
+  const recordRun = (mode: string, vcpus: number) =>
+    oneVm({ name: 'pmi-rate', seed: 2, duration: '200ms', vcpus, vpmu: `{ mode: ${mode} }`, workload: 'specint', session: '{ id: rec, command: record, events: [cycles], sample: { freq: 1000 }, allCpus: true }' });
 
   it.each(['passthrough', 'emulated'])('%s: perf record -F 1000 delivers ~1000 guest PMIs per second per event per vCPU', async (mode) => {
     const run = await runScenarioText(recordRun(mode, 2));
@@ -167,24 +173,9 @@ vms:
   // A guest counter that overflows just before a VM exit: its PMI (overflow + skid) reaches the
   // CPU in host mode. With the dedicated guest PMI vector KVM knows the owner and injects it at
   // the next entry; on the shared NMI vector the host perf handler takes it (pmi-misattributed).
-  const skidRun = (vector: string) => `version: 1
-name: pmi-skid-${vector}
-seed: 11
-duration: 50ms
-hosts:
-  - id: h1
-    cpu: intel-spr
-    pcpus: 2
-    pmu: { pmiSkid: 2us }
-vms:
-  - id: vm1
-    host: h1
-    vcpus: 1
-    vpmu: { mode: passthrough, pmiVector: ${vector} }
-    workload: fio
-    guestPerf:
-      - { id: rec, command: record, events: [cycles], sample: { period: 200000 } }
-`;
+  // A 2 us skid (hosts[].pmu.pmiSkid) widens the window so a 50 ms fio run hits it.
+  const skidRun = (vector: string) =>
+    oneVm({ name: `pmi-skid-${vector}`, seed: 11, duration: '50ms', pmu: '{ pmiSkid: 2us }', vcpus: 1, vpmu: `{ mode: passthrough, pmiVector: ${vector} }`, workload: 'fio', session: '{ id: rec, command: record, events: [cycles], sample: { period: 200000 } }' });
 
   it('pmiVector shared: a PMI whose overflow lands just before an exit is taken by the host (pmi-misattributed)', async () => {
     const run = await runScenarioText(skidRun('shared'));

@@ -8,6 +8,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HostWorld, restoreHostWorld, snapshotHostWorld, type VmTransferOut } from '@vpmu/host';
 import { encodeEventBatch, type vpmu } from '@vpmu/proto';
+import { vpmuStateFromMessage, vpmuStateToMessage } from './vpmu-state.codec';
 import { Prng, sortEventsCanonically } from '@vpmu/sim';
 import {
   AGGREGATOR_NODE,
@@ -153,7 +154,8 @@ export class HostNodeService implements AdoptionPort {
           readyAtNs: t.readyAtNs,
           bytesSent: t.bytesSent,
           guestState: t.guestState,
-          vpmu: { vm: t.vm, mode: vm.vpmu.mode, armPmu: vm.vpmu.armPmu ?? '', armNrCounters: vm.vpmu.nrCounters ?? 0 },
+          // The vPMU state taken from the live backends at stop-and-copy (libs/migration vpmu-state.ts).
+          vpmu: t.vpmu ? vpmuStateToMessage(t.vpmu) : { vm: t.vm, mode: vm.vpmu.mode, armPmu: vm.vpmu.armPmu ?? '', armNrCounters: vm.vpmu.nrCounters ?? 0 },
         },
       });
     }
@@ -170,5 +172,6 @@ function vmTransferFromMessage(m: vpmu.v1.IVmTransfer): VmTransferOut {
     readyAtNs: Number(m.readyAtNs ?? 0),
     bytesSent: Number(m.bytesSent ?? 0),
     guestState: m.guestState ?? new Uint8Array(),
+    ...(m.vpmu && (m.vpmu.vcpus?.length ?? 0) > 0 && { vpmu: vpmuStateFromMessage(m.vpmu) }),
   };
 }

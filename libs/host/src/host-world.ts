@@ -25,6 +25,8 @@ import { EXT_VM_SNAPSHOT_CLASSES } from './world-extensions.classes';
 import { LbrWorld } from './lbr-world';
 import { ArmPmuWorld } from './arm-pmu-world';
 import type { GuestLbrOutcome } from '@vpmu/kvm';
+import type { VpmuStateRecord } from '@vpmu/migration';
+import { checkArmAfterResume, checkFirstEntry, checkPvAfterResume, COUNTER_DISCONTINUITY, crossCheckArrival, leaveWithVpmuState, type VcpuMigrationCheck } from './migration-world';
 
 /** Setup phase of a migration (connection, capability negotiation): no public figure; 1 ms chosen. */
 export const MIGRATION_SETUP_NS = 1_000_000;
@@ -141,8 +143,8 @@ interface VcpuRuntime {
   stint: number;
   /** Generation of the one live vCPU timer. */
   timerGen: number;
-  /** Guest-visible counter values when the VM was paused for migration (continuity check). */
-  migrationCheck: string[] | null;
+  /** What the guest could observe when the VM was paused for migration (continuity check, migration-world.ts). */
+  migrationCheck: VcpuMigrationCheck | null;
   /** Emulated backing events must be recreated on this host before the next entry. */
   reattach: boolean;
   /** Fidelity / isolation monitor state and fault streams of this vCPU (guest-fidelity.ts); null without an x86 vPMU. */
@@ -224,6 +226,8 @@ export interface VmTransferOut {
   bytesSent: number;
   /** The VM's simulated state (vCPUs, guest scheduler, streams) through the snapshot codec. */
   guestState: Uint8Array;
+  /** The vPMU state (proto VpmuState), cross-checked on arrival (migration-world.ts). */
+  vpmu?: VpmuStateRecord;
 }
 
 interface MigrationInFlight {
@@ -250,7 +254,7 @@ export class HostWorld {
   private readonly departed = new Map<string, number>();
   /** VMs that arrived and wait for their resume instant. */
   private readonly arriving = new Map<string, number>();
-  private readonly pendingResume = new Map<string, { readyAtNs: number; fromHost: string }>();
+  private readonly pendingResume = new Map<string, { readyAtNs: number; fromHost: string; vpmu?: VpmuStateRecord }>();
   private transfers: VmTransferOut[] = [];
   /** The host perf core over the pCPUs' hardware PMUs. */
   readonly perf: PerfCore;
@@ -608,12 +612,21 @@ export class HostWorld {
           v.vpmu.detach(ops);
           v.reattach = true;
         }
-        v.migrationCheck = this.guestCounterValues(v.vpmu, ops);
       }
       for (const g of v.pvPerf) g.detach((id) => this.pv.peek(vmId, id), v.guestNsTotal);
       threads.push(t);
       this.threads.delete(id);
     }
+    // The quiesced vPMU: continuity references, the test-only drop fault, the VpmuState message.
+    const vpmuState = leaveWithVpmuState({
+      spec: vm.spec,
+      eventsInUse: vm.trackedEvents,
+      vcpus: threads.map((t) => t.vcpu!),
+      opsOf: (i) => new WorldVpmuOps(this, threads[i]),
+      lbrOf: (i) => this.lbr?.guestLbr(threads[i].id) ?? null,
+      arm: this.arm?.pmuOf(vmId) ?? null,
+      drop: this.fidelity.injector.active('test-migration-drop-state', vmId, this.id, this.nowNs),
+    });
     this.vms.delete(vmId);
     this.lbr?.removeVm(vmId);
     this.arm?.removeVm(vmId);
@@ -628,6 +641,7 @@ export class HostWorld {
       readyAtNs,
       bytesSent: m.plan.totalBytes,
       guestState: encodeSnapshot({ vm, threads }, VM_SNAPSHOT_REGISTRY),
+      vpmu: vpmuState,
     });
   }
 
@@ -668,9 +682,14 @@ export class HostWorld {
       t.runnable = false;
       this.threads.set(t.id, t);
     }
+    if (tr.vpmu) {
+      for (const d of crossCheckArrival(tr.vpmu, vm.spec, vm.trackedEvents, threads.map((t) => t.vcpu!))) {
+        this.emit({ kind: 'finding', atNs: this.nowNs, at: { host: this.id, vm: vm.spec.id }, findingKind: COUNTER_DISCONTINUITY, detail: d });
+      }
+    }
     const resumeAtNs = Math.max(tr.readyAtNs, this.nowNs);
     this.arriving.set(vm.spec.id, resumeAtNs);
-    this.pendingResume.set(vm.spec.id, { readyAtNs: tr.readyAtNs, fromHost: tr.fromHost });
+    this.pendingResume.set(vm.spec.id, { readyAtNs: tr.readyAtNs, fromHost: tr.fromHost, ...(tr.vpmu && { vpmu: tr.vpmu }) });
     this.queue.push(resumeAtNs, { t: 'mig-resume', vm: vm.spec.id });
   }
 
@@ -696,7 +715,9 @@ export class HostWorld {
       const v = this.threads.get(id)!.vcpu!;
       // KVM on the destination reopens the guest's paravirt events under their ids (downtime, no guest exits).
       for (const g of v.pvPerf) g.attach(new PvGuestPort(this.pv, vmId, v.index, [], this.costs), v.guestNsTotal);
+      for (const d of checkPvAfterResume(v, (pvId) => this.pv.peek(vmId, pvId))) this.emit({ kind: 'finding', atNs: this.nowNs, at: { host: this.id, vm: vmId, vcpu: v.index }, findingKind: COUNTER_DISCONTINUITY, detail: d });
     }
+    for (const d of checkArmAfterResume(r.vpmu, this.arm?.pmuOf(vmId) ?? null)) this.emit({ kind: 'finding', atNs: this.nowNs, at: { host: this.id, vm: vmId }, findingKind: COUNTER_DISCONTINUITY, detail: d });
     for (const id of vm.threads) this.wake(this.threads.get(id)!);
   }
 
@@ -944,6 +965,8 @@ export class HostWorld {
       v.reattach = false;
       vpmu.attach(ops);
     }
+    // First entry after a migration, before any PMI injection: the continuity invariants (migration-world.ts).
+    if (v.migrationCheck) for (const d of checkFirstEntry(v, ops)) this.emit({ kind: 'finding', atNs: this.nowNs, at: this.placeOf(t), findingKind: COUNTER_DISCONTINUITY, detail: d });
     this.fidelity.onEntry(v, ops, this.nowNs, this.perf, t.cpu);
     let injected = false;
     if (vpmu && (v.pendingPmis.length > 0 || (vpmu instanceof EmulatedVpmu && vpmu.pendingPmi))) {
@@ -956,13 +979,6 @@ export class HostWorld {
     if (this.lbr?.readEndDue(t.id)) this.lbrApply(t, this.lbr.readEnd(t.id, t.cpu, this.nowNs));
     if (v.pmuSwitchOnEntry) {
       this.emit({ kind: 'vmEntry', atNs: this.nowNs, at: this.placeOf(t), pmuSwitchNs: this.costs.costNs('pmuContextSwitchCycles'), pmiInjected: injected });
-    }
-    if (v.migrationCheck && vpmu) {
-      const now = this.guestCounterValues(vpmu, ops);
-      if (now.join(',') !== v.migrationCheck.join(',')) {
-        this.emit({ kind: 'finding', atNs: this.nowNs, at: this.placeOf(t), findingKind: 'counter-discontinuity', detail: `${vm.spec.id}/vcpu${v.index}: guest counters read [${now.join(', ')}] after migration, [${v.migrationCheck.join(', ')}] before` });
-      }
-      v.migrationCheck = null;
     }
     v.guestPerfPending.forEach((action, k) => {
       if (action === null) return;
@@ -1471,14 +1487,6 @@ export class HostWorld {
     if (this.lbr) this.lbrReadBegin(t, 'pmi');
     // The guest's NMI handler itself runs in the guest: no public figure, chosen (cost-model.ts).
     v.handlerDebtNs += overflows.length * this.costs.costNs('guestPmiHandlerNs');
-  }
-
-  /** Guest-visible values of every counter the guest has (migration continuity check). */
-  private guestCounterValues(vpmu: VcpuVpmu, ops: WorldVpmuOps): string[] {
-    const out: string[] = [];
-    for (let i = 0; i < vpmu.shape.gpCounters; i++) out.push(vpmu.peek(ops, i).toString());
-    for (let f = 0; f < vpmu.shape.host.fixedCounters; f++) out.push(vpmu.peek(ops, 32 + f).toString());
-    return out;
   }
 
   /** Runs the VM's guest program (`vms[].program`) at VM start, each op on its vCPU. */

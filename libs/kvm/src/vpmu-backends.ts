@@ -32,7 +32,6 @@ import {
   WORKLOAD_EVENT_NAMES,
   intelEventIndex,
   type IntelPmuConfig,
-  type PmuStateBase,
   type RegResult,
   type WorkloadEventName,
   type WriteResult,

@@ -300,3 +300,47 @@ describe('IntelPmu properties', () => {
     );
   });
 });
+
+describe('IntelPmu.copyStateFrom (the passthrough context switch)', () => {
+  const cfg = intelConfigFromPreset(spr);
+  const guestRates = EventRates.of({ instructions: 2, cycles: 1, branches: 0.5 }, { instructions: 1, cycles: 1 });
+
+  it('equals loadState(saveState()) for any guest programming, then counts and overflows alike', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom(MSR.IA32_PERFEVTSEL0, MSR.IA32_PERFEVTSEL0 + 3, MSR.FIXED_CTR_CTRL, MSR.PERF_GLOBAL_CTRL, MSR.IA32_A_PMC0, MSR.FIXED_CTR0 + 1), fc.bigInt({ min: 0n, max: W48 - 1n })), { maxLength: 8 }),
+        fc.integer({ min: 1, max: 5_000 }),
+        (writes, dtNs) => {
+          const guest = new IntelPmu(cfg);
+          for (const [msr, v] of writes) guest.wrmsr(msr, msr === MSR.IA32_PERFEVTSEL0 || msr === MSR.IA32_PERFEVTSEL0 + 3 ? (v & 0xffff_ffffn & ~BigInt(EVTSEL.ANY)) | BigInt(EVTSEL.EN | EVTSEL.USR | EVTSEL.INT) : msr === MSR.FIXED_CTR_CTRL ? v & 0xbbbn : v);
+          guest.advance(dtNs, guestRates, MODE_GUEST);
+          guest.takeOverflows();
+          // Two hardware PMUs that perf programmed differently: one copies, one loads a snapshot.
+          const hwA = new IntelPmu(cfg);
+          const hwB = new IntelPmu(cfg);
+          for (const hw of [hwA, hwB]) hw.hostProgram(33, { event: 'cycles', countUser: true, countKernel: true, countGuest: false, countHost: true, interrupt: true, periodEvents: 1000 });
+          hwA.copyStateFrom(guest);
+          hwB.loadState(guest.saveState());
+          expect(hwA.saveState()).toEqual({ ...hwB.saveState(), nowNs: hwA.nowNs });
+          for (const hw of [hwA, hwB]) hw.advance(dtNs, guestRates, MODE_GUEST);
+          expect(hwA.takeOverflows().map((o) => o.counterId)).toEqual(hwB.takeOverflows().map((o) => o.counterId));
+          expect(hwA.nextOverflowInNs(guestRates, MODE_GUEST)).toBe(hwB.nextOverflowInNs(guestRates, MODE_GUEST));
+          for (let i = 0; i < 8; i++) expect(hwA.rdpmc(i)).toEqual(hwB.rdpmc(i));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('counterIsZero answers without a bigint read', () => {
+    const pmu = new IntelPmu(cfg);
+    expect(pmu.counterIsZero(5)).toBe(true);
+    pmu.wrmsr(MSR.IA32_A_PMC0 + 5, 7n);
+    expect(pmu.counterIsZero(5)).toBe(false);
+    expect(pmu.counterIsZero(32)).toBe(true);
+  });
+
+  it('refuses a PMU of another shape', () => {
+    expect(() => new IntelPmu(cfg).copyStateFrom(new IntelPmu({ ...cfg, gpCounters: 4 }))).toThrow(/copyStateFrom/);
+  });
+});

@@ -222,14 +222,13 @@ export class ClusterMember implements DeliveryInterceptor {
       // The nodes stay stalled; the conductor tries again or ends the run with the reason.
       this.o.log(`takeover of ${nodes.join(' ')} failed: ${(err as Error).message}`);
     }
-    // Release what arrived meanwhile, in order, then deliver live again.
+    // Release what arrived before (a replica joining the run held the run's messages) and
+    // meanwhile, in order, then deliver live again.
+    const failed = (m: BusMessage) => (err: unknown) => this.o.log(`delivery of a ${m.topic} message failed: ${(err as Error).message}`);
+    if (this.current === runId) for (const h of this.held.splice(0)) await h.dispatch(h.m).catch(failed(h.m));
     while (this.pending.length > 0) {
       const { m, dispatch } = this.pending.shift()!;
-      await this.process(m, dispatch).catch((err: unknown) => this.o.log(`delivery of a ${m.topic} message failed: ${(err as Error).message}`));
-    }
-    if (this.current === runId) {
-      const early = this.held.splice(0);
-      for (const h of early) await h.dispatch(h.m).catch((err: unknown) => this.o.log(`delivery of a ${h.m.topic} message failed: ${(err as Error).message}`));
+      await this.process(m, dispatch).catch(failed(m));
     }
     this.adopting = null;
   }
