@@ -189,7 +189,7 @@ describe('scenarios/live-migration-tour.yaml', () => {
       ['a', 'b', 'completed'],
       ['b', 'a', 'completed'],
     ]);
-    expect(vms['vm-emu'].migrations[1].result).toMatch(/^refused: host c does not offer the emulated vPMU mode/);
+    expect(vms['vm-emu'].migrations[1].result).toMatch(/^refused: host c has 4 general-purpose counters, the guest sees 8/);
     expect(vms['vm-emu'].host).toBe('b');
     expect(run.summary.findings.filter((f) => f.kind === 'migration-refused-incompatible')).toHaveLength(1);
     const errors = run.summary.findings.filter((f) => f.kind === 'host-event-error-state');
