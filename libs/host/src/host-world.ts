@@ -207,6 +207,8 @@ export interface HostInspection {
   pcpus: { pcpu: number; running: string; runqueue: string[] }[];
   vcpus: VcpuInspection[];
   noise: { thread: string; runnable: boolean; pcpu: number }[];
+  /** Host perf events (sessions, NMI watchdog, backing events of emulated vPMUs) with their state. */
+  perfEvents: { id: string; state: string; count: number; timeEnabledNs: number; timeRunningNs: number }[];
 }
 
 export interface HostEpochResult {
@@ -518,7 +520,11 @@ export class HostWorld {
       }
     }
     const noise = [...this.threads.values()].filter((t) => t.noise).map((t) => ({ thread: t.id, runnable: t.runnable, pcpu: t.cpu }));
-    return { host: this.id, atNs: this.nowNs, pcpus, vcpus, noise };
+    this.syncAllCpus();
+    const perfEvents = this.perf
+      .readAll(this.nowNs)
+      .map((r) => ({ id: r.id, state: r.state, count: r.count, timeEnabledNs: r.timeEnabledNs, timeRunningNs: r.timeRunningNs }));
+    return { host: this.id, atNs: this.nowNs, pcpus, vcpus, noise, perfEvents };
   }
 
   private queueAction(entry: TimelineEntry): void {

@@ -35,7 +35,7 @@ export async function inspectCommand(argv: string[], io: CommandIo): Promise<num
   return 0;
 }
 
-const KNOWN_HOST_KEYS = new Set(['host', 'atNs', 'pcpus', 'vcpus', 'noise']);
+const KNOWN_HOST_KEYS = new Set(['host', 'atNs', 'pcpus', 'vcpus', 'noise', 'perfEvents']);
 const KNOWN_VCPU_KEYS = new Set(['vm', 'vcpu', 'vpmu', 'state', 'pcpu', 'guestTask', 'guestRunNs', 'counters']);
 
 export function renderInspection(r: InspectResult): string[] {
@@ -62,7 +62,13 @@ function renderHost(h: HostInspection): string[] {
   }
   if (h.noise.length > 0) out.push('  noise threads:');
   for (const n of h.noise) out.push(`    ${n.thread.padEnd(20)} ${n.runnable ? 'runnable' : 'sleeping'}  cpu${n.pcpu}`);
-  // State the models add later (perf contexts, ...) is shown as it comes.
+  if (h.perfEvents.length > 0) out.push('  host perf events:');
+  const iw = Math.max(0, ...h.perfEvents.map((e) => e.id.length));
+  for (const e of h.perfEvents) {
+    const ratio = e.timeEnabledNs > 0 ? ` running ${((e.timeRunningNs / e.timeEnabledNs) * 100).toFixed(1)}% of enabled` : '';
+    out.push(`    ${e.id.padEnd(iw)}  ${e.state.padEnd(8)} count ${String(e.count).padStart(14)}${ratio}`);
+  }
+  // State the models add later is shown as it comes.
   for (const [k, val] of Object.entries(h)) if (!KNOWN_HOST_KEYS.has(k)) out.push(`  ${k}: ${JSON.stringify(val)}`);
   return out;
 }
