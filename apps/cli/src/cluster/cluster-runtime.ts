@@ -77,7 +77,7 @@ export function asCliError(err: unknown): unknown {
 async function runOnClusterUnmapped(req: ClusterRunRequest): Promise<ClusterRunResult> {
   const brokers = req.brokers;
   await assertBrokersReachable(brokers);
-  const conductorId = `cli-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+  const conductorId = `cli-${process.pid}-${crypto.randomBytes(3).toString('hex')}`; // wall-clock ok: identifies this CLI process on the broker, never a simulation input
   // The conductor's Kafka traffic as platform traces when an OTLP endpoint is set (before kafkajs loads).
   const tracing = startPlatformTracing('vpmu-conductor', { instance: conductorId });
   try {
