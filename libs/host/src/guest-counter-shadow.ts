@@ -118,17 +118,20 @@ export function isCounting(_s: GuestCounterShadow, c: ShadowCounter): boolean {
   return c.en && c.gOn && c.event >= 0 && !c.unmodelled;
 }
 
+/** 2 ** w for every counter width (a table: `2 ** w` with a variable w is a Math.pow call). */
+const POW2: readonly number[] = Array.from({ length: 65 }, (_, w) => 2 ** w);
+
 /** Events the counter moved since `base` (modulo its width), as a number. */
 export function movedSince(c: ShadowCounter, obs: bigint): number {
   if (c.width > 52) return Number(BigInt.asUintN(c.width, obs - c.base));
   const d = Number(obs) - c.baseN;
-  return d >= 0 ? d : d + 2 ** c.width;
+  return d >= 0 ? d : d + POW2[c.width];
 }
 
 /** A difference of counter values as a signed number (modulo the counter's width). */
 export function signedWrap(x: number, width: number): number {
   if (width > 52) return x;
-  const m = 2 ** width;
+  const m = POW2[width];
   return x > m / 2 ? x - m : x < -m / 2 ? x + m : x;
 }
 
@@ -137,23 +140,22 @@ export function integrate(s: GuestCounterShadow, c: ShadowCounter, guestNs: numb
   const dt = guestNs - c.atGuestNs;
   c.atGuestNs = guestNs;
   if (dt <= 0 || !isCounting(s, c)) return;
-  const own = addQ(rates.totalQ[c.event], dt, c.ownRemQ);
-  c.ownBound += own.events;
-  c.ownRemQ = own.remQ;
-  if (c.denied) return;
-  const q = (c.usr ? rates.userQ[c.event] : 0) + (c.os ? rates.kernelQ[c.event] : 0);
-  const exp = addQ(q, dt, c.expectedRemQ);
-  c.expected += exp.events;
-  c.expectedRemQ = exp.remQ;
-}
-
-/** floor((q * dt + remQ) / 2^16) and the new remainder, exact for q * 2^16 < 2^53. */
-function addQ(q: number, dt: number, remQ: number): { events: number; remQ: number } {
-  if (q === 0) return { events: 0, remQ };
+  // addQ inlined (no result object: this runs at every check).
   const hi = Math.floor(dt / RATE_SCALE);
   const lo = dt - hi * RATE_SCALE;
-  const t = q * lo + remQ;
-  return { events: q * hi + Math.floor(t / RATE_SCALE), remQ: t % RATE_SCALE };
+  const qo = rates.totalQ[c.event];
+  if (qo !== 0) {
+    const t = qo * lo + c.ownRemQ;
+    c.ownBound += qo * hi + Math.floor(t / RATE_SCALE);
+    c.ownRemQ = t % RATE_SCALE;
+  }
+  if (c.denied) return;
+  const q = (c.usr ? rates.userQ[c.event] : 0) + (c.os ? rates.kernelQ[c.event] : 0);
+  if (q !== 0) {
+    const t = q * lo + c.expectedRemQ;
+    c.expected += q * hi + Math.floor(t / RATE_SCALE);
+    c.expectedRemQ = t % RATE_SCALE;
+  }
 }
 
 /** The guest wrote a counter: the twin restarts from the value the guest now reads. */

@@ -18,6 +18,9 @@ import { FaultInjector } from './fault-injector';
 import { FidelityMonitor, emptyStats, skidToleranceNs, type FidelityVcpu, type VcpuFidelity } from './fidelity-monitor';
 import { addLoop, applyConfigWrite, configTargets, counterIndex, counterOfMsr, integrate, newGuestCounterShadow, rebase } from './guest-counter-shadow';
 
+// A module-level copy: the barrel's re-export is a getter, read here at every VM entry.
+const EmulatedVpmuClass = EmulatedVpmu;
+
 /** guestPerf records with this command carry a VM's fidelity figures to the summary. */
 export const FIDELITY_RECORD_COMMAND = 'fidelity';
 const EV_BRANCHES = eventIndex('branches');
@@ -79,9 +82,10 @@ export class GuestFidelity {
     // runs tens of thousands of times per simulated second.
     FidelityMonitor.settleExit(fx, vpmu, ops);
     if (this.injector.faults.length > 0 || fx.faults.held.length > 0) this.gatePmis(v, vpmu, nowNs);
+    const emulatedPmi = vpmu instanceof EmulatedVpmuClass && vpmu.pendingPmi;
+    if (v.pendingPmis.length === 0 && !emulatedPmi) return; // the common case: nothing to inject
     const injecting = [...v.pendingPmis];
-    if (vpmu instanceof EmulatedVpmu && vpmu.pendingPmi) injecting.push(vpmu.pendingPmiOverflowNs);
-    if (injecting.length === 0) return;
+    if (emulatedPmi) injecting.push(vpmu.pendingPmiOverflowNs);
     // The point before the injection: what changes until afterEntry is the PMI path's doing.
     FidelityMonitor.checkAll(fx, vpmu, ops, v.guestNsTotal, false);
     for (const o of injecting) FidelityMonitor.pmiDelivered(fx, v, ops, o);

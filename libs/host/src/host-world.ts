@@ -28,6 +28,14 @@ import type { GuestLbrOutcome } from '@vpmu/kvm';
 import type { VpmuStateRecord } from '@vpmu/migration';
 import { checkArmAfterResume, checkFirstEntry, checkPvAfterResume, COUNTER_DISCONTINUITY, crossCheckArrival, leaveWithVpmuState, type VcpuMigrationCheck } from './migration-world';
 
+// Module-level copies of hot imports: a CommonJS barrel re-exports through getters, which the
+// dispatch path would otherwise call at every VM exit and entry.
+const EmulatedVpmuClass = EmulatedVpmu;
+const PassthroughVpmuClass = PassthroughVpmu;
+const MODE_GUEST_ = MODE_GUEST;
+const MODE_HOST_ = MODE_HOST;
+const MODE_HOST_KERNEL_ = MODE_HOST_KERNEL;
+
 /** Setup phase of a migration (connection, capability negotiation): no public figure; 1 ms chosen. */
 export const MIGRATION_SETUP_NS = 1_000_000;
 /** Device and vPMU state sent in stop-and-copy besides dirty memory: 256 KiB chosen. */
@@ -292,7 +300,7 @@ export class HostWorld {
     this.noiseRates = hostRates(ghz, 1.0, 0.3);
     this.exitRates = hostRates(ghz, 0.8, 1);
     for (let i = 0; i < spec.pcpus; i++) {
-      this.cpus.push({ index: i, current: null, runqueue: [], gen: 0, segRates: this.idleRates, segMode: MODE_HOST, perfDueNs: Infinity, perfGen: 0 });
+      this.cpus.push({ index: i, current: null, runqueue: [], gen: 0, segRates: this.idleRates, segMode: MODE_HOST_, perfDueNs: Infinity, perfGen: 0 });
     }
     const pmus = this.cpus.map((c) =>
       createPmuForCpu(spec.cpu, c.index, spec.pcpus, {
@@ -454,7 +462,8 @@ export class HostWorld {
     for (const vm of this.vms.values()) for (const id of vm.threads) this.threads.get(id)!.vcpu!.workloadNsEpoch = 0;
     for (const a of actions) this.queueAction(a);
     this.armPerfDeadlines();
-    for (const entry of this.queue.drainBefore(endNs)) {
+    const queue = this.queue;
+    for (let entry = queue.popBefore(endNs); entry !== undefined; entry = queue.popBefore(endNs)) {
       this.nowNs = entry.dueNs;
       this.dispatch(entry.item);
       this.armPerfDeadlines();
@@ -614,7 +623,7 @@ export class HostWorld {
       if (v.vpmu) {
         // The vPMU state travels with the VM: the guest counters must continue exactly.
         const ops = new WorldVpmuOps(this, t);
-        if (v.vpmu instanceof EmulatedVpmu) {
+        if (v.vpmu instanceof EmulatedVpmuClass) {
           v.vpmu.detach(ops);
           v.reattach = true;
         }
@@ -849,7 +858,7 @@ export class HostWorld {
     }
     if (this.lbr) this.lbrSwitchOut(t, cpu);
     this.perf.cpus[cpu.index].schedOut(this.nowNs);
-    this.setSegment(cpu, this.idleRates, MODE_HOST);
+    this.setSegment(cpu, this.idleRates, MODE_HOST_);
     cpu.current = null;
   }
 
@@ -868,7 +877,7 @@ export class HostWorld {
     if (this.lbr) this.lbrApply(t, this.lbr.switchIn(t.id, cpu.index, this.nowNs));
     if (t.vcpu) this.resumeVcpu(t);
     else if (t.noise) {
-      this.setSegment(cpu, this.noiseRates, MODE_HOST);
+      this.setSegment(cpu, this.noiseRates, MODE_HOST_);
       t.noise.runStartNs = this.nowNs;
       this.queue.push(this.nowNs + t.noise.remainingNs, { t: 'noise-done', thread: t.id, gen: t.gen });
     }
@@ -884,7 +893,7 @@ export class HostWorld {
     if (this.lbr) this.lbrSwitchOut(t, cpu);
     cpu.current = null;
     this.perf.cpus[cpu.index].schedOut(this.nowNs);
-    this.setSegment(cpu, this.idleRates, MODE_HOST);
+    this.setSegment(cpu, this.idleRates, MODE_HOST_);
     let next = cpu.runqueue.shift() ?? null;
     if (next === null) next = this.steal(cpu);
     if (next !== null) {
@@ -943,7 +952,7 @@ export class HostWorld {
       v.state = 'exit';
       v.exitUntilNs = this.nowNs + v.exitLeftNs;
       v.exitLeftNs = 0;
-      this.setSegment(this.cpus[t.cpu], this.exitRates, MODE_HOST_KERNEL);
+      this.setSegment(this.cpus[t.cpu], this.exitRates, MODE_HOST_KERNEL_);
       this.pushVcpuTimer(t, v.exitUntilNs);
       return;
     }
@@ -959,15 +968,15 @@ export class HostWorld {
     v.state = 'guest';
     v.guestStartNs = this.nowNs;
     v.stint++;
-    this.setSegment(cpu, this.fidelity.guestRates(v, vm.guestRates, this.nowNs), MODE_GUEST);
+    this.setSegment(cpu, this.fidelity.guestRates(v, vm.guestRates, this.nowNs), MODE_GUEST_);
     const ops = new WorldVpmuOps(this, t);
     const vpmu = v.vpmu;
-    if (vpmu instanceof PassthroughVpmu) {
+    if (vpmu instanceof PassthroughVpmuClass) {
       const pc = this.perf.cpus[cpu.index];
       // perf_guest_enter schedules the host's core-PMU events out, then KVM loads the guest context.
       pc.guestEnter(this.nowNs);
       vpmu.load(pc.pmu as IntelPmu, ops);
-    } else if (vpmu instanceof EmulatedVpmu && v.reattach) {
+    } else if (vpmu instanceof EmulatedVpmuClass && v.reattach) {
       v.reattach = false;
       vpmu.attach(ops);
     }
@@ -975,7 +984,7 @@ export class HostWorld {
     if (v.migrationCheck) for (const d of checkFirstEntry(v, ops)) this.emit({ kind: 'finding', atNs: this.nowNs, at: this.placeOf(t), findingKind: COUNTER_DISCONTINUITY, detail: d });
     this.fidelity.onEntry(v, ops, this.nowNs, this.perf, t.cpu);
     let injected = false;
-    if (vpmu && (v.pendingPmis.length > 0 || (vpmu instanceof EmulatedVpmu && vpmu.pendingPmi))) {
+    if (vpmu && (v.pendingPmis.length > 0 || (vpmu instanceof EmulatedVpmuClass && vpmu.pendingPmi))) {
       injected = true;
       this.injectGuestPmis(t, ops);
     }
@@ -986,11 +995,13 @@ export class HostWorld {
     if (v.pmuSwitchOnEntry) {
       this.emit({ kind: 'vmEntry', atNs: this.nowNs, at: this.placeOf(t), pmuSwitchNs: this.costs.costNs('pmuContextSwitchCycles'), pmiInjected: injected });
     }
-    v.guestPerfPending.forEach((action, k) => {
-      if (action === null) return;
-      v.guestPerfPending[k] = null;
+    const pending = v.guestPerfPending;
+    for (let k = 0, n = pending.length; k < n; k++) {
+      const action = pending[k];
+      if (action === null || action === undefined) continue;
+      pending[k] = null;
       this.guestPerfAction(t, k, action, ops);
-    });
+    }
     if (this.applyTraps(t)) return;
     this.armVcpuTimer(t);
   }
@@ -999,7 +1010,7 @@ export class HostWorld {
   private armVcpuTimer(t: Thread): void {
     const v = t.vcpu!;
     let dueIn = Math.min(v.toExitNs, v.toSliceNs, v.toHaltNs);
-    if (v.guestPerf.some((g) => g.running)) dueIn = Math.min(dueIn, Math.max(0, v.toTickNs));
+    if (anyRunning(v.guestPerf)) dueIn = Math.min(dueIn, Math.max(0, v.toTickNs));
     this.pushVcpuTimer(t, this.nowNs + dueIn);
   }
 
@@ -1014,10 +1025,10 @@ export class HostWorld {
     const v = t.vcpu!;
     const cpu = this.cpus[t.cpu];
     this.accountGuest(v);
-    this.setSegment(cpu, this.exitRates, MODE_HOST_KERNEL);
+    this.setSegment(cpu, this.exitRates, MODE_HOST_KERNEL_);
     if (v.fidelity) this.fidelity.onLeave(v, new WorldVpmuOps(this, t));
     const vpmu = v.vpmu;
-    if (vpmu instanceof PassthroughVpmu && vpmu.loaded) {
+    if (vpmu instanceof PassthroughVpmuClass && vpmu.loaded) {
       const pc = this.perf.cpus[cpu.index];
       vpmu.save(pc.pmu as IntelPmu); // KVM saves the guest context before perf takes the PMU back
       pc.guestExit(this.nowNs);
@@ -1048,7 +1059,7 @@ export class HostWorld {
       total += tr.costNs;
     }
     // Passthrough: the exits also switch the PMU context (mediated vPMU v6 patch 34/44, DOMAIN.md).
-    if (vpmu instanceof PassthroughVpmu) total += this.costs.costNs('pmuContextSwitchCycles');
+    if (vpmu instanceof PassthroughVpmuClass) total += this.costs.costNs('pmuContextSwitchCycles');
     this.forceExit(t, total);
     return true;
   }
@@ -1066,7 +1077,7 @@ export class HostWorld {
     this.accountGuest(v);
     if (v.toTickNs <= 0) {
       while (v.toTickNs <= 0) v.toTickNs += GUEST_TICK_NS;
-      if (v.vpmu && v.guestPerf.some((g) => g.running)) {
+      if (v.vpmu && anyRunning(v.guestPerf)) {
         const port = new GuestPort(v.vpmu, new WorldVpmuOps(this, t));
         for (const g of v.guestPerf) g.tick(port, v.guestNsTotal);
         if (this.applyTraps(t)) return;
@@ -1103,7 +1114,7 @@ export class HostWorld {
           ? this.costs.costNs('vmExitRoundTripCycles') + this.costs.costNs('ioExitHandlingNs')
           : this.costs.costNs('msrTrapCycles');
       // Passthrough: every exit/entry pair also switches the PMU context (DOMAIN.md cost table).
-      if (v.vpmu instanceof PassthroughVpmu) cost += this.costs.costNs('pmuContextSwitchCycles');
+      if (v.vpmu instanceof PassthroughVpmuClass) cost += this.costs.costNs('pmuContextSwitchCycles');
       this.leaveGuest(t);
       this.emitExit(t, reason, cost, reason === 'msr-write' ? 0x6e0 : 0);
       this.forceExit(t, cost);
@@ -1183,8 +1194,8 @@ export class HostWorld {
           this.emit({ kind: 'counterSample', atNs: this.nowNs, at: { host: this.id, vm: vm.spec.id, vcpu: v.index }, event: vm.trackedEvents[k], ...view[k] });
         }
         const ops = new WorldVpmuOps(this, t);
-        if (v.vpmu instanceof EmulatedVpmu) v.vpmu.checkStarved(ops);
-        if (v.vpmu instanceof PassthroughVpmu) v.vpmu.checkFilter(ops);
+        if (v.vpmu instanceof EmulatedVpmuClass) v.vpmu.checkStarved(ops);
+        if (v.vpmu instanceof PassthroughVpmuClass) v.vpmu.checkFilter(ops);
         if (v.fidelity) this.fidelity.onSample(v, ops);
       }
     }
@@ -1236,7 +1247,7 @@ export class HostWorld {
     }
     if (cpu.current !== null) {
       const v = this.threads.get(cpu.current)!.vcpu;
-      if (v && v.vpmu instanceof EmulatedVpmu && v.vpmu.pendingPmi && v.state === 'guest' && !v.vpmu.pmiExitQueued) {
+      if (v && v.state === 'guest' && v.vpmu instanceof EmulatedVpmuClass && v.vpmu.pendingPmi && !v.vpmu.pmiExitQueued) {
         v.vpmu.pmiExitQueued = true;
         this.queue.push(this.nowNs, { t: 'vpmi', thread: cpu.current, stint: v.stint });
       }
@@ -1257,7 +1268,10 @@ export class HostWorld {
   /** Puts each touched pCPU's next perf deadline (overflow, PMI, rotation, tick) in the queue. */
   private armPerfDeadlines(): void {
     if (this.dirtyCpus.size === 0) return;
-    for (const i of this.dirtyCpus) {
+    const dirty = this.dirtyCpus;
+    for (const i of dirty) {
+      // Deleting the visited entry (instead of clear() afterwards, which reallocates the table).
+      dirty.delete(i);
       const c = this.cpus[i];
       const due = this.perf.cpus[i].nextDeadlineNs(c.segRates, c.segMode);
       // A wake-up at or before `due` is already queued: it syncs this pCPU and re-arms, and an
@@ -1269,7 +1283,6 @@ export class HostWorld {
       c.perfGen++;
       if (Number.isFinite(due)) this.queue.push(Math.max(due, this.nowNs), { t: 'perf', cpu: i, gen: c.perfGen });
     }
-    this.dirtyCpus.clear();
   }
 
   private onPerfDeadline(cpuIndex: number, gen: number): void {
@@ -1403,7 +1416,7 @@ export class HostWorld {
     if (!t) return;
     const v = t.vcpu!;
     const vpmu = v.vpmu;
-    if (!(vpmu instanceof PassthroughVpmu)) return;
+    if (!(vpmu instanceof PassthroughVpmuClass)) return;
     const running = v.state === 'guest' && v.stint === stint && this.cpus[t.cpu].current === t.id;
     const skidNs = this.fidelity.onPmiArrival(v, overflowNs, counter, this.nowNs, running);
     if (skidNs > 0) {
@@ -1449,7 +1462,7 @@ export class HostWorld {
     if (!t) return;
     const v = t.vcpu!;
     const vpmu = v.vpmu;
-    if (!(vpmu instanceof EmulatedVpmu)) return;
+    if (!(vpmu instanceof EmulatedVpmuClass)) return;
     if (vpmu.pendingPmi) {
       const running = v.state === 'guest' && v.stint === stint && this.cpus[t.cpu].current === t.id;
       const skidNs = this.fidelity.onPmiArrival(v, vpmu.pendingPmiOverflowNs, -1, this.nowNs, running);
@@ -1478,11 +1491,11 @@ export class HostWorld {
     const vpmu = v.vpmu!;
     const overflows = [...v.pendingPmis];
     v.pendingPmis = [];
-    if (vpmu instanceof EmulatedVpmu && vpmu.pendingPmi) {
+    if (vpmu instanceof EmulatedVpmuClass && vpmu.pendingPmi) {
       // Every backing event that overflowed since the last injection (one PMI handles them all).
       for (const ns of vpmu.takePendingOverflows()) overflows.push(ns);
     }
-    const vector = vpmu instanceof PassthroughVpmu ? PMI_VECTORS[vpmu.pmiVector] : PMI_VECTORS.shared;
+    const vector = vpmu instanceof PassthroughVpmuClass ? PMI_VECTORS[vpmu.pmiVector] : PMI_VECTORS.shared;
     for (const overflowNs of overflows) {
       this.emit({ kind: 'pmi', atNs: this.nowNs, at: this.placeOf(t), counter: `${v.vm}/vcpu${v.index}`, owner: 'guest', deliveredTo: 'guest', vector, overflowNs, skidNs: this.nowNs - overflowNs, lost: false });
     }
@@ -1852,6 +1865,12 @@ class GuestPort implements GuestPerfMsrPort {
     if (r.ok && this.ops instanceof WorldVpmuOps) this.ops.guestAccess('rdpmc', index, r.value);
     return r.ok ? r.value : 0n;
   }
+}
+
+/** Some guest perf session of the vCPU is running (a loop: this runs at every guest deadline). */
+function anyRunning(sessions: readonly GuestPerfVcpu[]): boolean {
+  for (let i = 0; i < sessions.length; i++) if (sessions[i].running) return true;
+  return false;
 }
 
 /** floor(q * ns / RATE_SCALE) exactly (q in 2^-16 events/ns): what a perfect counter reads. */

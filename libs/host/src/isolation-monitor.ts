@@ -25,14 +25,17 @@ export interface IsolationVerdict {
   excess: number;
 }
 
+/** The verdict of a value its owner produced (shared: callers only read verdicts). */
+const OWNED: IsolationVerdict = Object.freeze({ leak: false, bypass: false, excess: 0 });
+
 export class IsolationMonitor {
   /** Judges one guest-visible value (as events `moved` since the guest's last write) of a counter whose twin is integrated up to now. */
   static judge(_s: GuestCounterShadow, c: ShadowCounter, moved: number): IsolationVerdict {
     const excess = moved - c.ownBound - ISOLATION_SLACK_EVENTS;
-    if (c.unmodelled) return { leak: false, bypass: false, excess: 0 };
+    if (c.unmodelled) return OWNED;
     if (excess > 0) return { leak: true, bypass: false, excess };
     // A denied event never counts: the counter may not move at all.
     if (c.denied && moved > ISOLATION_SLACK_EVENTS) return { leak: false, bypass: true, excess: moved };
-    return { leak: false, bypass: false, excess: 0 };
+    return OWNED;
   }
 }

@@ -99,9 +99,16 @@ export class CounterBank {
    */
   copyValuesFrom(src: CounterBank): void {
     if (src.size !== this.size) throw new Error(`CounterBank.copyValuesFrom: ${src.size} counters into ${this.size}`);
-    this.stored.set(src.stored);
-    this.acc.set(src.acc);
-    this.sinceWrite.set(src.sinceWrite);
+    // Element loops, not TypedArray.set: a bank holds a dozen counters and this runs at every
+    // passthrough entry and exit, where set()'s per-call overhead dominates.
+    const n = this.size;
+    const ds = this.stored, da = this.acc, dw = this.sinceWrite;
+    const ss = src.stored, sa = src.acc, sw = src.sinceWrite;
+    for (let i = 0; i < n; i++) {
+      ds[i] = ss[i];
+      da[i] = sa[i];
+      dw[i] = sw[i];
+    }
   }
 
   /**
@@ -111,14 +118,17 @@ export class CounterBank {
    */
   copyConfigFrom(src: CounterBank): void {
     if (src.size !== this.size) throw new Error(`CounterBank.copyConfigFrom: ${src.size} counters into ${this.size}`);
-    this.overflowModulus.set(src.overflowModulus);
-    this.eventIdx.set(src.eventIdx);
-    this.modeBits.set(src.modeBits);
-    this.counting.set(src.counting);
-    this.interrupt.set(src.interrupt);
-    this.cmask.set(src.cmask);
-    this.inv.set(src.inv);
-    this.edge.set(src.edge);
+    // Element loops (see copyValuesFrom).
+    for (let i = 0, n = this.size; i < n; i++) {
+      this.overflowModulus[i] = src.overflowModulus[i];
+      this.eventIdx[i] = src.eventIdx[i];
+      this.modeBits[i] = src.modeBits[i];
+      this.counting[i] = src.counting[i];
+      this.interrupt[i] = src.interrupt[i];
+      this.cmask[i] = src.cmask[i];
+      this.inv[i] = src.inv[i];
+      this.edge[i] = src.edge[i];
+    }
     this.touch();
   }
 

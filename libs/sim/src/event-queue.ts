@@ -20,14 +20,17 @@ export class EventQueue<T> {
     if (!Number.isSafeInteger(dueNs) || dueNs < 0) throw new Error(`EventQueue: bad dueNs ${dueNs}`);
     const entry = { dueNs, seq: this.nextSeq++, item };
     const h = this.heap;
+    // Sift up with a hole (no swaps): same final layout as pairwise swapping.
+    let i = h.length;
     h.push(entry);
-    let i = h.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!before(h[i], h[p])) break;
-      [h[i], h[p]] = [h[p], h[i]];
+      const q = h[p];
+      if (!(dueNs < q.dueNs || (dueNs === q.dueNs && entry.seq < q.seq))) break;
+      h[i] = q;
       i = p;
     }
+    h[i] = entry;
     return entry;
   }
 
@@ -40,21 +43,36 @@ export class EventQueue<T> {
     if (h.length === 0) return undefined;
     const top = h[0];
     const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
+    const n = h.length;
+    if (n > 0) {
+      // Sift down with a hole (no swaps): same final layout as pairwise swapping.
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
+        if (l >= n) break;
+        let m = l;
+        let mv = h[l];
         const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l], h[m])) m = l;
-        if (r < h.length && before(h[r], h[m])) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m], h[i]];
+        if (r < n) {
+          const rv = h[r];
+          if (before(rv, mv)) {
+            m = r;
+            mv = rv;
+          }
+        }
+        if (!before(mv, last)) break;
+        h[i] = mv;
         i = m;
       }
+      h[i] = last;
     }
     return top;
+  }
+
+  /** Pops the first entry if it is due strictly before `endNs` (the loop form of drainBefore). */
+  popBefore(endNs: number): QueueEntry<T> | undefined {
+    const h = this.heap;
+    return h.length > 0 && h[0].dueNs < endNs ? this.pop() : undefined;
   }
 
   /** Pops every entry due strictly before `endNs`, in order. */
