@@ -12,9 +12,12 @@ expect.extend({
     return { pass, message: () => `expected ${received} to be in [${lo}, ${hiExclusive})` };
   },
 });
-declare module 'expect' {
-  interface AsymmetricMatchers {
-    toBeWithin(lo: number, hiExclusive: number): void;
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace jest {
+    interface Expect {
+      toBeWithin(lo: number, hiExclusive: number): unknown;
+    }
   }
 }
 

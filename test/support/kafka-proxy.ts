@@ -139,7 +139,7 @@ export class KafkaRestartProxy {
 
 /** Calls `onFrame` with each whole size-prefixed Kafka frame (size included) read from `socket`. */
 function frames(socket: net.Socket, onFrame: (frame: Buffer) => void): void {
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   socket.on('data', (chunk: Buffer) => {
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
     while (pending.length >= 4) {

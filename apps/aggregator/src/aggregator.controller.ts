@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import type { BaseRpcContext } from '@nestjs/microservices/ctx-host/base-rpc.context';
-import { DeadLetterCounter, decodeOrDeadLetter, MESSAGE_BUS, TOPICS, type MessageBus } from '@vpmu/transport';
+import { DeadLetterCounter, decodeDelivery, MESSAGE_BUS, TOPICS, type MessageBus } from '@vpmu/transport';
 import { AggregatorService } from './aggregator.service';
 
 @Controller()
@@ -15,7 +15,7 @@ export class AggregatorController {
 
   @EventPattern(TOPICS.control)
   async onControl(@Payload() data: Buffer, @Ctx() ctx: BaseRpcContext): Promise<void> {
-    const env = decodeOrDeadLetter(this.bus, { topic: TOPICS.control, key: String(ctx.getArgByIndex(1) ?? ''), value: data }, this.deadLetters, null);
+    const env = decodeDelivery(this.bus, TOPICS.control, data, ctx, this.deadLetters, null);
     if (!env) return;
     if (env.runStart) return this.aggregator.onRunStart(env.runStart);
     if (env.runId !== this.aggregator.runId) return;
@@ -25,7 +25,7 @@ export class AggregatorController {
 
   @EventPattern(TOPICS.events)
   onEvents(@Payload() data: Buffer, @Ctx() ctx: BaseRpcContext): void {
-    const env = decodeOrDeadLetter(this.bus, { topic: TOPICS.events, key: String(ctx.getArgByIndex(1) ?? ''), value: data }, this.deadLetters, this.aggregator.runId);
+    const env = decodeDelivery(this.bus, TOPICS.events, data, ctx, this.deadLetters, this.aggregator.runId);
     if (env) this.aggregator.onEvents(env);
   }
 

@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { EventPattern, Payload, Ctx } from '@nestjs/microservices';
 import type { BaseRpcContext } from '@nestjs/microservices/ctx-host/base-rpc.context';
-import { DeadLetterCounter, decodeOrDeadLetter, MESSAGE_BUS, TOPICS, type MessageBus } from '@vpmu/transport';
+import { DeadLetterCounter, decodeDelivery, MESSAGE_BUS, TOPICS, type MessageBus } from '@vpmu/transport';
 import { ConductorService } from './conductor.service';
 
 @Controller()
@@ -15,7 +15,7 @@ export class ConductorController {
 
   @EventPattern(TOPICS.reports)
   onReport(@Payload() data: Buffer, @Ctx() ctx: BaseRpcContext): void {
-    const env = decodeOrDeadLetter(this.bus, { topic: TOPICS.reports, key: String(ctx.getArgByIndex(1) ?? ''), value: data }, this.deadLetters, null);
+    const env = decodeDelivery(this.bus, TOPICS.reports, data, ctx, this.deadLetters, null);
     if (env) this.conductor.onReport(env);
   }
 }

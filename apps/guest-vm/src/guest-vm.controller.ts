@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import type { BaseRpcContext } from '@nestjs/microservices/ctx-host/base-rpc.context';
-import { DeadLetterCounter, decodeOrDeadLetter, MESSAGE_BUS, TOPICS, type MessageBus } from '@vpmu/transport';
+import { DeadLetterCounter, decodeDelivery, MESSAGE_BUS, TOPICS, type MessageBus } from '@vpmu/transport';
 import { GuestVmService } from './guest-vm.service';
 
 @Controller()
@@ -15,7 +15,7 @@ export class GuestVmController {
 
   @EventPattern(TOPICS.control)
   onControl(@Payload() data: Buffer, @Ctx() ctx: BaseRpcContext): void {
-    const env = decodeOrDeadLetter(this.bus, { topic: TOPICS.control, key: String(ctx.getArgByIndex(1) ?? ''), value: data }, this.deadLetters, null);
+    const env = decodeDelivery(this.bus, TOPICS.control, data, ctx, this.deadLetters, null);
     if (!env) return;
     if (env.runStart) return this.guestVm.onRunStart(env.runStart);
     if (env.runId !== this.guestVm.runId) return;
@@ -25,7 +25,7 @@ export class GuestVmController {
 
   @EventPattern(TOPICS.inbox)
   onInbox(@Payload() data: Buffer, @Ctx() ctx: BaseRpcContext): void {
-    const env = decodeOrDeadLetter(this.bus, { topic: TOPICS.inbox, key: String(ctx.getArgByIndex(1) ?? ''), value: data }, this.deadLetters, this.guestVm.runId);
+    const env = decodeDelivery(this.bus, TOPICS.inbox, data, ctx, this.deadLetters, this.guestVm.runId);
     if (env && this.guestVm.owns(env.destination)) this.guestVm.onInbox(env);
   }
 }

@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import type { BaseRpcContext } from '@nestjs/microservices/ctx-host/base-rpc.context';
-import { DeadLetterCounter, decodeOrDeadLetter, MESSAGE_BUS, TOPICS, type MessageBus } from '@vpmu/transport';
+import { DeadLetterCounter, decodeDelivery, MESSAGE_BUS, TOPICS, type MessageBus } from '@vpmu/transport';
 import { HostNodeService } from './host-node.service';
 
 @Controller()
@@ -15,7 +15,7 @@ export class HostNodeController {
 
   @EventPattern(TOPICS.control)
   onControl(@Payload() data: Buffer, @Ctx() ctx: BaseRpcContext): void {
-    const env = decodeOrDeadLetter(this.bus, { topic: TOPICS.control, key: String(ctx.getArgByIndex(1) ?? ''), value: data }, this.deadLetters, null);
+    const env = decodeDelivery(this.bus, TOPICS.control, data, ctx, this.deadLetters, null);
     if (!env) return;
     if (env.runStart) return this.hostNode.onRunStart(env.runStart);
     if (env.runId !== this.hostNode.runId) return;
@@ -25,7 +25,7 @@ export class HostNodeController {
 
   @EventPattern(TOPICS.inbox)
   onInbox(@Payload() data: Buffer, @Ctx() ctx: BaseRpcContext): void {
-    const env = decodeOrDeadLetter(this.bus, { topic: TOPICS.inbox, key: String(ctx.getArgByIndex(1) ?? ''), value: data }, this.deadLetters, this.hostNode.runId);
+    const env = decodeDelivery(this.bus, TOPICS.inbox, data, ctx, this.deadLetters, this.hostNode.runId);
     if (env && this.hostNode.owns(env.destination)) this.hostNode.onInbox(env);
   }
 }

@@ -3,7 +3,9 @@ import { GuestPerfVcpu } from '@vpmu/guest';
 import { EVTSEL, getCpuPreset, intelConfigFromPreset, MSR, type IntelPmu } from '@vpmu/pmu';
 import { diffVpmuState, vpmuStateOf, withoutVpmuState, type VpmuStateSource } from './index';
 
-const host = intelConfigFromPreset(getCpuPreset('intel-spr'), {});
+const spr = getCpuPreset('intel-spr');
+if (spr.arch !== 'intel') throw new Error('intel-spr is an Intel preset');
+const host = intelConfigFromPreset(spr, {});
 const shape = { host, gpCounters: 8 };
 const costs = new CostModel({}, 2);
 const ops: VpmuHostOps = {

@@ -36,3 +36,20 @@ export function decodeOrDeadLetter(
   }
   return null;
 }
+
+/** The key argument a transport server passes in its RPC context (`[topic, key, headers]`). */
+interface DeliveryContext {
+  getArgByIndex(index: number): unknown;
+}
+
+/** decodeOrDeadLetter for a message delivered to an @EventPattern handler. */
+export function decodeDelivery(
+  bus: MessageBus,
+  topic: string,
+  value: Buffer,
+  ctx: DeliveryContext,
+  counter: DeadLetterCounter,
+  runId: string | null,
+): vpmu.v1.Envelope | null {
+  return decodeOrDeadLetter(bus, { topic, key: String(ctx.getArgByIndex(1) ?? ''), value }, counter, runId);
+}
