@@ -182,7 +182,7 @@ export class AggregatorService implements AdoptionPort {
       const epochs = run.ctx.epochs;
       const summary = run.summary.finish(
         { id: run.ctx.runId, seed: run.ctx.scenario.seed, toolVersion: run.ctx.toolVersion, transport: this.config.transport },
-        recording.finalDigestHex,
+        { digestHex: recording.finalDigestHex, contentDigestHex: recording.contentDigestHex },
         epochs,
       );
       const files = [recording.path];

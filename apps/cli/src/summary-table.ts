@@ -24,6 +24,7 @@ export function renderSummaryTable(s: RunSummary): string[] {
   const mix = Object.entries(s.events.byKind).map(([k, n]) => `${k} ${formatCount(n)}`).join(', ');
   lines.push(`events: ${formatCount(s.events.total)} (${mix})${s.deadLetters ? `, dead letters ${s.deadLetters}` : ''}`);
   lines.push(`digest: ${s.digest}`);
+  lines.push(`content digest: ${s.contentDigest}`);
   return lines;
 }
 

@@ -23,6 +23,21 @@ describe('HashChain', () => {
     expect(chain.currentHex).toBe(h1.toString('hex'));
   });
 
+  it('chains the content digest over the frames alone: the header (tool version, run id) does not enter it', () => {
+    const a = HashChain.forHeader(sampleHeader());
+    const b = HashChain.forHeader({ ...sampleHeader(), toolVersion: 'another-build', runId: 'another-run' });
+    const c0 = createHash('sha256').update('vpmu content digest v1').digest();
+    expect(Buffer.from(a.content)).toEqual(c0);
+    const batch = bytes('batch-bytes');
+    for (const chain of [a, b]) chain.addEpoch(3, [{ node: 'host-a', batch }]);
+    const le = Buffer.alloc(4);
+    le.writeUInt32LE(3);
+    const c1 = createHash('sha256').update(c0).update(le).update(bytes('host-a')).update(Uint8Array.of(0)).update(batch).digest();
+    expect(a.contentHex).toBe(c1.toString('hex'));
+    expect(b.contentHex).toBe(a.contentHex);
+    expect(b.currentHex).not.toBe(a.currentHex);
+  });
+
   it('keeps the hash for an epoch without frames', () => {
     const chain = HashChain.forHeader(sampleHeader());
     const before = chain.currentHex;

@@ -6,6 +6,14 @@
 //   h(i+1)  = sha256(h(i) ‖ u32le(epoch) ‖ utf8(node) ‖ 0x00 ‖ batch)
 //   digest(epoch) = h after the epoch's last frame (unchanged for an epoch without frames)
 //
+// Beside it runs the content digest: the same chain over the same frames but started from a
+// fixed constant instead of the header, so it pins what a run simulated (every event batch of
+// every epoch, in canonical order) independently of the tool version, run id and scenario text
+// that the header holds. It is what the golden digests of the built-in scenarios pin:
+//
+//   c0      = sha256("vpmu content digest v1")
+//   c(i+1)  = sha256(c(i) ‖ u32le(epoch) ‖ utf8(node) ‖ 0x00 ‖ batch)
+//
 // Pure (no files): the writer, the reader, the aggregator and the cluster all use this class,
 // so they compute digests identically. Checkpoints are not part of the chain: where and how
 // often the world is checkpointed must not change a run's digest.
@@ -23,9 +31,11 @@ export interface HashChainFrame {
 }
 
 const NUL = new Uint8Array(1);
+const CONTENT_SEED = createHash('sha256').update('vpmu content digest v1').digest();
 
 export class HashChain {
   private hash: Uint8Array;
+  private contentHash: Uint8Array = CONTENT_SEED;
   private readonly nodes = new NodeIdBytes();
   private openEpoch = -1;
   private lastEndedEpoch = -1;
@@ -49,6 +59,15 @@ export class HashChain {
 
   get currentHex(): string {
     return toHex(this.hash);
+  }
+
+  /** The content digest so far: the frames alone, without the header (see the file comment). */
+  get content(): Uint8Array {
+    return this.contentHash;
+  }
+
+  get contentHex(): string {
+    return toHex(this.contentHash);
   }
 
   /** Digests of the epochs ended so far, in order. */
@@ -79,6 +98,7 @@ export class HashChain {
     this.lastNode = nodeBytes;
     this.le.writeUInt32LE(epoch, 0);
     this.hash = createHash('sha256').update(this.hash).update(this.le).update(nodeBytes).update(NUL).update(batch).digest();
+    this.contentHash = createHash('sha256').update(this.contentHash).update(this.le).update(nodeBytes).update(NUL).update(batch).digest();
     return this.hash;
   }
 

@@ -66,6 +66,7 @@ export interface RecordedCheckpoint {
 export interface RecordingTrailerInfo {
   epochDigests: EpochDigest[];
   finalDigestHex: string;
+  contentDigestHex: string;
   totalEvents: number;
   finalEpoch: number;
 }
@@ -77,6 +78,8 @@ export interface RecordingEnd {
   bytes: number;
   /** Running hash after the last intact epoch. */
   finalDigestHex: string;
+  /** Content digest (frames only) after the last intact epoch. */
+  contentDigestHex: string;
   totalEvents: number;
   epochCount: number;
   lastEpoch: number | null;
@@ -157,6 +160,8 @@ export function readRecording(path: string, options: ReadRecordingOptions & { sa
       complete: false,
       bytes: corruption?.offset ?? 0,
       finalDigestHex: last ? toHex(last.digest) : '',
+      // The salvage path keeps per-epoch running hashes only; the content digest is not known.
+      contentDigestHex: '',
       totalEvents: epochs.reduce((n, e) => n + e.eventCount, 0),
       epochCount: epochs.length,
       lastEpoch: last ? last.epoch : null,
@@ -172,6 +177,7 @@ export function readRecording(path: string, options: ReadRecordingOptions & { sa
     complete: end.complete,
     bytes: end.bytes,
     finalDigestHex: end.finalDigestHex,
+    contentDigestHex: end.contentDigestHex,
     totalEvents: end.totalEvents,
     epochCount: end.epochCount,
     lastEpoch: end.lastEpoch,
@@ -336,6 +342,7 @@ class RecordingParser {
       complete,
       bytes: this.goodBytes,
       finalDigestHex: chain ? toHex(chain.current) : '',
+      contentDigestHex: chain ? chain.contentHex : '',
       totalEvents: this.totalEvents,
       epochCount: this.epochCount,
       lastEpoch: this.lastGoodEpoch,
@@ -484,6 +491,7 @@ class RecordingParser {
       }
     }
     if (!bytesEqual(t.finalDigest, chain.current)) throw this.corrupt("the trailer's final digest does not match", rec.offset);
+    if (t.contentDigest.length > 0 && !bytesEqual(t.contentDigest, chain.content)) throw this.corrupt("the trailer's content digest does not match", rec.offset);
     if (Number(t.totalEvents) !== this.totalEvents) throw this.corrupt("the trailer's event total does not match", rec.offset);
     if (t.finalEpoch !== (this.lastGoodEpoch ?? 0)) throw this.corrupt("the trailer's final epoch does not match", rec.offset);
     if (this.src.offset !== this.size) throw this.corrupt('unexpected bytes after the trailer', this.src.offset);
@@ -491,6 +499,7 @@ class RecordingParser {
     return {
       epochDigests: ours.slice(),
       finalDigestHex: chain.currentHex,
+      contentDigestHex: chain.contentHex,
       totalEvents: this.totalEvents,
       finalEpoch: t.finalEpoch,
     };

@@ -30,6 +30,8 @@ export interface EpochFrameInput {
 export interface RecordingWriteResult {
   path: string;
   finalDigestHex: string;
+  /** The content digest: every frame, no header (tool version, run id); what golden files pin. */
+  contentDigestHex: string;
   totalEvents: number;
   /** Size of the finished file. */
   bytes: number;
@@ -164,6 +166,7 @@ export class RecordingWriter {
         finalDigest: chain.current,
         totalEvents: this.totalEvents,
         finalEpoch: Math.max(this.lastEpoch, 0),
+        contentDigest: chain.content,
       },
       w,
     );
@@ -182,6 +185,7 @@ export class RecordingWriter {
     return {
       path: this.finalPath,
       finalDigestHex: chain.currentHex,
+      contentDigestHex: chain.contentHex,
       totalEvents: this.totalEvents,
       bytes: this.bytes,
       epochs: this.epochCount,

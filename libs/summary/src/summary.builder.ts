@@ -12,6 +12,12 @@ export interface RunIdentity {
   transport: 'in-process' | 'kafka';
 }
 
+/** The two digests of a run (see the recording's hash chain). */
+export interface RunDigests {
+  digestHex: string;
+  contentDigestHex: string;
+}
+
 export class SummaryBuilder {
   private readonly byKind = new Map<string, number>();
   private total = 0;
@@ -187,7 +193,7 @@ export class SummaryBuilder {
     if (h) h.perfEvents = events;
   }
 
-  finish(run: RunIdentity, digestHex: string, epochs: number): RunSummary {
+  finish(run: RunIdentity, digests: RunDigests, epochs: number): RunSummary {
     for (const [vmId, perVcpu] of this.lastSample) {
       const vm = this.vms.get(vmId)!;
       const totals = new Map<string, { actual: number; observed: number }>();
@@ -232,7 +238,8 @@ export class SummaryBuilder {
         toolVersion: run.toolVersion,
         transport: run.transport,
       },
-      digest: digestHex,
+      digest: digests.digestHex,
+      contentDigest: digests.contentDigestHex,
       events: { total: this.total, byKind: sortedRecord(Object.fromEntries(this.byKind)) },
       vms: Object.fromEntries([...this.vms.entries()].sort(([a], [b]) => (a < b ? -1 : 1))),
       hosts: Object.fromEntries([...this.hosts.entries()].sort(([a], [b]) => (a < b ? -1 : 1))),

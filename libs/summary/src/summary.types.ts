@@ -109,7 +109,10 @@ export interface RunSummary {
     toolVersion: string;
     transport: 'in-process' | 'kafka';
   };
+  /** Running hash of the recording: header (tool version, run id, scenario) and every frame. */
   digest: string;
+  /** Content digest: every event batch alone, independent of the tool version (golden files pin it). */
+  contentDigest: string;
   events: { total: number; byKind: Record<string, number> };
   vms: Record<string, VmSummary>;
   hosts: Record<string, HostSummary>;

@@ -50,6 +50,7 @@ export interface LoadedKafkaRun {
   ctx: RunContext;
   /** The digest the aggregator's recording of this run has (recomputed from the batches read). */
   digestHex: string;
+  contentDigestHex: string;
   events: number;
   /** Events read per second once the consumer has joined its group (the join itself is set-up). */
   readEventsPerSec: number;
@@ -120,7 +121,7 @@ export async function loadRunFromKafka(brokers: string[], runId: string, timeout
     }
   }
   assertWholeRun(run, ctx, batchEvents);
-  return { run, ctx, digestHex: chain.currentHex, events, readEventsPerSec: Math.round(events / Math.max((run.stats.wallMs - run.stats.joinMs) / 1000, 1e-3)) };
+  return { run, ctx, digestHex: chain.currentHex, contentDigestHex: chain.contentHex, events, readEventsPerSec: Math.round(events / Math.max((run.stats.wallMs - run.stats.joinMs) / 1000, 1e-3)) };
 }
 
 /**
@@ -183,6 +184,8 @@ async function verifyKafkaRun(loaded: LoadedKafkaRun, brokers: string[], flags: 
     events: loaded.events,
     recordedDigest: loaded.digestHex,
     replayedDigest: r.replayedDigest,
+    recordedContentDigest: loaded.contentDigestHex,
+    replayedContentDigest: r.replayedContentDigest,
     toolVersion: checkToolVersion({ toolVersion: ctx.toolVersion }),
     divergence: r.divergence,
     kafka: { ...run.stats, readEventsPerSec: loaded.readEventsPerSec },
@@ -226,7 +229,7 @@ async function streamKafkaRun(loaded: LoadedKafkaRun, brokers: string[], dest: {
   let counts;
   try {
     counts = await streamEpochs(run.epochs, ctx.scenario, run.epochs.length, builder, viewers, { speed: flags.speed, onEpoch: (e, n, ev) => progress.update(e, n, ev) });
-    const summary = builder.finish({ id: ctx.runId, seed: ctx.scenario.seed, toolVersion: ctx.toolVersion, transport: 'kafka' }, loaded.digestHex, ctx.epochs);
+    const summary = builder.finish({ id: ctx.runId, seed: ctx.scenario.seed, toolVersion: ctx.toolVersion, transport: 'kafka' }, { digestHex: loaded.digestHex, contentDigestHex: loaded.contentDigestHex }, ctx.epochs);
     for (const v of viewers) files.push(...(await v.finish(summary)));
   } catch (err) {
     for (const v of viewers) v.abort();

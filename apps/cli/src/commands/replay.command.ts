@@ -66,11 +66,11 @@ async function verify(file: string, json: boolean, showProgress: boolean, io: Co
     io.out(JSON.stringify({ ...result, eventsPerSec }, null, 2));
   } else if (result.divergence) {
     io.out(formatDivergence(result.divergence));
-    io.out(`recorded digest ${result.recordedDigest}`);
-    io.out(`replayed digest ${result.replayedDigest}`);
+    io.out(`recorded digest ${result.recordedDigest}  content ${result.recordedContentDigest || 'not recorded'}`);
+    io.out(`replayed digest ${result.replayedDigest}  content ${result.replayedContentDigest}`);
   } else {
     io.out(
-      `identical: ${result.epochs} epochs, ${result.events} events, digest ${result.recordedDigest} ` +
+      `identical: ${result.epochs} epochs, ${result.events} events, digest ${result.recordedDigest}, content digest ${result.replayedContentDigest} ` +
         `(re-simulated and compared in ${((result.replayMs + result.compareMs) / 1000).toFixed(2)}s, ${eventsPerSec} events/s).`,
     );
   }

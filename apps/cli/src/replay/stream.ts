@@ -51,7 +51,7 @@ export async function streamRecording(file: string, consumers: readonly Recordin
   const recorded = readMatchingSummary(file, end.finalDigestHex);
   const summary =
     recorded ??
-    builder.finish({ id: header.runId, seed: header.seed, toolVersion: header.toolVersion, transport: 'in-process' }, end.finalDigestHex, Math.ceil(scenario.durationNs / scenario.epochNs));
+    builder.finish({ id: header.runId, seed: header.seed, toolVersion: header.toolVersion, transport: 'in-process' }, { digestHex: end.finalDigestHex, contentDigestHex: end.contentDigestHex }, Math.ceil(scenario.durationNs / scenario.epochNs));
   return { header, scenario, end, summary, summarySource: recorded ? 'summary.json' : 'rebuilt', ...counts };
 }
 

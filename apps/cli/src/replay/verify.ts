@@ -49,6 +49,9 @@ export interface VerifyResult {
   events: number;
   recordedDigest: string;
   replayedDigest: string;
+  /** Content digests (event batches only): equal across tool versions when the events are. */
+  recordedContentDigest: string;
+  replayedContentDigest: string;
   toolVersion: ToolVersionCheck;
   divergence: Divergence | null;
   /** Wall time of the re-simulation and of the comparison. */
@@ -75,6 +78,8 @@ export async function verifyRecording(file: string, options: VerifyOptions = {})
     events: scan.end.totalEvents,
     recordedDigest: scan.end.finalDigestHex,
     replayedDigest: replay.replayedDigest,
+    recordedContentDigest: scan.end.contentDigestHex,
+    replayedContentDigest: replay.replayedContentDigest,
     toolVersion: checkToolVersion(header),
     divergence: replay.divergence,
     replayMs: replay.replayMs,
@@ -93,6 +98,7 @@ export interface RunIdentity {
 export interface ResimulationResult {
   divergence: Divergence | null;
   replayedDigest: string;
+  replayedContentDigest: string;
   replayMs: number;
   compareMs: number;
 }
@@ -119,7 +125,7 @@ export async function resimulateAndCompare(run: RunIdentity, recorded: () => Ite
     const replayed = replay.recording.path;
     const divergence = withRecordingErrors(() => findFirstDivergence(recorded(), recordedEpochs(replayed)));
     const compareMs = performance.now() - t1; // wall-clock ok: reporting only
-    return { divergence, replayedDigest: replay.recording.finalDigestHex, replayMs: t1 - t0, compareMs };
+    return { divergence, replayedDigest: replay.recording.finalDigestHex, replayedContentDigest: replay.recording.contentDigestHex, replayMs: t1 - t0, compareMs };
   } finally {
     if (removeWorkDir) {
       if (options.workDir === undefined) fs.rmSync(workDir, { recursive: true, force: true });

@@ -240,6 +240,7 @@ export function makeSyntheticRun(options: SyntheticRunOptions = {}): SyntheticRu
     schema: 1,
     run: { id: `synthetic-${seed}`, scenario: 'synthetic-two-hosts', seed, durationNs, epochs: nEpochs, toolVersion: '0.1.0-test', transport: 'in-process' },
     digest: 'f3a9c2d47e10b5a8c6d2e4f90a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f3a5b',
+    contentDigest: '0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c',
     events: { total: events.length, byKind },
     vms: { vm1: vmSummary('vm1', 'h2'), vm2: vmSummary('vm2', 'h1'), vm3: vmSummary('vm3', 'h2') },
     hosts: {
