@@ -19,6 +19,8 @@ interface Service {
   volumes?: string[];
   profiles?: string[];
   restart?: string;
+  pull_policy?: string;
+  user?: string;
 }
 
 const compose = parse(fs.readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
@@ -46,20 +48,39 @@ describe('docker-compose.yml', () => {
     const script = [...(init.entrypoint ?? []), ...[init.command ?? []].flat()].join('\n');
     expect(script).toContain('kafka-topics.sh --bootstrap-server kafka:9092 --create --if-not-exists');
     for (const t of ALL_TOPICS) expect(script).toContain(t);
+    // The script reads the partition count from its own environment, which must carry the same
+    // setting the services get (without it the shell default always wins).
+    expect(script).toContain('--partitions "$${VPMU_PARTITIONS');
+    expect(init.environment!.VPMU_PARTITIONS).toBe('${VPMU_PARTITIONS:-4}');
+    expect(s.aggregator.environment!.VPMU_PARTITIONS).toBe(init.environment!.VPMU_PARTITIONS);
   });
 
-  it('runs Jaeger v2 with OTLP gRPC/HTTP and the UI', () => {
+  it('creates ./out for the services user before anything writes to it', () => {
+    const init = s['out-init'];
+    expect(init.image).toBe(s.aggregator.image);
+    expect(init.user).toBe('0:0');
+    expect(init.volumes).toEqual(['./out:/data/out']);
+    expect([init.command ?? []].flat().join(' ')).toContain('chown node:node /data/out');
+    for (const n of ['aggregator', 'vpmu']) expect(s[n].depends_on!['out-init']).toEqual({ condition: 'service_completed_successfully' });
+    expect(fs.readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8')).toMatch(/^USER node$/m);
+  });
+
+  it('runs Jaeger v2 with OTLP gRPC/HTTP, the UI and a healthcheck on its healthcheckv2 endpoint', () => {
     expect(s.jaeger.image).toMatch(/^jaegertracing\/jaeger:2\./);
     expect(s.jaeger.ports).toEqual(expect.arrayContaining(['16686:16686', '4317:4317', '4318:4318']));
+    expect(s.jaeger.healthcheck!.test.join(' ')).toContain('http://localhost:13133/status');
   });
 
-  it('builds one image for the services, with several host-node replicas and the start order', () => {
+  it('builds one image once for the services, with several host-node replicas and the start order', () => {
     const services = ['aggregator', 'host-node', 'guest-vm'];
-    const images = new Set(services.map((n) => s[n].image));
+    const images = new Set([...services, 'vpmu', 'out-init'].map((n) => s[n].image));
     expect(images.size).toBe(1);
     expect(fs.existsSync(path.join(REPO_ROOT, 'Dockerfile'))).toBe(true);
+    // Only one service builds; the others use its image and never pull it from a registry.
+    expect(Object.keys(s).filter((n) => s[n].build !== undefined)).toEqual(['aggregator']);
+    expect(s.aggregator.build).toBe('.');
+    for (const n of ['host-node', 'guest-vm', 'vpmu', 'out-init']) expect(s[n].pull_policy).toBe('never');
     for (const n of services) {
-      expect(s[n].build).toBe('.');
       expect(s[n].command).toEqual([`dist/apps/${n}/main.js`]);
       expect(s[n].environment!.KAFKA_BROKERS).toBe('kafka:9092');
       expect(s[n].depends_on!.kafka).toEqual({ condition: 'service_healthy' });
@@ -68,7 +89,7 @@ describe('docker-compose.yml', () => {
     expect(s['host-node'].deploy!.replicas).toBeGreaterThanOrEqual(2);
     expect(s['guest-vm'].deploy!.replicas).toBeGreaterThanOrEqual(2);
     expect(s.aggregator.environment!.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://jaeger:4318');
-    expect(s.aggregator.depends_on!.jaeger).toEqual({ condition: 'service_started' });
+    expect(s.aggregator.depends_on!.jaeger).toEqual({ condition: 'service_healthy' });
     expect(s.aggregator.environment!.VPMU_OUT).toBe('/data/out');
     expect(s.aggregator.volumes).toContain('./out:/data/out');
   });
