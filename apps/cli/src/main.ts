@@ -32,7 +32,7 @@ const COMMANDS: Record<string, { run: Command; forms: [string, string][] }> = {
   cluster: {
     run: clusterCommand,
     forms: [
-      ['cluster up --kafka B [--host-nodes N] [--guest-vms M] [--out DIR]', 'start the services as local processes on a broker'],
+      ['cluster up (--kafka B | --mock-broker) [--host-nodes N] [--guest-vms M] [--out DIR]', 'start the services as local processes on a broker'],
       ['cluster down | cluster status', 'stop them / show them'],
     ],
   },

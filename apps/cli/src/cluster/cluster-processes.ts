@@ -18,6 +18,8 @@ export interface ClusterState {
   partitions: number;
   outDir: string;
   services: { name: string; app: ServiceApp; pid: number; log: string }[];
+  /** The throwaway kcat mock broker `cluster up --mock-broker` started; `cluster down` stops it. */
+  mockBroker?: { pid: number; log: string; address: string };
 }
 
 export function clusterStateDir(cwd = process.cwd()): string {
@@ -54,6 +56,34 @@ export function spawnService(spec: ServiceSpec, logFile: string, detached: boole
     return child;
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * Starts the kcat mock broker under its supervisor (mock-broker.main.ts), detached, and waits for
+ * the address it prints. Rejects with the reason when it does not serve within `timeoutMs`.
+ */
+export async function startDetachedMockBroker(logFile: string, timeoutMs: number): Promise<{ pid: number; address: string }> {
+  const fd = fs.openSync(logFile, 'w');
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [path.join(__dirname, 'mock-broker.main.js')], { detached: true, stdio: ['ignore', fd, fd] });
+    child.unref();
+  } finally {
+    fs.closeSync(fd);
+  }
+  const pid = child.pid ?? -1;
+  const deadline = Date.now() + timeoutMs; // wall-clock ok: process supervision
+  for (;;) {
+    const text = fs.readFileSync(logFile, 'utf8');
+    const m = /^bootstrap\.servers=([0-9.]+:\d+)$/m.exec(text);
+    if (m) return { pid, address: m[1] };
+    if (!isAlive(pid)) throw new Error(lastLine(text, /error: (.*)$/m) ?? lastLine(text, /(.+)/) ?? 'it exited without a word');
+    if (Date.now() > deadline) { // wall-clock ok: process supervision
+      safeKill(pid, 'SIGTERM');
+      throw new Error(`it printed no address within ${Math.round(timeoutMs / 1000)} s`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -99,7 +129,7 @@ function lastLine(text: string, re: RegExp): string | null {
 }
 
 /** SIGTERM, then SIGKILL for whatever still runs after `graceMs`. Returns the names killed hard. */
-export async function stopServices(services: ClusterState['services'], graceMs: number): Promise<string[]> {
+export async function stopServices(services: readonly { name: string; pid: number }[], graceMs: number): Promise<string[]> {
   for (const s of services) if (isAlive(s.pid)) safeKill(s.pid, 'SIGTERM');
   const deadline = Date.now() + graceMs; // wall-clock ok: process supervision
   while (services.some((s) => isAlive(s.pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100)); // wall-clock ok: process supervision

@@ -1,4 +1,4 @@
-// `vpmu cluster up --kafka BROKERS [--host-nodes N] [--guest-vms M] [--out DIR] [--partitions P] [--group G]`
+// `vpmu cluster up --kafka BROKERS | --mock-broker [--host-nodes N] [--guest-vms M] [--out DIR] [--partitions P] [--group G]`
 // `vpmu cluster down`
 // Starts / stops the services as local background processes (for users without Docker).
 // Pids and logs are kept in .vpmu/cluster/ under the current directory.
@@ -8,12 +8,14 @@ import { assertBrokersReachable, DEFAULT_GROUP, DEFAULT_PARTITIONS, KafkaSetupEr
 import { parseArgs, type CommandSpec } from '../args';
 import { CliError, EXIT } from '../cli-error';
 import { asCliError } from '../cluster/cluster-runtime';
+import { kcatAvailable } from '../cluster/kcat-mock';
 import {
   clusterServices,
   clusterStateDir,
   isAlive,
   readClusterState,
   spawnService,
+  startDetachedMockBroker,
   stopServices,
   waitForReady,
   writeClusterState,
@@ -25,7 +27,7 @@ import type { CommandIo } from './command-io';
 export const CLUSTER_UP_SPEC: CommandSpec = {
   name: 'cluster up',
   positionals: [],
-  flags: { kafka: 'string', 'host-nodes': 'int', 'guest-vms': 'int', out: 'string', partitions: 'int', group: 'string', 'ready-timeout': 'int', debug: 'bool' },
+  flags: { kafka: 'string', 'mock-broker': 'bool', 'host-nodes': 'int', 'guest-vms': 'int', out: 'string', partitions: 'int', group: 'string', 'ready-timeout': 'int', debug: 'bool' },
 };
 export const CLUSTER_DOWN_SPEC: CommandSpec = { name: 'cluster down', positionals: [], flags: { 'grace-ms': 'int', debug: 'bool' } };
 
@@ -50,7 +52,9 @@ export function brokersFrom(flag: string | undefined, command: string): string[]
 
 async function clusterUp(argv: string[], io: CommandIo): Promise<number> {
   const args = parseArgs(CLUSTER_UP_SPEC, argv);
-  const brokers = brokersFrom(args.flags.kafka as string | undefined, 'cluster up');
+  const mock = args.flags['mock-broker'] === true;
+  if (mock && args.flags.kafka !== undefined) throw new CliError('vpmu cluster up: give either --kafka BROKERS or --mock-broker, not both.');
+  const given = mock ? [] : brokersFrom(args.flags.kafka as string | undefined, 'cluster up');
   const hostNodes = (args.flags['host-nodes'] as number | undefined) ?? 2;
   const guestVms = (args.flags['guest-vms'] as number | undefined) ?? 2;
   const partitions = (args.flags.partitions as number | undefined) ?? DEFAULT_PARTITIONS;
@@ -61,15 +65,18 @@ async function clusterUp(argv: string[], io: CommandIo): Promise<number> {
   if (alive.length > 0) {
     throw new CliError(`a cluster is already running here (${alive.map((s) => `${s.name} pid ${s.pid}`).join(', ')}); run "vpmu cluster down" first.`);
   }
+  fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
+  const mockBroker = mock ? await startMockBroker(dir) : undefined;
+  const brokers = mockBroker ? [mockBroker.address] : given;
   try {
     await assertBrokersReachable(brokers);
   } catch (err) {
+    if (mockBroker) await stopServices([{ name: 'mock-broker', pid: mockBroker.pid }], 5000);
     throw asCliError(err);
   }
   const outDir = path.resolve((args.flags.out as string | undefined) ?? 'out');
   const group = (args.flags.group as string | undefined) ?? DEFAULT_GROUP;
-  fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
-  const state: ClusterState = { brokers, group, partitions, outDir, services: [] };
+  const state: ClusterState = { brokers, group, partitions, outDir, services: [], ...(mockBroker && { mockBroker }) };
   for (const spec of clusterServices({ brokers, hostNodes, guestVms, group, partitions, outDir })) {
     const log = path.join(dir, 'logs', `${spec.name}.log`);
     fs.writeFileSync(log, '');
@@ -80,10 +87,12 @@ async function clusterUp(argv: string[], io: CommandIo): Promise<number> {
   const ready = await waitForReady(state.services, ((args.flags['ready-timeout'] as number | undefined) ?? 30) * 1000);
   if (!ready.ok) {
     await stopServices(state.services, 5000);
+    await stopMockBroker(state);
     fs.rmSync(path.join(dir, 'state.json'), { force: true });
     throw new CliError(`the cluster did not start: ${ready.name}: ${ready.reason} (logs in ${relativeForDisplay(path.join(dir, 'logs'))}).`, EXIT.unavailable);
   }
   io.out(`cluster up on Kafka ${brokers.join(',')} (group ${group}, ${partitions} partitions): ${hostNodes} host-node, ${guestVms} guest-vm, 1 aggregator writing to ${relativeForDisplay(outDir)}`);
+  if (mockBroker) io.out(`  ${'mock-broker'.padEnd(12)} pid ${String(mockBroker.pid).padEnd(8)} ${relativeForDisplay(mockBroker.log)} (kcat mock broker at ${mockBroker.address})`);
   for (const s of state.services) io.out(`  ${s.name.padEnd(12)} pid ${String(s.pid).padEnd(8)} ${relativeForDisplay(s.log)}`);
   io.out(`run a scenario with: vpmu run FILE --kafka ${brokers.join(',')}; stop with: vpmu cluster down`);
   return EXIT.ok;
@@ -98,8 +107,9 @@ async function clusterDown(argv: string[], io: CommandIo): Promise<number> {
     return EXIT.ok;
   }
   const hard = await stopServices(state.services, (args.flags['grace-ms'] as number | undefined) ?? 10_000);
+  const mockStopped = await stopMockBroker(state);
   fs.rmSync(path.join(dir, 'state.json'), { force: true });
-  io.out(`cluster down: stopped ${state.services.length} services${hard.length ? ` (${hard.join(', ')} did not stop on SIGTERM and were killed)` : ''}; logs kept in ${relativeForDisplay(path.join(dir, 'logs'))}.`);
+  io.out(`cluster down: stopped ${state.services.length} services${mockStopped ? ' and the mock broker' : ''}${hard.length ? ` (${hard.join(', ')} did not stop on SIGTERM and were killed)` : ''}; logs kept in ${relativeForDisplay(path.join(dir, 'logs'))}.`);
   return EXIT.ok;
 }
 
@@ -111,5 +121,27 @@ function clusterStatus(io: CommandIo): number {
   }
   io.out(`cluster on Kafka ${state.brokers.join(',')} (group ${state.group}, ${state.partitions} partitions), writing to ${relativeForDisplay(state.outDir)}`);
   for (const s of state.services) io.out(`  ${s.name.padEnd(12)} pid ${String(s.pid).padEnd(8)} ${isAlive(s.pid) ? 'running' : 'stopped'}`);
+  const m = state.mockBroker;
+  if (m) io.out(`  ${'mock-broker'.padEnd(12)} pid ${String(m.pid).padEnd(8)} ${isAlive(m.pid) ? 'running' : 'stopped'} (kcat mock broker at ${m.address})`);
   return EXIT.ok;
+}
+
+async function startMockBroker(dir: string): Promise<NonNullable<ClusterState['mockBroker']>> {
+  if (!kcatAvailable()) {
+    throw new CliError('vpmu cluster up --mock-broker: kcat is not installed; it ships the librdkafka mock broker (Debian: apt-get install kcat), or pass --kafka BROKERS.', EXIT.unavailable);
+  }
+  const log = path.join(dir, 'logs', 'mock-broker.log');
+  try {
+    return { ...(await startDetachedMockBroker(log, 15_000)), log };
+  } catch (err) {
+    throw new CliError(`vpmu cluster up --mock-broker: the kcat mock broker did not start: ${(err as Error).message} (log: ${relativeForDisplay(log)}).`, EXIT.unavailable);
+  }
+}
+
+/** Stops the mock broker `cluster up --mock-broker` started, if any; true when there was one. */
+async function stopMockBroker(state: ClusterState): Promise<boolean> {
+  const m = state.mockBroker;
+  if (!m) return false;
+  await stopServices([{ name: 'mock-broker', pid: m.pid }], 5000);
+  return true;
 }
