@@ -76,6 +76,12 @@ describe('vpmu command line', () => {
     expect(hasStackTrace(r.stderr)).toBe(false);
   });
 
+  it('refuses an --out under procfs at once (recursive mkdir there never returns)', () => {
+    const r = vpmu(['run', write('ok-proc.yaml', VALID), '--out', '/proc/vpmu-x/y'], { timeoutMs: 20_000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: cannot write to the output directory \/proc\/vpmu-x\/y \(ENOENT\); choose another --out\./);
+  });
+
   it.each([
     [['frobnicate'], /unknown command "frobnicate"/],
     [['run'], /missing FILE/],

@@ -37,6 +37,15 @@ describe('vpmu cluster up --mock-broker', () => {
     expect(isAlive(state.mockBroker.pid)).toBe(false);
   });
 
+  it('refuses an unusable aggregator --out before starting anything (exit 2)', () => {
+    const cwd = tempDir('cluster-out');
+    fs.writeFileSync(path.join(cwd, 'file'), 'x');
+    const r = vpmu(['cluster', 'up', '--mock-broker', '--out', path.join(cwd, 'file', 'sub')], { cwd });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot write to the output directory .*file\/sub \(ENOTDIR\); choose another --out/);
+    expect(fs.existsSync(path.join(cwd, '.vpmu', 'cluster', 'state.json'))).toBe(false);
+  });
+
   it('refuses --mock-broker together with --kafka (exit 2), before starting anything', () => {
     const cwd = tempDir('mock-broker-both');
     const r = vpmu(['cluster', 'up', '--mock-broker', '--kafka', '127.0.0.1:9092'], { cwd });

@@ -80,6 +80,8 @@ describe('vpmu inspect (CLI)', () => {
     expect(r.stdout).toMatch(/cpu0 {2}running \S+/);
     expect(r.stdout).toMatch(/vm-emulated\/0 +vpmu emulated/);
     expect(r.stdout).toMatch(/instructions +actual +\d+ +observed +\d+/);
+    // A plain integer on the command line is nanoseconds, as in a scenario file.
+    expect(vpmu(['inspect', rec, '--at', '55500000']).stdout).toBe(r.stdout);
     const j = vpmu(['inspect', rec, '--at', '55.5ms', '--vm', 'vm-passthrough', '--json']);
     expect(j.code).toBe(0);
     const out = JSON.parse(j.stdout);

@@ -7,7 +7,7 @@ import { CliError } from './cli-error';
 export function prepareOutDir(dir: string): string {
   const abs = path.resolve(dir);
   try {
-    fs.mkdirSync(abs, { recursive: true });
+    makeDirs(abs);
     const probe = path.join(abs, '.vpmu-write-probe');
     fs.writeFileSync(probe, '');
     fs.rmSync(probe);
@@ -16,6 +16,23 @@ export function prepareOutDir(dir: string): string {
     throw new CliError(`cannot write to the output directory ${dir} (${code}); choose another --out.`);
   }
   return abs;
+}
+
+/**
+ * `mkdir -p`, one level at a time. Node's recursive mkdir loops forever where mkdir answers
+ * ENOENT for a parent that exists (procfs: `--out /proc/x` spun at 100% CPU), so each level is
+ * created on its own and the first refusal is final.
+ */
+function makeDirs(abs: string): void {
+  const missing: string[] = [];
+  let dir = abs;
+  while (!fs.existsSync(dir)) {
+    missing.push(dir);
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  for (const d of missing.reverse()) fs.mkdirSync(d);
 }
 
 export function relativeForDisplay(file: string): string {

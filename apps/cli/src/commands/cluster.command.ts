@@ -21,7 +21,7 @@ import {
   writeClusterState,
   type ClusterState,
 } from '../cluster/cluster-processes';
-import { relativeForDisplay } from '../out-dir';
+import { prepareOutDir, relativeForDisplay } from '../out-dir';
 import type { CommandIo } from './command-io';
 
 export const CLUSTER_UP_SPEC: CommandSpec = {
@@ -65,6 +65,8 @@ async function clusterUp(argv: string[], io: CommandIo): Promise<number> {
   if (alive.length > 0) {
     throw new CliError(`a cluster is already running here (${alive.map((s) => `${s.name} pid ${s.pid}`).join(', ')}); run "vpmu cluster down" first.`);
   }
+  // The aggregator writes every run there: refuse an unusable directory before starting anything.
+  const outDir = prepareOutDir((args.flags.out as string | undefined) ?? 'out');
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
   const mockBroker = mock ? await startMockBroker(dir) : undefined;
   const brokers = mockBroker ? [mockBroker.address] : given;
@@ -74,7 +76,6 @@ async function clusterUp(argv: string[], io: CommandIo): Promise<number> {
     if (mockBroker) await stopServices([{ name: 'mock-broker', pid: mockBroker.pid }], 5000);
     throw asCliError(err);
   }
-  const outDir = path.resolve((args.flags.out as string | undefined) ?? 'out');
   const group = (args.flags.group as string | undefined) ?? DEFAULT_GROUP;
   const state: ClusterState = { brokers, group, partitions, outDir, services: [], ...(mockBroker && { mockBroker }) };
   for (const spec of clusterServices({ brokers, hostNodes, guestVms, group, partitions, outDir })) {

@@ -18,7 +18,8 @@ export async function inspectCommand(argv: string[], io: CommandIo): Promise<num
   const args = parseArgs(INSPECT_SPEC, argv);
   const at = args.flags.at as string | undefined;
   if (at === undefined) throw new CliError(`vpmu inspect: --at TIME is required, e.g. --at 150ms (usage: vpmu inspect ${usageOf(INSPECT_SPEC)}).`);
-  const parsed = parseDurationNs(at);
+  // On a command line every value is a string: a plain integer is nanoseconds, as in a scenario.
+  const parsed = parseDurationNs(/^\d+$/.test(at) ? Number(at) : at);
   if (!parsed.ok) throw new CliError(`vpmu inspect: --at ${at} is not a virtual time: ${parsed.message}.`);
   const file = resolveRecordingPath(args.positionals[0]);
   const result = inspectRecording(file, parsed.value, { vm: args.flags.vm as string | undefined, host: args.flags.host as string | undefined });
