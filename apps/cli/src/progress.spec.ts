@@ -19,8 +19,25 @@ describe('Progress', () => {
     const p = new Progress(stream, 'running q');
     p.update(1, 4, 10);
     p.update(4, 4, 40);
-    expect(text()).toMatch(/^\rrunning q \[#{8}\.{22}\] {2}25% epoch 1\/4 10 events/);
-    expect(text()).toMatch(/\rrunning q \[#{30}\] 100% epoch 4\/4 40 events [\d.]+s\n$/);
+    // Each redraw ends with "erase to the end of the line", so a shorter line leaves no residue.
+    const ERASE = '\x1b[K';
+    expect(text().split(ERASE)).toHaveLength(3);
+    const drawn = text().split(ERASE).join('|');
+    expect(drawn).toMatch(/^\rrunning q \[#{8}\.{22}\] {2}25% epoch 1\/4 10 events [\d.]+s eta [\d.]+s\|/);
+    expect(drawn).toMatch(/\rrunning q \[#{30}\] 100% epoch 4\/4 40 events [\d.]+s\|\n$/);
+  });
+
+  it('draws the 100% line once although a run reports its drain epochs past the end', () => {
+    delete process.env.CI;
+    const { stream, text } = fakeStream(true);
+    const p = new Progress(stream, 'running q');
+    for (const done of [4, 5, 6]) p.update(done, 4, 40);
+    expect(text().match(/100%/g)).toHaveLength(1);
+    expect(text().match(/\n/g)).toHaveLength(1);
+    const plain = fakeStream(false);
+    const q = new Progress(plain.stream, 'running q');
+    for (const done of [4, 5, 6]) q.update(done, 4, 40);
+    expect(plain.text()).toBe('running q 100% (epoch 4/4, 40 events)\n');
   });
 
   it('prints one plain line per 10% when not on a terminal', () => {
