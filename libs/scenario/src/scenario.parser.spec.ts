@@ -3,7 +3,7 @@ import { stringify } from 'yaml';
 
 import { formatScenarioErrors, ScenarioError } from './scenario.errors';
 import { EVENT_NAMES, parseScenario, SCENARIO_DEFAULTS } from './scenario.parser';
-import { Scenario } from './scenario.types';
+import type { Scenario } from '@vpmu/world-spec';
 
 // ---- helpers ---------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@
 import { ARM_PMU_REGS, CPU_PRESET_NAMES, WORKLOAD_EVENT_NAMES, type WorkloadEventName } from '@vpmu/pmu';
 import { isMap, isSeq, LineCounter, parseDocument, YAMLError } from 'yaml';
 
-import { formatDurationNs } from './quantity.parser';
+import { formatDurationNs } from '@vpmu/world-spec';
 import { ScenarioError } from './scenario.errors';
 import {
   EventFilterSpec,
@@ -30,7 +30,7 @@ import {
   WORKLOAD_PROFILES,
   WorkloadRates,
   WorkloadSpec,
-} from './scenario.types';
+} from '@vpmu/world-spec';
 import { didYouMean } from './did-you-mean';
 import { childPath, Diagnostics, Field, MapView, NodeReader } from './yaml-node.reader';
 
