@@ -6,7 +6,10 @@
 // (apps, tests, bench) have the result's types at hand; the models import them from
 // @vpmu/world-spec directly.
 export * from '@vpmu/world-spec';
-export { parseScenario, EVENT_NAMES, SCENARIO_DEFAULTS, MAX_FILTER_EVENTS } from './scenario.parser';
-export type { ScenarioParseResult, EventName } from './scenario.parser';
+export { parseScenario } from './scenario.parser';
+export type { ScenarioParseResult } from './scenario.parser';
+export { EVENT_NAMES } from './perf-session.parser';
+export type { EventName } from './perf-session.parser';
+export { SCENARIO_DEFAULTS, MAX_FILTER_EVENTS } from './scenario.defaults';
 export { formatScenarioErrors } from './scenario.errors';
 export type { ScenarioError } from './scenario.errors';

@@ -2,7 +2,9 @@ import { CPU_PRESET_NAMES } from '@vpmu/pmu';
 import { stringify } from 'yaml';
 
 import { formatScenarioErrors, ScenarioError } from './scenario.errors';
-import { EVENT_NAMES, parseScenario, SCENARIO_DEFAULTS } from './scenario.parser';
+import { EVENT_NAMES } from './perf-session.parser';
+import { SCENARIO_DEFAULTS } from './scenario.defaults';
+import { parseScenario } from './scenario.parser';
 import type { Scenario } from '@vpmu/world-spec';
 
 // ---- helpers ---------------------------------------------------------------------------------------
