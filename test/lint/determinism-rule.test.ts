@@ -1,29 +1,10 @@
 // The ESLint rule that keeps ambient nondeterminism out of libs/ actually fires, and respects
-// the `wall-clock ok` marker. ESLint runs as a child process (it loads its config with a dynamic
-// import, which Jest's module sandbox does not allow).
-import { spawnSync } from 'node:child_process';
+// the `wall-clock ok` marker.
 import * as path from 'node:path';
-import { REPO_ROOT } from '../support/run-scenario';
-
-const ESLINT = path.join(REPO_ROOT, 'node_modules', 'eslint', 'bin', 'eslint.js');
-
-interface LintMessage {
-  ruleId: string | null;
-  severity: number;
-  line: number;
-  message: string;
-}
-
-function eslint(args: string[], input?: string): { filePath: string; messages: LintMessage[] }[] {
-  const r = spawnSync(process.execPath, [ESLINT, '--format', 'json', ...args], { cwd: REPO_ROOT, input, encoding: 'utf8', timeout: 120_000 });
-  if (r.error) throw r.error;
-  if (!r.stdout.trim().startsWith('[')) throw new Error(`eslint failed (exit ${r.status}): ${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
+import { eslint, lintAs, REPO_ROOT } from '../support/eslint-runner';
 
 function lintLib(code: string): string[] {
-  const [result] = eslint(['--stdin', '--stdin-filename', path.join(REPO_ROOT, 'libs', 'sim', 'src', 'probe.ts')], code);
-  return result.messages.filter((m) => m.ruleId === 'vpmu/no-ambient-nondeterminism').map((m) => m.message);
+  return lintAs(path.join('libs', 'sim', 'src', 'probe.ts'), code, 'vpmu/no-ambient-nondeterminism').map((m) => m.message);
 }
 
 describe('vpmu/no-ambient-nondeterminism', () => {

@@ -2,7 +2,7 @@
 // that records every access: the exact MSR / RDPMC sequences of the guest kernel's x86 perf
 // driver, counter assignment, multiplexing, sampling, the frequency ramp and throttling.
 import { EventRates, IntelPmu, MSR, RDPMC_FIXED, getCpuPreset, intelConfigFromPreset, type ExecMode } from '@vpmu/pmu';
-import type { GuestPerfSpec } from '@vpmu/scenario';
+import type { GuestPerfSpec } from '@vpmu/world-spec';
 import { GUEST_TICK_NS, GuestPerfVcpu, scaleCount, type GuestPerfMsrPort } from './guest-perf-session';
 
 const TICK = GUEST_TICK_NS;

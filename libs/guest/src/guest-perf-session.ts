@@ -38,7 +38,7 @@
 // Not modelled: the LVTPC APIC write, PEBS / LBR MSRs, the per-event enable ioctls at start (one
 // sched-in stands for them), the x86 fast-path counter reuse (it only changes which MSRs are
 // written, not what counts).
-import type { GuestPerfSpec } from '@vpmu/scenario';
+import type { GuestPerfSpec } from '@vpmu/world-spec';
 import { INTEL_ARCH_EVENTS, MSR, EVTSEL, FIXED_CTRL, FIXED_COUNTER_ID_BASE, INTEL_FIXED_COUNTER_EVENTS, RDPMC_FIXED, type WorkloadEventName } from '@vpmu/pmu';
 
 /** The guest's PMU as the guest kernel reaches it (the backend decides what traps). */

@@ -1,6 +1,6 @@
 import { KvmEventFilter } from '@vpmu/kvm';
 import { CPU_PRESETS, EventRates, IntelPmu, MODE_GUEST, intelConfigFromPreset, type IntelPmuConfig, type IntelPmuSpec } from '@vpmu/pmu';
-import type { EventFilterSpec, ProgramOp } from '@vpmu/scenario';
+import type { EventFilterSpec, ProgramOp } from '@vpmu/world-spec';
 import { GuestProgram, formatProgramOp, type GuestPmuPort, type PortReadResult, type PortWriteResult } from './guest-program';
 
 // The selftests' guest code runs in ring 0 and programs EVENTSEL with OS | EN (0x420000).

@@ -15,7 +15,7 @@
 //   prog.failedExpectations()  // → summary.json vms.<id>.program
 // Pure: no I/O, no clock.
 
-import type { ProgramOp } from '@vpmu/scenario';
+import type { ProgramOp } from '@vpmu/world-spec';
 
 export type GuestFault = 'gp' | 'undefined';
 export type PortWriteResult = { ok: true } | { ok: false; fault: GuestFault };

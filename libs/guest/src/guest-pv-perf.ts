@@ -10,7 +10,7 @@
 // The 2010 interface copies the raw count only: no time_enabled / time_running come back, so the
 // guest cannot scale a host-multiplexed event (a starved host event simply counts less). The
 // guest's own enabled time (guest run time since start) is reported for both.
-import type { GuestPerfSpec } from '@vpmu/scenario';
+import type { GuestPerfSpec } from '@vpmu/world-spec';
 
 /** PERF_COUNT_HW_* (include/uapi/linux/perf_event.h) of the events the paravirt guest can open. */
 export const PV_GUEST_HW_CONFIG: Readonly<Record<string, number>> = {

@@ -5,7 +5,7 @@
 // (low IPC, mostly kernel, tens of thousands of I/O exits per second); `idle` a mostly halted
 // guest; `branchy` an interpreter-like mix with many, often mispredicted, branches. Every rate can
 // be overridden in the scenario (`workload.overrides`), see docs/scenario.md.
-import type { WorkloadProfile, WorkloadRates, WorkloadSpec } from '@vpmu/scenario';
+import type { WorkloadProfile, WorkloadRates, WorkloadSpec } from '@vpmu/world-spec';
 import { NS_PER_MS } from '@vpmu/sim';
 
 export const WORKLOAD_PROFILE_RATES: Readonly<Record<WorkloadProfile, WorkloadRates>> = {

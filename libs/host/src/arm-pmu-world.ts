@@ -13,7 +13,7 @@
 // - timeline `setPmu` and program steps setPmu / setNrCounters / armRead / armWrite / loop.
 import { ArmPmuDevice, WRONG_CORE_FINDING } from '@vpmu/kvm';
 import { EventRates, getCpuPreset, MODE_GUEST, type ArmPmuReg } from '@vpmu/pmu';
-import type { HostSpec, ProgramOp, VmSpec } from '@vpmu/scenario';
+import type { HostSpec, ProgramOp, VmSpec } from '@vpmu/world-spec';
 import type { FindingEvent, SimEvent } from '@vpmu/sim';
 
 /** Finding kind of a timeline action's outcome (the summary lists them under vms.<id>.actions). */

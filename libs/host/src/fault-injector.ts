@@ -29,7 +29,7 @@
 //                            `from` = state (the migrated VM, default) or message (the VpmuState
 //                            message only); migration-world.ts must report counter-discontinuity
 import { EventRates, RATE_SCALE, WORKLOAD_EVENT_NAMES, eventIndex, type RateRecord } from '@vpmu/pmu';
-import { parseDurationNs, type TimelineEntry } from '@vpmu/scenario';
+import { parseDurationNs, type TimelineEntry } from '@vpmu/world-spec';
 import type { Prng } from '@vpmu/sim';
 
 export const FIDELITY_FAULT_KINDS = ['pmi-skid', 'drop-pmi', 'late-pmi', 'pmi-overcount', 'counter-stuck-zero', 'kernel-leak-into-user', 'branch-miscount-at-exit'] as const;

@@ -14,7 +14,7 @@
 // summary's fidelity report is built from (reportRecords).
 import type { VcpuVpmu, VpmuHostOps } from '@vpmu/kvm';
 import { WORKLOAD_EVENT_NAMES, type EventRates } from '@vpmu/pmu';
-import type { EventFilterSpec } from '@vpmu/scenario';
+import type { EventFilterSpec } from '@vpmu/world-spec';
 import { integrate, isBranchCounter, isCounting, movedSince, rebase, signedWrap, type GuestCounterShadow, type ShadowCounter } from './guest-counter-shadow';
 import { IsolationMonitor } from './isolation-monitor';
 import type { VcpuFaultState } from './fault-injector';

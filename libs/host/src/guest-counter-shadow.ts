@@ -15,7 +15,7 @@
 // backend matches exactly up to the hardware's own fractional carry at the last write (< 1 event).
 import { filterAllowsFixed, filterAllowsGp } from '@vpmu/kvm';
 import { EventRates, EVTSEL, FIXED_CTRL, INTEL_FIXED_COUNTER_EVENTS, MSR, RATE_SCALE, eventIndex, intelEventIndex } from '@vpmu/pmu';
-import type { EventFilterSpec } from '@vpmu/scenario';
+import type { EventFilterSpec } from '@vpmu/world-spec';
 
 export const FIXED_ID_BASE = 32;
 const EV_BRANCHES = eventIndex('branches');

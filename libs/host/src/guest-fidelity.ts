@@ -12,7 +12,7 @@
 import { EmulatedVpmu, PassthroughVpmu, type VcpuVpmu, type VpmuHostOps } from '@vpmu/kvm';
 import { EVTSEL, FIXED_COUNTER_ID_BASE, INTEL_FIXED_COUNTER_EVENTS, MSR, RDPMC_FIXED, eventIndex, intelEventIndex, type EventRates } from '@vpmu/pmu';
 import type { PerfCore } from '@vpmu/perf';
-import type { TimelineEntry, VmSpec } from '@vpmu/scenario';
+import type { TimelineEntry, VmSpec } from '@vpmu/world-spec';
 import type { GuestPerfEvent, Prng } from '@vpmu/sim';
 import { FaultInjector } from './fault-injector';
 import { FidelityMonitor, emptyStats, skidToleranceNs, type FidelityVcpu, type VcpuFidelity } from './fidelity-monitor';

@@ -1,7 +1,7 @@
 // What a host's CPU preset means to the world: its nominal frequency (cycle costs to ns) and the
 // shape of the vPMU it can offer (for migration compatibility), from libs/pmu's presets and the
 // scenario's `hosts[].pmu` overrides.
-import type { HostSpec, VmSpec } from '@vpmu/scenario';
+import type { HostSpec, VmSpec } from '@vpmu/world-spec';
 import type { GuestPmuNeeds, PmuShape } from '@vpmu/migration';
 import { ARM_EVENT_FOR, getCpuPreset, intelEventIndex, WORKLOAD_EVENT_NAMES, type ArmClusterSpec } from '@vpmu/pmu';
 

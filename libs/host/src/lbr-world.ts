@@ -17,7 +17,7 @@
 // data plus registered model classes.
 import { GuestLbr, guestLbrCosts, guestLbrReadWindowNs, type CostModel, type GuestLbrOutcome, type GuestLbrReadCause, type GuestLbrStats } from '@vpmu/kvm';
 import { getCpuPreset, hostLbrOwner, LBR_DEBUGCTL, LbrStack } from '@vpmu/pmu';
-import type { HostSpec, VmSpec } from '@vpmu/scenario';
+import type { HostSpec, VmSpec } from '@vpmu/world-spec';
 import type { LbrSnapshotEvent, Prng, SimEvent } from '@vpmu/sim';
 
 /** lbrSnapshot events emitted per vCPU at most (the polluted reads; findings are never capped). */

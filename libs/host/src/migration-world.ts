@@ -23,7 +23,7 @@ import { EmulatedVpmu, PassthroughVpmu, type VcpuVpmu, type VpmuHostOps } from '
 import type { GuestPerfVcpu, GuestPvPerfVcpu } from '@vpmu/guest';
 import { DROPPABLE_VPMU_STATE, diffVpmuState, vpmuStateOf, withoutVpmuState, type DroppableVpmuState, type VpmuStateRecord } from '@vpmu/migration';
 import { FIXED_COUNTER_ID_BASE, MSR } from '@vpmu/pmu';
-import type { VmSpec } from '@vpmu/scenario';
+import type { VmSpec } from '@vpmu/world-spec';
 import type { ActiveFault } from './fault-injector';
 
 /** The finding every broken migration invariant raises. */

@@ -1,6 +1,6 @@
 import { CostModel } from '@vpmu/kvm';
 import type { PerfEventAttr } from '@vpmu/perf';
-import type { VmSpec } from '@vpmu/scenario';
+import type { VmSpec } from '@vpmu/world-spec';
 import type { SimEvent } from '@vpmu/sim';
 import { ParavirtWorld, PvGuestPort, type PvWorldHost } from './paravirt-world';
 

@@ -20,7 +20,7 @@ import { PvPerfTable, type PvHostAttr, type PvHostCreateResult, type PvHostPerfP
 import type { CostModel } from '@vpmu/kvm';
 import type { GuestPvCallResult, GuestPvHypercallPort, GuestPvPerfVcpu } from '@vpmu/guest';
 import type { PerfEventAttr, PerfHooks } from '@vpmu/perf';
-import type { PvHypercallAttr, PvHypercallName, VmSpec } from '@vpmu/scenario';
+import type { PvHypercallAttr, PvHypercallName, VmSpec } from '@vpmu/world-spec';
 import type { SimEvent } from '@vpmu/sim';
 
 /** The host world's services the paravirt backend uses (HostWorld implements them, @internal). */

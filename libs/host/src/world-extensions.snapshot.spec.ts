@@ -1,6 +1,7 @@
 // Checkpoints of worlds using the issue-5 helpers (paravirt perf, guest LBR, arm64 PMU device):
 // the helpers' state is plain data in registered classes, so a restored world continues exactly.
-import { parseScenario, type Scenario } from '@vpmu/scenario';
+import { parseScenario } from '@vpmu/scenario';
+import type { Scenario } from '@vpmu/world-spec';
 import { Prng } from '@vpmu/sim';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

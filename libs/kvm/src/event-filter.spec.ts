@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import type { EventFilterSpec } from '@vpmu/scenario';
+import type { EventFilterSpec } from '@vpmu/world-spec';
 import {
   KvmArmEventFilter,
   KvmEventFilter,

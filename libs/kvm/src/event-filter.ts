@@ -22,7 +22,7 @@
 //   slot.set(r.filter); ...; const { filter } = slot.atEntry(vcpu); filter?.allowsGp(0xc0, 0)
 // Pure: no I/O, no clock.
 
-import type { EventFilterSpec } from '@vpmu/scenario';
+import type { EventFilterSpec } from '@vpmu/world-spec';
 
 export const KVM_PMU_EVENT_ALLOW = 0;
 export const KVM_PMU_EVENT_DENY = 1;

@@ -37,7 +37,7 @@ import {
   type WriteResult,
 } from '@vpmu/pmu';
 import type { PerfEventAttr, PerfHooks } from '@vpmu/perf';
-import type { EventFilterSpec, VpmuMode } from '@vpmu/scenario';
+import type { EventFilterSpec, VpmuMode } from '@vpmu/world-spec';
 import type { CostModel } from './cost-model';
 import { KvmEventFilter } from './event-filter';
 

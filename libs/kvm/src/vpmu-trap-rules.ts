@@ -13,7 +13,7 @@
 //
 // API: `accessExits({ op: 'wrmsr', msr: 0x186 }, { mode: 'passthrough', interceptEventSelect: true })` → true.
 
-import type { VpmuMode } from '@vpmu/scenario';
+import type { VpmuMode } from '@vpmu/world-spec';
 
 export interface AccessLike {
   op: 'wrmsr' | 'rdmsr' | 'rdpmc';

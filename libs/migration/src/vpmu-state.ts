@@ -11,7 +11,7 @@
 // with their counts folded. Reading one that is not quiesced is a bug (QUIESCED_OPS throws).
 // Plain data only (numbers, strings, arrays): it is a wire message and a snapshot field.
 import { EmulatedVpmu, PassthroughVpmu, type VcpuVpmu, type VpmuHostOps } from '@vpmu/kvm';
-import type { EventFilterSpec } from '@vpmu/scenario';
+import type { EventFilterSpec } from '@vpmu/world-spec';
 import { FIXED_COUNTER_ID_BASE, MSR, type IntelPmu } from '@vpmu/pmu';
 import type { GuestPerfVcpu, GuestPvPerfVcpu } from '@vpmu/guest';
 

@@ -1,9 +1,15 @@
-// libs/scenario: the scenario file format (YAML, version 1), its validation with clear errors,
-// and the normalized Scenario the rest of the tool runs. Pure: no file system; the CLI reads files.
-export * from './scenario.types';
-export { parseScenario, EVENT_NAMES, SCENARIO_DEFAULTS, MAX_FILTER_EVENTS } from './scenario.parser';
-export type { ScenarioParseResult, EventName } from './scenario.parser';
+// libs/scenario: the scenario file format (YAML, version 1): reading it, validating it with
+// clear errors (path and line), filling in its defaults, and producing the normalized Scenario
+// of @vpmu/world-spec that the models run. Pure: no file system; the CLI reads files.
+//
+// The world-spec types and quantity functions are re-exported so that callers of the parser
+// (apps, tests, bench) have the result's types at hand; the models import them from
+// @vpmu/world-spec directly.
+export * from '@vpmu/world-spec';
+export { parseScenario } from './scenario.parser';
+export type { ScenarioParseResult } from './scenario.parser';
+export { EVENT_NAMES } from './perf-session.parser';
+export type { EventName } from './perf-session.parser';
+export { SCENARIO_DEFAULTS, MAX_FILTER_EVENTS } from './scenario.defaults';
 export { formatScenarioErrors } from './scenario.errors';
 export type { ScenarioError } from './scenario.errors';
-export { parseDurationNs, parseSizeBytes, parseBandwidthBytesPerSec, formatDurationNs } from './quantity.parser';
-export type { QuantityResult } from './quantity.parser';

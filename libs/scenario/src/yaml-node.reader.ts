@@ -17,7 +17,7 @@ import {
   parseInteger,
   parseSizeBytes,
   QuantityResult,
-} from './quantity.parser';
+} from '@vpmu/world-spec';
 
 /** A value in the document: its node, where it sits, and on which line. */
 export interface Field {

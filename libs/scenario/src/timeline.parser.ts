@@ -1,0 +1,156 @@
+// `timeline[]` of a scenario: what happens when (migrations, arm64 PMU changes, host and guest
+// perf sessions started and stopped, faults), every reference checked, and each VM followed
+// through its migrations in time order.
+
+import { formatDurationNs, type TimelineAction, type TimelineEntry } from '@vpmu/world-spec';
+
+import { SCENARIO_DEFAULTS } from './scenario.defaults';
+import { ScenarioBuildContext } from './scenario-build.context';
+import { childPath, Field } from './yaml-node.reader';
+
+const TIMELINE_ACTIONS = ['migrate', 'setPmu', 'hostPerf', 'guestPerf', 'fault'] as const;
+
+const KEYS = {
+  timeline: ['at', 'migrate', 'setPmu', 'hostPerf', 'guestPerf', 'fault'],
+  migrate: ['vm', 'to', 'bandwidth', 'maxDowntime'],
+  tlSetPmu: ['vm', 'pmu'],
+  tlHostPerf: ['host', 'session', 'action'],
+  tlGuestPerf: ['vm', 'session', 'action'],
+  fault: ['kind', 'target', 'duration', 'params'],
+} as const;
+
+export function readTimelineEntry(ctx: ScenarioBuildContext, f: Field): TimelineEntry | undefined {
+  const m = ctx.r.map(f, KEYS.timeline);
+  if (!m) return undefined;
+  const atField = m.require('at', 'when, e.g. `at: 50ms`');
+  const atNs = atField && ctx.atTime(atField);
+  const present = TIMELINE_ACTIONS.filter((a) => m.has(a));
+  if (present.length !== 1) {
+    ctx.r.error(
+      f,
+      present.length === 0
+        ? `give one action: ${TIMELINE_ACTIONS.join(', ')}`
+        : `has ${present.join(' and ')}; give one action per timeline entry`,
+    );
+    return undefined;
+  }
+  const kind = present[0];
+  const body = m.get(kind)!;
+  const action = readTimelineAction(ctx, kind, body);
+  if (atNs === undefined || action === undefined) return undefined;
+  return { atNs, action };
+}
+
+function readTimelineAction(ctx: ScenarioBuildContext, kind: (typeof TIMELINE_ACTIONS)[number], f: Field): TimelineAction | undefined {
+  const startStop = ['start', 'stop'] as const;
+  switch (kind) {
+    case 'migrate': {
+      const m = ctx.r.map(f, KEYS.migrate);
+      if (!m) return undefined;
+      const vm = ctx.optReq(m, 'vm', (x) => ctx.vmRef(x));
+      const to = ctx.optReq(m, 'to', (x) => ctx.hostRef(x));
+      const bandwidthBytesPerSec =
+        ctx.opt(m, 'bandwidth', (x) => ctx.r.bandwidth(x, { min: 1 })) ?? SCENARIO_DEFAULTS.migrate.bandwidthBytesPerSec;
+      const maxDowntimeNs = ctx.opt(m, 'maxDowntime', (x) => ctx.r.duration(x, { min: 0 })) ?? SCENARIO_DEFAULTS.migrate.maxDowntimeNs;
+      if (!vm || !to) return undefined;
+      return { kind, vm: vm.id, to: to.id, bandwidthBytesPerSec, maxDowntimeNs };
+    }
+    case 'setPmu': {
+      const m = ctx.r.map(f, KEYS.tlSetPmu);
+      if (!m) return undefined;
+      const vm = ctx.optReq(m, 'vm', (x) => ctx.vmRef(x));
+      const pmu = ctx.optReq(m, 'pmu', (x) => ctx.nonEmptyString(x));
+      if (!vm || pmu === undefined) return undefined;
+      return { kind, vm: vm.id, pmu };
+    }
+    case 'hostPerf': {
+      const m = ctx.r.map(f, KEYS.tlHostPerf);
+      if (!m) return undefined;
+      const host = ctx.optReq(m, 'host', (x) => ctx.hostRef(x));
+      const sessionField = m.require('session', 'the id of one of the host\'s perf sessions');
+      const action = ctx.optReq(m, 'action', (x) => ctx.r.oneOf(x, startStop));
+      const session = sessionField && readSessionRef(ctx, sessionField, host?.perf.map((s) => s.id), host && `host ${host.id}`);
+      if (!host || session === undefined || action === undefined) return undefined;
+      return { kind, host: host.id, session, action };
+    }
+    case 'guestPerf': {
+      const m = ctx.r.map(f, KEYS.tlGuestPerf);
+      if (!m) return undefined;
+      const vm = ctx.optReq(m, 'vm', (x) => ctx.vmRef(x));
+      const sessionField = m.require('session', 'the id of one of the VM\'s guestPerf sessions');
+      const action = ctx.optReq(m, 'action', (x) => ctx.r.oneOf(x, startStop));
+      const session = sessionField && readSessionRef(ctx, sessionField, vm?.guestPerf.map((s) => s.id), vm && `VM ${vm.id}`);
+      if (!vm || session === undefined || action === undefined) return undefined;
+      return { kind, vm: vm.id, session, action };
+    }
+    case 'fault': {
+      const m = ctx.r.map(f, KEYS.fault);
+      if (!m) return undefined;
+      const fault = ctx.optReq(m, 'kind', (x) => ctx.r.id(x));
+      const targetField = m.require('target', 'the id of a host or VM');
+      let target: string | undefined;
+      if (targetField) {
+        const id = ctx.r.id(targetField);
+        if (id !== undefined && !ctx.hosts.has(id) && !ctx.vms.has(id)) {
+          const known = [...ctx.hosts.keys(), ...ctx.vms.keys()];
+          ctx.r.error(targetField, `unknown host or VM "${id}"${ctx.knownList(known, id)}`);
+        } else {
+          target = id;
+        }
+      }
+      const durationNs = ctx.opt(m, 'duration', (x) => ctx.r.duration(x, { min: 0 })) ?? 0;
+      const params: Record<string, string> = {};
+      const pf = m.get('params');
+      if (pf) {
+        const pm = ctx.r.map(pf, [], { anyKey: true });
+        for (const key of pm?.keys() ?? []) {
+          const x = pm!.get(key)!;
+          const v = ctx.r.scalarValue(x);
+          if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') params[key] = String(v);
+          else ctx.r.typeError(x, 'a string, number or boolean');
+        }
+      }
+      if (fault === undefined || target === undefined) return undefined;
+      return { kind, fault, target, durationNs, params };
+    }
+  }
+}
+
+function readSessionRef(ctx: ScenarioBuildContext, f: Field, known: string[] | undefined, owner: string | undefined): string | undefined {
+  const id = ctx.r.id(f);
+  if (id === undefined || known === undefined) return undefined;
+  if (!known.includes(id)) {
+    ctx.r.error(f, `${owner} has no session "${id}"${ctx.knownList(known, id)}`);
+    return undefined;
+  }
+  return id;
+}
+
+/** Follows each VM through its migrations (in time order) to check where it is going. */
+export function checkMigrations(ctx: ScenarioBuildContext, entries: TimelineEntry[], fields: Field[]): void {
+  const location = new Map<string, string>();
+  for (const [id, vm] of ctx.vms) location.set(id, vm.host);
+  entries.forEach((e, i) => {
+    if (e.action.kind !== 'migrate') return;
+    const { vm: vmId, to } = e.action;
+    const vm = ctx.vms.get(vmId);
+    const dest = ctx.hosts.get(to);
+    if (!vm || !dest) return;
+    const path = childPath(fields[i].path, 'migrate.to');
+    const line = fields[i].line;
+    const from = location.get(vmId);
+    if (from === to) {
+      ctx.diag.error(path, `VM ${vmId} is already on host ${to} at ${formatDurationNs(e.atNs)}`, line);
+      return;
+    }
+    if (vm.vcpus > dest.pcpus) {
+      ctx.diag.error(path, `VM ${vmId}'s ${vm.vcpus} vCPUs exceed host ${to}'s ${dest.pcpus} pCPUs`, line);
+    }
+    if (vm.vpmu.mode !== 'none' && !dest.vpmuModes.includes(vm.vpmu.mode)) {
+      // Not an error: refusing an incompatible migration is behaviour the model reports
+      // (finding migration-refused-incompatible).
+      ctx.diag.warn(path, `host ${to} does not offer vPMU mode ${vm.vpmu.mode}; the migration will be refused`, line);
+    }
+    location.set(vmId, to);
+  });
+}

@@ -1,0 +1,111 @@
+// `vms[].vpmu` of a scenario: the vPMU KVM gives a VM (mode, checked against what its host
+// offers; event filter; LBR; arm64 PMU and counter count; paravirt limits; PMI vector).
+
+import { VPMU_MODES, type EventFilterSpec, type HostSpec, type VpmuMode, type VpmuSpec } from '@vpmu/world-spec';
+
+import { MAX_FILTER_EVENTS, SCENARIO_DEFAULTS, U32_MAX } from './scenario.defaults';
+import { ScenarioBuildContext } from './scenario-build.context';
+import { Field } from './yaml-node.reader';
+
+const KEYS = {
+  vpmu: ['mode', 'interceptEventSelect', 'filter', 'lbr', 'lazyLbrRelease', 'armPmu', 'nrCounters', 'pvEventLimit', 'pmiVector'],
+  filter: ['action', 'events', 'fixedCounterBitmap', 'masked'],
+  filterEvent: ['event', 'umask'],
+  maskedEvent: ['event', 'mask', 'match', 'exclude'],
+} as const;
+
+export function defaultVpmu(): VpmuSpec {
+  const d = SCENARIO_DEFAULTS.vm;
+  return {
+    mode: d.vpmuMode,
+    interceptEventSelect: d.interceptEventSelect,
+    lbr: 'none',
+    lazyLbrReleaseNs: d.lazyLbrReleaseNs,
+    pvEventLimit: d.pvEventLimit,
+    pmiVector: 'dedicated',
+  };
+}
+
+export function readVpmu(ctx: ScenarioBuildContext, f: Field, host: HostSpec | undefined): VpmuSpec | undefined {
+  const m = ctx.r.map(f, KEYS.vpmu);
+  if (!m) return undefined;
+  const spec = defaultVpmu();
+  const modeField = m.get('mode');
+  if (modeField) {
+    const mode = ctx.r.oneOf(modeField, VPMU_MODES);
+    if (mode !== undefined) {
+      spec.mode = mode;
+      if (host) checkModeOnHost(ctx, mode, host, modeField.path, modeField.line, 'mode');
+    }
+  } else if (host) {
+    checkModeOnHost(ctx, spec.mode, host, m.path, m.line, 'the default mode');
+  }
+  spec.interceptEventSelect = ctx.opt(m, 'interceptEventSelect', (x) => ctx.r.bool(x)) ?? spec.interceptEventSelect;
+  const filterField = m.get('filter');
+  if (filterField) {
+    const filter = readEventFilter(ctx, filterField);
+    if (filter) spec.filter = filter;
+    if (spec.mode === 'none') ctx.r.warn(filterField, 'an event filter has no effect when the VM has no PMU (mode none)');
+  }
+  spec.lbr = ctx.opt(m, 'lbr', (x) => ctx.r.oneOf(x, ['none', 'pv', 'lazy'] as const)) ?? spec.lbr;
+  spec.lazyLbrReleaseNs = ctx.opt(m, 'lazyLbrRelease', (x) => ctx.r.duration(x, { min: 0 })) ?? spec.lazyLbrReleaseNs;
+  const armPmu = ctx.opt(m, 'armPmu', (x) => ctx.nonEmptyString(x));
+  if (armPmu !== undefined) spec.armPmu = armPmu;
+  const nr = ctx.opt(m, 'nrCounters', (x) => ctx.r.int(x, { min: 0, max: 31 }));
+  if (nr !== undefined) spec.nrCounters = nr;
+  spec.pvEventLimit = ctx.opt(m, 'pvEventLimit', (x) => ctx.r.int(x, { min: 0 })) ?? spec.pvEventLimit;
+  spec.pmiVector = ctx.opt(m, 'pmiVector', (x) => ctx.r.oneOf(x, ['dedicated', 'shared'] as const)) ?? spec.pmiVector;
+  return spec;
+}
+
+export function checkModeOnHost(ctx: ScenarioBuildContext, mode: VpmuMode, host: HostSpec, path: string, line: number | undefined, what: string): void {
+  // Every host can run a VM without a PMU.
+  if (mode === 'none' || host.vpmuModes.includes(mode)) return;
+  ctx.diag.error(path, `${what} ${mode} is not offered by host ${host.id} (its vpmuModes: ${host.vpmuModes.join(', ') || 'none'})`, line);
+}
+
+function readEventFilter(ctx: ScenarioBuildContext, f: Field): EventFilterSpec | undefined {
+  const m = ctx.r.map(f, KEYS.filter);
+  if (!m) return undefined;
+  const actionField = m.require('action', 'allow or deny');
+  const action = actionField && ctx.r.oneOf(actionField, ['allow', 'deny'] as const);
+  const events: EventFilterSpec['events'] = [];
+  const eventsField = m.get('events');
+  if (eventsField) {
+    const items = ctx.r.list(eventsField);
+    if (items && items.length > MAX_FILTER_EVENTS) {
+      ctx.r.error(eventsField, `has ${items.length} events; at most ${MAX_FILTER_EVENTS} events (KVM returns E2BIG)`);
+    }
+    for (const it of items ?? []) {
+      const em = ctx.r.map(it, KEYS.filterEvent);
+      if (!em) continue;
+      const ev = ctx.optReq(em, 'event', (x) => ctx.r.intOrHex(x, { min: 0, max: 0xfff }));
+      const umask = ctx.opt(em, 'umask', (x) => ctx.r.intOrHex(x, { min: 0, max: 0xff })) ?? 0;
+      if (ev !== undefined) events.push({ eventSelect: ev, umask });
+    }
+  }
+  const fixedCounterBitmap = ctx.opt(m, 'fixedCounterBitmap', (x) => ctx.r.intOrHex(x, { min: 0, max: U32_MAX })) ?? 0;
+  const masked: EventFilterSpec['masked'] = [];
+  const maskedField = m.get('masked');
+  if (maskedField) {
+    const items = ctx.r.list(maskedField);
+    if (items && items.length > MAX_FILTER_EVENTS) {
+      ctx.r.error(maskedField, `has ${items.length} masked events; at most ${MAX_FILTER_EVENTS} events (KVM returns E2BIG)`);
+    }
+    for (const it of items ?? []) {
+      const mm = ctx.r.map(it, KEYS.maskedEvent);
+      if (!mm) continue;
+      const ev = ctx.optReq(mm, 'event', (x) => ctx.r.intOrHex(x, { min: 0, max: 0xfff }));
+      const mask = ctx.optReq(mm, 'mask', (x) => ctx.r.intOrHex(x, { min: 0, max: 0xff }));
+      const match = ctx.optReq(mm, 'match', (x) => ctx.r.intOrHex(x, { min: 0, max: 0xff }));
+      const exclude = ctx.opt(mm, 'exclude', (x) => ctx.r.bool(x)) ?? false;
+      if (ev !== undefined && mask !== undefined && match !== undefined) {
+        if ((match & ~mask) !== 0) {
+          ctx.diag.warn(mm.path, `match 0x${match.toString(16)} has bits outside mask 0x${mask.toString(16)}; it can never match`, mm.line);
+        }
+        masked.push({ eventSelect: ev, mask, match, exclude });
+      }
+    }
+  }
+  return { action: action ?? 'allow', events, fixedCounterBitmap, masked };
+}

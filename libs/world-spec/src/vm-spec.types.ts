@@ -1,0 +1,42 @@
+// A simulated VM as the world is built from it: its placement (host, vCPU affinity), memory,
+// the vPMU KVM gives it (mode, event filter, LBR, paravirt limits), what runs inside it
+// (workload, guest perf sessions, a scripted program).
+
+import type { ProgramOp } from './program-op.types';
+import type { GuestPerfSpec, WorkloadSpec } from './workload-spec.types';
+
+export type VpmuMode = 'none' | 'emulated' | 'passthrough' | 'paravirt';
+export const VPMU_MODES: readonly VpmuMode[] = ['none', 'emulated', 'passthrough', 'paravirt'];
+export type LbrMode = 'none' | 'pv' | 'lazy';
+
+export interface EventFilterSpec {
+  action: 'allow' | 'deny';
+  events: { eventSelect: number; umask: number }[];
+  fixedCounterBitmap: number;
+  masked: { eventSelect: number; mask: number; match: number; exclude: boolean }[];
+}
+
+export interface VpmuSpec {
+  mode: VpmuMode;
+  interceptEventSelect: boolean;
+  filter?: EventFilterSpec;
+  lbr: LbrMode;
+  lazyLbrReleaseNs: number;     // lazy LBR: release the host LBR event after this long unused
+  armPmu?: string;              // arm64 SET_PMU at creation
+  nrCounters?: number;          // arm64 SET_NR_COUNTERS / x86 exposed GP counters
+  pvEventLimit: number;         // paravirt per-VM event limit
+  pmiVector: 'dedicated' | 'shared';
+}
+
+export interface VmSpec {
+  id: string;
+  host: string;
+  vcpus: number;
+  /** Per vCPU, the pCPUs its thread may run on. */
+  affinity: number[][];
+  memoryBytes: number;
+  vpmu: VpmuSpec;
+  workload: WorkloadSpec;
+  guestPerf: GuestPerfSpec[];
+  program: ProgramOp[];
+}
