@@ -8,7 +8,7 @@
 // stealing (which migrates vCPU threads between pCPUs), and high-priority noise that preempts at
 // once. A vCPU thread alternates between guest mode and host mode (VM exits); guest time drives
 // the workload's event counts, the guest scheduler's time slices and the VM-exit sources.
-import type { HostSpec, ProgramOp, Scenario, TimelineEntry, VmSpec } from '@vpmu/scenario';
+import type { HostSpec, ProgramOp, Scenario, TimelineEntry, VmSpec } from '@vpmu/world-spec';
 import { decodeSnapshot, encodeSnapshot, EventQueue, Prng, SnapshotRegistry, type MigrationPhaseName, type SimEvent } from '@vpmu/sim';
 import { migrationIncompatibility, planPrecopy, type PrecopyPlan } from '@vpmu/migration';
 import { CostModel, EmulatedVpmu, KvmEventFilter, NoneVpmu, PassthroughVpmu, PMI_VECTORS, type VcpuVpmu, type VpmuHostOps } from '@vpmu/kvm';
