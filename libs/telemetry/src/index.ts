@@ -44,7 +44,6 @@ export { renderHtmlReport, type HtmlReportOptions } from './html-report.renderer
 export { FileChunkSink } from './file-chunk.sink';
 export { formatVcpuThreadName, parseVcpuThreadName, type VcpuRef } from './thread-names';
 export { TelemetryError, type TelemetryErrorCode } from './telemetry.errors';
+// `npm run bench` (bench/bench.ts) measures the viewers' throughput with it.
 export { measureExportThroughput, type ExportThroughput } from './export-throughput.bench';
-// Test support: a synthetic run (tests, bench) and the OTLP exporter loaded outside Jest's sandbox.
-export { makeSyntheticRun, type SyntheticRun, type SyntheticRunOptions } from './testing/synthetic-run';
-export { otlpExporterFactoryForJest } from './testing/jest-otlp-exporter';
+// Test fixtures (src/testing/) are not exported: specs import them by path.
