@@ -4,6 +4,7 @@
 //   OtelTraceBuilder   -> spans with seed-derived ids; OtlpSpanExporter (http/protobuf) and
 //                         OtlpJsonWriter (OTLP JSON file) ship them
 //   ReportCollector    -> ReportData; renderHtmlReport(summary, data) -> report.html
+// All three read vCPU run slices, PMIs and counter samples through one fold (run-timeline.fold.ts).
 export { PerfettoWriter, type PerfettoWriterOptions, type ChunkSink } from './perfetto.writer';
 export { OtelTraceBuilder, type OtelTraceOptions } from './otel-trace.builder';
 export {
