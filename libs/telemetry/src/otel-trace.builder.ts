@@ -13,11 +13,10 @@
 // the slice carries counts per reason as attributes (`vpmu.exits.<reason>`). Long-lived spans
 // keep at most `maxEventsPerSpan` events and count the rest in droppedEventsCount (the summary
 // and the Perfetto file keep everything; the trace is for reading).
-// Run slices and PMIs come from the viewers' shared fold (run-timeline.fold.ts).
+// Run slices, PMIs and migrations come from the viewers' shared fold (run-timeline.fold.ts).
 // Streaming: a slice span is complete when its vCPU is switched out and goes to `onSpan` at
 // once; only open slices and the long-lived spans are held in memory.
 import type {
-  MigrationPhaseEvent,
   PerfStateEvent,
   Place,
   SimEvent,
@@ -32,7 +31,7 @@ import {
   deriveSpanId,
   deriveTraceId,
 } from './otel-span.model';
-import { RunTimelineFold, type OpenRunSlice, type PmiMark, type VcpuRunSlice } from './run-timeline.fold';
+import { layMigrationPhases, RunTimelineFold, type Migration, type OpenRunSlice, type PmiMark, type VcpuRunSlice } from './run-timeline.fold';
 
 export interface OtelTraceOptions {
   seed: number;
@@ -71,11 +70,6 @@ interface PerfSession {
   index: number;
 }
 
-interface MigrationInFlight {
-  index: number;
-  phases: MigrationPhaseEvent[];
-}
-
 const DEFAULTS = {
   maxExitEventsPerSlice: 8,
   aggregateExitsAbovePerSec: 20_000,
@@ -102,11 +96,10 @@ export class OtelTraceBuilder {
     sliceStart: (s) => this.openSlice(s),
     sliceEnd: (s) => this.closeSlice(s),
     pmi: (m) => this.onPmi(m),
+    migration: (m) => this.onMigration(m),
   });
   private readonly perfSessions = new Map<string, PerfSession>();
   private readonly perfSessionCounts = new Map<string, number>();
-  private readonly migrations = new Map<string, MigrationInFlight>();
-  private readonly migrationCounts = new Map<string, number>();
   private finished = false;
   private emitted = 0;
 
@@ -154,9 +147,6 @@ export class OtelTraceBuilder {
         case 'perfState':
           this.onPerfState(e);
           break;
-        case 'migrationPhase':
-          this.onMigrationPhase(e);
-          break;
         case 'finding':
           this.onSliceEvent(e.at, e.atNs, `finding: ${e.findingKind}`, { 'vpmu.finding.kind': e.findingKind, 'vpmu.finding.detail': e.detail, ...placeAttrs(e.at) }, 'always');
           break;
@@ -180,7 +170,7 @@ export class OtelTraceBuilder {
             'vpmu.guest_perf.samples': e.samples,
           } });
           break;
-        // contextSwitch and pmi: through the timeline fold. counterSample: counters are plotted
+        // contextSwitch, pmi and migrationPhase: through the timeline fold. counterSample: counters are plotted
         // in Perfetto and the report; a trace is the wrong view.
       }
     }
@@ -192,11 +182,10 @@ export class OtelTraceBuilder {
     if (this.finished) return [];
     this.finished = true;
     const endNs = this.timeline.runEndNs(summary.run.durationNs);
-    this.timeline.finish(endNs);
+    this.timeline.endRunSlices(endNs);
     for (const p of this.perfSessions.values()) this.end(p.open, endNs);
     this.perfSessions.clear();
-    for (const [vm, m] of this.migrations) this.flushMigration(vm, m);
-    this.migrations.clear();
+    this.timeline.endMigrations();
 
     for (const id of [...this.vms.keys()].sort()) {
       const s = this.vms.get(id)!;
@@ -361,41 +350,21 @@ export class OtelTraceBuilder {
 
   // ---- migrations -------------------------------------------------------------------------
 
-  private onMigrationPhase(e: MigrationPhaseEvent): void {
-    const vm = e.at.vm;
-    if (vm === undefined) return;
-    let m = this.migrations.get(vm);
-    if (!m) {
-      const index = this.migrationCounts.get(vm) ?? 0;
-      this.migrationCounts.set(vm, index + 1);
-      m = { index, phases: [] };
-      this.migrations.set(vm, m);
-    }
-    m.phases.push(e);
-    if (e.phase === 'resume' || e.phase === 'refused') {
-      this.flushMigration(vm, m);
-      this.migrations.delete(vm);
-    }
-  }
-
-  /** A phase event carries its start (atNs) and its duration; phases are laid end to end. */
-  private flushMigration(vm: string, m: MigrationInFlight): void {
-    if (m.phases.length === 0) return;
+  /** One span per migration, its phases as child spans laid end to end. */
+  private onMigration(m: Migration): void {
+    const { vm } = m;
     const first = m.phases[0];
-    const last = m.phases[m.phases.length - 1];
-    const refused = last.phase === 'refused';
+    const refused = m.result === 'refused';
     const path = `vm/${vm}/migration/${m.index}`;
     const parent = this.newSpan(path, this.vm(vm, first.atNs).span.spanId, `migrate ${vm} ${first.fromHost}→${first.toHost}`, first.atNs, {
       'vpmu.vm': vm,
       'vpmu.migration.from': first.fromHost,
       'vpmu.migration.to': first.toHost,
     }, this.maxSpanEvents);
-    let cursor = first.atNs;
+    const laid = layMigrationPhases(m.phases);
     let bytes = 0;
     let downtimeNs = 0;
-    m.phases.forEach((p, j) => {
-      const startNs = Math.max(p.atNs, cursor);
-      const endNs = startNs + Math.max(0, p.durationNs);
+    laid.forEach(({ event: p, startNs, endNs }, j) => {
       const phase = this.newSpan(`${path}/phase/${j}`, parent.span.spanId, p.phase === 'precopy' ? `precopy #${p.iteration}` : p.phase, startNs, {
         'vpmu.vm': vm,
         'vpmu.migration.phase': p.phase,
@@ -406,18 +375,17 @@ export class OtelTraceBuilder {
       this.end(phase, endNs);
       bytes += p.bytes;
       if (p.phase === 'stop-and-copy') downtimeNs += p.durationNs;
-      cursor = endNs;
     });
     Object.assign(parent.span.attributes, {
       'vpmu.migration.bytes': bytes,
       'vpmu.migration.downtime_ns': downtimeNs,
-      'vpmu.migration.result': refused ? 'refused' : last.phase === 'resume' ? 'completed' : 'incomplete',
+      'vpmu.migration.result': m.result,
     });
     if (refused) {
       parent.span.status = 'error';
       parent.span.statusMessage = 'migration refused';
     }
-    this.end(parent, cursor);
+    this.end(parent, laid[laid.length - 1].endNs);
   }
 
   // ---- spans ------------------------------------------------------------------------------

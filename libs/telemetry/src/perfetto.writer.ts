@@ -5,8 +5,8 @@
 //                      inside them, PMIs, VM exits, findings), one per host perf event (state slices)
 //   process per VM     counter tracks (actual and guest-observed values), a "migration" thread
 //                      (one slice per migration with its phases nested), VM-level instants
-// Which thread runs on each pCPU, the vCPU run slices, PMIs and counter samples come from the
-// viewers' shared fold (run-timeline.fold.ts); this file only draws them.
+// Which thread runs on each pCPU, the vCPU run slices, PMIs, counter samples and migrations come
+// from the viewers' shared fold (run-timeline.fold.ts); this file only draws them.
 // Streaming: events are written to the sink as slices close; state is per thread, so memory is
 // bounded by the topology, not by the run length. Slices on one thread never overlap: each
 // thread keeps a stack of open slices and a monotonic "last end", and a start earlier than
@@ -14,14 +14,22 @@
 import type {
   FindingEvent,
   GuestContextSwitchEvent,
-  MigrationPhaseEvent,
   PerfStateEvent,
   SimEvent,
   VmExitEvent,
   Place,
 } from '@vpmu/sim';
 import type { RunSummary } from '@vpmu/summary';
-import { RunTimelineFold, type CounterPoint, type OpenRunSlice, type PcpuSwitch, type PmiMark, type VcpuRunSlice } from './run-timeline.fold';
+import {
+  layMigrationPhases,
+  RunTimelineFold,
+  type CounterPoint,
+  type Migration,
+  type OpenRunSlice,
+  type PcpuSwitch,
+  type PmiMark,
+  type VcpuRunSlice,
+} from './run-timeline.fold';
 import { IDLE_THREAD } from './thread-names';
 import { nsToUsDecimal } from './time-format';
 
@@ -79,11 +87,6 @@ interface VcpuState {
   lastHost: string | null;
 }
 
-interface PendingMigration {
-  vm: string;
-  phases: MigrationPhaseEvent[];
-}
-
 const DEFAULT_MAX_EXIT_INSTANTS = 8;
 const DEFAULT_CHUNK_CHARS = 64 * 1024;
 const TID_BASE = 10_000;
@@ -104,7 +107,6 @@ export class PerfettoWriter {
   private readonly pcpus = new Map<string, ThreadTrack>();
   private readonly vcpus = new Map<string, VcpuState>();
   private readonly perfTracks = new Map<string, ThreadTrack>();
-  private readonly migrations = new Map<string, PendingMigration>();
   private eventsWritten = 0;
   private readonly timeline = new RunTimelineFold({
     pcpuSwitch: (s) => this.onPcpuSwitch(s),
@@ -112,6 +114,7 @@ export class PerfettoWriter {
     sliceEnd: (s) => this.switchVcpuOut(s),
     pmi: (m) => this.onPmi(m),
     counterSample: (p) => this.onCounterSample(p),
+    migration: (m) => this.onMigration(m),
   });
 
   constructor(
@@ -141,9 +144,6 @@ export class PerfettoWriter {
           break;
         case 'perfState':
           this.onPerfState(e);
-          break;
-        case 'migrationPhase':
-          this.onMigrationPhase(e);
           break;
         case 'finding':
           this.onFinding(e);
@@ -185,8 +185,7 @@ export class PerfettoWriter {
     }
     for (const t of this.pcpus.values()) this.closeAll(t, endNs);
     for (const t of this.perfTracks.values()) this.closeAll(t, endNs);
-    for (const m of this.migrations.values()) this.flushMigration(m);
-    this.migrations.clear();
+    this.timeline.endMigrations();
     for (const t of this.threads.values()) this.closeAll(t, endNs);
     this.writeMetadata(summary);
     this.finished = true;
@@ -337,51 +336,24 @@ export class PerfettoWriter {
     }
   }
 
-  private onMigrationPhase(e: MigrationPhaseEvent): void {
-    const vm = e.at.vm;
-    if (vm === undefined) return;
-    let m = this.migrations.get(vm);
-    if (!m) {
-      m = { vm, phases: [] };
-      this.migrations.set(vm, m);
-    }
-    m.phases.push(e);
-    if (e.phase === 'resume' || e.phase === 'refused') {
-      this.flushMigration(m);
-      this.migrations.delete(vm);
-    }
-  }
-
-  /** One migration: a parent slice over all phases, phases nested and laid end to end.
-   * A phase event carries its start (atNs) and duration. */
-  private flushMigration(m: PendingMigration): void {
-    if (m.phases.length === 0) return;
+  /** One migration: a parent slice over all phases, phases nested and laid end to end. */
+  private onMigration(m: Migration): void {
     const track = this.thread(this.process('vm', m.vm), 'migration', 'migration', 0);
-    const first = m.phases[0];
-    const last = m.phases[m.phases.length - 1];
-    let cursor = Math.max(first.atNs, track.lastEndNs);
-    const laid: { e: MigrationPhaseEvent; startNs: number; endNs: number }[] = [];
-    for (const e of m.phases) {
-      const startNs = Math.max(e.atNs, cursor);
-      const endNs = startNs + Math.max(0, e.durationNs);
-      laid.push({ e, startNs, endNs });
-      cursor = endNs;
-    }
-    const refused = last.phase === 'refused';
+    const laid = layMigrationPhases(m.phases, track.lastEndNs);
+    const refused = m.result === 'refused';
     const bytes = m.phases.reduce((s, p) => s + p.bytes, 0);
-    this.open(track, `migrate ${first.fromHost}→${first.toHost}${refused ? ' (refused)' : ''}`, laid[0].startNs, {
-      from: first.fromHost,
-      to: first.toHost,
+    this.open(track, `migrate ${m.fromHost}→${m.toHost}${refused ? ' (refused)' : ''}`, laid[0].startNs, {
+      from: m.fromHost,
+      to: m.toHost,
       bytes,
       result: refused ? 'refused' : 'completed',
     }, 'migration');
     for (const p of laid) {
-      const label = p.e.phase === 'precopy' ? `precopy #${p.e.iteration}` : p.e.phase;
-      this.open(track, label, p.startNs, { bytes: p.e.bytes, iteration: p.e.iteration, durationNs: p.e.durationNs }, 'migration');
+      const label = p.event.phase === 'precopy' ? `precopy #${p.event.iteration}` : p.event.phase;
+      this.open(track, label, p.startNs, { bytes: p.event.bytes, iteration: p.event.iteration, durationNs: p.event.durationNs }, 'migration');
       this.close(track, p.endNs);
     }
-    this.close(track, cursor);
-    m.phases = [];
+    this.close(track, laid[laid.length - 1].endNs);
   }
 
   // ---- tracks -----------------------------------------------------------------------------

@@ -7,11 +7,12 @@
 //   - PMI marks and counter points: at most `maxMarksPerVcpu` / `maxPointsPerSeries`; when full,
 //     every other one is dropped and from then on only every 2^k-th is kept (uniform thinning).
 //     The last counter point is always kept, so final values are exact. Totals are exact.
-// Run slices, PMIs and counter samples come from the viewers' shared fold (run-timeline.fold.ts).
+// Run slices, PMIs, counter samples and migrations come from the viewers' shared fold
+// (run-timeline.fold.ts).
 // The summary stays the source of truth for numbers; this is only for pictures.
-import type { SimEvent, MigrationPhaseEvent } from '@vpmu/sim';
+import type { SimEvent } from '@vpmu/sim';
 import type { RunSummary } from '@vpmu/summary';
-import { RunTimelineFold, type CounterPoint, type PmiMark, type VcpuRunSlice } from './run-timeline.fold';
+import { layMigrationPhases, RunTimelineFold, type CounterPoint, type Migration, type PmiMark, type VcpuRunSlice } from './run-timeline.fold';
 
 export interface ReportSlice {
   host: string;
@@ -95,11 +96,11 @@ export class ReportCollector {
   private readonly vcpus = new Map<string, VcpuAcc>();
   private readonly series = new Map<string, SeriesAcc>();
   private readonly migrations: ReportMigration[] = [];
-  private readonly pendingMigrations = new Map<string, MigrationPhaseEvent[]>();
   private readonly timeline = new RunTimelineFold({
     sliceEnd: (s) => this.addSlice(s),
     pmi: (m) => this.addPmi(m),
     counterSample: (p) => this.addPoint(p),
+    migration: (m) => this.addMigration(m),
   });
 
   constructor(options: ReportCollectorOptions = {}) {
@@ -113,16 +114,14 @@ export class ReportCollector {
       if (e.at.host !== undefined && e.at.pcpu !== undefined) this.pcpuSet(e.at.host).add(e.at.pcpu);
       else if (e.at.host !== undefined) this.pcpuSet(e.at.host);
       this.timeline.onEvent(e);
-      if (e.kind === 'migrationPhase') this.onMigrationPhase(e);
     }
   }
 
   /** Closes what is open at the end of the run and returns the collected data. */
   finish(summary: RunSummary): ReportData {
     const endNs = this.timeline.runEndNs(summary.run.durationNs);
-    this.timeline.finish(endNs);
-    for (const [vm, list] of this.pendingMigrations) this.flushMigration(vm, list);
-    this.pendingMigrations.clear();
+    this.timeline.endRunSlices(endNs);
+    this.timeline.endMigrations();
     for (const id of Object.keys(summary.hosts)) {
       const set = this.pcpuSet(id);
       for (let i = 0; i < summary.hosts[id].pcpus; i++) set.add(i);
@@ -253,36 +252,9 @@ export class ReportCollector {
     acc.track.slices = slices;
   }
 
-  private onMigrationPhase(e: MigrationPhaseEvent): void {
-    const vm = e.at.vm;
-    if (vm === undefined) return;
-    const list = this.pendingMigrations.get(vm) ?? [];
-    list.push(e);
-    this.pendingMigrations.set(vm, list);
-    if (e.phase === 'resume' || e.phase === 'refused') {
-      this.flushMigration(vm, list);
-      this.pendingMigrations.delete(vm);
-    }
-  }
-
-  private flushMigration(vm: string, list: MigrationPhaseEvent[]): void {
-    if (list.length === 0) return;
-    const first = list[0];
-    const last = list[list.length - 1];
-    let cursor = first.atNs;
-    const phases = list.map((p) => {
-      const startNs = Math.max(p.atNs, cursor);
-      const endNs = startNs + Math.max(0, p.durationNs);
-      cursor = endNs;
-      return { phase: p.phase, iteration: p.iteration, startNs, endNs, bytes: p.bytes };
-    });
-    this.migrations.push({
-      vm,
-      from: first.fromHost,
-      to: first.toHost,
-      result: last.phase === 'refused' ? 'refused' : last.phase === 'resume' ? 'completed' : 'incomplete',
-      phases,
-    });
+  private addMigration(m: Migration): void {
+    const phases = layMigrationPhases(m.phases).map(({ event: p, startNs, endNs }) => ({ phase: p.phase, iteration: p.iteration, startNs, endNs, bytes: p.bytes }));
+    this.migrations.push({ vm: m.vm, from: m.fromHost, to: m.toHost, result: m.result, phases });
   }
 }
 

@@ -1,8 +1,17 @@
-import type { Place, SimEvent } from '@vpmu/sim';
+import type { MigrationPhaseName, Place, SimEvent } from '@vpmu/sim';
 import { OtelTraceBuilder } from './otel-trace.builder';
 import { PerfettoWriter } from './perfetto.writer';
 import { ReportCollector } from './report.collector';
-import { RunTimelineFold, type CounterPoint, type PcpuSwitch, type PmiMark, type VcpuRunSlice, type OpenRunSlice } from './run-timeline.fold';
+import {
+  layMigrationPhases,
+  RunTimelineFold,
+  type CounterPoint,
+  type Migration,
+  type OpenRunSlice,
+  type PcpuSwitch,
+  type PmiMark,
+  type VcpuRunSlice,
+} from './run-timeline.fold';
 import { makeSyntheticRun } from './testing/synthetic-run.fixture';
 import { formatVcpuThreadName } from './thread-names';
 
@@ -16,6 +25,10 @@ function pmi(atNs: number, at: Place, lost = false): SimEvent {
   return { kind: 'pmi', atNs, at, counter: 'gp0', owner: 'guest', deliveredTo: 'guest', vector: 0xfe, overflowNs: atNs - 100, skidNs: 100, lost };
 }
 
+function phase(atNs: number, vm: string, p: MigrationPhaseName, durationNs: number, iteration = 0): SimEvent {
+  return { kind: 'migrationPhase', atNs, at: { vm }, phase: p, iteration, bytes: 1000, durationNs, fromHost: 'h1', toHost: 'h2' };
+}
+
 /** Feeds the events and records what the listener hears, in order. */
 function fold(events: SimEvent[], endNs?: number) {
   const heard: string[] = [];
@@ -24,6 +37,7 @@ function fold(events: SimEvent[], endNs?: number) {
   const switches: PcpuSwitch[] = [];
   const pmis: PmiMark[] = [];
   const points: CounterPoint[] = [];
+  const migrations: Migration[] = [];
   const f = new RunTimelineFold({
     pcpuSwitch: (s) => {
       switches.push(s);
@@ -39,10 +53,14 @@ function fold(events: SimEvent[], endNs?: number) {
     },
     pmi: (m) => pmis.push(m),
     counterSample: (p) => points.push(p),
+    migration: (m) => migrations.push(m),
   });
   for (const e of events) f.onEvent(e);
-  if (endNs !== undefined) f.finish(f.runEndNs(endNs));
-  return { f, heard, ended, started, switches, pmis, points };
+  if (endNs !== undefined) {
+    f.endRunSlices(f.runEndNs(endNs));
+    f.endMigrations();
+  }
+  return { f, heard, ended, started, switches, pmis, points, migrations };
 }
 
 describe('RunTimelineFold', () => {
@@ -117,6 +135,43 @@ describe('RunTimelineFold', () => {
     expect(points[0]).toMatchObject({ atNs: 10, event: 'cycles', actual: 7, observed: 5 });
   });
 
+  it('groups a VM\'s migration phases up to resume or refused, and ends one in flight as incomplete', () => {
+    const events = [
+      phase(100, 'vm1', 'setup', 10),
+      phase(110, 'vm2', 'setup', 10),
+      phase(120, 'vm1', 'precopy', 50, 1),
+      phase(170, 'vm1', 'resume', 5),
+      phase(200, 'vm2', 'refused', 0),
+      phase(300, 'vm1', 'setup', 10),
+    ];
+    const during = fold(events);
+    expect(during.migrations.map((m) => [m.vm, m.index, m.result, m.phases.length])).toEqual([
+      ['vm1', 0, 'completed', 3],
+      ['vm2', 0, 'refused', 2],
+    ]);
+    const ended = fold(events, 1000);
+    expect(ended.migrations.map((m) => [m.vm, m.index, m.result, m.fromHost, m.toHost])).toEqual([
+      ['vm1', 0, 'completed', 'h1', 'h2'],
+      ['vm2', 0, 'refused', 'h1', 'h2'],
+      ['vm1', 1, 'incomplete', 'h1', 'h2'],
+    ]);
+  });
+
+  it('lays migration phases end to end from their start, or from a floor', () => {
+    const phases = [phase(100, 'vm1', 'setup', 30), phase(110, 'vm1', 'precopy', 50, 1), phase(400, 'vm1', 'stop-and-copy', -5)];
+    const only = (e: SimEvent) => e as Extract<SimEvent, { kind: 'migrationPhase' }>;
+    expect(layMigrationPhases(phases.map(only)).map((p) => [p.startNs, p.endNs])).toEqual([
+      [100, 130],
+      [130, 180],
+      [400, 400],
+    ]);
+    expect(layMigrationPhases(phases.map(only), 150).map((p) => [p.startNs, p.endNs])).toEqual([
+      [150, 180],
+      [180, 230],
+      [400, 400],
+    ]);
+  });
+
   it('gives the three viewers the same run slices (synthetic run)', () => {
     const run = makeSyntheticRun();
     const expected = fold(run.batches.flat(), run.summary.run.durationNs).ended;
@@ -153,5 +208,15 @@ describe('RunTimelineFold', () => {
     expect(perVcpu(otelSlices)).toEqual(perVcpu(expected));
     expect(perVcpu(reportSlices)).toEqual(perVcpu(expected));
     expect(perVcpu(perfettoSlices)).toEqual(perVcpu(expected));
+
+    // ... and the same migration phases.
+    const reportPhases = data.migrations.flatMap((m) => m.phases.map((p) => `${m.vm} ${p.phase} ${p.startNs}..${p.endNs}`));
+    const otelPhases = spans
+      .filter((s) => /\/migration\/\d+\/phase\/\d+$/.test(s.path))
+      .map((s) => `${s.attributes['vpmu.vm']} ${s.attributes['vpmu.migration.phase']} ${s.startNs}..${s.endNs}`);
+    const perfettoPhases = trace.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'migration' && e.args?.iteration !== undefined).length;
+    expect(reportPhases.length).toBeGreaterThan(2);
+    expect(otelPhases).toEqual(reportPhases);
+    expect(perfettoPhases).toBe(reportPhases.length);
   });
 });

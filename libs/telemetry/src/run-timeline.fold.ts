@@ -6,12 +6,14 @@
 //     without a switch-out (a lost switch-out: the slice ends there), or until the run ends;
 //   - PMIs, with the vCPU they are placed on and the run slice open at the time, if any;
 //   - counter samples, keyed by the series they belong to (a vCPU's or VM's guest view, or a
-//     pCPU's or host's).
+//     pCPU's or host's);
+//   - migrations: a VM's phase events from its first phase up to `resume` (completed) or
+//     `refused`, or up to the end of the run (incomplete).
 // The fold only reads; it calls a listener as things happen, in stream order, and each viewer
 // draws what it wants from that. Per pCPU switch the listener hears, in this order: the pCPU
 // switch, the end of the slice switched out, the end of the next vCPU's slice elsewhere (lost
 // switch-out), the start of the next vCPU's slice. Memory is bounded by the topology.
-import type { ContextSwitchEvent, CounterSampleEvent, PmiEvent, SimEvent } from '@vpmu/sim';
+import type { ContextSwitchEvent, CounterSampleEvent, MigrationPhaseEvent, PmiEvent, SimEvent } from '@vpmu/sim';
 import { IDLE_THREAD, parseVcpuThreadName, type VcpuRef } from './thread-names';
 
 /** A vCPU run slice that has started and not yet ended. */
@@ -68,12 +70,47 @@ export interface CounterPoint {
   observed: number;
 }
 
+export interface Migration {
+  vm: string;
+  /** The migration's ordinal among this VM's migrations, from 0. */
+  index: number;
+  fromHost: string;
+  toHost: string;
+  /** 'incomplete': the run ended during it. */
+  result: 'completed' | 'refused' | 'incomplete';
+  /** The phase events in stream order; never empty. */
+  phases: MigrationPhaseEvent[];
+}
+
+/** A migration phase placed on the timeline. */
+export interface LaidPhase {
+  event: MigrationPhaseEvent;
+  startNs: number;
+  endNs: number;
+}
+
 export interface RunTimelineListener {
   pcpuSwitch?(s: PcpuSwitch): void;
   sliceStart?(slice: OpenRunSlice): void;
   sliceEnd?(slice: VcpuRunSlice): void;
   pmi?(mark: PmiMark): void;
   counterSample?(point: CounterPoint): void;
+  /** A migration has ended (or the run has, see endMigrations). */
+  migration?(m: Migration): void;
+}
+
+/**
+ * A phase event carries its start (atNs) and its duration; phases are laid end to end, none
+ * starting before the previous one ended, the first no earlier than `floorNs`.
+ */
+export function layMigrationPhases(phases: readonly MigrationPhaseEvent[], floorNs = 0): LaidPhase[] {
+  let cursor = phases.length > 0 ? Math.max(phases[0].atNs, floorNs) : floorNs;
+  return phases.map((event) => {
+    const startNs = Math.max(event.atNs, cursor);
+    const endNs = startNs + Math.max(0, event.durationNs);
+    cursor = endNs;
+    return { event, startNs, endNs };
+  });
 }
 
 interface VcpuTimeline {
@@ -86,11 +123,14 @@ export class RunTimelineFold {
   private readonly pcpuThreads = new Map<string, string>();
   /** vm\0vcpu -> the vCPU's slices, in the order vCPUs first ran (the order finish() ends them). */
   private readonly vcpus = new Map<string, VcpuTimeline>();
+  /** vm -> the phases of its migration in flight. */
+  private readonly migrations = new Map<string, { index: number; phases: MigrationPhaseEvent[] }>();
+  private readonly migrationCounts = new Map<string, number>();
   private maxSeenNs = 0;
 
   constructor(private readonly listener: RunTimelineListener) {}
 
-  /** Folds one event in; kinds other than contextSwitch, pmi and counterSample only move the clock. */
+  /** Folds one event in; other kinds than these four only move the clock. */
   onEvent(e: SimEvent): void {
     if (e.atNs > this.maxSeenNs) this.maxSeenNs = e.atNs;
     switch (e.kind) {
@@ -102,6 +142,9 @@ export class RunTimelineFold {
         break;
       case 'counterSample':
         this.onCounterSample(e);
+        break;
+      case 'migrationPhase':
+        this.onMigrationPhase(e);
         break;
     }
   }
@@ -123,8 +166,13 @@ export class RunTimelineFold {
   }
 
   /** Ends every open slice at the end of the run, vCPUs in the order they first ran. */
-  finish(endNs: number): void {
+  endRunSlices(endNs: number): void {
     for (const v of this.vcpus.values()) if (v.open) this.end(v, endNs, 'run-end');
+  }
+
+  /** Ends the migrations still in flight at the end of the run, in the order they started. */
+  endMigrations(): void {
+    for (const vm of [...this.migrations.keys()]) this.endMigration(vm);
   }
 
   private onContextSwitch(e: ContextSwitchEvent): void {
@@ -162,6 +210,29 @@ export class RunTimelineFold {
     const base = { atNs: e.atNs, event: e.event, actual: e.actual, observed: e.observed };
     if (vm !== undefined) this.listener.counterSample({ ...base, owner: 'vm', ownerId: vm, cpu: vcpu ?? -1 });
     else if (host !== undefined) this.listener.counterSample({ ...base, owner: 'host', ownerId: host, cpu: pcpu ?? -1 });
+  }
+
+  private onMigrationPhase(e: MigrationPhaseEvent): void {
+    const vm = e.at.vm;
+    if (vm === undefined) return;
+    let m = this.migrations.get(vm);
+    if (!m) {
+      const index = this.migrationCounts.get(vm) ?? 0;
+      this.migrationCounts.set(vm, index + 1);
+      m = { index, phases: [] };
+      this.migrations.set(vm, m);
+    }
+    m.phases.push(e);
+    if (e.phase === 'resume' || e.phase === 'refused') this.endMigration(vm);
+  }
+
+  private endMigration(vm: string): void {
+    const m = this.migrations.get(vm)!;
+    this.migrations.delete(vm);
+    const first = m.phases[0];
+    const last = m.phases[m.phases.length - 1];
+    const result = last.phase === 'refused' ? 'refused' : last.phase === 'resume' ? 'completed' : 'incomplete';
+    this.listener.migration?.({ vm, index: m.index, fromHost: first.fromHost, toHost: first.toHost, result, phases: m.phases });
   }
 
   private vcpu(ref: VcpuRef): VcpuTimeline {
