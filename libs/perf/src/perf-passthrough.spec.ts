@@ -1,7 +1,7 @@
 // The passthrough rules of perf_guest_enter / perf_guest_exit (seed perf-guest-enter-exit.txt,
 // DOMAIN.md "perf core").
 import { EventRates, IntelPmu, MODE_GUEST, MODE_HOST, MSR } from '@vpmu/pmu';
-import { MS, RATES, host, runAll } from './test-helpers';
+import { MS, RATES, host, runAll } from './testing/perf-core.fixture';
 
 const ok = (r: { ok: boolean }) => expect(r).toMatchObject({ ok: true });
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { EventRates, MODE_GUEST, MODE_HOST } from '@vpmu/pmu';
-import { MS, RATES, host, runAll } from './test-helpers';
+import { MS, RATES, host, runAll } from './testing/perf-core.fixture';
 
 const ok = (r: { ok: boolean }) => {
   expect(r).toMatchObject({ ok: true });

@@ -8,7 +8,7 @@ import { OtelTraceBuilder } from './otel-trace.builder';
 import type { TelemetrySpan } from './otel-span.model';
 import { OtlpSpanExporter, type OtlpExporterFactory } from './otlp.exporter';
 import { PerfettoWriter } from './perfetto.writer';
-import { makeSyntheticRun } from './testing/synthetic-run';
+import { makeSyntheticRun } from './testing/synthetic-run.fixture';
 
 export interface ExportThroughput {
   simEvents: number;

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ReportCollector } from './report.collector';
 import { renderHtmlReport } from './html-report.renderer';
-import { makeSyntheticRun } from './testing/synthetic-run';
+import { makeSyntheticRun } from './testing/synthetic-run.fixture';
 
 const CHROMIUM = process.env.VPMU_CHROMIUM ?? '/usr/bin/chromium';
 const OUT_DIR = resolve(__dirname, '../../../test-output/telemetry');

@@ -4,6 +4,7 @@
 //   OtelTraceBuilder   -> spans with seed-derived ids; OtlpSpanExporter (http/protobuf) and
 //                         OtlpJsonWriter (OTLP JSON file) ship them
 //   ReportCollector    -> ReportData; renderHtmlReport(summary, data) -> report.html
+// All three read vCPU run slices, PMIs and counter samples through one fold (run-timeline.fold.ts).
 export { PerfettoWriter, type PerfettoWriterOptions, type ChunkSink } from './perfetto.writer';
 export { OtelTraceBuilder, type OtelTraceOptions } from './otel-trace.builder';
 export {
@@ -44,7 +45,6 @@ export { renderHtmlReport, type HtmlReportOptions } from './html-report.renderer
 export { FileChunkSink } from './file-chunk.sink';
 export { formatVcpuThreadName, parseVcpuThreadName, type VcpuRef } from './thread-names';
 export { TelemetryError, type TelemetryErrorCode } from './telemetry.errors';
+// `npm run bench` (bench/bench.ts) measures the viewers' throughput with it.
 export { measureExportThroughput, type ExportThroughput } from './export-throughput.bench';
-// Test support: a synthetic run (tests, bench) and the OTLP exporter loaded outside Jest's sandbox.
-export { makeSyntheticRun, type SyntheticRun, type SyntheticRunOptions } from './testing/synthetic-run';
-export { otlpExporterFactoryForJest } from './testing/jest-otlp-exporter';
+// Test fixtures (src/testing/) are not exported: specs import them by path.

@@ -13,11 +13,10 @@
 // the slice carries counts per reason as attributes (`vpmu.exits.<reason>`). Long-lived spans
 // keep at most `maxEventsPerSpan` events and count the rest in droppedEventsCount (the summary
 // and the Perfetto file keep everything; the trace is for reading).
+// Run slices, PMIs and migrations come from the viewers' shared fold (run-timeline.fold.ts).
 // Streaming: a slice span is complete when its vCPU is switched out and goes to `onSpan` at
 // once; only open slices and the long-lived spans are held in memory.
 import type {
-  ContextSwitchEvent,
-  MigrationPhaseEvent,
   PerfStateEvent,
   Place,
   SimEvent,
@@ -32,7 +31,7 @@ import {
   deriveSpanId,
   deriveTraceId,
 } from './otel-span.model';
-import { IDLE_THREAD, parseVcpuThreadName } from './thread-names';
+import { layMigrationPhases, RunTimelineFold, type Migration, type OpenRunSlice, type PmiMark, type VcpuRunSlice } from './run-timeline.fold';
 
 export interface OtelTraceOptions {
   seed: number;
@@ -56,11 +55,9 @@ interface OpenSpan {
   cap: number;
 }
 
+/** The span of a vCPU's open run slice and what it has gathered so far. */
 interface VcpuSlice {
-  open: OpenSpan | null;
-  index: number;
-  host: string;
-  pcpu: number;
+  open: OpenSpan;
   exits: VmExitEvent[];
   exitCount: number;
   exitByReason: Map<string, number>;
@@ -71,11 +68,6 @@ interface VcpuSlice {
 interface PerfSession {
   open: OpenSpan;
   index: number;
-}
-
-interface MigrationInFlight {
-  index: number;
-  phases: MigrationPhaseEvent[];
 }
 
 const DEFAULTS = {
@@ -98,13 +90,16 @@ export class OtelTraceBuilder {
   private readonly runSpan: OpenSpan;
   private readonly hosts = new Map<string, OpenSpan>();
   private readonly vms = new Map<string, OpenSpan>();
-  private readonly vcpus = new Map<string, VcpuSlice>();
-  private readonly pcpuThreads = new Map<string, string>();
+  /** vm\0vcpu -> the vCPU's open run slice. */
+  private readonly slices = new Map<string, VcpuSlice>();
+  private readonly timeline = new RunTimelineFold({
+    sliceStart: (s) => this.openSlice(s),
+    sliceEnd: (s) => this.closeSlice(s),
+    pmi: (m) => this.onPmi(m),
+    migration: (m) => this.onMigration(m),
+  });
   private readonly perfSessions = new Map<string, PerfSession>();
   private readonly perfSessionCounts = new Map<string, number>();
-  private readonly migrations = new Map<string, MigrationInFlight>();
-  private readonly migrationCounts = new Map<string, number>();
-  private maxSeenNs = 0;
   private finished = false;
   private emitted = 0;
 
@@ -136,24 +131,10 @@ export class OtelTraceBuilder {
   onEvents(events: readonly SimEvent[]): void {
     if (this.finished) throw new Error('OtelTraceBuilder: onEvents after finish');
     for (const e of events) {
-      if (e.atNs > this.maxSeenNs) this.maxSeenNs = e.atNs;
       if (e.at.host !== undefined) this.host(e.at.host, e.atNs);
       if (e.at.vm !== undefined) this.vm(e.at.vm, e.atNs);
+      this.timeline.onEvent(e);
       switch (e.kind) {
-        case 'contextSwitch':
-          this.onContextSwitch(e);
-          break;
-        case 'pmi':
-          this.onSliceEvent(e.at, e.atNs, e.lost ? 'pmi lost' : 'pmi', {
-            'vpmu.event': e.counter,
-            'vpmu.pmi.owner': e.owner,
-            'vpmu.pmi.delivered_to': e.deliveredTo,
-            'vpmu.pmi.vector': e.vector,
-            'vpmu.pmi.overflow_ns': e.overflowNs,
-            'vpmu.pmi.skid_ns': e.skidNs,
-            'vpmu.pmi.lost': e.lost,
-          }, 'pmi');
-          break;
         case 'vmExit':
           this.onVmExit(e);
           break;
@@ -165,9 +146,6 @@ export class OtelTraceBuilder {
           break;
         case 'perfState':
           this.onPerfState(e);
-          break;
-        case 'migrationPhase':
-          this.onMigrationPhase(e);
           break;
         case 'finding':
           this.onSliceEvent(e.at, e.atNs, `finding: ${e.findingKind}`, { 'vpmu.finding.kind': e.findingKind, 'vpmu.finding.detail': e.detail, ...placeAttrs(e.at) }, 'always');
@@ -192,8 +170,8 @@ export class OtelTraceBuilder {
             'vpmu.guest_perf.samples': e.samples,
           } });
           break;
-        case 'counterSample':
-          break; // counters are plotted in Perfetto and the report; a trace is the wrong view
+        // contextSwitch, pmi and migrationPhase: through the timeline fold. counterSample: counters are plotted
+        // in Perfetto and the report; a trace is the wrong view.
       }
     }
   }
@@ -203,12 +181,11 @@ export class OtelTraceBuilder {
   finish(summary: RunSummary): TelemetrySpan[] {
     if (this.finished) return [];
     this.finished = true;
-    const endNs = Math.max(summary.run.durationNs, this.maxSeenNs);
-    for (const v of this.vcpus.values()) if (v.open) this.closeSlice(v, endNs);
+    const endNs = this.timeline.runEndNs(summary.run.durationNs);
+    this.timeline.endRunSlices(endNs);
     for (const p of this.perfSessions.values()) this.end(p.open, endNs);
     this.perfSessions.clear();
-    for (const [vm, m] of this.migrations) this.flushMigration(vm, m);
-    this.migrations.clear();
+    this.timeline.endMigrations();
 
     for (const id of [...this.vms.keys()].sort()) {
       const s = this.vms.get(id)!;
@@ -252,38 +229,22 @@ export class OtelTraceBuilder {
 
   // ---- vCPU run slices -----------------------------------------------------------------------
 
-  private onContextSwitch(e: ContextSwitchEvent): void {
-    const { host, pcpu } = e.at;
-    if (host === undefined || pcpu === undefined) return;
-    const key = `${host}\u0000${pcpu}`;
-    const prev = this.pcpuThreads.get(key);
-    if (prev !== undefined) {
-      const pv = parseVcpuThreadName(prev);
-      if (pv) {
-        const s = this.vcpus.get(`${pv.vm}\u0000${pv.vcpu}`);
-        if (s?.open && s.host === host && s.pcpu === pcpu) this.closeSlice(s, e.atNs, e.preempted);
-      }
-    }
-    if (e.nextThread === IDLE_THREAD) {
-      this.pcpuThreads.delete(key);
-      return;
-    }
-    this.pcpuThreads.set(key, e.nextThread);
-    const nv = parseVcpuThreadName(e.nextThread);
-    if (!nv) return;
-    const s = this.vcpuState(nv.vm, nv.vcpu);
-    if (s.open) this.closeSlice(s, e.atNs);
-    const vmSpan = this.vm(nv.vm, e.atNs);
-    const attrs: Attrs = { 'vpmu.vm': nv.vm, 'vpmu.vcpu': nv.vcpu, 'vpmu.host': host, 'vpmu.pcpu': pcpu };
-    const mode = this.options.vmModes?.[nv.vm];
+  private openSlice(slice: OpenRunSlice): void {
+    const { host, pcpu, vm, vcpu } = slice;
+    const vmSpan = this.vm(vm, slice.startNs);
+    const attrs: Attrs = { 'vpmu.vm': vm, 'vpmu.vcpu': vcpu, 'vpmu.host': host, 'vpmu.pcpu': pcpu };
+    const mode = this.options.vmModes?.[vm];
     if (mode !== undefined) attrs['vpmu.mode'] = mode;
-    s.host = host;
-    s.pcpu = pcpu;
-    s.open = this.newSpan(`vm/${nv.vm}/vcpu/${nv.vcpu}/run/${s.index++}`, vmSpan.span.spanId, `vcpu ${nv.vm}/${nv.vcpu} on ${host}/cpu${pcpu}`, e.atNs, attrs, Number.MAX_SAFE_INTEGER);
+    const open = this.newSpan(`vm/${vm}/vcpu/${vcpu}/run/${slice.index}`, vmSpan.span.spanId, `vcpu ${vm}/${vcpu} on ${host}/cpu${pcpu}`, slice.startNs, attrs, Number.MAX_SAFE_INTEGER);
+    this.slices.set(vcpuKey(vm, vcpu), { open, exits: [], exitCount: 0, exitByReason: new Map(), pmis: 0, taskSwitches: 0 });
   }
 
-  private closeSlice(s: VcpuSlice, endNs: number, preempted?: boolean): void {
-    const open = s.open!;
+  private closeSlice(slice: VcpuRunSlice): void {
+    const key = vcpuKey(slice.vm, slice.vcpu);
+    const s = this.slices.get(key)!;
+    this.slices.delete(key);
+    const { endNs, preempted } = slice;
+    const open = s.open;
     const span = open.span;
     const durNs = Math.max(0, endNs - span.startNs);
     span.attributes['vpmu.exits.total'] = s.exitCount;
@@ -302,12 +263,19 @@ export class OtelTraceBuilder {
     }
     span.events.sort((a, b) => a.atNs - b.atNs);
     this.end(open, endNs);
-    s.open = null;
-    s.exits = [];
-    s.exitCount = 0;
-    s.exitByReason = new Map();
-    s.pmis = 0;
-    s.taskSwitches = 0;
+  }
+
+  private onPmi(m: PmiMark): void {
+    const e = m.event;
+    this.onSliceEvent(e.at, e.atNs, e.lost ? 'pmi lost' : 'pmi', {
+      'vpmu.event': e.counter,
+      'vpmu.pmi.owner': e.owner,
+      'vpmu.pmi.delivered_to': e.deliveredTo,
+      'vpmu.pmi.vector': e.vector,
+      'vpmu.pmi.overflow_ns': e.overflowNs,
+      'vpmu.pmi.skid_ns': e.skidNs,
+      'vpmu.pmi.lost': e.lost,
+    }, 'pmi');
   }
 
   private onVmExit(e: VmExitEvent): void {
@@ -328,8 +296,8 @@ export class OtelTraceBuilder {
       if (cls === 'pmi') s.pmis++;
       if (cls === 'task') s.taskSwitches++;
       const count = cls === 'pmi' ? s.pmis : cls === 'task' ? s.taskSwitches : 0;
-      if (cls === 'always' || count <= this.maxSliceEvents) s.open!.span.events.push({ name, atNs, attributes });
-      else s.open!.span.droppedEventsCount++;
+      if (cls === 'always' || count <= this.maxSliceEvents) s.open.span.events.push({ name, atNs, attributes });
+      else s.open.span.droppedEventsCount++;
       return;
     }
     if (cls === 'task') return; // a guest switch on a descheduled vCPU says nothing in a trace
@@ -338,8 +306,7 @@ export class OtelTraceBuilder {
 
   private openSliceAt(at: Place): VcpuSlice | null {
     if (at.vm === undefined || at.vcpu === undefined) return null;
-    const s = this.vcpus.get(`${at.vm}\u0000${at.vcpu}`);
-    return s?.open ? s : null;
+    return this.slices.get(vcpuKey(at.vm, at.vcpu)) ?? null;
   }
 
   // ---- perf sessions ----------------------------------------------------------------------
@@ -383,41 +350,21 @@ export class OtelTraceBuilder {
 
   // ---- migrations -------------------------------------------------------------------------
 
-  private onMigrationPhase(e: MigrationPhaseEvent): void {
-    const vm = e.at.vm;
-    if (vm === undefined) return;
-    let m = this.migrations.get(vm);
-    if (!m) {
-      const index = this.migrationCounts.get(vm) ?? 0;
-      this.migrationCounts.set(vm, index + 1);
-      m = { index, phases: [] };
-      this.migrations.set(vm, m);
-    }
-    m.phases.push(e);
-    if (e.phase === 'resume' || e.phase === 'refused') {
-      this.flushMigration(vm, m);
-      this.migrations.delete(vm);
-    }
-  }
-
-  /** A phase event carries its start (atNs) and its duration; phases are laid end to end. */
-  private flushMigration(vm: string, m: MigrationInFlight): void {
-    if (m.phases.length === 0) return;
+  /** One span per migration, its phases as child spans laid end to end. */
+  private onMigration(m: Migration): void {
+    const { vm } = m;
     const first = m.phases[0];
-    const last = m.phases[m.phases.length - 1];
-    const refused = last.phase === 'refused';
+    const refused = m.result === 'refused';
     const path = `vm/${vm}/migration/${m.index}`;
     const parent = this.newSpan(path, this.vm(vm, first.atNs).span.spanId, `migrate ${vm} ${first.fromHost}→${first.toHost}`, first.atNs, {
       'vpmu.vm': vm,
       'vpmu.migration.from': first.fromHost,
       'vpmu.migration.to': first.toHost,
     }, this.maxSpanEvents);
-    let cursor = first.atNs;
+    const laid = layMigrationPhases(m.phases);
     let bytes = 0;
     let downtimeNs = 0;
-    m.phases.forEach((p, j) => {
-      const startNs = Math.max(p.atNs, cursor);
-      const endNs = startNs + Math.max(0, p.durationNs);
+    laid.forEach(({ event: p, startNs, endNs }, j) => {
       const phase = this.newSpan(`${path}/phase/${j}`, parent.span.spanId, p.phase === 'precopy' ? `precopy #${p.iteration}` : p.phase, startNs, {
         'vpmu.vm': vm,
         'vpmu.migration.phase': p.phase,
@@ -428,18 +375,17 @@ export class OtelTraceBuilder {
       this.end(phase, endNs);
       bytes += p.bytes;
       if (p.phase === 'stop-and-copy') downtimeNs += p.durationNs;
-      cursor = endNs;
     });
     Object.assign(parent.span.attributes, {
       'vpmu.migration.bytes': bytes,
       'vpmu.migration.downtime_ns': downtimeNs,
-      'vpmu.migration.result': refused ? 'refused' : last.phase === 'resume' ? 'completed' : 'incomplete',
+      'vpmu.migration.result': m.result,
     });
     if (refused) {
       parent.span.status = 'error';
       parent.span.statusMessage = 'migration refused';
     }
-    this.end(parent, cursor);
+    this.end(parent, laid[laid.length - 1].endNs);
   }
 
   // ---- spans ------------------------------------------------------------------------------
@@ -461,16 +407,6 @@ export class OtelTraceBuilder {
       if (mode !== undefined) attrs['vpmu.mode'] = mode;
       s = this.newSpan(`vm/${id}`, this.runSpan.span.spanId, `vm ${id}`, atNs, attrs, this.maxSpanEvents);
       this.vms.set(id, s);
-    }
-    return s;
-  }
-
-  private vcpuState(vm: string, vcpu: number): VcpuSlice {
-    const key = `${vm}\u0000${vcpu}`;
-    let s = this.vcpus.get(key);
-    if (!s) {
-      s = { open: null, index: 0, host: '', pcpu: -1, exits: [], exitCount: 0, exitByReason: new Map(), pmis: 0, taskSwitches: 0 };
-      this.vcpus.set(key, s);
     }
     return s;
   }
@@ -510,6 +446,10 @@ export class OtelTraceBuilder {
     if (this.options.onSpan) this.options.onSpan(s.span);
     else this.collected.push(s.span);
   }
+}
+
+function vcpuKey(vm: string, vcpu: number): string {
+  return `${vm}\u0000${vcpu}`;
 }
 
 function placeAttrs(at: Place): Attrs {

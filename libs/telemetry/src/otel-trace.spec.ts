@@ -9,8 +9,8 @@ import { OtelTraceBuilder } from './otel-trace.builder';
 import { type TelemetrySpan, deriveTraceId } from './otel-span.model';
 import { OtlpSpanExporter, encodeOtlpJson, exportSpansOtlp, resolveOtlpTracesUrl } from './otlp.exporter';
 import { TelemetryError } from './telemetry.errors';
-import { makeSyntheticRun, type SyntheticRun } from './testing/synthetic-run';
-import { otlpExporterFactoryForJest as exporterFactory } from './testing/jest-otlp-exporter';
+import { makeSyntheticRun, type SyntheticRun } from './testing/synthetic-run.fixture';
+import { otlpExporterFactoryForJest as exporterFactory } from './testing/jest-otlp-exporter.factory';
 import { measureExportThroughput } from './export-throughput.bench';
 
 const otlpRoot = require('@opentelemetry/otlp-proto-exporter-base/build/src/generated/root');

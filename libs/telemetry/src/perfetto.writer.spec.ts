@@ -1,6 +1,6 @@
 import type { SimEvent } from '@vpmu/sim';
 import { PerfettoWriter } from './perfetto.writer';
-import { makeSyntheticRun } from './testing/synthetic-run';
+import { makeSyntheticRun } from './testing/synthetic-run.fixture';
 import { nsToUsDecimal } from './time-format';
 
 interface TraceEvent {

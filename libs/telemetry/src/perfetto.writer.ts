@@ -5,24 +5,32 @@
 //                      inside them, PMIs, VM exits, findings), one per host perf event (state slices)
 //   process per VM     counter tracks (actual and guest-observed values), a "migration" thread
 //                      (one slice per migration with its phases nested), VM-level instants
+// Which thread runs on each pCPU, the vCPU run slices, PMIs, counter samples and migrations come
+// from the viewers' shared fold (run-timeline.fold.ts); this file only draws them.
 // Streaming: events are written to the sink as slices close; state is per thread, so memory is
 // bounded by the topology, not by the run length. Slices on one thread never overlap: each
 // thread keeps a stack of open slices and a monotonic "last end", and a start earlier than
 // the last end is clamped to it (it can only happen when batches from two hosts disagree).
 import type {
-  CounterSampleEvent,
   FindingEvent,
   GuestContextSwitchEvent,
-  MigrationPhaseEvent,
   PerfStateEvent,
-  PmiEvent,
   SimEvent,
   VmExitEvent,
-  ContextSwitchEvent,
   Place,
 } from '@vpmu/sim';
 import type { RunSummary } from '@vpmu/summary';
-import { IDLE_THREAD, parseVcpuThreadName } from './thread-names';
+import {
+  layMigrationPhases,
+  RunTimelineFold,
+  type CounterPoint,
+  type Migration,
+  type OpenRunSlice,
+  type PcpuSwitch,
+  type PmiMark,
+  type VcpuRunSlice,
+} from './run-timeline.fold';
+import { IDLE_THREAD } from './thread-names';
 import { nsToUsDecimal } from './time-format';
 
 export type ChunkSink = (chunk: string) => void;
@@ -62,18 +70,11 @@ interface OpenSlice {
   childEndNs: number;
 }
 
-interface PcpuState {
-  track: ThreadTrack;
-  current: string | null;
-}
-
 interface VcpuState {
   vm: string;
   vcpu: number;
   /** Thread track holding the open run slice, null while descheduled. */
   runTrack: ThreadTrack | null;
-  runPcpu: number;
-  runHost: string;
   /** Seen in a host contextSwitch: guest task slices are then nested in run slices. */
   hosted: boolean;
   task: string | null;
@@ -84,11 +85,6 @@ interface VcpuState {
   exitBuffer: VmExitEvent[];
   firstExitNs: number;
   lastHost: string | null;
-}
-
-interface PendingMigration {
-  vm: string;
-  phases: MigrationPhaseEvent[];
 }
 
 const DEFAULT_MAX_EXIT_INSTANTS = 8;
@@ -102,18 +98,24 @@ export class PerfettoWriter {
   private bufferChars = 0;
   private first = true;
   private finished = false;
-  private maxSeenNs = 0;
   private nextPid = 1;
   private nextTid = TID_BASE;
   private hostOrder = 0;
   private vmOrder = 0;
   private readonly processes = new Map<string, ProcessTrack>();
   private readonly threads = new Map<string, ThreadTrack>();
-  private readonly pcpus = new Map<string, PcpuState>();
+  private readonly pcpus = new Map<string, ThreadTrack>();
   private readonly vcpus = new Map<string, VcpuState>();
   private readonly perfTracks = new Map<string, ThreadTrack>();
-  private readonly migrations = new Map<string, PendingMigration>();
   private eventsWritten = 0;
+  private readonly timeline = new RunTimelineFold({
+    pcpuSwitch: (s) => this.onPcpuSwitch(s),
+    sliceStart: (s) => this.switchVcpuIn(s),
+    sliceEnd: (s) => this.switchVcpuOut(s),
+    pmi: (m) => this.onPmi(m),
+    counterSample: (p) => this.onCounterSample(p),
+    migration: (m) => this.onMigration(m),
+  });
 
   constructor(
     private readonly sink: ChunkSink,
@@ -132,28 +134,16 @@ export class PerfettoWriter {
   onEvents(events: readonly SimEvent[]): void {
     if (this.finished) throw new Error('PerfettoWriter: onEvents after finish');
     for (const e of events) {
-      if (e.atNs > this.maxSeenNs) this.maxSeenNs = e.atNs;
+      this.timeline.onEvent(e);
       switch (e.kind) {
-        case 'contextSwitch':
-          this.onContextSwitch(e);
-          break;
         case 'guestContextSwitch':
           this.onGuestContextSwitch(e);
-          break;
-        case 'counterSample':
-          this.onCounterSample(e);
-          break;
-        case 'pmi':
-          this.onPmi(e);
           break;
         case 'vmExit':
           this.onVmExit(e);
           break;
         case 'perfState':
           this.onPerfState(e);
-          break;
-        case 'migrationPhase':
-          this.onMigrationPhase(e);
           break;
         case 'finding':
           this.onFinding(e);
@@ -188,15 +178,14 @@ export class PerfettoWriter {
   /** Closes every open slice at the end of the run, writes the metadata and the file end. */
   finish(summary: RunSummary): void {
     if (this.finished) return;
-    const endNs = Math.max(summary.run.durationNs, this.maxSeenNs);
+    const endNs = this.timeline.runEndNs(summary.run.durationNs);
     for (const v of this.vcpus.values()) {
-      if (v.runTrack) this.switchVcpuOut(v, endNs);
+      this.timeline.endAtRunEnd(v.vm, v.vcpu, endNs);
       if (v.looseTrack) this.closeAll(v.looseTrack, endNs);
     }
-    for (const p of this.pcpus.values()) this.closeAll(p.track, endNs);
+    for (const t of this.pcpus.values()) this.closeAll(t, endNs);
     for (const t of this.perfTracks.values()) this.closeAll(t, endNs);
-    for (const m of this.migrations.values()) this.flushMigration(m);
-    this.migrations.clear();
+    this.timeline.endMigrations();
     for (const t of this.threads.values()) this.closeAll(t, endNs);
     this.writeMetadata(summary);
     this.finished = true;
@@ -213,32 +202,18 @@ export class PerfettoWriter {
 
   // ---- host scheduling -------------------------------------------------------------------
 
-  private onContextSwitch(e: ContextSwitchEvent): void {
-    const host = e.at.host;
-    const pcpu = e.at.pcpu;
-    if (host === undefined || pcpu === undefined) return;
-    const p = this.pcpu(host, pcpu);
-    if (p.current !== null) {
-      this.closeAll(p.track, e.atNs);
-      const prevVcpu = parseVcpuThreadName(p.current);
-      if (prevVcpu) {
-        const v = this.vcpu(prevVcpu.vm, prevVcpu.vcpu);
-        if (v.runTrack && v.runHost === host && v.runPcpu === pcpu) this.switchVcpuOut(v, e.atNs);
-      }
-    }
-    p.current = e.nextThread === IDLE_THREAD ? null : e.nextThread;
-    if (p.current === null) return;
-    const nextVcpu = parseVcpuThreadName(p.current);
-    this.open(p.track, nextVcpu ? `${nextVcpu.vm}/vcpu${nextVcpu.vcpu}` : p.current, e.atNs, { thread: p.current, preempted: e.preempted }, 'sched');
-    if (nextVcpu) {
-      const v = this.vcpu(nextVcpu.vm, nextVcpu.vcpu);
-      // A vCPU switched in while still open elsewhere lost its switch-out: close it here.
-      if (v.runTrack) this.switchVcpuOut(v, e.atNs);
-      this.switchVcpuIn(v, host, pcpu, e.atNs);
-    }
+  /** The pCPU's own track: one slice per host thread that runs there. */
+  private onPcpuSwitch(s: PcpuSwitch): void {
+    const track = this.pcpu(s.host, s.pcpu);
+    if (s.prevThread !== null) this.closeAll(track, s.atNs);
+    if (s.nextThread === null) return;
+    const name = s.nextVcpu ? `${s.nextVcpu.vm}/vcpu${s.nextVcpu.vcpu}` : s.nextThread;
+    this.open(track, name, s.atNs, { thread: s.nextThread, preempted: s.preempted }, 'sched');
   }
 
-  private switchVcpuIn(v: VcpuState, host: string, pcpu: number, atNs: number): void {
+  private switchVcpuIn(slice: OpenRunSlice): void {
+    const { host, pcpu, startNs: atNs } = slice;
+    const v = this.vcpu(slice.vm, slice.vcpu);
     if (v.looseTrack) {
       this.closeAll(v.looseTrack, atNs);
       v.looseTrack = null;
@@ -247,13 +222,13 @@ export class PerfettoWriter {
     v.lastHost = host;
     const track = this.vcpuTrack(host, v.vm, v.vcpu);
     v.runTrack = track;
-    v.runHost = host;
-    v.runPcpu = pcpu;
     this.open(track, `cpu${pcpu}`, atNs, { host, pcpu }, 'run');
     if (v.task !== null) this.open(track, v.task, atNs, {}, 'guest-task');
   }
 
-  private switchVcpuOut(v: VcpuState, atNs: number): void {
+  private switchVcpuOut(slice: VcpuRunSlice): void {
+    const atNs = slice.endNs;
+    const v = this.vcpu(slice.vm, slice.vcpu);
     const track = v.runTrack;
     if (!track) return;
     while (track.open.length > 1) this.close(track, atNs);
@@ -317,7 +292,8 @@ export class PerfettoWriter {
     v.exitBuffer = [];
   }
 
-  private onPmi(e: PmiEvent): void {
+  private onPmi(m: PmiMark): void {
+    const e = m.event;
     const name = `${e.lost ? 'PMI lost' : 'PMI'} ${e.counter}${e.owner !== e.deliveredTo ? ` (${e.owner}→${e.deliveredTo})` : ''}`;
     this.instant(e.at, e.atNs, name, {
       counter: e.counter,
@@ -334,20 +310,10 @@ export class PerfettoWriter {
     this.instant(e.at, e.atNs, `finding: ${e.findingKind}`, { kind: e.findingKind, detail: e.detail }, 'finding');
   }
 
-  private onCounterSample(e: CounterSampleEvent): void {
-    const { host, pcpu, vm, vcpu } = e.at;
-    let pid: number;
-    let name: string;
-    if (vm !== undefined) {
-      pid = this.process('vm', vm).pid;
-      name = vcpu !== undefined ? `vcpu${vcpu} ${e.event}` : e.event;
-    } else if (host !== undefined) {
-      pid = this.process('host', host).pid;
-      name = pcpu !== undefined ? `cpu${pcpu} ${e.event}` : e.event;
-    } else {
-      return;
-    }
-    this.write({ ph: 'C', name, cat: 'counter', ts: e.atNs, pid, args: { actual: e.actual, observed: e.observed } });
+  private onCounterSample(p: CounterPoint): void {
+    const pid = this.process(p.owner, p.ownerId).pid;
+    const name = p.cpu < 0 ? p.event : `${p.owner === 'vm' ? 'vcpu' : 'cpu'}${p.cpu} ${p.event}`;
+    this.write({ ph: 'C', name, cat: 'counter', ts: p.atNs, pid, args: { actual: p.actual, observed: p.observed } });
   }
 
   private onPerfState(e: PerfStateEvent): void {
@@ -370,51 +336,24 @@ export class PerfettoWriter {
     }
   }
 
-  private onMigrationPhase(e: MigrationPhaseEvent): void {
-    const vm = e.at.vm;
-    if (vm === undefined) return;
-    let m = this.migrations.get(vm);
-    if (!m) {
-      m = { vm, phases: [] };
-      this.migrations.set(vm, m);
-    }
-    m.phases.push(e);
-    if (e.phase === 'resume' || e.phase === 'refused') {
-      this.flushMigration(m);
-      this.migrations.delete(vm);
-    }
-  }
-
-  /** One migration: a parent slice over all phases, phases nested and laid end to end.
-   * A phase event carries its start (atNs) and duration. */
-  private flushMigration(m: PendingMigration): void {
-    if (m.phases.length === 0) return;
+  /** One migration: a parent slice over all phases, phases nested and laid end to end. */
+  private onMigration(m: Migration): void {
     const track = this.thread(this.process('vm', m.vm), 'migration', 'migration', 0);
-    const first = m.phases[0];
-    const last = m.phases[m.phases.length - 1];
-    let cursor = Math.max(first.atNs, track.lastEndNs);
-    const laid: { e: MigrationPhaseEvent; startNs: number; endNs: number }[] = [];
-    for (const e of m.phases) {
-      const startNs = Math.max(e.atNs, cursor);
-      const endNs = startNs + Math.max(0, e.durationNs);
-      laid.push({ e, startNs, endNs });
-      cursor = endNs;
-    }
-    const refused = last.phase === 'refused';
+    const laid = layMigrationPhases(m.phases, track.lastEndNs);
+    const refused = m.result === 'refused';
     const bytes = m.phases.reduce((s, p) => s + p.bytes, 0);
-    this.open(track, `migrate ${first.fromHost}→${first.toHost}${refused ? ' (refused)' : ''}`, laid[0].startNs, {
-      from: first.fromHost,
-      to: first.toHost,
+    this.open(track, `migrate ${m.fromHost}→${m.toHost}${refused ? ' (refused)' : ''}`, laid[0].startNs, {
+      from: m.fromHost,
+      to: m.toHost,
       bytes,
       result: refused ? 'refused' : 'completed',
     }, 'migration');
     for (const p of laid) {
-      const label = p.e.phase === 'precopy' ? `precopy #${p.e.iteration}` : p.e.phase;
-      this.open(track, label, p.startNs, { bytes: p.e.bytes, iteration: p.e.iteration, durationNs: p.e.durationNs }, 'migration');
+      const label = p.event.phase === 'precopy' ? `precopy #${p.event.iteration}` : p.event.phase;
+      this.open(track, label, p.startNs, { bytes: p.event.bytes, iteration: p.event.iteration, durationNs: p.event.durationNs }, 'migration');
       this.close(track, p.endNs);
     }
-    this.close(track, cursor);
-    m.phases = [];
+    this.close(track, laid[laid.length - 1].endNs);
   }
 
   // ---- tracks -----------------------------------------------------------------------------
@@ -440,14 +379,14 @@ export class PerfettoWriter {
     return t;
   }
 
-  private pcpu(host: string, pcpu: number): PcpuState {
+  private pcpu(host: string, pcpu: number): ThreadTrack {
     const key = `${host}\u0000${pcpu}`;
-    let s = this.pcpus.get(key);
-    if (!s) {
-      s = { track: this.thread(this.process('host', host), `cpu\u0000${pcpu}`, `cpu${pcpu}`, pcpu), current: null };
-      this.pcpus.set(key, s);
+    let t = this.pcpus.get(key);
+    if (!t) {
+      t = this.thread(this.process('host', host), `cpu\u0000${pcpu}`, `cpu${pcpu}`, pcpu);
+      this.pcpus.set(key, t);
     }
-    return s;
+    return t;
   }
 
   private vcpu(vm: string, vcpu: number): VcpuState {
@@ -458,8 +397,6 @@ export class PerfettoWriter {
         vm,
         vcpu,
         runTrack: null,
-        runPcpu: -1,
-        runHost: '',
         hosted: false,
         task: null,
         looseTrack: null,
@@ -492,7 +429,7 @@ export class PerfettoWriter {
       if (v.runTrack) return v.runTrack;
       return this.vcpuTrackFor(at, v);
     }
-    if (at.host !== undefined && at.pcpu !== undefined) return this.pcpu(at.host, at.pcpu).track;
+    if (at.host !== undefined && at.pcpu !== undefined) return this.pcpu(at.host, at.pcpu);
     if (at.vm !== undefined) return this.thread(this.process('vm', at.vm), 'events', 'events', 1);
     if (at.host !== undefined) return this.thread(this.process('host', at.host), 'events', 'events', 3000);
     return null;

@@ -7,10 +7,12 @@
 //   - PMI marks and counter points: at most `maxMarksPerVcpu` / `maxPointsPerSeries`; when full,
 //     every other one is dropped and from then on only every 2^k-th is kept (uniform thinning).
 //     The last counter point is always kept, so final values are exact. Totals are exact.
+// Run slices, PMIs, counter samples and migrations come from the viewers' shared fold
+// (run-timeline.fold.ts).
 // The summary stays the source of truth for numbers; this is only for pictures.
-import type { SimEvent, MigrationPhaseEvent } from '@vpmu/sim';
+import type { SimEvent } from '@vpmu/sim';
 import type { RunSummary } from '@vpmu/summary';
-import { IDLE_THREAD, parseVcpuThreadName } from './thread-names';
+import { layMigrationPhases, RunTimelineFold, type CounterPoint, type Migration, type PmiMark, type VcpuRunSlice } from './run-timeline.fold';
 
 export interface ReportSlice {
   host: string;
@@ -74,7 +76,6 @@ export interface ReportCollectorOptions {
 
 interface VcpuAcc {
   track: ReportVcpuTrack;
-  open: { host: string; pcpu: number; startNs: number } | null;
   quantumNs: number;
   pmiStride: number;
   pmiSeen: number;
@@ -93,11 +94,14 @@ export class ReportCollector {
   private readonly maxPoints: number;
   private readonly hosts = new Map<string, Set<number>>();
   private readonly vcpus = new Map<string, VcpuAcc>();
-  private readonly pcpuThread = new Map<string, string>();
   private readonly series = new Map<string, SeriesAcc>();
   private readonly migrations: ReportMigration[] = [];
-  private readonly pendingMigrations = new Map<string, MigrationPhaseEvent[]>();
-  private maxSeenNs = 0;
+  private readonly timeline = new RunTimelineFold({
+    sliceEnd: (s) => this.addSlice(s),
+    pmi: (m) => this.addPmi(m),
+    counterSample: (p) => this.addPoint(p),
+    migration: (m) => this.addMigration(m),
+  });
 
   constructor(options: ReportCollectorOptions = {}) {
     this.maxSlices = Math.max(8, options.maxSlicesPerVcpu ?? 3000);
@@ -107,104 +111,17 @@ export class ReportCollector {
 
   onEvents(events: readonly SimEvent[]): void {
     for (const e of events) {
-      if (e.atNs > this.maxSeenNs) this.maxSeenNs = e.atNs;
       if (e.at.host !== undefined && e.at.pcpu !== undefined) this.pcpuSet(e.at.host).add(e.at.pcpu);
       else if (e.at.host !== undefined) this.pcpuSet(e.at.host);
-      switch (e.kind) {
-        case 'contextSwitch': {
-          const { host, pcpu } = e.at;
-          if (host === undefined || pcpu === undefined) break;
-          const key = `${host}\u0000${pcpu}`;
-          const prev = this.pcpuThread.get(key);
-          const pv = prev === undefined ? null : parseVcpuThreadName(prev);
-          if (pv) {
-            const acc = this.vcpu(pv.vm, pv.vcpu);
-            if (acc.open && acc.open.host === host && acc.open.pcpu === pcpu) this.closeSlice(acc, e.atNs);
-          }
-          if (e.nextThread === IDLE_THREAD) this.pcpuThread.delete(key);
-          else this.pcpuThread.set(key, e.nextThread);
-          const nv = parseVcpuThreadName(e.nextThread);
-          if (nv) {
-            const acc = this.vcpu(nv.vm, nv.vcpu);
-            if (acc.open) this.closeSlice(acc, e.atNs);
-            acc.open = { host, pcpu, startNs: e.atNs };
-          }
-          break;
-        }
-        case 'pmi': {
-          if (e.at.vm === undefined || e.at.vcpu === undefined) break;
-          const acc = this.vcpu(e.at.vm, e.at.vcpu);
-          acc.track.pmiTotal++;
-          if (e.lost) acc.track.pmiLostTotal++;
-          // Lost PMIs are rare and are what a reader looks for: never thinned.
-          if (!e.lost && acc.pmiSeen++ % acc.pmiStride !== 0) break;
-          acc.track.pmis.push({ atNs: e.atNs, label: `${e.counter}${e.lost ? ' (lost)' : ''}`, lost: e.lost });
-          if (acc.track.pmis.length > this.maxMarks) {
-            acc.track.pmis = acc.track.pmis.filter((m, i) => m.lost || i % 2 === 0);
-            acc.pmiStride *= 2;
-          }
-          break;
-        }
-        case 'counterSample': {
-          const { host, pcpu, vm, vcpu } = e.at;
-          let owner: 'vm' | 'host';
-          let ownerId: string;
-          let cpu: number;
-          if (vm !== undefined) {
-            owner = 'vm';
-            ownerId = vm;
-            cpu = vcpu ?? -1;
-          } else if (host !== undefined) {
-            owner = 'host';
-            ownerId = host;
-            cpu = pcpu ?? -1;
-          } else {
-            break;
-          }
-          const key = `${owner}\u0000${ownerId}\u0000${cpu}\u0000${e.event}`;
-          let acc = this.series.get(key);
-          if (!acc) {
-            acc = { series: { owner, ownerId, cpu, event: e.event, points: [], sampleTotal: 0 }, stride: 1, last: null, lastKept: false };
-            this.series.set(key, acc);
-          }
-          const p: [number, number, number] = [e.atNs, e.actual, e.observed];
-          const keep = acc.series.sampleTotal % acc.stride === 0;
-          acc.series.sampleTotal++;
-          acc.last = p;
-          acc.lastKept = keep;
-          if (!keep) break;
-          acc.series.points.push(p);
-          if (acc.series.points.length > this.maxPoints) {
-            acc.series.points = acc.series.points.filter((_, i) => i % 2 === 0);
-            acc.stride *= 2;
-            acc.lastKept = acc.series.points[acc.series.points.length - 1] === p;
-          }
-          break;
-        }
-        case 'migrationPhase': {
-          const vm = e.at.vm;
-          if (vm === undefined) break;
-          const list = this.pendingMigrations.get(vm) ?? [];
-          list.push(e);
-          this.pendingMigrations.set(vm, list);
-          if (e.phase === 'resume' || e.phase === 'refused') {
-            this.flushMigration(vm, list);
-            this.pendingMigrations.delete(vm);
-          }
-          break;
-        }
-        default:
-          break;
-      }
+      this.timeline.onEvent(e);
     }
   }
 
   /** Closes what is open at the end of the run and returns the collected data. */
   finish(summary: RunSummary): ReportData {
-    const endNs = Math.max(summary.run.durationNs, this.maxSeenNs);
-    for (const acc of this.vcpus.values()) if (acc.open) this.closeSlice(acc, endNs);
-    for (const [vm, list] of this.pendingMigrations) this.flushMigration(vm, list);
-    this.pendingMigrations.clear();
+    const endNs = this.timeline.runEndNs(summary.run.durationNs);
+    this.timeline.endRunSlices(endNs);
+    this.timeline.endMigrations();
     for (const id of Object.keys(summary.hosts)) {
       const set = this.pcpuSet(id);
       for (let i = 0; i < summary.hosts[id].pcpus; i++) set.add(i);
@@ -242,7 +159,6 @@ export class ReportCollector {
     if (!acc) {
       acc = {
         track: { vm, vcpu, slices: [], sliceTotal: 0, pmis: [], pmiTotal: 0, pmiLostTotal: 0 },
-        open: null,
         quantumNs: 0,
         pmiStride: 1,
         pmiSeen: 0,
@@ -252,12 +168,11 @@ export class ReportCollector {
     return acc;
   }
 
-  private closeSlice(acc: VcpuAcc, endNs: number): void {
-    const o = acc.open!;
-    acc.open = null;
+  private addSlice(run: VcpuRunSlice): void {
+    const acc = this.vcpu(run.vm, run.vcpu);
     acc.track.sliceTotal++;
     const slices = acc.track.slices;
-    const s: ReportSlice = { host: o.host, pcpu: o.pcpu, startNs: o.startNs, endNs: Math.max(endNs, o.startNs), parts: 1 };
+    const s: ReportSlice = { host: run.host, pcpu: run.pcpu, startNs: run.startNs, endNs: run.endNs, parts: 1 };
     const last = slices[slices.length - 1];
     // Already downsampling: fold into the previous slice when it would have been merged anyway.
     if (last && acc.quantumNs > 0 && last.host === s.host && last.pcpu === s.pcpu && s.startNs - last.endNs < acc.quantumNs) {
@@ -267,6 +182,43 @@ export class ReportCollector {
     }
     slices.push(s);
     if (slices.length > this.maxSlices) this.compact(acc);
+  }
+
+  private addPmi(m: PmiMark): void {
+    if (!m.vcpu) return;
+    const e = m.event;
+    const acc = this.vcpu(m.vcpu.vm, m.vcpu.vcpu);
+    acc.track.pmiTotal++;
+    if (e.lost) acc.track.pmiLostTotal++;
+    // Lost PMIs are rare and are what a reader looks for: never thinned.
+    if (!e.lost && acc.pmiSeen++ % acc.pmiStride !== 0) return;
+    acc.track.pmis.push({ atNs: e.atNs, label: `${e.counter}${e.lost ? ' (lost)' : ''}`, lost: e.lost });
+    if (acc.track.pmis.length > this.maxMarks) {
+      acc.track.pmis = acc.track.pmis.filter((mark, i) => mark.lost || i % 2 === 0);
+      acc.pmiStride *= 2;
+    }
+  }
+
+  private addPoint(point: CounterPoint): void {
+    const { owner, ownerId, cpu, event } = point;
+    const key = `${owner}\u0000${ownerId}\u0000${cpu}\u0000${event}`;
+    let acc = this.series.get(key);
+    if (!acc) {
+      acc = { series: { owner, ownerId, cpu, event, points: [], sampleTotal: 0 }, stride: 1, last: null, lastKept: false };
+      this.series.set(key, acc);
+    }
+    const p: [number, number, number] = [point.atNs, point.actual, point.observed];
+    const keep = acc.series.sampleTotal % acc.stride === 0;
+    acc.series.sampleTotal++;
+    acc.last = p;
+    acc.lastKept = keep;
+    if (!keep) return;
+    acc.series.points.push(p);
+    if (acc.series.points.length > this.maxPoints) {
+      acc.series.points = acc.series.points.filter((_, i) => i % 2 === 0);
+      acc.stride *= 2;
+      acc.lastKept = acc.series.points[acc.series.points.length - 1] === p;
+    }
   }
 
   private compact(acc: VcpuAcc): void {
@@ -300,24 +252,9 @@ export class ReportCollector {
     acc.track.slices = slices;
   }
 
-  private flushMigration(vm: string, list: MigrationPhaseEvent[]): void {
-    if (list.length === 0) return;
-    const first = list[0];
-    const last = list[list.length - 1];
-    let cursor = first.atNs;
-    const phases = list.map((p) => {
-      const startNs = Math.max(p.atNs, cursor);
-      const endNs = startNs + Math.max(0, p.durationNs);
-      cursor = endNs;
-      return { phase: p.phase, iteration: p.iteration, startNs, endNs, bytes: p.bytes };
-    });
-    this.migrations.push({
-      vm,
-      from: first.fromHost,
-      to: first.toHost,
-      result: last.phase === 'refused' ? 'refused' : last.phase === 'resume' ? 'completed' : 'incomplete',
-      phases,
-    });
+  private addMigration(m: Migration): void {
+    const phases = layMigrationPhases(m.phases).map(({ event: p, startNs, endNs }) => ({ phase: p.phase, iteration: p.iteration, startNs, endNs, bytes: p.bytes }));
+    this.migrations.push({ vm: m.vm, from: m.fromHost, to: m.toHost, result: m.result, phases });
   }
 }
 

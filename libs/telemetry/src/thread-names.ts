@@ -1,7 +1,7 @@
 // Host thread names as they appear in `contextSwitch` events. libs/host names a vCPU thread
 // `vcpu:<vm>/<index>` and a noise thread `noise:<id>`; "idle" means nothing runs. The viewers
-// need to know which host threads are vCPUs, to draw vCPU run slices; this is the one place
-// that knows the naming rule.
+// need to know which host threads are vCPUs, to draw vCPU run slices (run-timeline.fold.ts
+// reads them for all three); this is the one place that knows the naming rule.
 
 export interface VcpuRef {
   vm: string;

@@ -13,9 +13,9 @@
 //   which restores and re-simulates them. Live deliveries are held meanwhile and released after,
 //   in order, so the adopter sees everything exactly once (duplicates are dropped downstream).
 import { decodeEnvelope, pb, encodeEnvelope, type vpmu } from '@vpmu/proto';
-import type { BusMessage, MessageBus } from '../message-bus.port';
-import { CONDUCTOR_NODE, TOPICS } from '../topics';
-import type { DeliveryInterceptor } from './kafka.server';
+import type { BusMessage, MessageBus } from '../../bus/message-bus.port';
+import { CONDUCTOR_NODE, TOPICS } from '../../bus/topics';
+import type { DeliveryInterceptor } from '../messaging/kafka.server';
 import type { LoggedEnvelope } from './log-catch-up';
 
 /** What a service gets to adopt nodes mid-run. */

@@ -10,8 +10,8 @@
 // deliveries meanwhile; duplicates are dropped by (epoch, source, seq)).
 import * as crypto from 'node:crypto';
 import { decodeEnvelope, type vpmu } from '@vpmu/proto';
-import type { KafkaClient, KafkaConsumer, KafkaEachMessagePayload } from './kafka-client.types';
-import { asUnavailable, KafkaUnavailableError, unavailableMessage } from './kafka.errors';
+import type { KafkaClient, KafkaConsumer, KafkaEachMessagePayload } from '../client/kafka-client.types';
+import { asUnavailable, KafkaUnavailableError, unavailableMessage } from '../client/kafka.errors';
 
 export interface LogCatchUpOptions {
   client: KafkaClient;

@@ -4,11 +4,11 @@
 // an epoch travels as one produce request. Sends are chained, so per-key order is publish order.
 // Retried sends may duplicate a message; receivers drop duplicates by (epoch, source, seq) and
 // the cluster member drops duplicate control messages, so at-least-once delivery is safe.
-import type { BusMessage, MessageBus } from '../message-bus.port';
-import { TOPICS } from '../topics';
-import type { KafkaClient, KafkaProducer, KafkaTopicMessages } from './kafka-client.types';
-import { asUnavailable } from './kafka.errors';
-import { partitionForKey } from './partitioner';
+import type { BusMessage, MessageBus } from '../../bus/message-bus.port';
+import { TOPICS } from '../../bus/topics';
+import type { KafkaClient, KafkaProducer, KafkaTopicMessages } from '../client/kafka-client.types';
+import { asUnavailable } from '../client/kafka.errors';
+import { partitionForKey } from '../client/partitioner';
 import { publishSpan } from './platform-tracing';
 
 export interface KafkaBusOptions {
@@ -16,7 +16,7 @@ export interface KafkaBusOptions {
   brokers: string[];
   /** Physical partitions per topic (from ensureTopics). */
   topicPartitions: Map<string, number>;
-  /** Partitions keyed messages are spread over: min(this, physical). See ensure-topics.ts. */
+  /** Partitions keyed messages are spread over: min(this, physical). See client/ensure-topics.ts. */
   partitions: number;
   /** Called when a batch could not be sent after kafkajs' retries. */
   onError?: (err: Error) => void;

@@ -2,7 +2,7 @@
 // topic, in publish order) without a broker. Delivery is asynchronous and batched through
 // setImmediate, so no simulated component is ever sequenced by call-stack or microtask order:
 // the counted epoch barrier orders everything.
-import type { BusMessage, MessageBus } from './message-bus.port';
+import type { BusMessage, MessageBus } from '../bus/message-bus.port';
 
 type Listener = (message: BusMessage) => Promise<void> | void;
 

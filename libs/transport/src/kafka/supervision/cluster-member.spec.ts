@@ -1,6 +1,6 @@
 import { decodeEnvelope, encodeEnvelope, pb } from '@vpmu/proto';
-import type { BusMessage, MessageBus } from '../message-bus.port';
-import { TOPICS } from '../topics';
+import type { BusMessage, MessageBus } from '../../bus/message-bus.port';
+import { TOPICS } from '../../bus/topics';
 import { ClusterMember, type Adoption, type AdoptionPort, type LogReader } from './cluster-member';
 import type { LoggedEnvelope } from './log-catch-up';
 

@@ -15,9 +15,9 @@
 // a timeout. Memory: the run's batches are held (copied out of the fetch buffers), nothing else.
 import * as crypto from 'node:crypto';
 import { decodeEnvelope, type vpmu } from '@vpmu/proto';
-import { TOPICS } from '../topics';
-import type { KafkaClient, KafkaConsumer, KafkaEachMessagePayload } from './kafka-client.types';
-import { asUnavailable } from './kafka.errors';
+import { TOPICS } from '../../bus/topics';
+import type { KafkaClient, KafkaConsumer, KafkaEachMessagePayload } from '../client/kafka-client.types';
+import { asUnavailable } from '../client/kafka.errors';
 
 export interface KafkaRunReadOptions {
   client: KafkaClient;

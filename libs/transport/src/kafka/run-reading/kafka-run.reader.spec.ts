@@ -3,8 +3,8 @@
 // answers high watermarks. The cluster tier (test/cluster/replay-kafka.test.ts) runs it against
 // a real broker and a real run.
 import { encodeEnvelope, type vpmu } from '@vpmu/proto';
-import { TOPICS } from '../topics';
-import type { KafkaClient, KafkaConsumer, KafkaEachMessagePayload } from './kafka-client.types';
+import { TOPICS } from '../../bus/topics';
+import type { KafkaClient, KafkaConsumer, KafkaEachMessagePayload } from '../client/kafka-client.types';
 import { KafkaRunIncompleteError, KafkaRunNotFoundError, readRunFromKafka } from './kafka-run.reader';
 
 class FakeLog {

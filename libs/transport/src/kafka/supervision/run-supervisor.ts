@@ -15,7 +15,7 @@
 //   4), when no other replica of its service has answered for `lostAfterMs`, or after
 //   `maxOwnerWaitMs` however busy the consumer group is with rebalancing.
 // Wall-clock time decides only these timeouts.
-import { AGGREGATOR_NODE } from '../topics';
+import { AGGREGATOR_NODE } from '../../bus/topics';
 import { computeAssignments, type ClusterHandshake, type NodeAssignment, type ReadyReply } from './cluster-handshake';
 
 /**

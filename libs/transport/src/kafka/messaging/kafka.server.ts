@@ -10,9 +10,9 @@
 // Deliveries from both consumers go through one queue, so handlers never interleave.
 import { CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { BaseRpcContext } from '@nestjs/microservices/ctx-host/base-rpc.context';
-import type { BusMessage } from '../message-bus.port';
-import type { KafkaClient, KafkaConsumer, KafkaEachMessagePayload, KafkaGroupJoinPayload, KafkaHeaders } from './kafka-client.types';
-import { asUnavailable } from './kafka.errors';
+import type { BusMessage } from '../../bus/message-bus.port';
+import type { KafkaClient, KafkaConsumer, KafkaEachMessagePayload, KafkaGroupJoinPayload, KafkaHeaders } from '../client/kafka-client.types';
+import { asUnavailable } from '../client/kafka.errors';
 
 /** Sees every delivered message before its handler; calls `dispatch` now, later or never. */
 export interface DeliveryInterceptor {
@@ -153,7 +153,7 @@ export class KafkaTransportServer extends Server implements CustomTransportStrat
       // meanwhile. Go back to where this process was instead; what is delivered twice is dropped
       // by (epoch, source, seq). Partitions it never received anything on have no position: a
       // node whose messages were missed there stalls, and the conductor's failover restores it
-      // from the log (run-supervisor.ts).
+      // from the log (supervision/run-supervisor.ts).
       for (const [topic, partitions] of Object.entries(p.memberAssignment)) {
         for (const partition of partitions) {
           const next = state.positions.get(`${topic}/${partition}`);

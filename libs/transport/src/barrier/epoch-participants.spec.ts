@@ -1,7 +1,7 @@
 import { decodeEnvelope, pb, type vpmu } from '@vpmu/proto';
 import { EpochParticipants } from './epoch-participants';
-import type { BusMessage, MessageBus } from './message-bus.port';
-import { TOPICS } from './topics';
+import type { BusMessage, MessageBus } from '../bus/message-bus.port';
+import { TOPICS } from '../bus/topics';
 
 class RecordingBus implements MessageBus {
   readonly sent: BusMessage[] = [];

@@ -6,17 +6,17 @@
 import * as os from 'node:os';
 import type { DynamicModule, INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { RethrowExceptionFilter } from '../rethrow.filter';
+import { RethrowExceptionFilter } from '../../nest/rethrow.filter';
 import type { vpmu } from '@vpmu/proto';
-import { hostNode, TOPICS, vmNode } from '../topics';
-import { ClusterMember, type AdoptionPort, type ServiceName } from './cluster-member';
-import { catchUpFromLog } from './log-catch-up';
-import { ensureTopics } from './ensure-topics';
-import { createKafkaClient } from './kafka-client.types';
-import { KafkaBus } from './kafka.bus';
-import { assertBrokersReachable, KafkaSetupError, KafkaUnavailableError, parseBrokers } from './kafka.errors';
-import { KafkaTransportServer } from './kafka.server';
-import { startPlatformTracing } from './platform-tracing';
+import { hostNode, TOPICS, vmNode } from '../../bus/topics';
+import { ClusterMember, type AdoptionPort, type ServiceName } from '../supervision/cluster-member';
+import { catchUpFromLog } from '../supervision/log-catch-up';
+import { ensureTopics } from '../client/ensure-topics';
+import { createKafkaClient } from '../client/kafka-client.types';
+import { KafkaBus } from '../messaging/kafka.bus';
+import { assertBrokersReachable, KafkaSetupError, KafkaUnavailableError, parseBrokers } from '../client/kafka.errors';
+import { KafkaTransportServer } from '../messaging/kafka.server';
+import { startPlatformTracing } from '../messaging/platform-tracing';
 
 export const DEFAULT_PARTITIONS = 4;
 export const DEFAULT_GROUP = 'vpmu';
@@ -86,7 +86,7 @@ export interface ServiceDefinition {
   beforeRunStart?: (m: vpmu.v1.IRunStart, config: ServiceConfig) => void;
   /** Runs once the service is ready (the aggregator starts answering with RunResult). */
   afterStart?: (app: INestMicroservice, bus: KafkaBus, config: ServiceConfig, log: (line: string) => void) => void;
-  /** Failover: the service's adoption port (cluster-member.ts); without it takeovers are ignored. */
+  /** Failover: the service's adoption port (supervision/cluster-member.ts); without it takeovers are ignored. */
   adoption?: (app: INestMicroservice) => AdoptionPort;
 }
 

@@ -1,7 +1,9 @@
-// Shared fixtures for the perf specs (not exported from index.ts).
+// Fixtures for the perf specs: a PerfCore over one host's PMUs that records what it emits, a
+// workload's event rates and a way to advance every CPU. Specs import it by path; the lib's
+// index does not export it.
 import { EventRates, MODE_HOST, createPmuForCpu, type ExecMode } from '@vpmu/pmu';
 import type { SimEvent } from '@vpmu/sim';
-import { PerfCore, type PerfCoreOptions } from './perf-core';
+import { PerfCore, type PerfCoreOptions } from '../perf-core';
 
 export const MS = 1_000_000;
 

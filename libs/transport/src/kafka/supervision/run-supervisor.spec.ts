@@ -1,5 +1,5 @@
 import type { ReadyReply } from './cluster-handshake';
-import { partitionForKey } from './partitioner';
+import { partitionForKey } from '../client/partitioner';
 import { NodeLostError, planFailover, RunSupervisor, type SupervisedConductor } from './run-supervisor';
 
 const R = 'run-1';

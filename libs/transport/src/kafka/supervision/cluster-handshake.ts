@@ -7,10 +7,10 @@
 // Two consecutive probes must agree, so a consumer-group rebalance in flight is never used.
 // After the run it waits for the aggregator's RunResult.
 import { decodeEnvelope, encodeEnvelope, pb, type vpmu } from '@vpmu/proto';
-import type { BusMessage, MessageBus } from '../message-bus.port';
-import { CONDUCTOR_NODE, hostNode, TOPICS, vmNode } from '../topics';
-import type { DeliveryInterceptor } from './kafka.server';
-import { partitionForKey } from './partitioner';
+import type { BusMessage, MessageBus } from '../../bus/message-bus.port';
+import { CONDUCTOR_NODE, hostNode, TOPICS, vmNode } from '../../bus/topics';
+import type { DeliveryInterceptor } from '../messaging/kafka.server';
+import { partitionForKey } from '../client/partitioner';
 
 export interface ReadyReply {
   service: string;

@@ -4,7 +4,7 @@
 // A node can also be restored mid-run (failover): from a checkpoint of epoch c, which already
 // holds the messages applied at c, it re-runs c, c+1, ... from the grants and messages of the log.
 import type { vpmu } from '@vpmu/proto';
-import type { MessageBus } from './message-bus.port';
+import type { MessageBus } from '../bus/message-bus.port';
 import { NodeEndpoint } from './node-endpoint';
 
 type Envelope = vpmu.v1.Envelope;

@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import { pb, encodeEnvelope, type vpmu } from '@vpmu/proto';
 import { compareMessageKeys } from '@vpmu/sim';
-import type { MessageBus } from './message-bus.port';
-import { CONDUCTOR_NODE, TOPICS } from './topics';
+import type { MessageBus } from '../bus/message-bus.port';
+import { CONDUCTOR_NODE, TOPICS } from '../bus/topics';
 
 type Envelope = vpmu.v1.Envelope;
 export type EnvelopePayload = Omit<vpmu.v1.IEnvelope, 'runId' | 'epoch' | 'sourceNode' | 'seq' | 'destination'>;

@@ -8,7 +8,7 @@
 // The returned counts are the physical ones. Placement uses min(requested, physical) partitions
 // (KafkaBus), so `--partitions 1` on the mock behaves like a one-partition topic: every keyed
 // message lands on partition 0 and one consumer-group member owns every node.
-import { ALL_TOPICS, TOPICS } from '../topics';
+import { ALL_TOPICS, TOPICS } from '../../bus/topics';
 import type { KafkaClient } from './kafka-client.types';
 import { KafkaSetupError } from './kafka.errors';
 

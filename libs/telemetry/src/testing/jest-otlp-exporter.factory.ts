@@ -3,7 +3,7 @@
 // so inside Jest it fails with "A dynamic import callback was invoked without
 // --experimental-vm-modules". This factory loads the very same package through Node's own module
 // loader instead of Jest's, so tests exercise the real exporter over real HTTP. Production code
-// uses the default factory; only tests (here and in apps that test `--otlp` under Jest) need this.
+// uses the default factory; specs that need this import it by path (it is not in the index).
 import Module from 'node:module';
 import type { OtlpExporterFactory } from '../otlp.exporter';
 

@@ -1,5 +1,5 @@
 import { computeAssignments, type ReadyReply } from './cluster-handshake';
-import { partitionForKey } from './partitioner';
+import { partitionForKey } from '../client/partitioner';
 
 const agg: ReadyReply = { service: 'aggregator', replica: 'agg', partitions: [], partitionCount: 4, staticNodes: [] };
 const rep = (service: string, replica: string, partitions: number[], staticNodes: string[] = []): ReadyReply => ({ service, replica, partitions, partitionCount: 4, staticNodes });
