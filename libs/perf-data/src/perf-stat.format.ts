@@ -196,7 +196,7 @@ export function formatPerfStat(run: PerfStatRun, options: PerfStatTextOptions = 
     out.push(` ${secondsText(run.userTimeNs, 'userTimeNs')} seconds user`);
     out.push(` ${secondsText(run.sysTimeNs!, 'sysTimeNs')} seconds sys`, '', '');
   }
-  return out.join('\n');
+  return `${out.join('\n')}\n`;
 }
 
 /** One `perf stat -x<sep>` line, without the newline. */
