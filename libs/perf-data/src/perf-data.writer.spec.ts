@@ -13,6 +13,7 @@ import type { PerfDataSession, PerfSampleRecord } from './perf-record.types';
 import {
   SYNTHETIC_EVENTS,
   SYNTHETIC_LOST_RECORDS,
+  SYNTHETIC_LOST_SAMPLES,
   SYNTHETIC_PID,
   SYNTHETIC_SAMPLE_COUNT,
   SYNTHETIC_SYMBOLS,
@@ -162,6 +163,7 @@ describe('perf.data writer read back by perf 6.1', () => {
     expect(r.stderr).toMatch(lostWarning());
     expectOnlyLostWarning(r.stderr);
 
+    expect(r.stdout).toContain(`# Total Lost Samples: ${SYNTHETIC_LOST_SAMPLES}\n`);
     const sections = r.stdout.split(/^# Samples: /m).slice(1);
     expect(sections).toHaveLength(SYNTHETIC_EVENTS.length);
     for (const [i, e] of SYNTHETIC_EVENTS.entries()) {
@@ -194,6 +196,7 @@ describe('perf.data writer read back by perf 6.1', () => {
     expect(count('COMM')).toBe(2);
     expect(count('MMAP')).toBe(2); // the kernel text and the workload's //anon mapping
     expect(count('LOST')).toBe(1);
+    expect(count('LOST_SAMPLES')).toBe(1);
     expect(count('THROTTLE')).toBe(1);
     expect(count('UNTHROTTLE')).toBe(1);
     expect(count('TOTAL')).toBe(session.records.length + 1);
@@ -238,6 +241,21 @@ describe('perf.data writer read back by perf 6.1', () => {
     const r = perf(['report', '--header-only', '-i', freqFile]);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/name = cycles, , id = \{ 101, 102 \}, size = 128, \{ sample_period, sample_freq \} = 4000, sample_type = IP\|TID\|TIME\|CPU\|PERIOD\|IDENTIFIER, read_format = ID, disabled = 1, inherit = 1, exclude_kernel = 1, exclude_hv = 1, mmap = 1, comm = 1, freq = 1, enable_on_exec = 1, task = 1, sample_id_all = 1, exclude_guest = 1\n/);
+  });
+
+  it('MMAP2 for the workload mapping resolves the same symbols as MMAP', () => {
+    const { session: base } = syntheticSession();
+    const records = base.records.map((r) => (r.kind === 'mmap' ? { ...r, kind: 'mmap2' as const, prot: 5, flags: 2, ino: 0 } : r));
+    const events = base.events.map((e) => ({ ...e, mmap2: e.mmap }));
+    const mmap2File = join(dir, 'mmap2.perf.data');
+    writeFileSync(mmap2File, writePerfData({ ...base, events, records }));
+    const side = perf(['script', '-i', mmap2File, '--show-mmap-events', '-F', 'comm,tid,event']);
+    expect(side.status).toBe(0);
+    expect(side.stdout).toMatch(/PERF_RECORD_MMAP2 4242\/4242: \[0x400000\(0x10000\) @ 0 00:00 0 0\]: r-xp \/\/anon/);
+    const r = perf(['script', '-i', mmap2File, '-F', 'ip,sym']);
+    expect(r.status).toBe(0);
+    const syms = r.stdout.split('\n').filter((l) => l.trim()).map((l) => l.trim().split(/\s+/)[1]);
+    expect(syms).toEqual(samples.map((s) => symbolAt(BigInt(s.ip))));
   });
 
   it('refuses sessions perf would misread', () => {

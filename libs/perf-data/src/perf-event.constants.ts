@@ -101,6 +101,7 @@ export const PERF_RECORD_FORK = 7;
 export const PERF_RECORD_READ = 8;
 export const PERF_RECORD_SAMPLE = 9;
 export const PERF_RECORD_MMAP2 = 10;
+export const PERF_RECORD_LOST_SAMPLES = 13;
 
 // --- include/uapi/linux/perf_event.h: perf_event_header.misc ---
 export const PERF_RECORD_MISC_CPUMODE_MASK = 7;

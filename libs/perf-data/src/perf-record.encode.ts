@@ -5,6 +5,7 @@ import { ByteWriter, paddedCString } from './byte.writer';
 import {
   PERF_RECORD_COMM,
   PERF_RECORD_LOST,
+  PERF_RECORD_LOST_SAMPLES,
   PERF_RECORD_MISC_COMM_EXEC,
   PERF_RECORD_MISC_KERNEL,
   PERF_RECORD_MISC_MMAP_DATA,
@@ -29,6 +30,7 @@ import type {
   PerfCommRecord,
   PerfDataRecord,
   PerfLostRecord,
+  PerfLostSamplesRecord,
   PerfMmap2Record,
   PerfMmapRecord,
   PerfSampleRecord,
@@ -163,6 +165,14 @@ function lost(w: ByteWriter, ctx: RecordContext, r: PerfLostRecord): void {
   finish(w, start);
 }
 
+function lostSamples(w: ByteWriter, ctx: RecordContext, r: PerfLostSamplesRecord): void {
+  const id = r.id ?? ctx.defaultId;
+  const start = header(w, PERF_RECORD_LOST_SAMPLES, 0);
+  w.u64(r.lostSamples, 'lostSamples');
+  sampleIdTrailer(w, ctx, { ...r, id });
+  finish(w, start);
+}
+
 function throttle(w: ByteWriter, ctx: RecordContext, r: PerfThrottleRecord): void {
   const id = r.id ?? ctx.defaultId;
   const start = header(w, r.kind === 'throttle' ? PERF_RECORD_THROTTLE : PERF_RECORD_UNTHROTTLE, 0);
@@ -200,6 +210,8 @@ export function writePerfRecord(w: ByteWriter, ctx: RecordContext, record: PerfD
       return sample(w, ctx, record);
     case 'lost':
       return lost(w, ctx, record);
+    case 'lost_samples':
+      return lostSamples(w, ctx, record);
     case 'throttle':
     case 'unthrottle':
       return throttle(w, ctx, record);

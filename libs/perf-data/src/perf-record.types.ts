@@ -124,6 +124,18 @@ export interface PerfLostRecord extends PerfSampleIdFields {
   lostRecords: U64;
 }
 
+/**
+ * Samples the kernel could not write (PERF_RECORD_LOST_SAMPLES); perf report sums them into its
+ * "# Total Lost Samples:" line, while PERF_RECORD_LOST (whole records dropped by a full ring
+ * buffer) only shows as a warning and in --stats.
+ */
+export interface PerfLostSamplesRecord extends PerfSampleIdFields {
+  kind: 'lost_samples';
+  pid: number;
+  tid: number;
+  lostSamples: U64;
+}
+
 export interface PerfThrottleRecord extends PerfSampleIdFields {
   kind: 'throttle' | 'unthrottle';
   pid: number;
@@ -137,6 +149,7 @@ export type PerfDataRecord =
   | PerfMmap2Record
   | PerfSampleRecord
   | PerfLostRecord
+  | PerfLostSamplesRecord
   | PerfThrottleRecord;
 
 /** What `perf report --header` shows about the machine: here the simulated guest, never the host. */

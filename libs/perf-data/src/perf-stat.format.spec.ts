@@ -105,6 +105,46 @@ describe('perf stat text output', () => {
   });
 });
 
+describe('a simulated guest perf stat (docs sample)', () => {
+  // Four hardware events on a guest vPMU with two general-purpose counters: perf multiplexes, so
+  // cycles and instructions ran half of the time, branch-misses never got a counter.
+  const run: PerfStatRun = {
+    target: { command: ['./vpmu-bench', '--iterations', '1000'] },
+    counters: [
+      { name: 'task-clock', count: 2_003_117_512, timeEnabledNs: 2_003_117_512, timeRunningNs: 2_003_117_512, supported: true, unit: 'msec', scale: 1e-6, metric: { value: 0.998, unit: 'CPUs utilized' } },
+      { name: 'cycles', count: 2_905_000_000, timeEnabledNs: 2_003_117_512, timeRunningNs: 1_001_558_756, supported: true, metric: { value: 2.901, unit: 'GHz' } },
+      { name: 'instructions', count: 3_631_250_000, timeEnabledNs: 2_003_117_512, timeRunningNs: 1_001_558_756, supported: true, metric: { value: 1.25, unit: 'insn per cycle', width: 7, decimals: 2 } },
+      { name: 'branch-misses', count: 0, timeEnabledNs: 2_003_117_512, timeRunningNs: 0, supported: true },
+      { name: 'topdown-retiring', count: 0, timeEnabledNs: 0, timeRunningNs: 0, supported: false },
+    ],
+    elapsedNs: 2_006_402_113,
+    userTimeNs: 1_996_000_000,
+    sysTimeNs: 8_000_000,
+  };
+
+  it('formats multiplexed, not counted and not supported events; the CSV parses back by perf column order', () => {
+    const text = formatPerfStat(run);
+    const csv = formatPerfStatCsv(run);
+    keep('perf-stat-guest.txt', text);
+    keep('perf-stat-guest.csv', csv);
+    const col = (value: string, unit: string, name: string, nameWidth: number): string => `${value.padStart(18)} ${unit.padEnd(4)} ${name.padEnd(nameWidth)}`;
+    expect(text).toContain(`${col('2,003.12', 'msec', 'task-clock', 32)} #    0.998 ${'CPUs utilized'.padEnd(23)}\n`);
+    // Scaled to the enabled time: count * 2 (ran half the time).
+    expect(text).toContain(`${col('5,810,000,000', '', 'cycles', 32)} #    2.901 ${'GHz'.padEnd(23)}  (50.00%)\n`);
+    expect(text).toContain(`${col('<not counted>', '', 'branch-misses', 25)}${' '.repeat(35)}  (0.00%)\n`);
+    expect(text).toContain(`${col('<not supported>', '', 'topdown-retiring', 25)}${' '.repeat(35)}\n`);
+    const rows = parsePerfStatCsv(csv);
+    expect(rows.map((r) => [r.counterValue, r.eventName, r.enabledPercent])).toEqual([
+      ['2003.12', 'task-clock', '100.00'],
+      ['5810000000', 'cycles', '50.00'],
+      ['7262500000', 'instructions', '50.00'],
+      ['<not counted>', 'branch-misses', '0.00'],
+      ['<not supported>', 'topdown-retiring', '100.00'],
+    ]);
+    expect(rows[2]).toMatchObject({ runTimeNs: '1001558756', metricValue: '1.25', metricUnit: 'insn per cycle' });
+  });
+});
+
 describe('perf stat -x, output', () => {
   it('is line-identical to real perf stat -x, for the same counts', () => {
     const real = realPerfStat(['-x,']);

@@ -1,6 +1,7 @@
 // A synthetic guest `perf record` session for the specs and the docs samples: two events (cycles
 // and instructions, one id per vCPU), two threads of one process on two vCPUs, samples over five
-// functions of an anonymous executable mapping, one LOST and one THROTTLE/UNTHROTTLE pair.
+// functions of an anonymous executable mapping, one LOST, one LOST_SAMPLES and one
+// THROTTLE/UNTHROTTLE pair.
 // Deterministic (a fixed LCG), so the file and the docs samples come out the same on every run.
 import {
   PERF_COUNT_HW_CPU_CYCLES,
@@ -70,6 +71,7 @@ export const SYNTHETIC_EVENTS: PerfEventSpec[] = [
 export const SYNTHETIC_START_NS = 5_000_000_000n;
 export const SYNTHETIC_SAMPLE_COUNT = 300;
 export const SYNTHETIC_LOST_RECORDS = 7n;
+export const SYNTHETIC_LOST_SAMPLES = 3n;
 
 function lcg(seed: number): () => number {
   let state = seed >>> 0;
@@ -138,6 +140,9 @@ export function syntheticSession(): { session: PerfDataSession; samples: PerfSam
     }
     if (i === 200) {
       records.push({ kind: 'lost', pid: SYNTHETIC_PID, tid: th.tid, timeNs: timeNs + 1n, cpu, id: SYNTHETIC_EVENTS[0]!.ids[cpu]!, lostRecords: SYNTHETIC_LOST_RECORDS });
+    }
+    if (i === 250) {
+      records.push({ kind: 'lost_samples', pid: SYNTHETIC_PID, tid: th.tid, timeNs: timeNs + 1n, cpu, id: SYNTHETIC_EVENTS[0]!.ids[cpu]!, lostSamples: SYNTHETIC_LOST_SAMPLES });
     }
   }
   return {
