@@ -8,7 +8,18 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatPerfMap, perfMapPath, writePerfData } from './index';
-import { PERF_ATTR_SIZE_VER7, PERF_FILE_HEADER_SIZE, PERF_SAMPLE_IDENTIFIER } from './perf-event.constants';
+import {
+  PERF_ATTR_SIZE_VER7,
+  PERF_COUNT_HW_CPU_CYCLES,
+  PERF_FILE_HEADER_SIZE,
+  PERF_SAMPLE_CPU,
+  PERF_SAMPLE_IDENTIFIER,
+  PERF_SAMPLE_IP,
+  PERF_SAMPLE_PERIOD,
+  PERF_SAMPLE_TID,
+  PERF_SAMPLE_TIME,
+  PERF_TYPE_HARDWARE,
+} from './perf-event.constants';
 import type { PerfDataSession, PerfSampleRecord } from './perf-record.types';
 import {
   SYNTHETIC_EVENTS,
@@ -148,9 +159,9 @@ describe('perf.data writer read back by perf 6.1', () => {
     keep('perf-script-side.txt', r.stdout);
     expect(r.status).toBe(0);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/PERF_RECORD_COMM exec: vpmu-bench:4242\/4242/);
-    expect(r.stdout).toMatch(/PERF_RECORD_COMM: vpmu-io:4242\/4243/);
-    expect(r.stdout).toMatch(/PERF_RECORD_MMAP 4242\/4242: \[0x400000\(0x10000\) @ 0\]: x \/\/anon/);
+    expect(r.stdout).toMatch(/PERF_RECORD_COMM exec: vpmu-bench:4200042\/4200042/);
+    expect(r.stdout).toMatch(/PERF_RECORD_COMM: vpmu-io:4200042\/4200043/);
+    expect(r.stdout).toMatch(/PERF_RECORD_MMAP 4200042\/4200042: \[0x400000\(0x10000\) @ 0\]: x \/\/anon/);
     expect(r.stdout).toMatch(/PERF_RECORD_MMAP -1\/0: \[0xffffffff81000000\(0x1000000\) @ 0xffffffff81000000\]: x \[kernel\.kallsyms\]_text/);
     expect(r.stdout).toMatch(new RegExp(`PERF_RECORD_LOST lost ${SYNTHETIC_LOST_RECORDS}\\b`));
   });
@@ -158,6 +169,7 @@ describe('perf.data writer read back by perf 6.1', () => {
   it('perf report: per-event sample counts, event counts and overheads per command and symbol', () => {
     const r = perf(['report', '--stdio', '-i', file, '--sort', 'comm,dso,sym']);
     keep('perf-report.txt', r.stdout);
+    keep('perf-report-stderr.txt', r.stderr);
     expect(r.status).toBe(0);
     // perf report does tell about the LOST record; nothing else may be on stderr.
     expect(r.stderr).toMatch(lostWarning());
@@ -177,7 +189,7 @@ describe('perf.data writer read back by perf 6.1', () => {
         const key = `${commOf(s.tid)} ${symbolAt(BigInt(s.ip))}`;
         expected.set(key, (expected.get(key) ?? 0n) + BigInt(s.periodEvents));
       }
-      const rows = [...section.matchAll(/^\s+(\d+\.\d\d)%\s+(\S+)\s+\[JIT\] tid 4242\s+\[\.\] (\S+)\s*$/gm)];
+      const rows = [...section.matchAll(/^\s+(\d+\.\d\d)%\s+(\S+)\s+\[JIT\] tid 4200042\s+\[\.\] (\S+)\s*$/gm)];
       expect(rows).toHaveLength(expected.size);
       for (const [, pct, comm, sym] of rows) {
         const period = expected.get(`${comm} ${sym}`);
@@ -251,11 +263,47 @@ describe('perf.data writer read back by perf 6.1', () => {
     writeFileSync(mmap2File, writePerfData({ ...base, events, records }));
     const side = perf(['script', '-i', mmap2File, '--show-mmap-events', '-F', 'comm,tid,event']);
     expect(side.status).toBe(0);
-    expect(side.stdout).toMatch(/PERF_RECORD_MMAP2 4242\/4242: \[0x400000\(0x10000\) @ 0 00:00 0 0\]: r-xp \/\/anon/);
+    expect(side.stdout).toMatch(/PERF_RECORD_MMAP2 4200042\/4200042: \[0x400000\(0x10000\) @ 0 00:00 0 0\]: r-xp \/\/anon/);
     const r = perf(['script', '-i', mmap2File, '-F', 'ip,sym']);
     expect(r.status).toBe(0);
     const syms = r.stdout.split('\n').filter((l) => l.trim()).map((l) => l.trim().split(/\s+/)[1]);
     expect(syms).toEqual(samples.map((s) => symbolAt(BigInt(s.ip))));
+  });
+
+  it('the minimal example of docs/perf-data.md reads back as the docs say', () => {
+    const sampleType = PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_PERIOD;
+    const exampleBytes = writePerfData({
+      host: {
+        hostname: 'guest-0',
+        osRelease: '6.1.0-guest',
+        perfVersion: '6.1.0',
+        arch: 'x86_64',
+        nrCpusOnline: 2,
+        nrCpusAvailable: 2,
+        cpuDesc: 'simulated vCPU',
+        cpuId: 'GenuineIntel,6,85,7',
+        totalMemKb: 4194304,
+        cmdline: ['/usr/bin/perf', 'record', '-e', 'cycles', '--', './app'],
+      },
+      events: [{ name: 'cycles', type: PERF_TYPE_HARDWARE, config: PERF_COUNT_HW_CPU_CYCLES, samplePeriodEvents: 100_000, sampleType, sampleIdAll: true, ids: [1n, 2n] }],
+      records: [
+        { kind: 'comm', pid: 4200100, tid: 4200100, comm: 'app', timeNs: 0, cpu: 0 },
+        { kind: 'mmap', pid: 4200100, tid: 4200100, startAddr: 0x400000n, lengthBytes: 0x1000, pgoffBytes: 0, filename: '//anon', timeNs: 0, cpu: 0 },
+        { kind: 'sample', id: 1n, ip: 0x400010n, pid: 4200100, tid: 4200100, timeNs: 1000, cpu: 0, periodEvents: 100_000 },
+      ],
+    });
+    const exampleFile = join(dir, 'example.perf.data');
+    const exampleMap = perfMapPath(4200100);
+    writeFileSync(exampleFile, exampleBytes);
+    writeFileSync(exampleMap, formatPerfMap([{ startAddr: 0x400000n, sizeBytes: 0x100, name: 'main' }]));
+    try {
+      const r = perf(['script', '-i', exampleFile]);
+      expect(r.status).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout.trim().split(/\s+/)).toEqual(['app', '4200100', '[000]', '0.000001:', '100000', 'cycles:', '400010', 'main+0x10', '(/tmp/perf-4200100.map)']);
+    } finally {
+      rmSync(exampleMap, { force: true });
+    }
   });
 
   it('refuses sessions perf would misread', () => {

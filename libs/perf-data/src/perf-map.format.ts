@@ -8,6 +8,9 @@
 // absolute addresses). So the user writes the text this module returns to
 // /tmp/perf-<pid>.map (pid = the pid of the mmap record), owned by the user running perf or by
 // root (perf ignores a map owned by someone else unless given -f), then runs perf as usual.
+// perf first looks at /proc/<pid> of the reading machine (namespace, thread group): a guest pid
+// that a live process there also has can send it to another file, so guest pids should not
+// collide (docs/perf-data.md).
 //
 // Why this and not an ELF with .symtab: no build id, no file path to match, no ELF writer to
 // maintain; the simulated workload has no binary on disk anyway.

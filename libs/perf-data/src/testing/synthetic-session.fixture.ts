@@ -17,10 +17,15 @@ import {
 import type { PerfMapSymbol } from '../perf-map.format';
 import type { PerfDataRecord, PerfDataSession, PerfEventSpec, PerfSampleRecord } from '../perf-record.types';
 
-export const SYNTHETIC_PID = 4242;
+/**
+ * Above PID_MAX_LIMIT (4194304 on 64-bit, include/linux/threads.h), so no process on the machine
+ * reading the file can have it: perf consults /proc/<pid> of the reading machine to find the
+ * perf map (namespace, thread group), and a live process there would send it elsewhere.
+ */
+export const SYNTHETIC_PID = 4_200_042;
 export const SYNTHETIC_THREADS = [
-  { tid: 4242, comm: 'vpmu-bench', homeCpu: 0 },
-  { tid: 4243, comm: 'vpmu-io', homeCpu: 1 },
+  { tid: 4_200_042, comm: 'vpmu-bench', homeCpu: 0 },
+  { tid: 4_200_043, comm: 'vpmu-io', homeCpu: 1 },
 ] as const;
 export const SYNTHETIC_MAPPING = { startAddr: 0x400000n, lengthBytes: 0x10000n };
 export const SYNTHETIC_SYMBOLS: PerfMapSymbol[] = [
@@ -31,7 +36,7 @@ export const SYNTHETIC_SYMBOLS: PerfMapSymbol[] = [
   { startAddr: 0x401780n, sizeBytes: 0x280n, name: 'io_submit_batch' },
 ];
 /** Relative weight of each symbol above, per thread: the io thread lives in io_submit_batch. */
-const WEIGHTS: Record<number, number[]> = { 4242: [2, 5, 3, 2, 0], 4243: [1, 0, 1, 2, 6] };
+const WEIGHTS: Record<number, number[]> = { 4_200_042: [2, 5, 3, 2, 0], 4_200_043: [1, 0, 1, 2, 6] };
 
 const SAMPLE_TYPE = PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_PERIOD;
 
