@@ -12,6 +12,7 @@ import {
   PERF_ATTR_SIZE_VER7,
   PERF_COUNT_HW_CPU_CYCLES,
   PERF_FILE_HEADER_SIZE,
+  PERF_SAMPLE_CALLCHAIN,
   PERF_SAMPLE_CPU,
   PERF_SAMPLE_IDENTIFIER,
   PERF_SAMPLE_IP,
@@ -268,6 +269,38 @@ describe('perf.data writer read back by perf 6.1', () => {
     expect(r.status).toBe(0);
     const syms = r.stdout.split('\n').filter((l) => l.trim()).map((l) => l.trim().split(/\s+/)[1]);
     expect(syms).toEqual(samples.map((s) => symbolAt(BigInt(s.ip))));
+  });
+
+  it('PERF_SAMPLE_CALLCHAIN: perf script resolves every frame, perf report -g builds the caller tree', () => {
+    const { session: base } = syntheticSession();
+    // Every function was called from main_loop+0x40 (a return address inside main_loop).
+    const callerIp = BigInt(SYNTHETIC_SYMBOLS[0]!.startAddr) + 0x40n;
+    const events = base.events.map((e) => ({ ...e, sampleType: e.sampleType | PERF_SAMPLE_CALLCHAIN }));
+    const records = base.records.map((r) => (r.kind === 'sample' ? { ...r, callchain: { user: [r.ip, callerIp] } } : r));
+    const cgFile = join(dir, 'callchain.perf.data');
+    writeFileSync(cgFile, writePerfData({ ...base, events, records }));
+    const r = perf(['script', '-i', cgFile, '-F', 'tid,ip,sym']);
+    keep('perf-script-callchain.txt', r.stdout);
+    expect(r.status).toBe(0);
+    expectOnlyLostWarning(r.stderr);
+    const blocks = r.stdout.split(/\n\s*\n/).filter((b) => b.trim().length > 0);
+    expect(blocks).toHaveLength(SYNTHETIC_SAMPLE_COUNT);
+    blocks.forEach((block, i) => {
+      const frames = block
+        .split('\n')
+        .slice(1)
+        .map((l) => l.trim().split(/\s+/));
+      const s = samples[i]!;
+      expect(frames).toEqual([
+        [BigInt(s.ip).toString(16), symbolAt(BigInt(s.ip))],
+        [callerIp.toString(16), 'main_loop'],
+      ]);
+    });
+    const rep = perf(['report', '--stdio', '-i', cgFile, '--children', '--sort', 'sym']);
+    keep('perf-report-callchain.txt', rep.stdout);
+    expect(rep.status).toBe(0);
+    // With children, main_loop is on every stack: 100% inclusive for each event.
+    expect(rep.stdout.match(/^\s+100\.00%\s+\S+%\s+\[\.\] main_loop/gm)).toHaveLength(SYNTHETIC_EVENTS.length);
   });
 
   it('the minimal example of docs/perf-data.md reads back as the docs say', () => {

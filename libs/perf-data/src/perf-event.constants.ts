@@ -49,6 +49,17 @@ export const PERF_SAMPLE_WEIGHT = 1n << 14n;
 export const PERF_SAMPLE_DATA_SRC = 1n << 15n;
 export const PERF_SAMPLE_IDENTIFIER = 1n << 16n;
 
+// --- include/uapi/linux/perf_event.h: enum perf_callchain_context ---
+// Markers inside a PERF_SAMPLE_CALLCHAIN: the frames after one belong to that context. They are
+// the top of the u64 range ((u64)-512 etc.).
+export const PERF_CONTEXT_HV = (1n << 64n) - 32n;
+export const PERF_CONTEXT_KERNEL = (1n << 64n) - 128n;
+export const PERF_CONTEXT_USER = (1n << 64n) - 512n;
+export const PERF_CONTEXT_GUEST = (1n << 64n) - 2048n;
+export const PERF_CONTEXT_GUEST_KERNEL = (1n << 64n) - 2176n;
+export const PERF_CONTEXT_GUEST_USER = (1n << 64n) - 2560n;
+export const PERF_CONTEXT_MAX = (1n << 64n) - 4095n;
+
 // --- include/uapi/linux/perf_event.h: enum perf_event_read_format (attr.read_format bits) ---
 export const PERF_FORMAT_TOTAL_TIME_ENABLED = 1n << 0n;
 export const PERF_FORMAT_TOTAL_TIME_RUNNING = 1n << 1n;

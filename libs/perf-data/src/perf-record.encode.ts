@@ -15,7 +15,10 @@ import {
   PERF_RECORD_SAMPLE,
   PERF_RECORD_THROTTLE,
   PERF_RECORD_UNTHROTTLE,
+  PERF_CONTEXT_KERNEL,
+  PERF_CONTEXT_USER,
   PERF_SAMPLE_ADDR,
+  PERF_SAMPLE_CALLCHAIN,
   PERF_SAMPLE_CPU,
   PERF_SAMPLE_ID,
   PERF_SAMPLE_IDENTIFIER,
@@ -47,7 +50,8 @@ export const SUPPORTED_SAMPLE_TYPE =
   PERF_SAMPLE_ID |
   PERF_SAMPLE_STREAM_ID |
   PERF_SAMPLE_CPU |
-  PERF_SAMPLE_PERIOD;
+  PERF_SAMPLE_PERIOD |
+  PERF_SAMPLE_CALLCHAIN;
 
 /** perf_event_header.size is a u16: no record may be larger. */
 const MAX_RECORD_BYTES = 0xffff;
@@ -141,6 +145,17 @@ function mmap2(w: ByteWriter, ctx: RecordContext, r: PerfMmap2Record): void {
   finish(w, start);
 }
 
+/** u64 nr, then nr u64 entries: context markers and the frames after each. */
+function callchain(w: ByteWriter, r: PerfSampleRecord): void {
+  const entries: (number | bigint)[] = [];
+  const kernel = r.callchain?.kernel ?? [];
+  const user = r.callchain?.user ?? [];
+  if (kernel.length > 0) entries.push(PERF_CONTEXT_KERNEL, ...kernel);
+  if (user.length > 0) entries.push(PERF_CONTEXT_USER, ...user);
+  w.u64(entries.length);
+  for (const e of entries) w.u64(e, 'callchain entry');
+}
+
 /** PERF_RECORD_SAMPLE body in the order of the sample_type bits (kernel/events/core.c, perf_output_sample). */
 function sample(w: ByteWriter, ctx: RecordContext, r: PerfSampleRecord): void {
   const st = ctx.sampleType;
@@ -154,6 +169,8 @@ function sample(w: ByteWriter, ctx: RecordContext, r: PerfSampleRecord): void {
   if (st & PERF_SAMPLE_STREAM_ID) w.u64(r.streamId ?? r.id, 'stream_id');
   if (st & PERF_SAMPLE_CPU) w.u32(r.cpu).u32(0);
   if (st & PERF_SAMPLE_PERIOD) w.u64(r.periodEvents, 'periodEvents');
+  // PERF_SAMPLE_READ would come here; it is refused by SUPPORTED_SAMPLE_TYPE.
+  if (st & PERF_SAMPLE_CALLCHAIN) callchain(w, r);
   finish(w, start);
 }
 

@@ -114,6 +114,18 @@ export interface PerfSampleRecord {
   streamId?: bigint;
   /** PERF_RECORD_MISC_* cpumode; default PERF_RECORD_MISC_USER. */
   cpumode?: number;
+  /** With PERF_SAMPLE_CALLCHAIN: the stack, leaf first, split by context as the kernel does. */
+  callchain?: PerfCallchain;
+}
+
+/**
+ * A sample's call chain. The writer emits the kernel part then the user part, each behind its
+ * PERF_CONTEXT_* marker, as the kernel's perf_callchain() does; the leaf (usually the sample ip)
+ * comes first in each part.
+ */
+export interface PerfCallchain {
+  kernel?: U64[];
+  user?: U64[];
 }
 
 export interface PerfLostRecord extends PerfSampleIdFields {
