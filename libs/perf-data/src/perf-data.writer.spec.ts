@@ -27,9 +27,9 @@ import {
   SYNTHETIC_LOST_RECORDS,
   SYNTHETIC_LOST_SAMPLES,
   SYNTHETIC_PID,
+  type SyntheticThread,
   SYNTHETIC_SAMPLE_COUNT,
   SYNTHETIC_SYMBOLS,
-  SYNTHETIC_THREADS,
   syntheticSession,
 } from './testing/synthetic-session.fixture';
 
@@ -65,8 +65,18 @@ function eventNameOf(id: bigint): string {
   return SYNTHETIC_EVENTS.find((e) => e.ids.includes(id))!.name;
 }
 
+const keepDir = process.env.PERF_DATA_SAMPLE_DIR;
+/**
+ * perf reads the symbols from the shared path /tmp/perf-<pid>.map: each jest process uses its own
+ * pids (still above PID_MAX_LIMIT) so that concurrent runs never remove each other's map; the
+ * docs samples (PERF_DATA_SAMPLE_DIR) use the fixture's fixed pids.
+ */
+const PID = keepDir ? SYNTHETIC_PID : SYNTHETIC_PID + 4 * process.pid;
+const EXAMPLE_PID = keepDir ? 4_200_100 : PID + 2;
+let threads: SyntheticThread[] = [];
+
 function commOf(tid: number): string {
-  return SYNTHETIC_THREADS.find((t) => t.tid === tid)!.comm;
+  return threads.find((t) => t.tid === tid)!.comm;
 }
 
 describe('perf.data writer read back by perf 6.1', () => {
@@ -75,8 +85,7 @@ describe('perf.data writer read back by perf 6.1', () => {
   let session: PerfDataSession;
   let samples: PerfSampleRecord[];
   let bytes: Buffer;
-  const mapPath = perfMapPath(SYNTHETIC_PID);
-  const keepDir = process.env.PERF_DATA_SAMPLE_DIR;
+  const mapPath = perfMapPath(PID);
 
   const keep = (name: string, text: string): void => {
     if (keepDir) writeFileSync(join(keepDir, name), text);
@@ -86,7 +95,7 @@ describe('perf.data writer read back by perf 6.1', () => {
     const v = perf(['--version']);
     expect(v.status).toBe(0);
     expect(v.stdout).toMatch(/^perf version \d+\.\d+/);
-    ({ session, samples } = syntheticSession());
+    ({ session, samples, threads } = syntheticSession(PID));
     bytes = writePerfData(session);
     dir = keepDir ?? mkdtempSync(join(tmpdir(), 'perf-data-spec-'));
     mkdirSync(dir, { recursive: true });
@@ -102,7 +111,7 @@ describe('perf.data writer read back by perf 6.1', () => {
   });
 
   it('is deterministic and laid out as perf_file_header says', () => {
-    const again = writePerfData(syntheticSession().session);
+    const again = writePerfData(syntheticSession(PID).session);
     expect(createHash('sha256').update(again).digest('hex')).toBe(createHash('sha256').update(bytes).digest('hex'));
     expect(bytes.subarray(0, 8).toString('latin1')).toBe('PERFILE2');
     expect(bytes.readBigUInt64LE(8)).toBe(BigInt(PERF_FILE_HEADER_SIZE));
@@ -160,9 +169,9 @@ describe('perf.data writer read back by perf 6.1', () => {
     keep('perf-script-side.txt', r.stdout);
     expect(r.status).toBe(0);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/PERF_RECORD_COMM exec: vpmu-bench:4200042\/4200042/);
-    expect(r.stdout).toMatch(/PERF_RECORD_COMM: vpmu-io:4200042\/4200043/);
-    expect(r.stdout).toMatch(/PERF_RECORD_MMAP 4200042\/4200042: \[0x400000\(0x10000\) @ 0\]: x \/\/anon/);
+    expect(r.stdout).toContain(`PERF_RECORD_COMM exec: vpmu-bench:${PID}/${PID}\n`);
+    expect(r.stdout).toContain(`PERF_RECORD_COMM: vpmu-io:${PID}/${PID + 1}\n`);
+    expect(r.stdout).toContain(`PERF_RECORD_MMAP ${PID}/${PID}: [0x400000(0x10000) @ 0]: x //anon\n`);
     expect(r.stdout).toMatch(/PERF_RECORD_MMAP -1\/0: \[0xffffffff81000000\(0x1000000\) @ 0xffffffff81000000\]: x \[kernel\.kallsyms\]_text/);
     expect(r.stdout).toMatch(new RegExp(`PERF_RECORD_LOST lost ${SYNTHETIC_LOST_RECORDS}\\b`));
   });
@@ -190,7 +199,7 @@ describe('perf.data writer read back by perf 6.1', () => {
         const key = `${commOf(s.tid)} ${symbolAt(BigInt(s.ip))}`;
         expected.set(key, (expected.get(key) ?? 0n) + BigInt(s.periodEvents));
       }
-      const rows = [...section.matchAll(/^\s+(\d+\.\d\d)%\s+(\S+)\s+\[JIT\] tid 4200042\s+\[\.\] (\S+)\s*$/gm)];
+      const rows = [...section.matchAll(new RegExp(`^\\s+(\\d+\\.\\d\\d)%\\s+(\\S+)\\s+\\[JIT\\] tid ${PID}\\s+\\[\\.\\] (\\S+)\\s*$`, 'gm'))];
       expect(rows).toHaveLength(expected.size);
       for (const [, pct, comm, sym] of rows) {
         const period = expected.get(`${comm} ${sym}`);
@@ -244,7 +253,7 @@ describe('perf.data writer read back by perf 6.1', () => {
   });
 
   it('writes sample_freq with the freq bit, the exclude bits and read_format as given', () => {
-    const { session: base } = syntheticSession();
+    const { session: base } = syntheticSession(PID);
     const freqSession: PerfDataSession = {
       ...base,
       events: [{ ...base.events[0]!, samplePeriodEvents: undefined, sampleFreqHz: 4000, exclude: { kernel: true, hv: true, guest: true }, readFormat: 0x4n }, base.events[1]!],
@@ -257,14 +266,14 @@ describe('perf.data writer read back by perf 6.1', () => {
   });
 
   it('MMAP2 for the workload mapping resolves the same symbols as MMAP', () => {
-    const { session: base } = syntheticSession();
+    const { session: base } = syntheticSession(PID);
     const records = base.records.map((r) => (r.kind === 'mmap' ? { ...r, kind: 'mmap2' as const, prot: 5, flags: 2, ino: 0 } : r));
     const events = base.events.map((e) => ({ ...e, mmap2: e.mmap }));
     const mmap2File = join(dir, 'mmap2.perf.data');
     writeFileSync(mmap2File, writePerfData({ ...base, events, records }));
     const side = perf(['script', '-i', mmap2File, '--show-mmap-events', '-F', 'comm,tid,event']);
     expect(side.status).toBe(0);
-    expect(side.stdout).toMatch(/PERF_RECORD_MMAP2 4200042\/4200042: \[0x400000\(0x10000\) @ 0 00:00 0 0\]: r-xp \/\/anon/);
+    expect(side.stdout).toContain(`PERF_RECORD_MMAP2 ${PID}/${PID}: [0x400000(0x10000) @ 0 00:00 0 0]: r-xp //anon\n`);
     const r = perf(['script', '-i', mmap2File, '-F', 'ip,sym']);
     expect(r.status).toBe(0);
     const syms = r.stdout.split('\n').filter((l) => l.trim()).map((l) => l.trim().split(/\s+/)[1]);
@@ -272,7 +281,7 @@ describe('perf.data writer read back by perf 6.1', () => {
   });
 
   it('PERF_SAMPLE_CALLCHAIN: perf script resolves every frame, perf report -g builds the caller tree', () => {
-    const { session: base } = syntheticSession();
+    const { session: base } = syntheticSession(PID);
     // Every function was called from main_loop+0x40 (a return address inside main_loop).
     const callerIp = BigInt(SYNTHETIC_SYMBOLS[0]!.startAddr) + 0x40n;
     const events = base.events.map((e) => ({ ...e, sampleType: e.sampleType | PERF_SAMPLE_CALLCHAIN }));
@@ -320,27 +329,27 @@ describe('perf.data writer read back by perf 6.1', () => {
       },
       events: [{ name: 'cycles', type: PERF_TYPE_HARDWARE, config: PERF_COUNT_HW_CPU_CYCLES, samplePeriodEvents: 100_000, sampleType, sampleIdAll: true, ids: [1n, 2n] }],
       records: [
-        { kind: 'comm', pid: 4200100, tid: 4200100, comm: 'app', timeNs: 0, cpu: 0 },
-        { kind: 'mmap', pid: 4200100, tid: 4200100, startAddr: 0x400000n, lengthBytes: 0x1000, pgoffBytes: 0, filename: '//anon', timeNs: 0, cpu: 0 },
-        { kind: 'sample', id: 1n, ip: 0x400010n, pid: 4200100, tid: 4200100, timeNs: 1000, cpu: 0, periodEvents: 100_000 },
+        { kind: 'comm', pid: EXAMPLE_PID, tid: EXAMPLE_PID, comm: 'app', timeNs: 0, cpu: 0 },
+        { kind: 'mmap', pid: EXAMPLE_PID, tid: EXAMPLE_PID, startAddr: 0x400000n, lengthBytes: 0x1000, pgoffBytes: 0, filename: '//anon', timeNs: 0, cpu: 0 },
+        { kind: 'sample', id: 1n, ip: 0x400010n, pid: EXAMPLE_PID, tid: EXAMPLE_PID, timeNs: 1000, cpu: 0, periodEvents: 100_000 },
       ],
     });
     const exampleFile = join(dir, 'example.perf.data');
-    const exampleMap = perfMapPath(4200100);
+    const exampleMap = perfMapPath(EXAMPLE_PID);
     writeFileSync(exampleFile, exampleBytes);
     writeFileSync(exampleMap, formatPerfMap([{ startAddr: 0x400000n, sizeBytes: 0x100, name: 'main' }]));
     try {
       const r = perf(['script', '-i', exampleFile]);
       expect(r.status).toBe(0);
       expect(r.stderr).toBe('');
-      expect(r.stdout.trim().split(/\s+/)).toEqual(['app', '4200100', '[000]', '0.000001:', '100000', 'cycles:', '400010', 'main+0x10', '(/tmp/perf-4200100.map)']);
+      expect(r.stdout.trim().split(/\s+/)).toEqual(['app', `${EXAMPLE_PID}`, '[000]', '0.000001:', '100000', 'cycles:', '400010', 'main+0x10', `(/tmp/perf-${EXAMPLE_PID}.map)`]);
     } finally {
       rmSync(exampleMap, { force: true });
     }
   });
 
   it('refuses sessions perf would misread', () => {
-    const { session: base } = syntheticSession();
+    const { session: base } = syntheticSession(PID);
     const mixed = { ...base, events: [base.events[0]!, { ...base.events[1]!, sampleType: base.events[1]!.sampleType & ~PERF_SAMPLE_IDENTIFIER }] };
     expect(() => writePerfData(mixed)).toThrow(/one layout/);
     const dupIds = { ...base, events: [base.events[0]!, { ...base.events[1]!, ids: [101n] }] };

@@ -23,10 +23,22 @@ import type { PerfDataRecord, PerfDataSession, PerfEventSpec, PerfSampleRecord }
  * perf map (namespace, thread group), and a live process there would send it elsewhere.
  */
 export const SYNTHETIC_PID = 4_200_042;
-export const SYNTHETIC_THREADS = [
-  { tid: 4_200_042, comm: 'vpmu-bench', homeCpu: 0 },
-  { tid: 4_200_043, comm: 'vpmu-io', homeCpu: 1 },
-] as const;
+
+export interface SyntheticThread {
+  tid: number;
+  comm: string;
+  homeCpu: number;
+  /** Relative weight of each SYNTHETIC_SYMBOLS entry: the io thread lives in io_submit_batch. */
+  weights: number[];
+}
+
+/** The process's two threads: the main one (tid = pid) and an io thread (pid + 1). */
+export function syntheticThreads(pid: number): SyntheticThread[] {
+  return [
+    { tid: pid, comm: 'vpmu-bench', homeCpu: 0, weights: [2, 5, 3, 2, 0] },
+    { tid: pid + 1, comm: 'vpmu-io', homeCpu: 1, weights: [1, 0, 1, 2, 6] },
+  ];
+}
 export const SYNTHETIC_MAPPING = { startAddr: 0x400000n, lengthBytes: 0x10000n };
 export const SYNTHETIC_SYMBOLS: PerfMapSymbol[] = [
   { startAddr: 0x401000n, sizeBytes: 0x200n, name: 'main_loop' },
@@ -35,8 +47,6 @@ export const SYNTHETIC_SYMBOLS: PerfMapSymbol[] = [
   { startAddr: 0x401680n, sizeBytes: 0x100n, name: 'memcpy_fast' },
   { startAddr: 0x401780n, sizeBytes: 0x280n, name: 'io_submit_batch' },
 ];
-/** Relative weight of each symbol above, per thread: the io thread lives in io_submit_batch. */
-const WEIGHTS: Record<number, number[]> = { 4_200_042: [2, 5, 3, 2, 0], 4_200_043: [1, 0, 1, 2, 6] };
 
 const SAMPLE_TYPE = PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_PERIOD;
 
@@ -96,18 +106,23 @@ function pick(weights: number[], u: number): number {
   return weights.length - 1;
 }
 
-/** The session and the samples in it (the specs compare perf's output with these). */
-export function syntheticSession(): { session: PerfDataSession; samples: PerfSampleRecord[] } {
+/**
+ * The session and the samples in it (the specs compare perf's output with these). `pid` defaults
+ * to the one of the docs samples; concurrent test runs pass their own, because perf reads the
+ * symbols from the shared path /tmp/perf-<pid>.map.
+ */
+export function syntheticSession(pid = SYNTHETIC_PID): { session: PerfDataSession; samples: PerfSampleRecord[]; threads: SyntheticThread[] } {
+  const threads = syntheticThreads(pid);
   const rand = lcg(0x5eed);
   const records: PerfDataRecord[] = [];
   const t0 = SYNTHETIC_START_NS;
-  for (const [i, th] of SYNTHETIC_THREADS.entries()) {
-    records.push({ kind: 'comm', pid: SYNTHETIC_PID, tid: th.tid, comm: th.comm, exec: i === 0, timeNs: t0 - 3000n + BigInt(i), cpu: th.homeCpu });
+  for (const [i, th] of threads.entries()) {
+    records.push({ kind: 'comm', pid, tid: th.tid, comm: th.comm, exec: i === 0, timeNs: t0 - 3000n + BigInt(i), cpu: th.homeCpu });
   }
   records.push({
     kind: 'mmap',
-    pid: SYNTHETIC_PID,
-    tid: SYNTHETIC_PID,
+    pid,
+    tid: pid,
     startAddr: SYNTHETIC_MAPPING.startAddr,
     lengthBytes: SYNTHETIC_MAPPING.lengthBytes,
     pgoffBytes: 0,
@@ -119,17 +134,17 @@ export function syntheticSession(): { session: PerfDataSession; samples: PerfSam
   let timeNs = t0;
   for (let i = 0; i < SYNTHETIC_SAMPLE_COUNT; i++) {
     timeNs += 100_000n + BigInt(Math.floor(rand() * 50_000));
-    const th = SYNTHETIC_THREADS[i % 2]!;
+    const th = threads[i % 2]!;
     // One sample in ten runs on the other vCPU: the scheduler moved the thread.
     const cpu = rand() < 0.1 ? 1 - th.homeCpu : th.homeCpu;
     const event = SYNTHETIC_EVENTS[i % 3 === 2 ? 1 : 0]!;
-    const sym = SYNTHETIC_SYMBOLS[pick(WEIGHTS[th.tid]!, rand())]!;
+    const sym = SYNTHETIC_SYMBOLS[pick(th.weights, rand())]!;
     const offset = BigInt(Math.floor(rand() * Number(sym.sizeBytes)));
     const sample: PerfSampleRecord = {
       kind: 'sample',
       id: event.ids[cpu]!,
       ip: BigInt(sym.startAddr) + offset,
-      pid: SYNTHETIC_PID,
+      pid,
       tid: th.tid,
       timeNs,
       cpu,
@@ -138,16 +153,16 @@ export function syntheticSession(): { session: PerfDataSession; samples: PerfSam
     samples.push(sample);
     records.push(sample);
     if (i === 100) {
-      records.push({ kind: 'throttle', pid: SYNTHETIC_PID, tid: th.tid, timeNs: timeNs + 1n, cpu, id: SYNTHETIC_EVENTS[0]!.ids[cpu]! });
+      records.push({ kind: 'throttle', pid, tid: th.tid, timeNs: timeNs + 1n, cpu, id: SYNTHETIC_EVENTS[0]!.ids[cpu]! });
     }
     if (i === 110) {
-      records.push({ kind: 'unthrottle', pid: SYNTHETIC_PID, tid: th.tid, timeNs: timeNs + 1n, cpu, id: SYNTHETIC_EVENTS[0]!.ids[cpu]! });
+      records.push({ kind: 'unthrottle', pid, tid: th.tid, timeNs: timeNs + 1n, cpu, id: SYNTHETIC_EVENTS[0]!.ids[cpu]! });
     }
     if (i === 200) {
-      records.push({ kind: 'lost', pid: SYNTHETIC_PID, tid: th.tid, timeNs: timeNs + 1n, cpu, id: SYNTHETIC_EVENTS[0]!.ids[cpu]!, lostRecords: SYNTHETIC_LOST_RECORDS });
+      records.push({ kind: 'lost', pid, tid: th.tid, timeNs: timeNs + 1n, cpu, id: SYNTHETIC_EVENTS[0]!.ids[cpu]!, lostRecords: SYNTHETIC_LOST_RECORDS });
     }
     if (i === 250) {
-      records.push({ kind: 'lost_samples', pid: SYNTHETIC_PID, tid: th.tid, timeNs: timeNs + 1n, cpu, id: SYNTHETIC_EVENTS[0]!.ids[cpu]!, lostSamples: SYNTHETIC_LOST_SAMPLES });
+      records.push({ kind: 'lost_samples', pid, tid: th.tid, timeNs: timeNs + 1n, cpu, id: SYNTHETIC_EVENTS[0]!.ids[cpu]!, lostSamples: SYNTHETIC_LOST_SAMPLES });
     }
   }
   return {
@@ -168,5 +183,6 @@ export function syntheticSession(): { session: PerfDataSession; samples: PerfSam
       records,
     },
     samples,
+    threads,
   };
 }
