@@ -19,6 +19,10 @@ function checkSafeInteger(value: number, what: string): number {
   return value;
 }
 
+function checkRange(value: number, min: number, max: number, what: string): void {
+  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${value} does not fit in a ${what}`);
+}
+
 export class ByteWriter {
   private buf: Buffer;
   private len = 0;
@@ -41,6 +45,7 @@ export class ByteWriter {
   }
 
   u8(value: number): this {
+    checkRange(value, 0, 0xff, 'u8');
     this.ensure(1);
     this.buf.writeUInt8(value, this.len);
     this.len += 1;
@@ -48,13 +53,16 @@ export class ByteWriter {
   }
 
   u16(value: number): this {
+    checkRange(value, 0, 0xffff, 'u16');
     this.ensure(2);
     this.buf.writeUInt16LE(value, this.len);
     this.len += 2;
     return this;
   }
 
+  /** A u32; -1 is accepted as the kernel's (u32)-1 (pid -1 of the kernel's own records). */
   u32(value: number): this {
+    checkRange(value, -1, 0xffffffff, 'u32');
     this.ensure(4);
     this.buf.writeUInt32LE(value >>> 0, this.len);
     this.len += 4;
@@ -62,6 +70,7 @@ export class ByteWriter {
   }
 
   i32(value: number): this {
+    checkRange(value, -0x80000000, 0x7fffffff, 'i32');
     this.ensure(4);
     this.buf.writeInt32LE(value, this.len);
     this.len += 4;

@@ -17,6 +17,7 @@ import {
   PERF_SAMPLE_IDENTIFIER,
   PERF_SAMPLE_IP,
   PERF_SAMPLE_PERIOD,
+  PERF_SAMPLE_READ,
   PERF_SAMPLE_TID,
   PERF_SAMPLE_TIME,
   PERF_TYPE_HARDWARE,
@@ -352,6 +353,10 @@ describe('perf.data writer read back by perf 6.1', () => {
     const { session: base } = syntheticSession(PID);
     const mixed = { ...base, events: [base.events[0]!, { ...base.events[1]!, sampleType: base.events[1]!.sampleType & ~PERF_SAMPLE_IDENTIFIER }] };
     expect(() => writePerfData(mixed)).toThrow(/one layout/);
+    const withRead = { ...base, events: base.events.map((e) => ({ ...e, sampleType: e.sampleType | PERF_SAMPLE_READ })) };
+    expect(() => writePerfData(withRead)).toThrow(/bits 0x10 are not supported/);
+    const badPid = { ...base, records: [{ ...samples[0]!, pid: 2 ** 32 }] };
+    expect(() => writePerfData(badPid)).toThrow(/does not fit in a u32/);
     const dupIds = { ...base, events: [base.events[0]!, { ...base.events[1]!, ids: [101n] }] };
     expect(() => writePerfData(dupIds)).toThrow(/used twice/);
     const both = { ...base, events: [{ ...base.events[0]!, sampleFreqHz: 1000 }, base.events[1]!] };

@@ -38,10 +38,11 @@ function validate(session: PerfDataSession): RecordContext {
   const first = events[0]!;
   const seen = new Set<bigint>();
   for (const event of events) {
-    // perf parses every record with one layout (evlist__valid_sample_type): mixed layouts would
-    // make it read ids at the wrong offset.
+    // perf finds a record's event by its id at one fixed position for all events
+    // (tools/perf/util/evlist.c, evlist__valid_sample_type), and side records carry a single
+    // sample_id trailer layout: one sample_type for the whole session keeps both true.
     if (event.sampleType !== first.sampleType) {
-      throw new RangeError(`event ${event.name}: sample_type differs from ${first.name}'s; perf needs one layout`);
+      throw new RangeError(`event ${event.name}: sample_type differs from ${first.name}'s; a session has one layout`);
     }
     if (event.sampleIdAll !== first.sampleIdAll) {
       throw new RangeError(`event ${event.name}: sample_id_all differs from ${first.name}'s`);
