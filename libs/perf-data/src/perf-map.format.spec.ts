@@ -1,6 +1,7 @@
 // The perf map text: the lines perf's dso__load_perf_map parses ("START SIZE name", hex, no 0x),
 // in address order, and the inputs it would silently misread refused.
-import { formatPerfMap, perfMapPath } from './perf-map.format';
+// Through the package alias: checks the lib's registration (tsconfig paths, jest mapper).
+import { formatPerfMap, perfMapPath } from '@vpmu/perf-data';
 
 describe('perf map symbol file', () => {
   it('writes START SIZE name in hex, sorted by address, names with spaces kept whole', () => {
