@@ -60,7 +60,7 @@ export class HostWorld {
     w.migration = new MigrationPart(w);
     w.program = new GuestProgramPart(w);
     w.paravirt = new ParavirtPart(w);
-    w.pv = new ParavirtWorld(w.paravirt);
+    w.pv = new ParavirtWorld(w);
     w.perf = new HostPerfPart(w, ghz);
     w.sched.addNoise(spec.noise);
     w.armWorld = ArmPmuWorld.create(hostId, spec);

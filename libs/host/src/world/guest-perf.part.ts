@@ -61,9 +61,9 @@ export class GuestPerfPart {
     const v = t.vcpu!;
     if (v.pvPerf[k]) {
       // Paravirt: the guest perf driver's hypercalls (each a VMCALL exit, queued as a trap).
-      const hypercalls = w.paravirt.guestPort(t);
-      if (action === 'start') v.pvPerf[k].start(hypercalls, v.guestNsTotal);
-      else v.pvPerf[k].stop(hypercalls, v.guestNsTotal);
+      const port = w.portOf(t);
+      if (action === 'start') v.pvPerf[k].start(port, v.guestNsTotal);
+      else v.pvPerf[k].stop(port, v.guestNsTotal);
       return;
     }
     const port = w.portOf(t);
@@ -93,7 +93,7 @@ export class GuestPerfPart {
           if (!v.vpmu || (!v.guestPerf[k] && !v.pvPerf[k])) continue;
           w.exec.accountGuest(v);
           const port = w.portOf(t);
-          const rows = v.pvPerf[k] ? v.pvPerf[k].readings((pvId) => w.pv.peek(v.vm, pvId), v.guestNsTotal) : v.guestPerf[k].readings((c) => v.vpmu!.peek(port, c), v.guestNsTotal);
+          const rows = v.pvPerf[k] ? v.pvPerf[k].readings((pvId) => w.paravirt.peek(t, pvId), v.guestNsTotal) : v.guestPerf[k].readings((c) => v.vpmu!.peek(port, c), v.guestNsTotal);
           for (const r of rows) {
             const a = totals.get(r.event) ?? { count: 0, enabled: 0, running: 0, samples: 0 };
             a.count += r.scaledCount;

@@ -266,15 +266,15 @@ export class HostPerfPart {
 
   /**
    * perf_event_create_kernel_counter on a vCPU thread. A backing event of a vCPU's vPMU is named
-   * after the vCPU; a paravirt event after its VM (`scope` 'pv'), whose hypercall may come from
+   * after the vCPU; a paravirt event after its VM (`scope` 'vm'), whose hypercalls may come from
    * any vCPU: every pCPU is synced first.
    */
-  createTaskEvent(t: Thread, attr: PerfEventAttr, hooks: PerfHooks, scope: 'vcpu' | 'pv'): { ok: true; id: string } | { ok: false; errno: string } {
+  createTaskEvent(t: Thread, attr: PerfEventAttr, hooks: PerfHooks, scope: 'vcpu' | 'vm'): { ok: true; id: string } | { ok: false; errno: string } {
     const w = this.w;
     const v = t.vcpu!;
-    if (scope === 'pv') this.syncAll();
+    if (scope === 'vm') this.syncAll();
     else this.syncThread(t);
-    const id = scope === 'pv' ? `kvm/pv/${v.vm}/${++this.kvmEventSeq}` : `kvm/${v.vm}/vcpu${v.index}/${++this.kvmEventSeq}`;
+    const id = scope === 'vm' ? `kvm/pv/${v.vm}/${++this.kvmEventSeq}` : `kvm/${v.vm}/vcpu${v.index}/${++this.kvmEventSeq}`;
     const r = this.core.createEvent(attr, { task: t.id, id }, w.nowNs, hooks);
     const pc = this.core.cpus[t.cpu];
     // The thread's first per-task event: attach its new task context to the CPU it runs on.

@@ -132,7 +132,7 @@ export class MigrationPart {
         v.vpmu.detach(w.portOf(t));
         v.reattach = true;
       }
-      for (const g of v.pvPerf) g.detach((pvId) => w.pv.peek(vmId, pvId), v.guestNsTotal);
+      for (const g of v.pvPerf) g.detach((pvId) => w.paravirt.peek(t, pvId), v.guestNsTotal);
       threads.push(t);
       w.threads.delete(id);
     }
@@ -146,11 +146,11 @@ export class MigrationPart {
       arm: w.armWorld?.pmuOf(vmId) ?? null,
       drop: w.fidelity.injector.active('test-migration-drop-state', vmId, w.id, w.nowNs),
     });
-    for (const t of threads) w.ports.delete(t.id);
     w.vms.delete(vmId);
     w.lbrWorld?.removeVm(vmId);
     w.armWorld?.removeVm(vmId);
-    w.pv.removeVm(vmId); // the paravirt table travels as guest state; its host events are closed here
+    w.pv.removeVm(vmId, w.portOf(threads[0])); // the paravirt table travels as guest state; its host events are closed here
+    for (const t of threads) w.ports.delete(t.id);
     const readyAtNs = w.nowNs + m.plan.stopAndCopyNs;
     this.departed.set(vmId, readyAtNs);
     this.transfers.push({
@@ -203,8 +203,11 @@ export class MigrationPart {
       const t = w.threads.get(id)!;
       const v = t.vcpu!;
       // KVM on the destination reopens the guest's paravirt events under their ids (downtime, no guest exits).
-      for (const g of v.pvPerf) g.attach(w.paravirt.guestPort(t, []), v.guestNsTotal);
-      for (const d of checkPvAfterResume(v, (pvId) => w.pv.peek(vmId, pvId))) w.finding({ host: w.id, vm: vmId, vcpu: v.index }, COUNTER_DISCONTINUITY, d);
+      const port = w.portOf(t);
+      port.withoutExits(() => {
+        for (const g of v.pvPerf) g.attach(port, v.guestNsTotal);
+      });
+      for (const d of checkPvAfterResume(v, (pvId) => w.paravirt.peek(t, pvId))) w.finding({ host: w.id, vm: vmId, vcpu: v.index }, COUNTER_DISCONTINUITY, d);
     }
     for (const d of checkArmAfterResume(r.vpmu, w.armWorld?.pmuOf(vmId) ?? null)) w.finding({ host: w.id, vm: vmId }, COUNTER_DISCONTINUITY, d);
     for (const id of vm.threads) w.sched.wake(w.threads.get(id)!);

@@ -5,7 +5,7 @@
 // fidelity figures at the end of the run.
 import { EmulatedVpmu, PassthroughVpmu } from '@vpmu/kvm';
 import type { WorldCore } from './world-core';
-import { taskName, truthCount, type Thread, type VcpuInspection, type VcpuRuntime, type VmRuntime } from './world-state';
+import { taskName, truthCount, type Thread, type VcpuInspection, type VmRuntime } from './world-state';
 
 export type ObservationItem = { p: 'observe'; t: 'sample' };
 
@@ -68,7 +68,7 @@ export class ObservationPart {
   private counterView(vm: VmRuntime, t: Thread): { actual: number; observed: number }[] {
     const w = this.w;
     const v = t.vcpu!;
-    if (v.pvPerf.length > 0) return this.pvCounterView(vm, v);
+    if (v.pvPerf.length > 0) return this.pvCounterView(vm, t);
     const port = w.portOf(t);
     const readings = v.vpmu ? v.guestPerf.map((g) => (g.running || g.windowNs > 0 ? g.readings((c) => v.vpmu!.peek(port, c), v.guestNsTotal) : null)) : [];
     return vm.trackedEvents.map((event, k) => {
@@ -88,9 +88,9 @@ export class ObservationPart {
   }
 
   /** counterView of a paravirt vCPU: the guest's counts are its host PV events' counts. */
-  private pvCounterView(vm: VmRuntime, v: VcpuRuntime): { actual: number; observed: number }[] {
-    const w = this.w;
-    const readings = v.pvPerf.map((g) => (g.running || g.windowNs > 0 ? g.readings((id) => w.pv.peek(v.vm, id), v.guestNsTotal) : null));
+  private pvCounterView(vm: VmRuntime, t: Thread): { actual: number; observed: number }[] {
+    const v = t.vcpu!;
+    const readings = v.pvPerf.map((g) => (g.running || g.windowNs > 0 ? g.readings((id) => this.w.paravirt.peek(t, id), v.guestNsTotal) : null));
     return vm.trackedEvents.map((event, k) => {
       const q = vm.guestRates.totalQ[vm.trackedIdx[k]];
       for (let j = 0; j < v.pvPerf.length; j++) {
