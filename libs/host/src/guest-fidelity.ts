@@ -7,7 +7,7 @@
 // Hook points (HostWorld): a `fault` action; the rates a guest runs at (enterGuest); VM entry
 // after the PMU context load and before PMI injection (onEntry), after it (afterEntry); VM exit
 // before the context save (onLeave) and the exit itself (onExit); a PMI reaching the CPU
-// (onPmiArrival); every guest PMU access (guest perf through GuestPort, guest programs); the
+// (onPmiArrival); every guest PMU access (guest perf through the vCPU port, guest programs); the
 // periodic samples; the end of the run (vmRecords).
 import { EmulatedVpmu, PassthroughVpmu, type VcpuVpmu, type VcpuWorldPort } from '@vpmu/kvm';
 import { EVTSEL, FIXED_COUNTER_ID_BASE, INTEL_FIXED_COUNTER_EVENTS, MSR, RDPMC_FIXED, eventIndex, intelEventIndex, type EventRates } from '@vpmu/pmu';
