@@ -37,9 +37,9 @@ module.exports = tseslint.config(
     rules: { 'vpmu/model-import-boundary': 'error' },
   },
   {
-    // Specs may build their test worlds with the scenario parser and read fixture files; the
-    // code under test may not.
-    files: modelFiles.map((glob) => glob.replace(/\*\.ts$/, '*.spec.ts')),
+    // Specs (and the fixtures under src/testing/ that only specs import) may build their test
+    // worlds with the scenario parser and read fixture files; the code under test may not.
+    files: [...modelFiles.map((glob) => glob.replace(/\*\.ts$/, '*.spec.ts')), ...MODEL_LIBS.map((lib) => `libs/${lib}/src/testing/**/*.ts`)],
     rules: { 'vpmu/model-import-boundary': ['error', { allow: ['adapter-lib', 'node-builtin'] }] },
   },
 );

@@ -102,7 +102,7 @@ describe('a nondeterminism injected into the replay', () => {
     const original = HostWorld.prototype.runEpoch;
     const spy = jest.spyOn(HostWorld.prototype, 'runEpoch').mockImplementation(function (this: HostWorld, start, end, actions) {
       if (start === N * epochNs) {
-        const threads = (this as unknown as { threads: Map<string, { prng: { nextFloat(): number } }> }).threads;
+        const threads = (this as unknown as { w: { threads: Map<string, { prng: { nextFloat(): number } }> } }).w.threads;
         for (const t of threads.values()) t.prng.nextFloat();
       }
       return original.call(this, start, end, actions);

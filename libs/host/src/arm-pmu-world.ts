@@ -20,7 +20,7 @@ import type { FindingEvent, SimEvent } from '@vpmu/sim';
 export const ACTION_OUTCOME_FINDING = 'timeline-action';
 
 export interface ArmWorldSink {
-  emitFromModel(e: SimEvent): void;
+  emit(e: SimEvent): void;
 }
 
 interface ArmVm {
@@ -70,15 +70,15 @@ export class ArmPmuWorld {
     });
     this.vms.set(spec.id, { dev, countedNs: Array(spec.vcpus).fill(0), counting: spec.guestPerf.length > 0, failed: Array(spec.vcpus).fill(false) });
     const at = { host: this.hostId, vm: spec.id };
-    if (spec.vpmu.armPmu !== undefined) sink.emitFromModel(outcome(nowNs, at, 'setPmu', spec.vpmu.armPmu, dev.setPmu(spec.vpmu.armPmu)));
-    if (spec.vpmu.nrCounters !== undefined) sink.emitFromModel(outcome(nowNs, at, 'setNrCounters', String(spec.vpmu.nrCounters), dev.setNrCounters(spec.vpmu.nrCounters)));
+    if (spec.vpmu.armPmu !== undefined) sink.emit(outcome(nowNs, at, 'setPmu', spec.vpmu.armPmu, dev.setPmu(spec.vpmu.armPmu)));
+    if (spec.vpmu.nrCounters !== undefined) sink.emit(outcome(nowNs, at, 'setNrCounters', String(spec.vpmu.nrCounters), dev.setNrCounters(spec.vpmu.nrCounters)));
     // vpmu.filter on arm64: each event is a PMUv3 event number (event | umask << 8), one FILTER
     // range each, after SET_PMU as a VMM does it (a later SET_PMU to another PMU is then EBUSY).
     for (const e of spec.vpmu.filter?.events ?? []) {
       const ev = e.eventSelect | (e.umask << 8);
-      sink.emitFromModel(outcome(nowNs, at, 'setFilter', `0x${ev.toString(16)}`, dev.setFilter({ baseEvent: ev, nevents: 1, action: spec.vpmu.filter!.action === 'allow' ? 0 : 1 })));
+      sink.emit(outcome(nowNs, at, 'setFilter', `0x${ev.toString(16)}`, dev.setFilter({ baseEvent: ev, nevents: 1, action: spec.vpmu.filter!.action === 'allow' ? 0 : 1 })));
     }
-    for (const msg of dev.affinityProblems(spec)) sink.emitFromModel({ kind: 'finding', atNs: nowNs, at, findingKind: 'arm-pmu-affinity', detail: msg });
+    for (const msg of dev.affinityProblems(spec)) sink.emit({ kind: 'finding', atNs: nowNs, at, findingKind: 'arm-pmu-affinity', detail: msg });
   }
 
   removeVm(vm: string): void {

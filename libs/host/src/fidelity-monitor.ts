@@ -12,7 +12,7 @@
 // plain over/undercount), or nothing at all while events happened (guest-counter-stuck).
 // Each kind is reported once per vCPU as a finding; every occurrence is counted in the stats the
 // summary's fidelity report is built from (reportRecords).
-import type { VcpuVpmu, VpmuHostOps } from '@vpmu/kvm';
+import type { VcpuVpmu, VcpuWorldPort } from '@vpmu/kvm';
 import { WORKLOAD_EVENT_NAMES, type EventRates } from '@vpmu/pmu';
 import type { EventFilterSpec } from '@vpmu/world-spec';
 import { integrate, isBranchCounter, isCounting, movedSince, rebase, signedWrap, type GuestCounterShadow, type ShadowCounter } from './guest-counter-shadow';
@@ -102,17 +102,17 @@ export function skidToleranceNs(rates: EventRates): number {
 
 export class FidelityMonitor {
   /** Reports `kind` once per vCPU (later occurrences are counted, not repeated). */
-  static detect(fx: VcpuFidelity, ops: VpmuHostOps, kind: string, detail: () => string): void {
+  static detect(fx: VcpuFidelity, ops: VcpuWorldPort, kind: string, detail: () => string): void {
     const n = fx.detected[kind] ?? 0;
     fx.detected[kind] = n + 1;
-    if (n === 0) ops.finding(kind, `${fx.label}: ${detail()}`);
+    if (n === 0) ops.emitFinding(kind, `${fx.label}: ${detail()}`);
   }
 
   /**
    * One check of counter `k` (index into the twin's counters) against the value the guest reads
    * now (`observed`, or the vPMU's guest-visible value). `guestNs` is the vCPU's guest run time.
    */
-  static check(fx: VcpuFidelity, vpmu: VcpuVpmu, ops: VpmuHostOps, k: number, guestNs: number, observed?: bigint): void {
+  static check(fx: VcpuFidelity, vpmu: VcpuVpmu, ops: VcpuWorldPort, k: number, guestNs: number, observed?: bigint): void {
     const s = fx.shadow;
     const c = s.counters[k];
     // Checked already at this guest instant with no exit or PMI since: nothing can have moved
@@ -180,7 +180,7 @@ export class FidelityMonitor {
     FidelityMonitor.sync(fx, c, guestNs);
   }
 
-  private static exitDrift(fx: VcpuFidelity, ops: VpmuHostOps, c: ShadowCounter): void {
+  private static exitDrift(fx: VcpuFidelity, ops: VcpuWorldPort, c: ShadowCounter): void {
     const kind = isBranchCounter(c) ? 'branch-miscount' : c.driftExit > 0 ? 'counter-overcount' : 'counter-undercount';
     FidelityMonitor.detect(fx, ops, kind, () => `${counterName(c)} (${eventName(c)}) moved ${c.driftExit > 0 ? '+' : ''}${c.driftExit} events across VM exits while the guest retired nothing (${fx.exits} exits so far): counting is not deterministic across exits`);
   }
@@ -190,7 +190,7 @@ export class FidelityMonitor {
    * run tens of thousands of times per simulated second). Nothing may move it until the guest
    * runs again.
    */
-  static probeExit(fx: VcpuFidelity, vpmu: VcpuVpmu, ops: VpmuHostOps): void {
+  static probeExit(fx: VcpuFidelity, vpmu: VcpuVpmu, ops: VcpuWorldPort): void {
     const s = fx.shadow;
     for (const c of s.counters) {
       if (isCounting(s, c) && !c.denied) c.probe = movedSince(c, vpmu.peek(ops, c.id));
@@ -198,7 +198,7 @@ export class FidelityMonitor {
   }
 
   /** VM entry: whatever moved a counter since the exit probe moved it while the guest ran nothing. */
-  static settleExit(fx: VcpuFidelity, vpmu: VcpuVpmu, ops: VpmuHostOps): void {
+  static settleExit(fx: VcpuFidelity, vpmu: VcpuVpmu, ops: VcpuWorldPort): void {
     for (const c of fx.shadow.counters) {
       if (c.probe < 0) continue;
       const d = signedWrap(movedSince(c, vpmu.peek(ops, c.id)) - c.probe, c.width);
@@ -218,7 +218,7 @@ export class FidelityMonitor {
   }
 
   /** Checks every counter the guest has enabled (or every exposed counter with `all`). */
-  static checkAll(fx: VcpuFidelity, vpmu: VcpuVpmu, ops: VpmuHostOps, guestNs: number, all: boolean): void {
+  static checkAll(fx: VcpuFidelity, vpmu: VcpuVpmu, ops: VcpuWorldPort, guestNs: number, all: boolean): void {
     const s = fx.shadow;
     for (let k = 0; k < s.counters.length; k++) {
       const c = s.counters[k];
@@ -243,7 +243,7 @@ export class FidelityMonitor {
   }
 
   /** KVM injects the PMI of `overflowNs` at this entry (v.stint is the new stint). */
-  static pmiDelivered(fx: VcpuFidelity, v: FidelityVcpu, ops: VpmuHostOps, overflowNs: number): void {
+  static pmiDelivered(fx: VcpuFidelity, v: FidelityVcpu, ops: VcpuWorldPort, overflowNs: number): void {
     let i = fx.raised.findIndex((r) => r.overflowNs === overflowNs);
     if (i < 0) {
       // Not seen arriving (e.g. a backing event's PMI found pending at entry): raised now.
@@ -268,7 +268,7 @@ export class FidelityMonitor {
   }
 
   /** PMIs raised long ago (in guest run time) and never injected are lost. */
-  static scanLost(fx: VcpuFidelity, v: FidelityVcpu, ops: VpmuHostOps): void {
+  static scanLost(fx: VcpuFidelity, v: FidelityVcpu, ops: VcpuWorldPort): void {
     if (fx.raised.length === 0) return;
     fx.raised = fx.raised.filter((r) => {
       if (v.guestNsTotal - r.guestNs <= PMI_LOST_AFTER_GUEST_NS) return true;

@@ -7,9 +7,9 @@
 // Hook points (HostWorld): a `fault` action; the rates a guest runs at (enterGuest); VM entry
 // after the PMU context load and before PMI injection (onEntry), after it (afterEntry); VM exit
 // before the context save (onLeave) and the exit itself (onExit); a PMI reaching the CPU
-// (onPmiArrival); every guest PMU access (guest perf through GuestPort, guest programs); the
+// (onPmiArrival); every guest PMU access (guest perf through the vCPU port, guest programs); the
 // periodic samples; the end of the run (vmRecords).
-import { EmulatedVpmu, PassthroughVpmu, type VcpuVpmu, type VpmuHostOps } from '@vpmu/kvm';
+import { EmulatedVpmu, PassthroughVpmu, type VcpuVpmu, type VcpuWorldPort } from '@vpmu/kvm';
 import { EVTSEL, FIXED_COUNTER_ID_BASE, INTEL_FIXED_COUNTER_EVENTS, MSR, RDPMC_FIXED, eventIndex, intelEventIndex, type EventRates } from '@vpmu/pmu';
 import type { PerfCore } from '@vpmu/perf';
 import type { TimelineEntry, VmSpec } from '@vpmu/world-spec';
@@ -71,7 +71,7 @@ export class GuestFidelity {
   }
 
   /** VM entry, the guest context loaded, PMIs not injected yet. */
-  onEntry(v: FidelityVcpu, ops: VpmuHostOps, nowNs: number, perf: PerfCore, pcpu: number): void {
+  onEntry(v: FidelityVcpu, ops: VcpuWorldPort, nowNs: number, perf: PerfCore, pcpu: number): void {
     const fx = v.fidelity;
     const vpmu = v.vpmu;
     if (!fx || !vpmu) return;
@@ -94,21 +94,21 @@ export class GuestFidelity {
   }
 
   /** After the PMI injection and the guest's handler at an entry. */
-  afterEntry(v: FidelityVcpu, ops: VpmuHostOps): void {
+  afterEntry(v: FidelityVcpu, ops: VcpuWorldPort): void {
     const fx = v.fidelity;
     if (!fx || !v.vpmu || fx.pmisThisEntry === 0) return;
     FidelityMonitor.checkAll(fx, v.vpmu, ops, v.guestNsTotal, false);
   }
 
   /** VM exit, guest time accounted, the guest context still loaded. */
-  onLeave(v: FidelityVcpu, ops: VpmuHostOps): void {
+  onLeave(v: FidelityVcpu, ops: VcpuWorldPort): void {
     const fx = v.fidelity;
     if (!fx || !v.vpmu) return;
     FidelityMonitor.probeExit(fx, v.vpmu, ops);
   }
 
   /** A VM exit of `reason` (after onLeave). */
-  onExit(v: FidelityVcpu, reason: string, ops: VpmuHostOps, nowNs: number): void {
+  onExit(v: FidelityVcpu, reason: string, ops: VcpuWorldPort, nowNs: number): void {
     const fx = v.fidelity;
     if (!fx || !v.vpmu) return;
     fx.exits++;
@@ -146,7 +146,7 @@ export class GuestFidelity {
   // ---- guest PMU accesses ---------------------------------------------------------------------
 
   /** Before a guest WRMSR: check the counter it overwrites, integrate what its config change ends. */
-  beforeGuestWrite(v: FidelityVcpu, ops: VpmuHostOps, msr: number): void {
+  beforeGuestWrite(v: FidelityVcpu, ops: VcpuWorldPort, msr: number): void {
     const fx = v.fidelity;
     if (!fx || !v.vpmu) return;
     const k = counterOfMsr(fx.shadow, msr);
@@ -155,7 +155,7 @@ export class GuestFidelity {
   }
 
   /** After a guest WRMSR that succeeded. */
-  afterGuestWrite(v: FidelityVcpu, ops: VpmuHostOps, msr: number, value: bigint): void {
+  afterGuestWrite(v: FidelityVcpu, ops: VcpuWorldPort, msr: number, value: bigint): void {
     const fx = v.fidelity;
     if (!fx || !v.vpmu) return;
     const k = counterOfMsr(fx.shadow, msr);
@@ -168,7 +168,7 @@ export class GuestFidelity {
   }
 
   /** A guest RDMSR that returned `value`. */
-  onGuestRdmsr(v: FidelityVcpu, ops: VpmuHostOps, msr: number, value: bigint): void {
+  onGuestRdmsr(v: FidelityVcpu, ops: VcpuWorldPort, msr: number, value: bigint): void {
     const fx = v.fidelity;
     if (!fx || !v.vpmu) return;
     const k = counterOfMsr(fx.shadow, msr);
@@ -178,7 +178,7 @@ export class GuestFidelity {
   }
 
   /** A guest RDPMC that returned `value`. */
-  onGuestRdpmc(v: FidelityVcpu, ops: VpmuHostOps, index: number, value: bigint): void {
+  onGuestRdpmc(v: FidelityVcpu, ops: VcpuWorldPort, index: number, value: bigint): void {
     const fx = v.fidelity;
     if (!fx || !v.vpmu) return;
     const id = index & RDPMC_FIXED ? FIXED_COUNTER_ID_BASE + (index & (RDPMC_FIXED - 1)) : index;
@@ -195,7 +195,7 @@ export class GuestFidelity {
   }
 
   /** The periodic sample: every exposed counter, and PMIs that never came. */
-  onSample(v: FidelityVcpu, ops: VpmuHostOps): void {
+  onSample(v: FidelityVcpu, ops: VcpuWorldPort): void {
     const fx = v.fidelity;
     if (!fx || !v.vpmu) return;
     FidelityMonitor.checkAll(fx, v.vpmu, ops, v.guestNsTotal, true);
@@ -203,7 +203,7 @@ export class GuestFidelity {
   }
 
   /** End of the run: the VM's fidelity figures as guestPerf records (command "fidelity"). */
-  vmRecords(vmId: string, vcpus: readonly FidelityVcpu[], opsOf: readonly VpmuHostOps[], nowNs: number): GuestPerfEvent[] {
+  vmRecords(vmId: string, vcpus: readonly FidelityVcpu[], opsOf: readonly VcpuWorldPort[], nowNs: number): GuestPerfEvent[] {
     const all: VcpuFidelity[] = [];
     vcpus.forEach((v, i) => {
       if (!v.fidelity || !v.vpmu) return;
@@ -245,7 +245,7 @@ export class GuestFidelity {
   }
 
   /** Test-only faults at entry (passthrough, context loaded): break isolation on purpose. */
-  private testFaultsAtEntry(v: FidelityVcpu, vpmu: PassthroughVpmu, ops: VpmuHostOps, nowNs: number, perf: PerfCore, pcpu: number): void {
+  private testFaultsAtEntry(v: FidelityVcpu, vpmu: PassthroughVpmu, ops: VcpuWorldPort, nowNs: number, perf: PerfCore, pcpu: number): void {
     const hw = ops.loadedPmu();
     if (this.injector.active('test-leak-host-counter', v.vm, this.hostId, nowNs)) {
       const hostValue = hostProducedValue(perf, pcpu, nowNs);
@@ -277,7 +277,7 @@ function hostProducedValue(perf: PerfCore, pcpu: number, nowNs: number): number 
  * through the vPMU's own registers: what a faulty PMI or exit path does to the guest's counts.
  * Not a guest access: the exits it would take are not charged.
  */
-export function bumpGuestCounters(vpmu: VcpuVpmu, ops: VpmuHostOps, delta: number, event: number): number[] {
+export function bumpGuestCounters(vpmu: VcpuVpmu, ops: VcpuWorldPort, delta: number, event: number): number[] {
   const bumped: number[] = [];
   const traps = vpmu.traps.length;
   const rd = (msr: number): number => {

@@ -5,16 +5,17 @@ import { GuestPerfVcpu } from '@vpmu/guest';
 import { ArmPmu, CounterBank, EventRates, IntelPmu } from '@vpmu/pmu';
 import { PerfCore, PerfCpuContext, PerfEvent, PerfEventContext } from '@vpmu/perf';
 import { decodeSnapshot, encodeSnapshot, EventQueue, Prng, SnapshotRegistry } from '@vpmu/sim';
-import { HostPerfSink, HostWorld } from './host-world';
+import { HostWorld } from './host-world';
+import { WORLD_PART_CLASSES } from './world/world-parts.classes';
 import { EXT_HOST_SNAPSHOT_CLASSES } from './world-extensions.classes';
 import { FIDELITY_HOST_SNAPSHOT_CLASSES } from './guest-fidelity';
 
 export const HOST_WORLD_SNAPSHOT_REGISTRY = new SnapshotRegistry().registerAll([
   HostWorld,
+  ...WORLD_PART_CLASSES,
   EventQueue,
   Prng,
   CostModel,
-  HostPerfSink,
   PerfCore,
   PerfCpuContext,
   PerfEvent,

@@ -19,7 +19,7 @@
 //   event's sampling period and frequency kept. Each break is one counter-discontinuity finding
 //   naming the counter and the delta.
 // Pure functions over the runtime pieces the world passes in; nothing here is stored in state.
-import { EmulatedVpmu, PassthroughVpmu, type VcpuVpmu, type VpmuHostOps } from '@vpmu/kvm';
+import { EmulatedVpmu, PassthroughVpmu, type VcpuVpmu, type VcpuWorldPort } from '@vpmu/kvm';
 import type { GuestPerfVcpu, GuestPvPerfVcpu } from '@vpmu/guest';
 import { DROPPABLE_VPMU_STATE, diffVpmuState, vpmuStateOf, withoutVpmuState, type DroppableVpmuState, type VpmuStateRecord } from '@vpmu/migration';
 import { FIXED_COUNTER_ID_BASE, MSR } from '@vpmu/pmu';
@@ -110,7 +110,7 @@ export interface LeavingVm {
   eventsInUse: readonly string[];
   vcpus: readonly MigratingVcpu[];
   /** Per vCPU: the source's services (quiesced: only the continuity reference reads through them). */
-  opsOf: (vcpu: number) => VpmuHostOps;
+  opsOf: (vcpu: number) => VcpuWorldPort;
   lbrOf: (vcpu: number) => { debugCtl: number; pvActive: boolean } | null;
   arm: { pmuId: string; nrCounters: number } | null;
   /** The active `test-migration-drop-state` fault for this VM, if any. */
@@ -191,7 +191,7 @@ export function checkArmAfterResume(message: VpmuStateRecord | undefined, now: {
  * Destination, the first VM entry after arrival (vPMU loaded / re-attached, PMIs not injected):
  * the continuity invariants. Clears the reference (checked once).
  */
-export function checkFirstEntry(v: MigratingVcpu, ops: VpmuHostOps): string[] {
+export function checkFirstEntry(v: MigratingVcpu, ops: VcpuWorldPort): string[] {
   const ref = v.migrationCheck;
   if (!ref) return [];
   v.migrationCheck = null;

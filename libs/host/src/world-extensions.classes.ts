@@ -7,10 +7,10 @@ import { ArmPmuDevice, GuestLbr, PvPerfTable } from '@vpmu/kvm';
 import { ArmPmu, LbrStack } from '@vpmu/pmu';
 import { ArmPmuWorld } from './arm-pmu-world';
 import { LbrWorld } from './lbr-world';
-import { ParavirtWorld, PvOverflowHook, WorldPvPort } from './paravirt-world';
+import { ParavirtWorld } from './paravirt-world';
 
 /** Classes inside a VM's own state (VcpuRuntime / VmRuntime): they migrate with it. */
 export const EXT_VM_SNAPSHOT_CLASSES = [GuestPvPerfVcpu];
 
 /** Every class the helpers put anywhere in a HostWorld. */
-export const EXT_HOST_SNAPSHOT_CLASSES = [...EXT_VM_SNAPSHOT_CLASSES, ParavirtWorld, WorldPvPort, PvOverflowHook, PvPerfTable, LbrWorld, LbrStack, GuestLbr, ArmPmuWorld, ArmPmuDevice, ArmPmu];
+export const EXT_HOST_SNAPSHOT_CLASSES = [...EXT_VM_SNAPSHOT_CLASSES, ParavirtWorld, PvPerfTable, LbrWorld, LbrStack, GuestLbr, ArmPmuWorld, ArmPmuDevice, ArmPmu];

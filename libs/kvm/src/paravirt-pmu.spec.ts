@@ -1,25 +1,36 @@
 import fc from 'fast-check';
-import { PERF_TYPE_HARDWARE, PERF_TYPE_RAW, PvPerfTable, type PvHostAttr, type PvHostPerfPort, type PvPerfAttr, type PvResult } from './paravirt-pmu';
+import type { PerfEventAttr, PerfHooks } from '@vpmu/perf';
+import { PERF_TYPE_HARDWARE, PERF_TYPE_RAW, PvPerfTable, type PvHostPerfPort, type PvPerfAttr, type PvResult } from './paravirt-pmu';
 
-/** A host perf stand-in that records every misuse instead of crashing. */
-class FakeHostPerf implements PvHostPerfPort {
-  readonly live = new Map<string, { attr: PvHostAttr; vcpu: number; enabled: boolean; count: number }>();
+/** A host perf stand-in that records every misuse instead of crashing; `of(n)` is vCPU n's port. */
+class FakeHostPerf {
+  readonly live = new Map<string, { attr: PerfEventAttr; vcpu: number; enabled: boolean; count: number; hooks: PerfHooks }>();
   readonly closed = new Set<string>();
   readonly violations: string[] = [];
   readonly log: string[] = [];
   refuseNext: string | null = null;
   private next = 0;
 
-  create(attr: PvHostAttr, vcpu: number) {
+  of(vcpu: number): PvHostPerfPort {
+    return {
+      vcpu,
+      perfCreate: (attr, hooks) => this.create(attr, hooks, vcpu),
+      perfEnable: (id) => this.enable(id, vcpu),
+      perfDisable: (id) => this.disable(id),
+      perfClose: (id) => this.close(id),
+      perfRead: (id) => ({ count: this.read(id), enabledNs: 0, runningNs: 0 }),
+    };
+  }
+  create(attr: PerfEventAttr, hooks: PerfHooks, vcpu: number) {
     if (this.refuseNext) {
       const errno = this.refuseNext;
       this.refuseNext = null;
       return { ok: false as const, errno };
     }
-    const hostId = `h${this.next++}`;
-    this.live.set(hostId, { attr, vcpu, enabled: false, count: 0 });
-    this.log.push(`create ${hostId} ${attr.event}`);
-    return { ok: true as const, hostId };
+    const id = `h${this.next++}`;
+    this.live.set(id, { attr, vcpu, enabled: false, count: 0, hooks });
+    this.log.push(`create ${id} ${attr.event}`);
+    return { ok: true as const, id };
   }
   private get(op: string, id: string) {
     const e = this.live.get(id);
@@ -58,25 +69,26 @@ const guestErr = (r: PvResult) => (r.ok ? null : r.side === 'guest' ? { errno: r
 describe('PvPerfTable: hypercalls', () => {
   it('open → enable → read → disable → close drives a guest-only, initially disabled host event', () => {
     const port = new FakeHostPerf();
-    const pv = new PvPerfTable({ vmId: 'vm1' }, port);
+    const pv = new PvPerfTable({ vmId: 'vm1' });
     expect(pv.limit).toBe(1024);
-    expect(pv.open(0, 7, attr({ config: 0, samplePeriod: 100_000, sampleType: 1 }))).toEqual({ ok: true });
+    expect(pv.open(port.of(0), 7, attr({ config: 0, samplePeriod: 100_000, sampleType: 1 }))).toEqual({ ok: true });
     const [hostId] = [...port.live.keys()];
-    expect(port.live.get(hostId)!.attr).toEqual({ event: 'cycles', samplePeriod: 100_000, excludeUser: false, excludeKernel: false, excludeHost: true, excludeGuest: false, disabled: true });
-    expect(pv.enable(1, 7)).toEqual({ ok: true });
+    expect(port.live.get(hostId)!.attr).toEqual({ event: 'cycles', samplePeriod: 100_000, excludeHost: true, disabled: true });
+    expect(pv.enable(port.of(1), 7)).toEqual({ ok: true });
     expect(port.live.get(hostId)!.vcpu).toBe(1);
     port.live.get(hostId)!.count = 1234;
-    expect(pv.read(0, 7)).toEqual({ ok: true, value: 1234 });
-    expect(pv.disable(0, 7)).toEqual({ ok: true });
-    expect(pv.close(0, 7)).toEqual({ ok: true, value: 0 });
+    expect(pv.read(port.of(0), 7)).toEqual({ ok: true, value: 1234 });
+    expect(pv.disable(port.of(0), 7)).toEqual({ ok: true });
+    expect(pv.close(port.of(0), 7)).toEqual({ ok: true, value: 0 });
     expect(port.live.size).toBe(0);
     expect(port.violations).toEqual([]);
   });
 
   it('duplicate id → EEXIST to the guest; the first event is kept', () => {
-    const pv = new PvPerfTable({ vmId: 'vm1' }, new FakeHostPerf());
-    pv.open(0, 1, ATTR);
-    expect(guestErr(pv.open(1, 1, ATTR))).toEqual({ errno: 'EEXIST', finding: 'pv-error-to-guest' });
+    const port = new FakeHostPerf();
+    const pv = new PvPerfTable({ vmId: 'vm1' });
+    pv.open(port.of(0), 1, ATTR);
+    expect(guestErr(pv.open(port.of(1), 1, ATTR))).toEqual({ errno: 'EEXIST', finding: 'pv-error-to-guest' });
     expect(pv.size).toBe(1);
   });
 
@@ -94,8 +106,8 @@ describe('PvPerfTable: hypercalls', () => {
     ['raw events without a raw decoder', 'EINVAL', { type: PERF_TYPE_RAW, config: 0xc0 }],
   ])('bad attribute: %s → %s to the guest, never created', (_name, errnoWanted, over) => {
     const port = new FakeHostPerf();
-    const pv = new PvPerfTable({ vmId: 'vm1' }, port);
-    const r = pv.open(0, 1, attr(over));
+    const pv = new PvPerfTable({ vmId: 'vm1' });
+    const r = pv.open(port.of(0), 1, attr(over));
     expect(guestErr(r)).toEqual({ errno: errnoWanted, finding: 'pv-error-to-guest' });
     expect(port.log).toEqual([]);
     expect(pv.size).toBe(0);
@@ -103,11 +115,11 @@ describe('PvPerfTable: hypercalls', () => {
 
   it('exclude_user/kernel and raw events are accepted when the host supports them', () => {
     const port = new FakeHostPerf();
-    const pv = new PvPerfTable({ vmId: 'vm1', supportsPrivilegeFilter: true, rawEventName: (c) => (c === 0xc0 ? 'instructions' : null) }, port);
-    expect(pv.open(0, 1, attr({ excludeKernel: true }))).toEqual({ ok: true });
-    expect(pv.open(0, 2, attr({ type: PERF_TYPE_RAW, config: 0xc0 }))).toEqual({ ok: true });
-    expect(guestErr(pv.open(0, 3, attr({ type: PERF_TYPE_RAW, config: 0x1234 })))).toEqual({ errno: 'ENOENT', finding: 'pv-error-to-guest' });
-    expect([...port.live.values()].map((e) => [e.attr.event, e.attr.excludeKernel])).toEqual([
+    const pv = new PvPerfTable({ vmId: 'vm1', supportsPrivilegeFilter: true, rawEventName: (c) => (c === 0xc0 ? 'instructions' : null) });
+    expect(pv.open(port.of(0), 1, attr({ excludeKernel: true }))).toEqual({ ok: true });
+    expect(pv.open(port.of(0), 2, attr({ type: PERF_TYPE_RAW, config: 0xc0 }))).toEqual({ ok: true });
+    expect(guestErr(pv.open(port.of(0), 3, attr({ type: PERF_TYPE_RAW, config: 0x1234 })))).toEqual({ errno: 'ENOENT', finding: 'pv-error-to-guest' });
+    expect([...port.live.values()].map((e) => [e.attr.event, e.attr.excludeKernel ?? false])).toEqual([
       ['instructions', true],
       ['instructions', false],
     ]);
@@ -115,69 +127,70 @@ describe('PvPerfTable: hypercalls', () => {
 
   it('the per-VM limit: ENOSPC + pv-limit-exceeded; a close frees a slot', () => {
     const port = new FakeHostPerf();
-    const pv = new PvPerfTable({ vmId: 'vm1', limit: 2 }, port);
-    pv.open(0, 1, ATTR);
-    pv.open(0, 2, ATTR);
-    expect(guestErr(pv.open(0, 3, ATTR))).toEqual({ errno: 'ENOSPC', finding: 'pv-limit-exceeded' });
+    const pv = new PvPerfTable({ vmId: 'vm1', limit: 2 });
+    pv.open(port.of(0), 1, ATTR);
+    pv.open(port.of(0), 2, ATTR);
+    expect(guestErr(pv.open(port.of(0), 3, ATTR))).toEqual({ errno: 'ENOSPC', finding: 'pv-limit-exceeded' });
     expect(port.live.size).toBe(2);
-    pv.close(0, 1);
-    expect(pv.open(0, 3, ATTR)).toEqual({ ok: true });
+    pv.close(port.of(0), 1);
+    expect(pv.open(port.of(0), 3, ATTR)).toEqual({ ok: true });
   });
 
   it('host errors go to the VMM, not the guest, and consume no slot', () => {
     const port = new FakeHostPerf();
-    const pv = new PvPerfTable({ vmId: 'vm1', limit: 1 }, port);
+    const pv = new PvPerfTable({ vmId: 'vm1', limit: 1 });
     port.refuseNext = 'EBUSY';
-    const r = pv.open(0, 1, ATTR);
+    const r = pv.open(port.of(0), 1, ATTR);
     expect(r.ok).toBe(false);
     expect(!r.ok && r.side).toBe('host');
     expect(!r.ok && r.errno).toBe('EBUSY');
     expect(pv.size).toBe(0);
-    expect(pv.open(0, 1, ATTR)).toEqual({ ok: true }); // the slot was not leaked
+    expect(pv.open(port.of(0), 1, ATTR)).toEqual({ ok: true }); // the slot was not leaked
     // A host perf refusal of the attribute itself is the guest's problem.
-    const pv2 = new PvPerfTable({ vmId: 'vm2' }, port);
+    const pv2 = new PvPerfTable({ vmId: 'vm2' });
     port.refuseNext = 'EOPNOTSUPP';
-    expect(guestErr(pv2.open(0, 1, ATTR))).toEqual({ errno: 'EOPNOTSUPP', finding: 'pv-error-to-guest' });
+    expect(guestErr(pv2.open(port.of(0), 1, ATTR))).toEqual({ errno: 'EOPNOTSUPP', finding: 'pv-error-to-guest' });
   });
 
   it('close racing enable on two vCPUs: the loser gets a stale id, the host sees nothing on the closed event', () => {
     const port = new FakeHostPerf();
-    const pv = new PvPerfTable({ vmId: 'vm1' }, port);
-    pv.open(0, 5, ATTR);
-    expect(pv.close(1, 5)).toEqual({ ok: true, value: 0 }); // vCPU 1 wins
-    const r = pv.enable(0, 5); // vCPU 0's enable lands after the close
+    const pv = new PvPerfTable({ vmId: 'vm1' });
+    pv.open(port.of(0), 5, ATTR);
+    expect(pv.close(port.of(1), 5)).toEqual({ ok: true, value: 0 }); // vCPU 1 wins
+    const r = pv.enable(port.of(0), 5); // vCPU 0's enable lands after the close
     expect(guestErr(r)).toEqual({ errno: 'EBADF', finding: 'pv-stale-id' });
     expect(!r.ok && r.reason).toMatch(/id 5 was closed/);
-    expect(guestErr(pv.close(0, 5))).toEqual({ errno: 'EBADF', finding: 'pv-stale-id' });
-    expect(!pv.read(0, 99).ok && (pv.read(0, 99) as { reason: string }).reason).toMatch(/never opened/);
+    expect(guestErr(pv.close(port.of(0), 5))).toEqual({ errno: 'EBADF', finding: 'pv-stale-id' });
+    expect(!pv.read(port.of(0), 99).ok && (pv.read(port.of(0), 99) as { reason: string }).reason).toMatch(/never opened/);
     expect(port.violations).toEqual([]);
     expect(port.log.filter((l) => l.startsWith('close'))).toHaveLength(1);
   });
 
   it('overflows accumulate host-side and reach the owning vCPU once, at its next entry', () => {
     const port = new FakeHostPerf();
-    const pv = new PvPerfTable({ vmId: 'vm1' }, port);
-    pv.open(0, 1, attr({ samplePeriod: 1000, sampleType: 1 }));
-    pv.enable(0, 1);
+    const pv = new PvPerfTable({ vmId: 'vm1' });
+    pv.open(port.of(0), 1, attr({ samplePeriod: 1000, sampleType: 1 }));
+    pv.enable(port.of(0), 1);
     const h = pv.hostIdOf(1)!;
-    pv.onHostOverflow(h);
+    // The table is the host event's overflow handler: perf's PMI reaches it through PerfHooks.
+    port.live.get(h)!.hooks.onSample!(h, 0, 0);
     pv.onHostOverflow(h, 2);
     expect(pv.vcpusWithPending()).toEqual([0]);
-    expect(pv.syncBeforeEntry(1)).toEqual([]);
+    expect(pv.syncBeforeEntry(port.of(1))).toEqual([]);
     port.live.get(h)!.count = 3000;
-    expect(pv.syncBeforeEntry(0)).toEqual([{ id: 1, overflows: 3, count: 3000 }]);
-    expect(pv.syncBeforeEntry(0)).toEqual([]);
+    expect(pv.syncBeforeEntry(port.of(0))).toEqual([{ id: 1, overflows: 3, count: 3000 }]);
+    expect(pv.syncBeforeEntry(port.of(0))).toEqual([]);
     // The guest task moved: re-enabled on vCPU 1, which now receives the overflows.
-    pv.enable(1, 1);
+    pv.enable(port.of(1), 1);
     pv.onHostOverflow(h);
-    expect(pv.syncBeforeEntry(0)).toEqual([]);
-    expect(pv.syncBeforeEntry(1).map((d) => d.overflows)).toEqual([1]);
+    expect(pv.syncBeforeEntry(port.of(0))).toEqual([]);
+    expect(pv.syncBeforeEntry(port.of(1)).map((d) => d.overflows)).toEqual([1]);
     // Pending overflows go with a close; late ones for a closed event are ignored, not errors.
     pv.onHostOverflow(h, 4);
-    expect(pv.close(0, 1)).toEqual({ ok: true, value: 4 });
+    expect(pv.close(port.of(0), 1)).toEqual({ ok: true, value: 4 });
     pv.onHostOverflow(h);
     expect(pv.lateOverflowsIgnored).toBe(1);
-    expect(pv.syncBeforeEntry(1)).toEqual([]);
+    expect(pv.syncBeforeEntry(port.of(1))).toEqual([]);
   });
 });
 
@@ -213,7 +226,7 @@ describe('PvPerfTable: a malicious guest on two vCPUs never corrupts anything (p
     fc.assert(
       fc.property(fc.array(cmd, { maxLength: 120 }), fc.integer({ min: 0, max: 4 }), (cmds, limit) => {
         const port = new FakeHostPerf();
-        const tables = [new PvPerfTable({ vmId: 'a', limit }, port), new PvPerfTable({ vmId: 'b', limit: 3 }, port)];
+        const tables = [new PvPerfTable({ vmId: 'a', limit }), new PvPerfTable({ vmId: 'b', limit: 3 })];
         const injected = [0, 0];
         const accounted = [0, 0];
         for (const c of cmds) {
@@ -224,17 +237,17 @@ describe('PvPerfTable: a malicious guest on two vCPUs never corrupts anything (p
               port.refuseNext = c.errno;
               break;
             case 'open':
-              tables[c.vm].open(c.vcpu, c.id, attr(c.attr));
+              tables[c.vm].open(port.of(c.vcpu), c.id, attr(c.attr));
               break;
             case 'close': {
-              const r = tables[c.vm].close(c.vcpu, c.id);
+              const r = tables[c.vm].close(port.of(c.vcpu), c.id);
               if (r.ok) accounted[c.vm] += r.value ?? 0;
               break;
             }
             case 'enable':
             case 'disable':
             case 'read':
-              tables[c.vm][c.k](c.vcpu, c.id);
+              tables[c.vm][c.k](port.of(c.vcpu), c.id);
               break;
             case 'overflow': {
               // A real host id when the guest id is open, else a stale one.
@@ -244,7 +257,7 @@ describe('PvPerfTable: a malicious guest on two vCPUs never corrupts anything (p
               break;
             }
             case 'sync':
-              for (const d of tables[c.vm].syncBeforeEntry(c.vcpu)) accounted[c.vm] += d.overflows;
+              for (const d of tables[c.vm].syncBeforeEntry(port.of(c.vcpu))) accounted[c.vm] += d.overflows;
               break;
           }
           tables.forEach((t, i) => {
@@ -259,7 +272,7 @@ describe('PvPerfTable: a malicious guest on two vCPUs never corrupts anything (p
           expect([...port.live.keys()].sort()).toEqual(tableHostIds); // no leaked, no dangling host event
           expect(port.violations).toEqual([]);
         }
-        tables.forEach((t) => t.destroy());
+        tables.forEach((t) => t.destroy(port.of(0)));
         expect(port.live.size).toBe(0);
         expect(port.violations).toEqual([]);
       }),

@@ -18,11 +18,15 @@
 //   world's deterministic order, so the loser sees a stale id (error + `pv-stale-id`), and the host
 //   perf port never sees an operation on a closed event.
 //
-// API (the world owns one PvPerfTable per VM and plugs libs/perf in behind PvHostPerfPort):
-//   const pv = new PvPerfTable({ vmId: vm.id, limit: vm.vpmu.pvEventLimit }, port);
-//   const r = pv.open(vcpu, guestId, attr);   // r.ok | r.side 'guest' (→ guest errno) | 'host' (→ VMM)
-//   for (const d of pv.syncBeforeEntry(vcpu)) deliverToGuest(d);   r.finding → FindingEvent
-// Pure: no I/O, no clock; the host perf events live behind the injected port.
+// API (the world owns one PvPerfTable per VM; each hypercall comes with the calling vCPU's port,
+// vcpu-world.port.ts, behind which the host perf events live):
+//   const pv = new PvPerfTable({ vmId: vm.id, limit: vm.vpmu.pvEventLimit });
+//   const r = pv.open(port, guestId, attr);   // r.ok | r.side 'guest' (→ guest errno) | 'host' (→ VMM)
+//   for (const d of pv.syncBeforeEntry(port)) deliverToGuest(d);   r.finding → FindingEvent
+// The table is the host events' overflow handler (PerfHooks). Pure: no I/O, no clock.
+
+import type { PerfEventAttr, PerfHooks } from '@vpmu/perf';
+import type { VcpuWorldPort } from './vcpu-world.port';
 
 /** perf_event_attr.type values the interface accepts (include/uapi/linux/perf_event.h). */
 export const PERF_TYPE_HARDWARE = 0;
@@ -73,20 +77,11 @@ export interface PvHostAttr {
   disabled: true;
 }
 
-export type PvHostCreateResult = { ok: true; hostId: string } | { ok: false; errno: string };
-
 /**
- * Host perf as the PV layer uses it (perf_event_create_kernel_counter & co.). `create` makes a
- * task event on the thread of `vcpu`; the world implements it over libs/perf.
+ * What the table uses of the calling vCPU's port: its index and host perf on its thread
+ * (perf_event_create_kernel_counter & co.).
  */
-export interface PvHostPerfPort {
-  create(attr: PvHostAttr, vcpu: number): PvHostCreateResult;
-  /** Enable on the thread of `vcpu` (the event follows the guest task to that vCPU). */
-  enable(hostId: string, vcpu: number): void;
-  disable(hostId: string): void;
-  close(hostId: string): void;
-  read(hostId: string): number;
-}
+export type PvHostPerfPort = Pick<VcpuWorldPort, 'vcpu' | 'perfCreate' | 'perfEnable' | 'perfDisable' | 'perfClose' | 'perfRead'>;
 
 export type PvFindingKind = 'pv-limit-exceeded' | 'pv-error-to-guest' | 'pv-stale-id';
 /** FindingEvent-shaped: the world adds atNs and the place. */
@@ -137,7 +132,7 @@ const HOST_ERRNOS_FOR_GUEST = new Set(['EINVAL', 'ENOENT', 'EOPNOTSUPP']);
 
 export const DEFAULT_PV_EVENT_LIMIT = 1024;
 
-export class PvPerfTable {
+export class PvPerfTable implements PerfHooks {
   readonly vmId: string;
   readonly limit: number;
   private readonly opts: Required<Omit<PvPerfTableOptions, 'rawEventName'>> & Pick<PvPerfTableOptions, 'rawEventName'>;
@@ -148,7 +143,7 @@ export class PvPerfTable {
   private readonly closedIds = new Set<number>();
   private lateOverflows = 0;
 
-  constructor(opts: PvPerfTableOptions, private readonly port: PvHostPerfPort) {
+  constructor(opts: PvPerfTableOptions) {
     this.opts = {
       vmId: opts.vmId,
       limit: opts.limit ?? DEFAULT_PV_EVENT_LIMIT,
@@ -182,7 +177,8 @@ export class PvPerfTable {
   }
 
   /** KVM_PERF_OP_OPEN: validates, checks the limit, creates the host event (disabled). */
-  open(vcpu: number, id: number, attr: PvPerfAttr): PvResult {
+  open(port: PvHostPerfPort, id: number, attr: PvPerfAttr): PvResult {
+    const vcpu = port.vcpu;
     if (!Number.isSafeInteger(id) || id < 0) return this.guestError('EINVAL', 'pv-error-to-guest', `open: id ${id} is not a non-negative integer`);
     if (this.table.has(id)) return this.guestError('EEXIST', 'pv-error-to-guest', `open: id ${id} is already open`);
     const v = this.validate(attr);
@@ -190,15 +186,15 @@ export class PvPerfTable {
     if (this.table.size >= this.limit) {
       return this.guestError('ENOSPC', 'pv-limit-exceeded', `open id ${id}: VM ${this.vmId} already has ${this.table.size} paravirt perf events (limit ${this.limit})`);
     }
-    const created = this.port.create(v.host, vcpu);
+    const created = port.perfCreate(hostAttr(v.host), this);
     if (!created.ok) {
       if (HOST_ERRNOS_FOR_GUEST.has(created.errno)) {
         return this.guestError(created.errno as PvGuestErrno, 'pv-error-to-guest', `open id ${id}: host perf rejects the attribute (${created.errno})`);
       }
       return { ok: false, side: 'host', errno: created.errno, reason: `open id ${id}: host perf failed (${created.errno}); KVM_RUN returns it to the VMM` };
     }
-    if (this.byHostId.has(created.hostId)) throw new Error(`PvPerfTable(${this.vmId}): host port returned a live id ${created.hostId} twice`);
-    const s: Shadow = { id, hostId: created.hostId, vcpu, enabled: false, pendingOverflows: 0 };
+    if (this.byHostId.has(created.id)) throw new Error(`PvPerfTable(${this.vmId}): host port returned a live id ${created.id} twice`);
+    const s: Shadow = { id, hostId: created.id, vcpu, enabled: false, pendingOverflows: 0 };
     this.table.set(id, s);
     this.byHostId.set(s.hostId, s);
     this.closedIds.delete(id);
@@ -206,40 +202,53 @@ export class PvPerfTable {
   }
 
   /** KVM_PERF_OP_CLOSE: releases the host event; pending overflows go with it. */
-  close(vcpu: number, id: number): PvResult {
+  close(port: PvHostPerfPort, id: number): PvResult {
     const s = this.table.get(id);
-    if (!s) return this.stale('close', vcpu, id);
+    if (!s) return this.stale('close', port.vcpu, id);
     this.table.delete(id);
     this.byHostId.delete(s.hostId);
     this.closedIds.add(id);
-    this.port.close(s.hostId);
+    port.perfClose(s.hostId);
     return { ok: true, value: s.pendingOverflows };
   }
 
   /** KVM_PERF_OP_ENABLE: the event now delivers to `vcpu` (the guest task may have moved). */
-  enable(vcpu: number, id: number): PvResult {
+  enable(port: PvHostPerfPort, id: number): PvResult {
     const s = this.table.get(id);
-    if (!s) return this.stale('enable', vcpu, id);
-    s.vcpu = vcpu;
+    if (!s) return this.stale('enable', port.vcpu, id);
+    s.vcpu = port.vcpu;
     s.enabled = true;
-    this.port.enable(s.hostId, vcpu);
+    // As in the 2010 patch the host event stays on the thread that opened it (a process-context
+    // event of that vCPU thread); ENABLE from another vCPU only redirects the overflow delivery.
+    port.perfEnable(s.hostId);
     return { ok: true };
   }
 
   /** KVM_PERF_OP_DISABLE. */
-  disable(vcpu: number, id: number): PvResult {
+  disable(port: PvHostPerfPort, id: number): PvResult {
     const s = this.table.get(id);
-    if (!s) return this.stale('disable', vcpu, id);
+    if (!s) return this.stale('disable', port.vcpu, id);
     s.enabled = false;
-    this.port.disable(s.hostId);
+    port.perfDisable(s.hostId);
     return { ok: true };
   }
 
   /** KVM_PERF_OP_READ: the host event's count. */
-  read(vcpu: number, id: number): PvResult {
+  read(port: PvHostPerfPort, id: number): PvResult {
     const s = this.table.get(id);
-    if (!s) return this.stale('read', vcpu, id);
-    return { ok: true, value: this.port.read(s.hostId) };
+    if (!s) return this.stale('read', port.vcpu, id);
+    return { ok: true, value: port.perfRead(s.hostId).count };
+  }
+
+  /** A host event's count without a hypercall (observer view); null when `id` is not open. */
+  peek(port: PvHostPerfPort, id: number): number | null {
+    const s = this.table.get(id);
+    return s ? port.perfRead(s.hostId).count : null;
+  }
+
+  /** PerfHooks: the host PMI of one of the table's events (kvm_perf_overflow of the patch). */
+  onSample(eventId: string): void {
+    this.onHostOverflow(eventId);
   }
 
   /**
@@ -262,21 +271,21 @@ export class PvPerfTable {
     return [...out].sort((a, b) => a - b);
   }
 
-  /** Before entering `vcpu`: hand over and reset (xchg) the overflows of the events it owns. */
-  syncBeforeEntry(vcpu: number): PvDelivery[] {
+  /** Before entering the port's vCPU: hand over and reset (xchg) the overflows of the events it owns. */
+  syncBeforeEntry(port: PvHostPerfPort): PvDelivery[] {
     const out: PvDelivery[] = [];
     for (const s of this.table.values()) {
-      if (s.vcpu !== vcpu || s.pendingOverflows === 0) continue;
+      if (s.vcpu !== port.vcpu || s.pendingOverflows === 0) continue;
       const overflows = s.pendingOverflows;
       s.pendingOverflows = 0;
-      out.push({ id: s.id, overflows, count: this.port.read(s.hostId) });
+      out.push({ id: s.id, overflows, count: port.perfRead(s.hostId).count });
     }
     return out;
   }
 
-  /** VM teardown: closes every host event. */
-  destroy(): void {
-    for (const s of this.table.values()) this.port.close(s.hostId);
+  /** VM teardown (through any vCPU's port): closes every host event. */
+  destroy(port: PvHostPerfPort): void {
+    for (const s of this.table.values()) port.perfClose(s.hostId);
     this.table.clear();
     this.byHostId.clear();
   }
@@ -333,4 +342,17 @@ export class PvPerfTable {
   private guestError(errno: PvGuestErrno, findingKind: PvFindingKind, reason: string): PvResult {
     return { ok: false, side: 'guest', errno, reason, finding: { findingKind, detail: reason } };
   }
+}
+
+/** The host perf attribute of a validated guest attribute: a guest-only event, created disabled. */
+function hostAttr(a: PvHostAttr): PerfEventAttr {
+  return {
+    event: a.event,
+    excludeHost: true,
+    disabled: true,
+    ...(a.excludeUser && { excludeUser: true }),
+    ...(a.excludeKernel && { excludeKernel: true }),
+    ...(a.samplePeriod !== undefined && { samplePeriod: a.samplePeriod }),
+    ...(a.sampleFreqHz !== undefined && { sampleFreqHz: a.sampleFreqHz }),
+  };
 }

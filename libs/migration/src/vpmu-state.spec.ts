@@ -1,4 +1,4 @@
-import { CostModel, EmulatedVpmu, NoneVpmu, PassthroughVpmu, type VpmuHostOps } from '@vpmu/kvm';
+import { CostModel, EmulatedVpmu, NoneVpmu, PassthroughVpmu, type VcpuWorldPort } from '@vpmu/kvm';
 import { GuestPerfVcpu } from '@vpmu/guest';
 import { EVTSEL, getCpuPreset, intelConfigFromPreset, MSR, type IntelPmu } from '@vpmu/pmu';
 import { diffVpmuState, vpmuStateOf, withoutVpmuState, type VpmuStateSource } from './index';
@@ -8,15 +8,20 @@ if (spr.arch !== 'intel') throw new Error('intel-spr is an Intel preset');
 const host = intelConfigFromPreset(spr, {});
 const shape = { host, gpCounters: 8 };
 const costs = new CostModel({}, 2);
-const ops: VpmuHostOps = {
+const ops: VcpuWorldPort = {
+  vcpu: 0,
+  nowNs: 0,
+  costs,
   loadedPmu: () => {
     throw new Error('not loaded');
   },
-  perfCreate: () => null,
+  perfCreate: () => ({ ok: false, errno: 'ENODEV' }),
   perfRead: () => ({ count: 0, enabledNs: 0, runningNs: 0 }),
+  perfEnable: () => undefined,
+  perfDisable: () => undefined,
   perfClose: () => undefined,
   perfSetPeriod: () => undefined,
-  finding: () => undefined,
+  emitFinding: () => undefined,
 };
 const INSTR_SEL = 0xc0 | EVTSEL.USR | EVTSEL.OS | EVTSEL.EN | EVTSEL.INT;
 

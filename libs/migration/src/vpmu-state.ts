@@ -10,7 +10,7 @@
 // emulated backing events folded into their guest counters and released, paravirt events closed
 // with their counts folded. Reading one that is not quiesced is a bug (QUIESCED_OPS throws).
 // Plain data only (numbers, strings, arrays): it is a wire message and a snapshot field.
-import { EmulatedVpmu, PassthroughVpmu, type VcpuVpmu, type VpmuHostOps } from '@vpmu/kvm';
+import { EmulatedVpmu, PassthroughVpmu, type CostModel, type PerfCounts, type PerfCreateResult, type VcpuVpmu, type VcpuWorldPort } from '@vpmu/kvm';
 import type { EventFilterSpec } from '@vpmu/world-spec';
 import { FIXED_COUNTER_ID_BASE, MSR, type IntelPmu } from '@vpmu/pmu';
 import type { GuestPerfVcpu, GuestPvPerfVcpu } from '@vpmu/guest';
@@ -135,18 +135,31 @@ export interface VpmuStateSource {
 }
 
 /** Host services for a quiesced vPMU: none may be needed, so each call is a bug. */
-class QuiescedOps implements VpmuHostOps {
+class QuiescedOps implements VcpuWorldPort {
+  readonly vcpu = -1;
+  get nowNs(): number {
+    return this.fail();
+  }
+  get costs(): CostModel {
+    return this.fail();
+  }
   private fail(): never {
     throw new Error('vpmuStateOf: the vPMU must be quiesced (passthrough context saved, emulated backing events detached) before its state is taken');
   }
   loadedPmu(): IntelPmu {
     return this.fail();
   }
-  perfCreate(): string | null {
+  perfCreate(): PerfCreateResult {
     return this.fail();
   }
-  perfRead(): { count: number; enabledNs: number; runningNs: number } {
+  perfRead(): PerfCounts {
     return this.fail();
+  }
+  perfEnable(): void {
+    this.fail();
+  }
+  perfDisable(): void {
+    this.fail();
   }
   perfClose(): void {
     this.fail();
@@ -154,7 +167,7 @@ class QuiescedOps implements VpmuHostOps {
   perfSetPeriod(): void {
     this.fail();
   }
-  finding(): void {
+  emitFinding(): void {
     this.fail();
   }
 }
