@@ -7,7 +7,6 @@ import * as path from 'node:path';
 import { assertBrokersReachable, DEFAULT_GROUP, DEFAULT_PARTITIONS, KafkaSetupError, parseBrokers } from '@vpmu/transport';
 import { parseArgs, type CommandSpec } from '../args';
 import { CliError, EXIT } from '../cli-error';
-import { asCliError } from '../cluster/cluster-runtime';
 import {
   clusterServices,
   clusterStateDir,
@@ -43,7 +42,8 @@ export function brokersFrom(flag: string | undefined, command: string): string[]
   try {
     return parseBrokers(value);
   } catch (err) {
-    if (err instanceof KafkaSetupError) throw new CliError(`vpmu ${command}: ${err.message}`);
+    // Name the command, keep the kind.
+    if (err instanceof KafkaSetupError) throw new KafkaSetupError(`vpmu ${command}: ${err.message}`, err.kind);
     throw err;
   }
 }
@@ -61,11 +61,7 @@ async function clusterUp(argv: string[], io: CommandIo): Promise<number> {
   if (alive.length > 0) {
     throw new CliError(`a cluster is already running here (${alive.map((s) => `${s.name} pid ${s.pid}`).join(', ')}); run "vpmu cluster down" first.`);
   }
-  try {
-    await assertBrokersReachable(brokers);
-  } catch (err) {
-    throw asCliError(err);
-  }
+  await assertBrokersReachable(brokers);
   const outDir = path.resolve((args.flags.out as string | undefined) ?? 'out');
   const group = (args.flags.group as string | undefined) ?? DEFAULT_GROUP;
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
@@ -81,7 +77,7 @@ async function clusterUp(argv: string[], io: CommandIo): Promise<number> {
   if (!ready.ok) {
     await stopServices(state.services, 5000);
     fs.rmSync(path.join(dir, 'state.json'), { force: true });
-    throw new CliError(`the cluster did not start: ${ready.name}: ${ready.reason} (logs in ${relativeForDisplay(path.join(dir, 'logs'))}).`, EXIT.unavailable);
+    throw new CliError(`the cluster did not start: ${ready.name}: ${ready.reason} (logs in ${relativeForDisplay(path.join(dir, 'logs'))}).`, 'unavailable');
   }
   io.out(`cluster up on Kafka ${brokers.join(',')} (group ${group}, ${partitions} partitions): ${hostNodes} host-node, ${guestVms} guest-vm, 1 aggregator writing to ${relativeForDisplay(outDir)}`);
   for (const s of state.services) io.out(`  ${s.name.padEnd(12)} pid ${String(s.pid).padEnd(8)} ${relativeForDisplay(s.log)}`);
