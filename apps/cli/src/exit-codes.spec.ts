@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isOperatingError, OperatingError } from '@vpmu/errors';
+import { CostModel } from '@vpmu/kvm';
 import { RecordingBadMagicError, RecordingCorruptError, RecordingIoError, RecordingNotFoundError } from '@vpmu/recording';
 import { TelemetryError } from '@vpmu/telemetry';
 import {
@@ -49,6 +50,7 @@ describe('exit codes of failures', () => {
     ['a cluster that is not ready', new ClusterNotReadyError('no aggregator answered'), EXIT.unavailable],
     ['a node that lost its owner', new NodeLostError('host/h0 has no owner', ['host/h0'], 4), EXIT.unavailable],
     ['a collector that is down', new TelemetryError('OTLP_EXPORT_FAILED', 'cannot export to the collector', true), EXIT.unavailable],
+    ['a cost parameter the model does not know', thrownBy(() => new CostModel({ msrTrapCycle: 1 }, 2.0)), EXIT.badInput],
     ['a RunStart this tool cannot parse', new RunStartError('the scenario in RunStart is invalid'), EXIT.badInput],
     ['a failed simulation (a bug)', new SimulationFailedError('simulation failed (seed 1): boom'), EXIT.bug],
     ['a plain Error (a bug)', new TypeError('x is undefined'), EXIT.bug],
