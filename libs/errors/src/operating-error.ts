@@ -14,8 +14,6 @@
  */
 export type OperatingErrorKind = 'bad-input' | 'diverged' | 'unavailable';
 
-export const OPERATING_ERROR_KINDS: readonly OperatingErrorKind[] = ['bad-input', 'diverged', 'unavailable'];
-
 export interface OperatingErrorOptions {
   /** True when the same operation may succeed later without changing anything (a broker coming back). */
   retriable?: boolean;
