@@ -82,6 +82,14 @@ describe('vpmu command line', () => {
     expect(r.stderr).toMatch(/^error: cannot write to the output directory \/proc\/vpmu-x\/y \(ENOENT\); choose another --out\./);
   });
 
+  it('reports a cost parameter the model does not know as bad input, not as a bug', () => {
+    const file = write('costs.yaml', VALID + 'costs:\n  msrTrapCycle: 1\n');
+    const r = vpmu(['run', file, '--out', tempDir('out'), '--quiet']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: costs\.msrTrapCycle: unknown cost parameter \(known: [^)]*msrTrapCycles/);
+    expect(hasStackTrace(r.stderr)).toBe(false);
+  });
+
   it.each([
     [['frobnicate'], /unknown command "frobnicate"/],
     [['run'], /missing FILE/],

@@ -1,4 +1,4 @@
-// Platform traces (issue 9): with OTEL_EXPORTER_OTLP_ENDPOINT set, the cluster's own Kafka traffic
+// Platform traces: with OTEL_EXPORTER_OTLP_ENDPOINT set, the cluster's own Kafka traffic
 // reaches an OTLP/HTTP receiver as traces of the services (vpmu-conductor, vpmu-host-node, ...):
 // a PRODUCER span per message sent, a CONSUMER span per delivery whose parent is that producer
 // span (the W3C context travelled in the Kafka headers), each batch a trace of its own linked to

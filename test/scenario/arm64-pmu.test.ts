@@ -1,4 +1,4 @@
-// Issue 5: heterogeneous arm64 PMUs in the world (libs/host/src/arm-pmu-world.ts, docs/arm64-pmu.md):
+// Heterogeneous arm64 PMUs in the world (libs/host/src/arm-pmu-world.ts, docs/arm64-pmu.md):
 // default PMU by probe order, SET_PMU (ENXIO / EBUSY / affinity / failed entry), SET_NR_COUNTERS
 // (PMCR.N, RAZ/WI, UNDEFINED, EINVAL), wrong-core counting, PMCEID by PMU and filter.
 import { getCpuPreset, type ArmPmuSpec } from '@vpmu/pmu';

@@ -1,4 +1,4 @@
-// Issue 10: vPMU fidelity faults. Each fault kind is injected by the world (timeline `fault`) and
+// vPMU fidelity faults. Each fault kind is injected by the world (timeline `fault`) and
 // must be found by the model's own checks (fidelity-monitor.ts), reported as its finding, and end
 // in the VM's fidelity report (summary.json vms.<id>.fidelity): could rr run in this guest?
 // Each scenario is also run without its fault: the same checks must then stay silent.

@@ -1,4 +1,4 @@
-// Issue 3 in the world: host perf sessions over the pCPUs' PMUs next to passthrough guests.
+// Host perf in the world: host perf sessions over the pCPUs' PMUs next to passthrough guests.
 import { runScenarioFile, runScenarioText } from '../support/run-scenario';
 
 describe('host perf in the simulated world', () => {

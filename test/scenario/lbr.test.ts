@@ -1,4 +1,4 @@
-// Issue 5: guest LBR save/restore modes in the world (libs/host/src/lbr-world.ts, docs/lbr.md).
+// Guest LBR save/restore modes in the world (libs/host/src/lbr-world.ts, docs/lbr.md).
 // The same host LBR noise (a high-priority host thread with `lbr: true`) against a guest recording
 // with --call-graph lbr: under `none` reads preempted inside the pollution window return the host's
 // branches; `pv` saves/restores at every switch and stays clean; `lazy` stays clean while

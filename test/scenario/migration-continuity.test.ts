@@ -1,4 +1,4 @@
-// Issue 7: the vPMU state crosses the migration and the guest sees nothing break — or the model
+// The vPMU state crosses the migration and the guest sees nothing break — or the model
 // reports exactly what broke. Every migration checks (libs/host/src/migration-world.ts):
 // counters continue exactly, no pending PMI lost or duplicated, sampling period and frequency
 // kept, paravirt counts carried, and the restored vPMU equals the VpmuState message field by

@@ -1,4 +1,4 @@
-// Issue 4: vPMU backends in the world — KVM-selftest checks as guest programs, filter rules,
+// vPMU backends in the world — KVM-selftest checks as guest programs, filter rules,
 // emulated starvation, passthrough PMI attribution.
 import { runScenarioFile, runScenarioText } from '../support/run-scenario';
 

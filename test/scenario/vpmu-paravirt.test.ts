@@ -1,4 +1,4 @@
-// Issue 4, paravirt part: the paravirtual perf interface in the world (libs/host/src/paravirt-world.ts).
+// The paravirtual perf interface in the world (libs/host/src/paravirt-world.ts).
 // Guest perf in a paravirt guest opens host perf events by hypercall; counts come from them. A
 // malicious guest's hypercalls (limit exhaustion, duplicate / stale ids, bad attributes, a close
 // on one vCPU racing an enable on another) get errors and findings and never touch the host's

@@ -1,15 +1,14 @@
-// Operating errors of the CLI: each has an exit code (DESIGN.md: 2 bad input, 3 replay
-// divergence, 4 infrastructure unavailable) and one sentence that says what to do. They are
-// mapped to the process exit in one place (main.ts); anything else is a bug (exit 1).
+// Operating errors raised by the CLI itself (bad arguments, unwritable output, a cluster that does
+// not start): one sentence that says what to do, with optional detail lines. A member of the
+// operating-error family (@vpmu/errors); main.ts maps its kind to the exit code.
+import { OperatingError, type OperatingErrorKind } from '@vpmu/errors';
+import { kindOfExitCode, type OperatingExitCode } from './exit-codes';
 
-export const EXIT = { ok: 0, bug: 1, badInput: 2, diverged: 3, unavailable: 4 } as const;
+export { EXIT } from './exit-codes';
 
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number = EXIT.badInput,
-    readonly details: string[] = [],
-  ) {
-    super(message);
+export class CliError extends OperatingError {
+  /** `kind` may also be given as the exit code it ends with (EXIT.badInput, EXIT.unavailable, ...). */
+  constructor(message: string, kind: OperatingErrorKind | OperatingExitCode = 'bad-input', details: readonly string[] = []) {
+    super(typeof kind === 'number' ? kindOfExitCode(kind) : kind, message, { details });
   }
 }

@@ -3,12 +3,13 @@
 // bus, and run the real epoch protocol. The same modules run as separate processes over Kafka.
 import type { INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { isOperatingError } from '@vpmu/errors';
 import { AggregatorModule, AggregatorService, type EventSink, type RunArtifacts } from '@vpmu/aggregator';
 import { ConductorModule, ConductorService, type ConductorProgress } from '@vpmu/conductor';
 import { GuestVmModule } from '@vpmu/guest-vm';
 import { HostNodeModule } from '@vpmu/host-node';
 import type { Scenario } from '@vpmu/scenario';
-import { TelemetryError, type OtlpExporterFactory } from '@vpmu/telemetry';
+import type { OtlpExporterFactory } from '@vpmu/telemetry';
 import { InProcessBus, InProcessTransportServer, RethrowExceptionFilter, type BusMessage } from '@vpmu/transport';
 
 export interface EmbeddedRunRequest {
@@ -90,7 +91,7 @@ export async function runEmbedded(req: EmbeddedRunRequest): Promise<EmbeddedRunR
       await bus.flush();
       await finished.catch(() => undefined);
       const cause = failure ?? (err as Error);
-      if (cause instanceof TelemetryError) throw cause; // an operating error (endpoint down), not a model bug
+      if (isOperatingError(cause)) throw cause; // the outside world failed (collector down, disk full), not the model
       const wrapped = new SimulationFailedError(`simulation failed (seed ${req.scenario.seed}): ${cause.message}`);
       wrapped.stack = cause.stack;
       throw wrapped;

@@ -2,7 +2,8 @@
 // The `vpmu` command. Operating errors become one clear sentence and an exit code; a stack trace
 // is shown only with --debug (or for an internal bug, exit 1, with the seed when known).
 import 'reflect-metadata';
-import { CliError, EXIT } from './cli-error';
+import { isOperatingError } from '@vpmu/errors';
+import { EXIT, exitCodeFor } from './exit-codes';
 import { processIo, type CommandIo } from './commands/command-io';
 import { clusterCommand } from './commands/cluster.command';
 import { runCommand } from './commands/run.command';
@@ -67,18 +68,23 @@ export async function main(argv: string[], io: CommandIo = processIo): Promise<n
   try {
     return await cmd.run(rest, io);
   } catch (err) {
-    if (err instanceof CliError) {
-      io.err(`error: ${err.message}`);
-      for (const d of err.details) io.err(`  ${d}`);
-      if (debug && err.stack) io.err(err.stack);
-      return err.exitCode;
-    }
-    const e = err as Error;
-    io.err(`internal error (a bug in vpmu-lab; please report it with the scenario and seed): ${e.message}`);
-    if (debug) io.err(e.stack ?? '');
-    else io.err('re-run with --debug for the stack trace.');
-    return EXIT.bug;
+    return reportFailure(err, io, debug);
   }
+}
+
+/** The top-level handler: prints what failed and returns the exit code (exit-codes.ts). */
+function reportFailure(err: unknown, io: CommandIo, debug: boolean): number {
+  if (isOperatingError(err)) {
+    io.err(`error: ${err.message}`);
+    for (const d of err.details) io.err(`  ${d}`);
+    if (debug && err.stack) io.err(err.stack);
+    return exitCodeFor(err);
+  }
+  const e = err as Error;
+  io.err(`internal error (a bug in vpmu-lab; please report it with the scenario and seed): ${e.message}`);
+  if (debug) io.err(e.stack ?? '');
+  else io.err('re-run with --debug for the stack trace.');
+  return exitCodeFor(err);
 }
 
 /** Entry point when run as `node dist/apps/cli/main.js`. */

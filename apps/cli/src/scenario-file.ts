@@ -13,25 +13,26 @@ export interface LoadedScenario {
 }
 
 export function loadScenarioFile(file: string, seedOverride?: number): LoadedScenario {
-  let text: string;
-  try {
-    const st = fs.statSync(file);
-    if (st.isDirectory()) throw new CliError(`${file} is a directory, not a scenario file; pass a .yaml file.`);
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if (err instanceof CliError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new CliError(`scenario file ${file} does not exist; check the path (built-in scenarios are in scenarios/).`);
-    throw new CliError(`cannot read scenario file ${file}: ${(err as Error).message}.`);
-  }
+  const text = readScenarioText(file);
   const parsed = parseScenario(text);
   if (!parsed.ok) {
     const n = parsed.errors.length;
-    throw new CliError(`${file} is not a valid scenario (${n} error${n === 1 ? '' : 's'}); fix ${n === 1 ? 'it' : 'them'} and try again:`, 2, formatScenarioErrors(parsed.errors, file).split('\n'));
+    throw new CliError(`${file} is not a valid scenario (${n} error${n === 1 ? '' : 's'}); fix ${n === 1 ? 'it' : 'them'} and try again:`, 'bad-input', formatScenarioErrors(parsed.errors, file).split('\n'));
   }
   const scenario = seedOverride === undefined ? parsed.scenario : { ...parsed.scenario, seed: seedOverride };
   // The seed travels in RunStart; the scenario text is recorded verbatim.
   return { file, text, scenario, warnings: parsed.warnings };
+}
+
+function readScenarioText(file: string): string {
+  try {
+    if (!fs.statSync(file).isDirectory()) return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new CliError(`scenario file ${file} does not exist; check the path (built-in scenarios are in scenarios/).`);
+    throw new CliError(`cannot read scenario file ${file}: ${(err as Error).message}.`);
+  }
+  throw new CliError(`${file} is a directory, not a scenario file; pass a .yaml file.`);
 }
 
 /** Run ids are derived from the scenario and the seed, so a re-run records the same bytes. */

@@ -2,6 +2,7 @@
 // default from a cited public figure (shared DOMAIN.md "Cost figures"), overridable per scenario
 // (`costs:` in the scenario file). Where no public figure exists the default is chosen and the
 // choice is stated. Cycles are converted to ns with the host's nominal frequency.
+import { OperatingError } from '@vpmu/errors';
 
 export interface CostParameter {
   name: string;
@@ -45,7 +46,12 @@ export type CostName =
   | 'lbrLegacyMsrAccessCycles'
   | 'lbrArchXsavesNsPerMsr';
 
-export class UnknownCostParameterError extends Error {}
+/** A `costs:` key in the scenario that names no cost parameter: bad input, not a bug. */
+export class UnknownCostParameterError extends OperatingError {
+  constructor(message: string) {
+    super('bad-input', message);
+  }
+}
 
 /** Resolved costs in integer ns for one host (cycles converted at `cpuGhz`). */
 export class CostModel {

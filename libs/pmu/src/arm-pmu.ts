@@ -179,7 +179,7 @@ export class ArmPmu implements PmuModel {
   // ------------------------------------------------------------------------------------------
   // System register interface (as a KVM guest sees it).
 
-  /** The brief's combined form: read when `write` is undefined. */
+  /** Read and write in one call: a read when `write` is undefined. */
   access(reg: ArmPmuReg, n?: number, write?: number | bigint): ArmAccessResult {
     if (write === undefined) return this.read(reg, n);
     const r = this.write(reg, write, n);

@@ -15,119 +15,53 @@
 // The freeze takes effect at the overflow instant (the skid is only the delivery latency).
 
 import { CounterBank } from './counter-bank';
-import type { IntelPmuSpec } from './cpu-presets';
+import { INTEL_ARCH_EVENTS, INTEL_FIXED_COUNTER_EVENTS, WORKLOAD_EVENT_NAMES, eventIndex, type EventRates, type ExecMode, type WorkloadEventName } from './events';
 import {
-  INTEL_ARCH_EVENTS,
-  INTEL_FIXED_COUNTER_EVENTS,
-  WORKLOAD_EVENT_NAMES,
-  eventIndex,
-  intelEventIndex,
-  type EventRates,
-  type ExecMode,
-  type WorkloadEventName,
-} from './events';
-import {
-  modeMask,
-  type CounterSlot,
-  type HostCounterConfig,
-  type PmuModel,
-  type PmuOverflow,
-  type PmuStateBase,
-  type RegResult,
-  type WriteResult,
-  sortOverflows,
-} from './pmu.types';
+  DEBUGCTL,
+  DEBUGCTL_ALLOWED,
+  EVTSEL,
+  EVTSEL_RESERVED_LOW,
+  FIXED_COUNTER_ID_BASE,
+  FIXED_CTRL,
+  GP,
+  MAX_FIXED_COUNTERS,
+  MAX_GP_COUNTERS,
+  MSR,
+  OK,
+  RDPMC_FAST,
+  RDPMC_FIXED,
+  STATUS_MISC_BITS,
+  counterBits,
+  decodeFixedCounter,
+  decodeGpCounter,
+  fixedCtrlAllowed,
+  gpMask,
+  intelCounterCandidates,
+  ok,
+  packGlobalCtrl,
+  packGlobalStatus,
+  perfCapabilities,
+  statusBits,
+  toU64,
+} from './intel-msr.codec';
+import type { IntelPmuConfig, IntelPmuState } from './intel-pmu.config';
+import { modeMask, sortOverflows, type CounterSlot, type HostCounterConfig, type PmuModel, type PmuOverflow, type PmuStateBase, type RegResult, type WriteResult } from './pmu.types';
 
-export const MSR = {
-  IA32_PMC0: 0xc1,
-  IA32_PERFEVTSEL0: 0x186,
-  IA32_A_PMC0: 0x4c1,
-  FIXED_CTR0: 0x309,
-  FIXED_CTR_CTRL: 0x38d,
-  PERF_GLOBAL_STATUS: 0x38e,
-  PERF_GLOBAL_CTRL: 0x38f,
-  PERF_GLOBAL_OVF_CTRL: 0x390,
-  PERF_GLOBAL_STATUS_SET: 0x391,
-  PERF_CAPABILITIES: 0x345,
-  DEBUGCTL: 0x1d9,
-} as const;
+export {
+  DEBUGCTL,
+  EVTSEL,
+  FIXED_COUNTER_ID_BASE,
+  FIXED_CTRL,
+  GLOBAL_STATUS_BITS,
+  MAX_FIXED_COUNTERS,
+  MAX_GP_COUNTERS,
+  MSR,
+  RDPMC_FAST,
+  RDPMC_FIXED,
+} from './intel-msr.codec';
+export { intelConfigFromPreset, type IntelPmuConfig, type IntelPmuState } from './intel-pmu.config';
 
-/** Architectural maximum of GP counter MSRs in each range (the selftests probe up to this). */
-export const MAX_GP_COUNTERS = 8;
-/** Fixed counter MSRs defined (0x309..0x30C). */
-export const MAX_FIXED_COUNTERS = 4;
-
-export const EVTSEL = {
-  USR: 1 << 16,
-  OS: 1 << 17,
-  EDGE: 1 << 18,
-  PC: 1 << 19,
-  INT: 1 << 20,
-  ANY: 1 << 21,
-  EN: 1 << 22,
-  INV: 1 << 23,
-} as const;
-/** KVM's eventsel_rsvd: bits 63:32 and AnyThread (bit 21). */
-const EVTSEL_RESERVED_LOW = EVTSEL.ANY;
-
-export const FIXED_CTRL = { OS: 1, USR: 2, ANY: 4, PMI: 8 } as const;
-
-export const DEBUGCTL = {
-  LBR: 1n << 0n,
-  BTF: 1n << 1n,
-  FREEZE_LBRS_ON_PMI: 1n << 11n,
-  FREEZE_PERFMON_ON_PMI: 1n << 12n,
-  FREEZE_WHILE_SMM: 1n << 14n,
-} as const;
-const DEBUGCTL_ALLOWED = DEBUGCTL.LBR | DEBUGCTL.BTF | DEBUGCTL.FREEZE_LBRS_ON_PMI | DEBUGCTL.FREEZE_PERFMON_ON_PMI | DEBUGCTL.FREEZE_WHILE_SMM;
-
-export const GLOBAL_STATUS_BITS = { LBR_FRZ: 58n, CTR_FRZ: 59n, OVF_BUF: 62n, COND_CHGD: 63n } as const;
-const STATUS_MISC_BITS = [58n, 59n, 62n, 63n];
-
-/** RDPMC index bits (DOMAIN.md): 30 selects fixed counters, 31 "fast" (always #GP in KVM). */
-export const RDPMC_FIXED = 1 << 30;
-export const RDPMC_FAST = 2 ** 31;
-
-export const FIXED_COUNTER_ID_BASE = 32;
-
-export interface IntelPmuConfig {
-  gpCounters: number;
-  gpWidthBits: number;
-  fixedCounters: number;
-  fixedWidthBits: number;
-  perfmonVersion: number;
-  fullWidthWrites: boolean;
-  lbrFormat: number;
-  pmiSkidNs: number;
-}
-
-export function intelConfigFromPreset(p: IntelPmuSpec, overrides: Partial<IntelPmuConfig> = {}): IntelPmuConfig {
-  return {
-    gpCounters: p.gpCounters,
-    gpWidthBits: p.gpWidthBits,
-    fixedCounters: p.fixedCounters,
-    fixedWidthBits: p.fixedWidthBits,
-    perfmonVersion: p.perfmonVersion,
-    fullWidthWrites: p.fullWidthWrites,
-    lbrFormat: p.lbrFormat,
-    pmiSkidNs: p.pmiSkidNs,
-    ...overrides,
-  };
-}
-
-export interface IntelPmuState extends PmuStateBase {
-  arch: 'intel';
-  nowNs: number;
-  eventSel: number[];
-  fixedCtrl: number;
-  globalCtrlGp: number;
-  globalCtrlFixed: number;
-  statusGp: number;
-  statusFixed: number;
-  /** Bits 58, 59, 62, 63 of GLOBAL_STATUS, as a 4-bit mask in that order. */
-  statusMisc: number;
-  debugCtl: number;
-}
+const EMPTY: PmuOverflow[] = [];
 
 export class IntelPmu implements PmuModel {
   readonly arch = 'intel' as const;
@@ -402,22 +336,7 @@ export class IntelPmu implements PmuModel {
   }
 
   private computeCandidates(event: WorkloadEventName): number[] {
-    const gps = range(this.n);
-    switch (event) {
-      // Fixed-counter events may also use any GP counter (intel_pmu_init extends the fixed
-      // constraint to the GP mask), and x86's scheduler prefers the fixed counter.
-      case 'instructions':
-        return this.m > 0 ? [FIXED_COUNTER_ID_BASE, ...gps] : gps;
-      case 'cycles':
-        return this.m > 1 ? [FIXED_COUNTER_ID_BASE + 1, ...gps] : gps;
-      // perf encodes ref-cycles / slots as pseudo events 0x0300 / 0x0400: fixed counter only.
-      case 'ref-cycles':
-        return this.m > 2 ? [FIXED_COUNTER_ID_BASE + 2] : [];
-      case 'topdown-slots':
-        return this.m > 3 ? [FIXED_COUNTER_ID_BASE + 3] : [];
-      default:
-        return gps;
-    }
+    return intelCounterCandidates(event, this.n, this.m);
   }
 
   hostProgram(counterId: number, c: HostCounterConfig): void {
@@ -608,27 +527,8 @@ export class IntelPmu implements PmuModel {
 
   /** Re-derives counter i (bank index) from its registers; the caller touches the bank. */
   private recomputeCounter(i: number, frozen: boolean): void {
-    const b = this.bank;
-    if (i < this.n) {
-      const es = this.eventSel[i];
-      b.eventIdx[i] = intelEventIndex(es & 0xff, (es >> 8) & 0xff);
-      b.counting[i] = !frozen && (es & EVTSEL.EN) !== 0 && (this.globalCtrlGp & (1 << i)) !== 0 ? 1 : 0;
-      const gh = this.guestHost[i];
-      b.modeBits[i] = modeMask((es & EVTSEL.USR) !== 0, (es & EVTSEL.OS) !== 0, (gh & 1) !== 0, (gh & 2) !== 0);
-      b.interrupt[i] = (es & EVTSEL.INT) !== 0 ? 1 : 0;
-      b.cmask[i] = (es >>> 24) & 0xff;
-      b.inv[i] = (es & EVTSEL.INV) !== 0 ? 1 : 0;
-      b.edge[i] = (es & EVTSEL.EDGE) !== 0 ? 1 : 0;
-      return;
-    }
-    const f = i - this.n;
-    const field = (this.fixedCtrl >> (4 * f)) & 0xf;
-    const os = (field & FIXED_CTRL.OS) !== 0;
-    const usr = (field & FIXED_CTRL.USR) !== 0;
-    b.counting[i] = !frozen && (os || usr) && (this.globalCtrlFixed & (1 << f)) !== 0 ? 1 : 0;
-    const gh = this.guestHost[i];
-    b.modeBits[i] = modeMask(usr, os, (gh & 1) !== 0, (gh & 2) !== 0);
-    b.interrupt[i] = (field & FIXED_CTRL.PMI) !== 0 ? 1 : 0;
+    if (i < this.n) decodeGpCounter(this.bank, i, this.eventSel[i], this.globalCtrlGp, this.guestHost[i], frozen);
+    else decodeFixedCounter(this.bank, i, i - this.n, this.fixedCtrl, this.globalCtrlFixed, this.guestHost[i], frozen);
   }
 
   private clearStatusOf(i: number): void {
@@ -657,56 +557,22 @@ export class IntelPmu implements PmuModel {
   }
 
   private counterBitsBig(): bigint {
-    return BigInt(gpMask(this.n)) | (BigInt(gpMask(this.m)) << 32n);
+    return counterBits(this.n, this.m);
   }
 
   private statusBitsBig(): bigint {
-    let v = this.counterBitsBig();
-    for (const bit of STATUS_MISC_BITS) v |= 1n << bit;
-    return v;
+    return statusBits(this.n, this.m);
   }
 
   private globalCtrlBig(): bigint {
-    return BigInt(this.globalCtrlGp >>> 0) | (BigInt(this.globalCtrlFixed) << 32n);
+    return packGlobalCtrl(this.globalCtrlGp, this.globalCtrlFixed);
   }
 
   private globalStatusBig(): bigint {
-    let v = BigInt(this.statusGp >>> 0) | (BigInt(this.statusFixed) << 32n);
-    STATUS_MISC_BITS.forEach((bit, j) => {
-      if (this.statusMisc & (1 << j)) v |= 1n << bit;
-    });
-    return v;
+    return packGlobalStatus(this.statusGp, this.statusFixed, this.statusMisc);
   }
 
   private perfCapabilities(): bigint {
-    return BigInt(this.cfg.lbrFormat & 0x3f) | (this.cfg.fullWidthWrites ? 1n << 13n : 0n);
+    return perfCapabilities(this.cfg.lbrFormat, this.cfg.fullWidthWrites);
   }
-}
-
-const OK: WriteResult = Object.freeze({ ok: true }) as WriteResult;
-const GP = Object.freeze({ ok: false, fault: 'gp' }) as { ok: false; fault: 'gp' };
-const EMPTY: PmuOverflow[] = [];
-
-function ok(value: bigint): RegResult {
-  return { ok: true, value };
-}
-
-function toU64(value: number | bigint): bigint {
-  if (typeof value === 'bigint') return BigInt.asUintN(64, value);
-  if (!Number.isSafeInteger(value)) throw new Error(`MSR value ${value} is not an exact integer; pass a bigint`);
-  return BigInt.asUintN(64, BigInt(value));
-}
-
-function gpMask(n: number): number {
-  return n >= 32 ? 0xffff_ffff : (1 << n) - 1;
-}
-
-function fixedCtrlAllowed(m: number): number {
-  let v = 0;
-  for (let f = 0; f < m; f++) v |= (FIXED_CTRL.OS | FIXED_CTRL.USR | FIXED_CTRL.PMI) << (4 * f);
-  return v;
-}
-
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
 }

@@ -1,9 +1,10 @@
 // Operating errors of the recording adapter (STYLE rule 7): each carries a stable `code`, a
-// `retriable` flag and a one-sentence message that says what to do. The CLI maps all of them
-// to exit 2 (bad input) in one place; nothing here knows about exit codes.
+// `retriable` flag and a one-sentence message that says what to do. All of them are of kind
+// `bad-input` (the CLI maps that to exit 2 in one place); nothing here knows about exit codes.
 //
 // Broken invariants on the writing side (epochs out of order, a write after close) are bugs
 // in the caller and throw plain Errors instead.
+import { OperatingError } from '@vpmu/errors';
 
 export type RecordingErrorCode =
   | 'recording-not-found'
@@ -12,15 +13,14 @@ export type RecordingErrorCode =
   | 'recording-version'
   | 'recording-io';
 
-export abstract class RecordingError extends Error {
+export abstract class RecordingError extends OperatingError {
   abstract readonly code: RecordingErrorCode;
   constructor(
     message: string,
     readonly path: string,
-    readonly retriable = false,
+    retriable = false,
   ) {
-    super(message);
-    this.name = new.target.name;
+    super('bad-input', message, { retriable });
   }
 }
 

@@ -65,11 +65,11 @@ export interface VmSummary {
   pmis: { delivered: number; lost: number };
   program: ProgramStepResult[];
   migrations: MigrationSummary[];
-  /** Timeline actions applied to this VM and their outcome (added in issue 5; absent = none). */
+  /** Timeline actions applied to this VM and their outcome (absent = none). */
   actions?: ActionOutcome[];
-  /** Could a record/replay debugger run in this guest (fidelity.ts; added with issue 10). */
+  /** Could a record/replay debugger run in this guest (fidelity.ts). */
   fidelity?: VmFidelity;
-  /** Guest LBR save/restore (issue 5; absent when the guest does not use the LBR call stack). */
+  /** Guest LBR save/restore (absent when the guest does not use the LBR call stack). */
   lbr?: LbrSummary;
   guestPerf: { command: string; event: string; count: number; timeEnabledNs: number; timeRunningNs: number; samples: number }[];
 }

@@ -16,19 +16,15 @@ import {
   createKafkaClient,
   ensureTopics,
   KafkaBus,
-  KafkaSetupError,
   KafkaTransportServer,
-  KafkaUnavailableError,
   ALL_TOPICS,
   logEndOffsets,
-  NodeLostError,
   RunSupervisor,
   DEFAULT_PARTITIONS,
   type FailoverRecord,
   startPlatformTracing,
   type NodeAssignment,
 } from '@vpmu/transport';
-import { CliError, EXIT } from '../cli-error';
 import { SimulationFailedError } from '../embedded-runtime';
 
 export interface ClusterRunRequest {
@@ -59,22 +55,6 @@ export interface ClusterRunResult {
 }
 
 export async function runOnCluster(req: ClusterRunRequest): Promise<ClusterRunResult> {
-  try {
-    return await runOnClusterUnmapped(req);
-  } catch (err) {
-    throw asCliError(err);
-  }
-}
-
-/** Maps the transport's operating errors to exit codes (DESIGN.md: 4 = infrastructure unavailable). */
-export function asCliError(err: unknown): unknown {
-  if (err instanceof KafkaUnavailableError || err instanceof KafkaSetupError || err instanceof ClusterNotReadyError || err instanceof NodeLostError) {
-    return new CliError(err.message, EXIT.unavailable);
-  }
-  return err;
-}
-
-async function runOnClusterUnmapped(req: ClusterRunRequest): Promise<ClusterRunResult> {
   const brokers = req.brokers;
   await assertBrokersReachable(brokers);
   const conductorId = `cli-${process.pid}-${crypto.randomBytes(3).toString('hex')}`; // wall-clock ok: identifies this CLI process on the broker, never a simulation input

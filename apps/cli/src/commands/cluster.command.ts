@@ -7,7 +7,6 @@ import * as path from 'node:path';
 import { assertBrokersReachable, DEFAULT_GROUP, DEFAULT_PARTITIONS, KafkaSetupError, parseBrokers } from '@vpmu/transport';
 import { parseArgs, type CommandSpec } from '../args';
 import { CliError, EXIT } from '../cli-error';
-import { asCliError } from '../cluster/cluster-runtime';
 import { kcatAvailable } from '../cluster/kcat-mock';
 import {
   clusterServices,
@@ -45,7 +44,8 @@ export function brokersFrom(flag: string | undefined, command: string): string[]
   try {
     return parseBrokers(value);
   } catch (err) {
-    if (err instanceof KafkaSetupError) throw new CliError(`vpmu ${command}: ${err.message}`);
+    // Name the command, keep the kind.
+    if (err instanceof KafkaSetupError) throw new KafkaSetupError(`vpmu ${command}: ${err.message}`, err.kind);
     throw err;
   }
 }
@@ -74,7 +74,7 @@ async function clusterUp(argv: string[], io: CommandIo): Promise<number> {
     await assertBrokersReachable(brokers);
   } catch (err) {
     if (mockBroker) await stopServices([{ name: 'mock-broker', pid: mockBroker.pid }], 5000);
-    throw asCliError(err);
+    throw err;
   }
   const group = (args.flags.group as string | undefined) ?? DEFAULT_GROUP;
   const state: ClusterState = { brokers, group, partitions, outDir, services: [], ...(mockBroker && { mockBroker }) };
@@ -90,7 +90,7 @@ async function clusterUp(argv: string[], io: CommandIo): Promise<number> {
     await stopServices(state.services, 5000);
     await stopMockBroker(state);
     fs.rmSync(path.join(dir, 'state.json'), { force: true });
-    throw new CliError(`the cluster did not start: ${ready.name}: ${ready.reason} (logs in ${relativeForDisplay(path.join(dir, 'logs'))}).`, EXIT.unavailable);
+    throw new CliError(`the cluster did not start: ${ready.name}: ${ready.reason} (logs in ${relativeForDisplay(path.join(dir, 'logs'))}).`, 'unavailable');
   }
   io.out(`cluster up on Kafka ${brokers.join(',')} (group ${group}, ${partitions} partitions): ${hostNodes} host-node, ${guestVms} guest-vm, 1 aggregator writing to ${relativeForDisplay(outDir)}`);
   if (mockBroker) io.out(`  ${'mock-broker'.padEnd(12)} pid ${String(mockBroker.pid).padEnd(8)} ${relativeForDisplay(mockBroker.log)} (kcat mock broker at ${mockBroker.address})`);
@@ -129,13 +129,13 @@ function clusterStatus(io: CommandIo): number {
 
 async function startMockBroker(dir: string): Promise<NonNullable<ClusterState['mockBroker']>> {
   if (!kcatAvailable()) {
-    throw new CliError('vpmu cluster up --mock-broker: kcat is not installed; it ships the librdkafka mock broker (Debian: apt-get install kcat), or pass --kafka BROKERS.', EXIT.unavailable);
+    throw new CliError('vpmu cluster up --mock-broker: kcat is not installed; it ships the librdkafka mock broker (Debian: apt-get install kcat), or pass --kafka BROKERS.', 'unavailable');
   }
   const log = path.join(dir, 'logs', 'mock-broker.log');
   try {
     return { ...(await startDetachedMockBroker(log, 15_000)), log };
   } catch (err) {
-    throw new CliError(`vpmu cluster up --mock-broker: the kcat mock broker did not start: ${(err as Error).message} (log: ${relativeForDisplay(log)}).`, EXIT.unavailable);
+    throw new CliError(`vpmu cluster up --mock-broker: the kcat mock broker did not start: ${(err as Error).message} (log: ${relativeForDisplay(log)}).`, 'unavailable');
   }
 }
 

@@ -13,9 +13,6 @@ import {
   assertBrokersReachable,
   createKafkaClient,
   hostNode,
-  KafkaRunIncompleteError,
-  KafkaRunNotFoundError,
-  KafkaUnavailableError,
   readRunFromKafka,
   runContextFromStart,
   RunStartError,
@@ -75,24 +72,19 @@ export async function replayFromKafka(flags: ReplayKafkaFlags, io: CommandIo): P
   return flags.verify ? verifyKafkaRun(loaded, brokers, flags, io) : streamKafkaRun(loaded, brokers, { otlpUrl, outDir }, flags, io);
 }
 
-/** Reads the run, mapping the transport's errors to exit codes (2 unknown or incomplete run, 4 broker). */
+/**
+ * Reads the run. The transport's errors are operating errors: an unknown or incomplete run is
+ * bad input (exit 2), a broker that does not answer is unavailable (exit 4).
+ */
 export async function loadRunFromKafka(brokers: string[], runId: string, timeoutMs: number, log?: (line: string) => void): Promise<LoadedKafkaRun> {
-  let run: KafkaRun;
-  try {
-    await assertBrokersReachable(brokers);
-    const client = createKafkaClient({ brokers, clientId: `vpmu-replay-${process.pid}`, retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 } });
-    run = await readRunFromKafka({ client, brokers, runId, timeoutMs, log });
-  } catch (err) {
-    if (err instanceof KafkaUnavailableError) throw new CliError(err.message, EXIT.unavailable);
-    if (err instanceof KafkaRunNotFoundError) throw new CliError(err.message, EXIT.badInput);
-    if (err instanceof KafkaRunIncompleteError) throw new CliError(err.message, err.retriable && /could not read/.test(err.message) ? EXIT.unavailable : EXIT.badInput);
-    throw err;
-  }
+  await assertBrokersReachable(brokers);
+  const client = createKafkaClient({ brokers, clientId: `vpmu-replay-${process.pid}`, retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 } });
+  const run: KafkaRun = await readRunFromKafka({ client, brokers, runId, timeoutMs, log });
   let ctx: RunContext;
   try {
     ctx = runContextFromStart(run.start);
   } catch (err) {
-    if (err instanceof RunStartError) throw new CliError(`${err.message}; this tool cannot replay it.`, EXIT.badInput);
+    if (err instanceof RunStartError) throw new RunStartError(`${err.message}; this tool cannot replay it.`);
     throw err;
   }
   // The aggregator's hash chain over the same header and batches: the digest its recording has.

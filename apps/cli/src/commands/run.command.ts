@@ -3,7 +3,6 @@
 import * as path from 'node:path';
 import { resolveOtlpTracesUrl, TelemetryError } from '@vpmu/telemetry';
 import { parseArgs, type CommandSpec } from '../args';
-import { CliError, EXIT } from '../cli-error';
 import { runEmbedded } from '../embedded-runtime';
 import { prepareOutDir, relativeForDisplay } from '../out-dir';
 import { Progress } from '../progress';
@@ -40,8 +39,9 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<number>
     otlpUrl,
     onProgress: (p) => progress.update(p.epoch, p.epochs, p.events),
   }).catch((err: unknown) => {
+    // The exporter fails only once the run has written its files: say so, keep code and kind.
     if (err instanceof TelemetryError) {
-      throw new CliError(`${err.message.replace(/\.$/, '')} (the run itself completed; its files are written).`, EXIT.unavailable);
+      throw new TelemetryError(err.code, `${err.message.replace(/\.$/, '')} (the run itself completed; its files are written).`, err.retriable);
     }
     throw err;
   });

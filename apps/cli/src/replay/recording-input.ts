@@ -1,13 +1,12 @@
 // Opening a recording for the replay-side commands (replay, inspect, export): a directory means
-// DIR/recording.vpmurec; every recording error becomes a CliError (exit 2) whose message is the
-// recording lib's one sentence (a damaged file names its last good epoch); the scenario comes
-// from the header, with the recorded seed.
+// DIR/recording.vpmurec; the recording lib's errors are operating errors (exit 2) whose message
+// is one sentence (a damaged file names its last good epoch) and pass through unchanged; the
+// scenario comes from the header, with the recorded seed.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   iterateRecording,
   RECORDING_FILE_NAME,
-  RecordingError,
   type RecordedEpoch,
   type RecordingEnd,
   type RecordingHeaderInfo,
@@ -27,26 +26,18 @@ export function resolveRecordingPath(rec: string): string {
   return rec;
 }
 
-/** Runs `fn`, turning the recording lib's operating errors into exit-2 CliErrors. */
+/**
+ * Runs `fn`. Recording errors are operating errors (kind `bad-input`) that main.ts maps to exit 2
+ * as they are, so nothing needs wrapping.
+ * @deprecated call `fn` directly.
+ */
 export function withRecordingErrors<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw asCliError(err);
-  }
+  return fn();
 }
 
+/** @deprecated call `fn` directly (see withRecordingErrors). */
 export async function withRecordingErrorsAsync<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw asCliError(err);
-  }
-}
-
-function asCliError(err: unknown): unknown {
-  if (err instanceof RecordingError) return new CliError(err.message, EXIT.badInput);
-  return err;
+  return fn();
 }
 
 export interface RecordingScan {
@@ -57,20 +48,18 @@ export interface RecordingScan {
 
 /**
  * Reads the whole file once, checking every CRC, the hash chain and (with requireComplete) the
- * trailer, without keeping anything: memory stays flat whatever the length. Throws a CliError
- * (exit 2) naming the last good epoch when the file is damaged.
+ * trailer, without keeping anything: memory stays flat whatever the length. Throws a
+ * RecordingError (exit 2) naming the last good epoch when the file is damaged.
  */
 export function scanRecording(file: string, options: ReadRecordingOptions = {}): RecordingScan {
-  return withRecordingErrors(() => {
-    let header: RecordingHeaderInfo | null = null;
-    let end: RecordingEnd | null = null;
-    for (const item of iterateRecording(file, options)) {
-      if (item.kind === 'header') header = item.header;
-      else if (item.kind === 'end') end = item;
-    }
-    if (header === null || end === null) throw new Error(`scanRecording: ${file} yielded no header or end`); // a bug in the reader
-    return { path: file, header, end };
-  });
+  let header: RecordingHeaderInfo | null = null;
+  let end: RecordingEnd | null = null;
+  for (const item of iterateRecording(file, options)) {
+    if (item.kind === 'header') header = item.header;
+    else if (item.kind === 'end') end = item;
+  }
+  if (header === null || end === null) throw new Error(`scanRecording: ${file} yielded no header or end`); // a bug in the reader
+  return { path: file, header, end };
 }
 
 /** The epochs of a recording, streamed (for the divergence finder and viewers). */

@@ -10,7 +10,7 @@ import type { RecordingEnd, RecordingHeaderInfo } from '@vpmu/recording';
 import type { Scenario } from '@vpmu/scenario';
 import type { SimEvent } from '@vpmu/sim';
 import { SummaryBuilder, type RunSummary } from '@vpmu/summary';
-import { recordedEpochs, scanRecording, scenarioFromHeader, withRecordingErrorsAsync } from './recording-input';
+import { recordedEpochs, scanRecording, scenarioFromHeader } from './recording-input';
 
 /** Something fed the decoded events of each recorded frame. */
 export interface RecordingConsumer {
@@ -47,7 +47,7 @@ export function prepareStream(file: string): { header: RecordingHeaderInfo; scen
 export async function streamRecording(file: string, consumers: readonly RecordingConsumer[], options: StreamOptions = {}): Promise<StreamResult> {
   const { header, scenario, end } = prepareStream(file);
   const builder = new SummaryBuilder(scenario);
-  const counts = await withRecordingErrorsAsync(() => streamEpochs(recordedEpochs(file, { requireComplete: true }), scenario, end.epochCount, builder, consumers, options));
+  const counts = await streamEpochs(recordedEpochs(file, { requireComplete: true }), scenario, end.epochCount, builder, consumers, options);
   const recorded = readMatchingSummary(file, end.finalDigestHex);
   const summary =
     recorded ??

@@ -16,7 +16,7 @@ import type { SimEvent } from '@vpmu/sim';
 import { TOPICS, type BusMessage } from '@vpmu/transport';
 import type { ConductorProgress } from '@vpmu/conductor';
 import { runEmbedded } from '../embedded-runtime';
-import { checkToolVersion, recordedEpochs, scanRecording, scenarioFromHeader, withRecordingErrors, type ToolVersionCheck } from './recording-input';
+import { checkToolVersion, recordedEpochs, scanRecording, scenarioFromHeader, type ToolVersionCheck } from './recording-input';
 
 /**
  * Test-only: a deliberate nondeterminism planted in the replay. From `fromEpoch` on, `mutate`
@@ -123,7 +123,7 @@ export async function resimulateAndCompare(run: RunIdentity, recorded: () => Ite
     });
     const t1 = performance.now(); // wall-clock ok: reporting only
     const replayed = replay.recording.path;
-    const divergence = withRecordingErrors(() => findFirstDivergence(recorded(), recordedEpochs(replayed)));
+    const divergence = findFirstDivergence(recorded(), recordedEpochs(replayed));
     const compareMs = performance.now() - t1; // wall-clock ok: reporting only
     return { divergence, replayedDigest: replay.recording.finalDigestHex, replayedContentDigest: replay.recording.contentDigestHex, replayMs: t1 - t0, compareMs };
   } finally {

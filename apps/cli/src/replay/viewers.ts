@@ -11,12 +11,10 @@ import {
   PerfettoWriter,
   ReportCollector,
   renderHtmlReport,
-  TelemetryError,
 } from '@vpmu/telemetry';
 import type { Scenario } from '@vpmu/scenario';
 import type { SimEvent } from '@vpmu/sim';
 import type { RunSummary } from '@vpmu/summary';
-import { CliError, EXIT } from '../cli-error';
 import type { RecordingConsumer } from './stream';
 
 export interface Viewer extends RecordingConsumer {
@@ -117,26 +115,17 @@ export function otlpViewer(url: string, id: TraceIdentity): Viewer & { spans(): 
   return {
     onEvents: (_e, _n, events) => trace.onEvents(events),
     pace: async () => {
-      if (exporter!.chunksInFlight > 8) await unavailableOnTelemetryError(() => exporter!.drain());
+      if (exporter!.chunksInFlight > 8) await exporter!.drain();
     },
     finish: async (summary) => {
       trace.finish(summary);
-      const stats = await unavailableOnTelemetryError(() => exporter!.close());
+      const stats = await exporter!.close();
       sent = stats.spans;
       return [];
     },
     abort: () => undefined,
     spans: () => sent,
   };
-}
-
-async function unavailableOnTelemetryError<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof TelemetryError) throw new CliError(err.message, EXIT.unavailable);
-    throw err;
-  }
 }
 
 /** One JSON object per event, with the epoch and the node that produced it. */

@@ -1,5 +1,6 @@
 // Timeline actions on the wire (EpochGrant.actions) and back, plus the run context every node
 // builds from RunStart.
+import { OperatingError } from '@vpmu/errors';
 import type { vpmu } from '@vpmu/proto';
 import { parseScenario, type Scenario, type TimelineAction, type TimelineEntry } from '@vpmu/scenario';
 import { epochCount } from '@vpmu/sim';
@@ -12,7 +13,11 @@ export interface RunContext {
   epochs: number;
 }
 
-export class RunStartError extends Error {}
+export class RunStartError extends OperatingError {
+  constructor(message: string) {
+    super('bad-input', message);
+  }
+}
 
 export function runContextFromStart(m: vpmu.v1.IRunStart): RunContext {
   const parsed = parseScenario(m.scenarioText ?? '');

@@ -1,19 +1,22 @@
 // Operating errors of the Kafka transport (STYLE.md rule 7): each carries a `retriable` flag and
-// a message that says what to do. The CLI maps KafkaUnavailableError to exit 4 in one place.
+// a message that says what to do. The CLI maps their kinds to exit codes in one place.
 import * as net from 'node:net';
+import { OperatingError, type OperatingErrorKind } from '@vpmu/errors';
 
-export class KafkaUnavailableError extends Error {
-  readonly retriable = true;
+export class KafkaUnavailableError extends OperatingError {
   constructor(
     message: string,
     readonly brokers: string[],
   ) {
-    super(message);
+    super('unavailable', message, { retriable: true });
   }
 }
 
-export class KafkaSetupError extends Error {
-  readonly retriable = false;
+/** The broker cannot be set up for a run (topics missing), or (`bad-input`) its address is wrong. */
+export class KafkaSetupError extends OperatingError {
+  constructor(message: string, kind: OperatingErrorKind = 'unavailable') {
+    super(kind, message);
+  }
 }
 
 /** Turns broker addresses from `--kafka` / KAFKA_BROKERS ("h1:9092,h2:9092") into a list. */
@@ -24,7 +27,7 @@ export function parseBrokers(value: string | undefined): string[] {
     .filter((b) => b.length > 0);
   for (const b of brokers) {
     const m = /^(.+):(\d{1,5})$/.exec(b);
-    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new KafkaSetupError(`"${b}" is not a broker address; use HOST:PORT (several separated by commas).`);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new KafkaSetupError(`"${b}" is not a broker address; use HOST:PORT (several separated by commas).`, 'bad-input');
   }
   return brokers;
 }

@@ -3,6 +3,7 @@
 // strategy, health logging (one line per state change, on stderr) and graceful shutdown on
 // SIGTERM/SIGINT (consumers and producer disconnect, exit 0).
 // Exit codes follow the CLI's: 2 bad flags, 4 broker unreachable or topics impossible, 1 a bug.
+import { OperatingError } from '@vpmu/errors';
 import * as os from 'node:os';
 import type { DynamicModule, INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -33,7 +34,11 @@ export interface ServiceConfig {
   out: string;
 }
 
-export class ServiceArgsError extends Error {}
+export class ServiceArgsError extends OperatingError {
+  constructor(message: string) {
+    super('bad-input', message);
+  }
+}
 
 const FLAGS: Record<ServiceName, string[]> = {
   'host-node': ['kafka', 'group', 'partitions', 'replica', 'hosts'],

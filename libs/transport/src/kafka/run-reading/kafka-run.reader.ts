@@ -13,6 +13,7 @@
 // watermarks: a node's events are produced before its epoch report, and the conductor sends
 // RunEnd only after every report, so they are in the log by then. Everything else is bounded by
 // a timeout. Memory: the run's batches are held (copied out of the fetch buffers), nothing else.
+import { OperatingError, type OperatingErrorKind } from '@vpmu/errors';
 import * as crypto from 'node:crypto';
 import { decodeEnvelope, type vpmu } from '@vpmu/proto';
 import { TOPICS } from '../../bus/topics';
@@ -93,14 +94,14 @@ export interface KafkaRunReadStats {
 }
 
 /** The run id is not on vpmu.control: a bad argument (exit 2), with the ids that are. */
-export class KafkaRunNotFoundError extends Error {
-  readonly retriable = false;
+export class KafkaRunNotFoundError extends OperatingError {
   constructor(
     readonly runId: string,
     readonly runsFound: string[],
     brokers: string[],
   ) {
     super(
+      'bad-input',
       runsFound.length === 0
         ? `no run ${runId} on Kafka at ${brokers.join(',')}: vpmu.control holds no run at all; run one with "vpmu run FILE --kafka ${brokers.join(',')}".`
         : `no run ${runId} on Kafka at ${brokers.join(',')}; the runs found on vpmu.control are: ${runsFound.join(', ')}.`,
@@ -108,12 +109,13 @@ export class KafkaRunNotFoundError extends Error {
   }
 }
 
-/** The run exists but cannot be replayed whole (still running, aborted, or its end never came). */
-export class KafkaRunIncompleteError extends Error {
-  readonly retriable: boolean;
-  constructor(message: string, retriable: boolean) {
-    super(message);
-    this.retriable = retriable;
+/**
+ * The run cannot be replayed whole: still running, aborted, or its end never came (`bad-input`),
+ * or the broker did not deliver the control topic in time (`unavailable`).
+ */
+export class KafkaRunIncompleteError extends OperatingError {
+  constructor(message: string, retriable: boolean, kind: OperatingErrorKind = 'bad-input') {
+    super(kind, message, { retriable });
   }
 }
 
@@ -292,7 +294,7 @@ export async function readRunFromKafka(o: KafkaRunReadOptions): Promise<KafkaRun
   const foundEnd = end as vpmu.v1.IRunEnd | null;
   if (foundStart === null) {
     if (timedOut && !caughtUp()) {
-      throw new KafkaRunIncompleteError(`could not read vpmu.control to its end within ${seconds} s (Kafka at ${o.brokers.join(',')}); run ${o.runId} was not among the runs read so far (${runsFound.join(', ') || 'none'}).`, true);
+      throw new KafkaRunIncompleteError(`could not read vpmu.control to its end within ${seconds} s (Kafka at ${o.brokers.join(',')}); run ${o.runId} was not among the runs read so far (${runsFound.join(', ') || 'none'}).`, true, 'unavailable');
     }
     throw new KafkaRunNotFoundError(o.runId, runsFound, o.brokers);
   }

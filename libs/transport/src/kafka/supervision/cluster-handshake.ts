@@ -6,6 +6,7 @@
 // placement is decided once, visibly, by the consumer groups, and a later takeover can reassign.
 // Two consecutive probes must agree, so a consumer-group rebalance in flight is never used.
 // After the run it waits for the aggregator's RunResult.
+import { OperatingError } from '@vpmu/errors';
 import { decodeEnvelope, encodeEnvelope, pb, type vpmu } from '@vpmu/proto';
 import type { BusMessage, MessageBus } from '../../bus/message-bus.port';
 import { CONDUCTOR_NODE, hostNode, TOPICS, vmNode } from '../../bus/topics';
@@ -29,8 +30,10 @@ export interface NodeAssignment {
 
 export type AssignmentOutcome = { ok: true; assignments: NodeAssignment[]; replicas: ReadyReply[] } | { ok: false; problems: string[] };
 
-export class ClusterNotReadyError extends Error {
-  readonly retriable = true;
+export class ClusterNotReadyError extends OperatingError {
+  constructor(message: string) {
+    super('unavailable', message, { retriable: true });
+  }
 }
 
 /** Pure: who owns which node, from one probe's answers; or what is missing. */

@@ -15,6 +15,7 @@
 //   4), when no other replica of its service has answered for `lostAfterMs`, or after
 //   `maxOwnerWaitMs` however busy the consumer group is with rebalancing.
 // Wall-clock time decides only these timeouts.
+import { OperatingError } from '@vpmu/errors';
 import { AGGREGATOR_NODE } from '../../bus/topics';
 import { computeAssignments, type ClusterHandshake, type NodeAssignment, type ReadyReply } from './cluster-handshake';
 
@@ -27,14 +28,13 @@ export const DEFAULT_LOST_AFTER_MS = 20_000;
 /** With live replicas of the service around, rebalance rounds may take this long in all. */
 export const DEFAULT_MAX_OWNER_WAIT_MS = 60_000;
 
-export class NodeLostError extends Error {
-  readonly retriable = true;
+export class NodeLostError extends OperatingError {
   constructor(
     message: string,
     readonly nodes: string[],
     readonly epoch: number,
   ) {
-    super(message);
+    super('unavailable', message, { retriable: true });
   }
 }
 
