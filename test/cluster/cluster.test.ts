@@ -1,6 +1,6 @@
-// Cluster tier (STYLE.md rule 9): the services as separate OS processes (dist/), started with
+// Cluster tier: the services as separate OS processes (dist/), started with
 // `vpmu cluster up`, against a real Kafka-protocol broker (the librdkafka mock in kcat), driven by
-// `vpmu run --kafka`. The property under test is DESIGN.md's: a run is a pure function of
+// `vpmu run --kafka`. The property under test (docs/architecture.md): a run is a pure function of
 // (scenario, seed, tool version), whatever the process count, placement or broker timing.
 //
 // Partition counts: the kcat mock has no CreateTopics API and auto-creates every topic with 4

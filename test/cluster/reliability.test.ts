@@ -1,4 +1,4 @@
-// Cluster tier, faults (DESIGN.md "Reliability"): real service processes, the kcat
+// Cluster tier, faults (docs/cluster.md): real service processes, the kcat
 // mock broker, `vpmu run --kafka` as the conductor; a replica killed or restarted mid-run, the
 // broker restarted mid-run. The property is the one the cluster rests on: whatever fails and
 // whoever takes over, the run's digest is the unfaulted (embedded) run's; and a run that cannot

@@ -1,4 +1,4 @@
-// Guest isolation as a tested security property (DESIGN.md "Reliability"). No guest ever
+// Guest isolation as a tested security property (docs/cluster.md). No guest ever
 // reads a counter value it did not produce — the host's or another VM's — across host context
 // switches, passthrough entries/exits and live migrations, and a denied event never counts.
 //

@@ -1,4 +1,4 @@
-// ESLint rule: no ambient nondeterminism in the simulated world (STYLE.md rule 1).
+// ESLint rule: no ambient nondeterminism in the simulated world.
 // Forbids Date.now(), new Date() without arguments, Math.random(), performance.now(),
 // process.hrtime, crypto.random*, and the timers (setTimeout, setInterval, setImmediate) —
 // unless the line (or the line above) carries the marker `wall-clock ok`, which states that the

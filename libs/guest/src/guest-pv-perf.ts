@@ -1,6 +1,6 @@
 // Guest `perf stat` / `perf record` on one vCPU of a paravirtual-perf guest (vpmu.mode paravirt):
 // the guest kernel has no architectural PMU (CPUID.0AH empty) and its perf driver opens, enables,
-// reads, disables and closes *host* perf events by hypercall instead (seed paravirt-perf.txt,
+// reads, disables and closes *host* perf events by hypercall instead (the "para virt interface of perf to support kvm guest os statistics collection in guest os" thread (Y. Zhang, A. Kivity, kvm list, Jun 2010),
 // Zhang Yanmin's 2010 "para virt interface of perf": KVM_PERF_OP_OPEN / CLOSE / ENABLE / DISABLE /
 // READ, ids chosen by the guest per VM). Each event of the session becomes one host event; its
 // count is what the guest reports. Sampling sessions ask the host event to sample; the host

@@ -1,4 +1,4 @@
-// arm64 heterogeneous PMUs in the host world (issue 5; docs/arm64-pmu.md): one ArmPmuDevice
+// arm64 heterogeneous PMUs in the host world (docs/arm64-pmu.md): one ArmPmuDevice
 // (libs/kvm/src/arm-pmu-device.ts) per VM on a big.LITTLE host preset. HostWorld calls in:
 // - at VM creation: the default PMU by probe order (`hosts[].armPmuProbeOrder`), SET_PMU from
 //   `vpmu.armPmu`, SET_NR_COUNTERS from `vpmu.nrCounters` (outcomes reported as action results),

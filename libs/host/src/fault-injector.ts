@@ -1,5 +1,5 @@
 // vPMU fidelity faults (`timeline[].fault`, docs/findings.md "Fault kinds"): the pathologies
-// record/replay debuggers hit in VMs (DOMAIN.md "Pathologies users report"), injected into the
+// record/replay debuggers hit in VMs (rr's issue tracker, injected into the
 // simulated hardware / KVM paths — never reported by the injector itself. The world's checks
 // (fidelity-monitor.ts, isolation-monitor.ts) must find their consequences on their own.
 //

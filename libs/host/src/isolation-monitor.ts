@@ -1,4 +1,4 @@
-// Guest isolation as a checked property of the model (DESIGN.md "Reliability"): no guest ever
+// Guest isolation as a checked property of the model (docs/cluster.md): no guest ever
 // reads a counter value it did not produce, and a denied event never counts.
 //
 // Ownership is tracked by the counter's ground-truth twin (guest-counter-shadow.ts): the content

@@ -1,7 +1,7 @@
-// Guest LBR in the host world (issue 5; docs/lbr.md): one hardware LbrStack per pCPU filled from
+// Guest LBR in the host world (docs/lbr.md): one hardware LbrStack per pCPU filled from
 // the taken branches of whatever runs there, and one GuestLbr state machine per vCPU of a VM whose
 // guest perf uses `callGraph: lbr`. HostWorld calls in at the points the seed's design discussion
-// is about (shared/seeds/guest-lbr-save-restore.txt):
+// is about ("[PATCH v2 6/8] perf/x86/intel/lbr: guest requesting KVM for lbr stack save/restore" (W. Wang, Sep 2018)):
 // - host thread switches: a host noise thread with `lbr: true` runs with DEBUGCTL.LBR set (its
 //   own LBR perf event) and overwrites the stack; other host threads record nothing; a vCPU thread
 //   switched in/out drives `vcpuSchedIn` / `vcpuSchedOut` (pv saves/restores, lazy intercepts);

@@ -1,4 +1,4 @@
-// The vPMU side of a live migration in the host world (issue 7): what the source records when it
+// The vPMU side of a live migration in the host world: what the source records when it
 // pauses the guest, the VpmuState message it sends, and the checks the destination runs.
 //
 // - Source, stop-and-copy (the vPMU already quiesced: passthrough context saved, emulated backing

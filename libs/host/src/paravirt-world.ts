@@ -1,4 +1,4 @@
-// The paravirtual perf backend in the host world (vpmu.mode paravirt; seed paravirt-perf.txt,
+// The paravirtual perf backend in the host world (vpmu.mode paravirt; the "para virt interface of perf to support kvm guest os statistics collection in guest os" thread (Y. Zhang, A. Kivity, kvm list, Jun 2010),
 // docs/vpmu-backends.md "paravirt"): one PvPerfTable per VM whose host side is the host's PerfCore.
 // A guest hypercall (from a guest perf session in paravirt mode, or a `hypercall` program step)
 // goes through the table, which validates it and keeps guest errors (bad attributes, duplicate or

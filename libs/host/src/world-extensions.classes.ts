@@ -1,4 +1,4 @@
-// Model classes the issue-5 world helpers (paravirt perf, guest LBR, arm64 PMU device) add to a
+// Model classes the world helpers (paravirt perf, guest LBR, arm64 PMU device) add to a
 // host's state: registered in the host checkpoint registry (host-world.snapshot.ts) and, for
 // what travels with a migrating VM, in HostWorld's VM snapshot registry. Kept apart from
 // host-world.ts so the helpers can grow without touching the registries' lines again.

@@ -1,4 +1,4 @@
-// Checkpoints of worlds using the issue-5 helpers (paravirt perf, guest LBR, arm64 PMU device):
+// Checkpoints of worlds using the world helpers (paravirt perf, guest LBR, arm64 PMU device):
 // the helpers' state is plain data in registered classes, so a restored world continues exactly.
 import { parseScenario } from '@vpmu/scenario';
 import type { Scenario } from '@vpmu/world-spec';

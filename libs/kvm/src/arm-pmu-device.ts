@@ -4,7 +4,7 @@
 // wrong-core accounting, and the guest-visible PMU registers of each vCPU.
 //
 // Follows Documentation/virt/kvm/devices/vcpu.rst (KVM_ARM_VCPU_PMU_V3_CTRL),
-// arch/arm64/kvm/pmu-emul.c and the design thread of shared/seeds/arm64-set-pmu.txt
+// arch/arm64/kvm/pmu-emul.c and the design thread of "[PATCH v3 3/4] KVM: arm64: Add KVM_ARM_VCPU_PMU_V3_SET_PMU attribute" (A. Elisei, Jan 2022)
 // (A. Elisei / M. Zyngier, Dec 2021 - Jan 2022, "KVM: arm64: Add KVM_ARM_VCPU_PMU_V3_SET_PMU"):
 // - Without SET_PMU, KVM's events go to the first PMU in probe order that can create them
 //   (perf_init_event walks the PMU list; a PMU only exists on this host if it covers a pCPU), so

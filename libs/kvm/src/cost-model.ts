@@ -1,5 +1,5 @@
 // The cost model: every simulated action that costs the guest time has a named parameter with a
-// default from a cited public figure (shared DOMAIN.md "Cost figures"), overridable per scenario
+// default from a cited public figure (docs/cost-model.md, overridable per scenario
 // (`costs:` in the scenario file). Where no public figure exists the default is chosen and the
 // choice is stated. Cycles are converted to ns with the host's nominal frequency.
 import { OperatingError } from '@vpmu/errors';
@@ -23,7 +23,7 @@ export const COST_PARAMETERS: readonly CostParameter[] = [
   { name: 'guestPmiEmulatedNs', default: 99_000, unit: 'ns', source: 'guest PMI handling latency in emulated vPMU ~99 us: L. Xu, kvm list, 2019' },
   { name: 'guestPmiEmulatedReusedNs', default: 56_000, unit: 'ns', source: '~56 us when perf events are reused: L. Xu, kvm list, 2019' },
   { name: 'guestPmiHandlerNs', default: 2_000, unit: 'ns', source: 'no public figure for the guest kernel\'s own PMI (NMI) handler; chosen ~2 us (read status, re-arm the counters, record a sample) and charged as guest time not spent on the workload' },
-  { name: 'pvEventSyncNs', default: 300, unit: 'ns', source: 'no public figure; paravirt perf: copying one event\'s count and overflows into guest memory before entry (kvm_copy_event_to_guest: kvm_read_guest + kvm_write_guest of a small struct, paravirt-perf.txt) chosen at ~300 ns, a fraction of an exit round trip' },
+  { name: 'pvEventSyncNs', default: 300, unit: 'ns', source: 'no public figure; paravirt perf: copying one event\'s count and overflows into guest memory before entry (kvm_copy_event_to_guest: kvm_read_guest + kvm_write_guest of a small struct, the "para virt interface of perf to support kvm guest os statistics collection in guest os" thread (Y. Zhang, A. Kivity, kvm list, Jun 2010)) chosen at ~300 ns, a fraction of an exit round trip' },
   { name: 'ioExitHandlingNs', default: 5_000, unit: 'ns', source: 'no public figure used; an I/O exit to the userspace VMM (QEMU/virtio notify) chosen at ~5 us' },
   { name: 'lbrLegacyMsrAccessCycles', default: 150, unit: 'cycles', source: 'no public figure for a legacy LBR save/restore; modelled as depth x 3 RDMSR/WRMSR (FROM/TO/INFO) at a chosen ~150 cycles each, e.g. 32 entries ~ 14.4k cycles per save or restore (docs/lbr.md)' },
   { name: 'lbrArchXsavesNsPerMsr', default: 30, unit: 'ns', source: 'no public figure for an XSAVES/XRSTORS of the arch LBR state component; modelled as depth x 3 MSRs x ~30 ns (a few dozen ns each), e.g. 32 entries ~ 2.9 us per save or restore (docs/lbr.md)' },

@@ -9,7 +9,7 @@ import {
   type FilterCreateResult,
 } from './event-filter';
 
-// The event encodings pmu_event_filter_test.c uses (Intel architectural events, DOMAIN.md).
+// The event encodings pmu_event_filter_test.c uses (Intel architectural events, Intel SDM vol. 3).
 const INSTRUCTIONS = { eventSelect: 0xc0, umask: 0x00 };
 const BRANCHES = { eventSelect: 0xc4, umask: 0x00 };
 const LLC_REFS = { eventSelect: 0x2e, umask: 0x4f };
@@ -136,7 +136,7 @@ describe('KVM_SET_PMU_EVENT_FILTER (pmu_event_filter_test.c checks)', () => {
     expect(f.allowsEventSel(0x4300c0)).toBe(true);
   });
 
-  it('property: GP decision = DOMAIN.md rule, fixed decision = bitmap rule', () => {
+  it('property: GP decision = the allow/deny rule of arch/x86/kvm/pmu.c, fixed decision = bitmap rule', () => {
     const entry = fc.record({ eventSelect: fc.integer({ min: 0, max: 3 }), mask: fc.integer({ min: 0, max: 0xff }), match: fc.integer({ min: 0, max: 0xff }), exclude: fc.boolean() });
     fc.assert(
       fc.property(fc.constantFrom('allow' as const, 'deny' as const), fc.array(entry, { maxLength: 6 }), fc.nat(0xff), fc.nat(3), fc.nat(0xff), (action, masked, bitmap, es, um) => {

@@ -1,7 +1,7 @@
 // KVM PMU event filters: what KVM lets a guest counter count.
 //
 // x86 `KVM_SET_PMU_EVENT_FILTER` (Documentation/virt/kvm/api.rst; arch/x86/kvm/pmu.c
-// is_gp_event_allowed / is_fixed_event_allowed; shared/DOMAIN.md "Event filter"):
+// is_gp_event_allowed / is_fixed_event_allowed; arch/x86/kvm/pmu.c and tools/testing/selftests/kvm/x86/pmu_event_filter_test.c:
 // - action ALLOW (0) or DENY (1); flags bit 0 = KVM_PMU_EVENT_FLAG_MASKED_EVENTS; anything else → EINVAL.
 // - GP counters: the counter's event select (12 bits: AMD has bits 35:32) and umask are matched
 //   against the filter's entries. KVM stores plain events as "include" entries with a full umask

@@ -5,7 +5,7 @@
 // Every transition returns what happened (cost, trapped MSR accesses, lbrSnapshot / finding
 // events); nothing is emitted through callbacks and all state is plain data.
 //
-// Follows the design thread of shared/seeds/guest-lbr-save-restore.txt (W. Wang / A. Kleen,
+// Follows the design thread of "[PATCH v2 6/8] perf/x86/intel/lbr: guest requesting KVM for lbr stack save/restore" (W. Wang, Sep 2018) (W. Wang / A. Kleen,
 // kvm list, Sept 2018, "[v2,6/8] perf/x86/intel/lbr: guest requesting KVM for lbr stack
 // save/restore"):
 // - `none`: no save/restore. The LBR stack is per pCPU; whatever runs next on the pCPU (a host

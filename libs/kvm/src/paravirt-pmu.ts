@@ -1,4 +1,4 @@
-// The paravirtual perf interface (seed shared/seeds/paravirt-perf.txt: Zhang Yanmin's 2010 "para
+// The paravirtual perf interface (the "para virt interface of perf to support kvm guest os statistics collection in guest os" thread (Y. Zhang, A. Kivity, kvm list, Jun 2010): Zhang Yanmin's 2010 "para
 // virt interface of perf" patches and Avi Kivity's review): the guest kernel opens, closes,
 // enables, disables and reads *host* perf events through hypercalls, naming them with its own
 // per-VM ids. This models the host side, one table per VM, with the review's fixes applied:

@@ -111,7 +111,7 @@ export class PassthroughVpmu extends VcpuVpmu {
       this.trap('msr-read', msr);
       const r = pmu.rdmsr(msr);
       if (!r.ok) return r;
-      // The guest reads back what it wrote, even for a denied event (DOMAIN.md).
+      // The guest reads back what it wrote, even for a denied event (tools/testing/selftests/kvm/x86/pmu_event_filter_test.c).
       return { ok: true, value: BigInt(c.k === 'eventsel' ? this.shadowSel[c.i] : this.shadowFixedCtrl) };
     }
     return pmu.rdmsr(msr);

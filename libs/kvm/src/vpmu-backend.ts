@@ -1,6 +1,6 @@
 // The vPMU backend of one vCPU (x86): what KVM does with a guest's PMU MSR accesses, RDPMC and
-// PMIs under each design (DESIGN.md "vPMU backends", shared/DOMAIN.md, seeds
-// passthrough-vpmu-cover-letter.txt and perf-guest-enter-exit.txt). The designs are the
+// PMIs under each design (docs/vpmu-backends.md;
+// the RFC cover letter "[RFC PATCH 00/41] KVM: x86/pmu: Introduce passthrough vPMU" (X. Zhang, Jan 2024) and "[RFC PATCH 02/41] perf: Support guest enter/exit interfaces" (K. Liang, Jan 2024)). The designs are the
 // subclasses: none-vpmu.backend.ts, passthrough-vpmu.backend.ts, emulated-vpmu.backend.ts.
 //
 // The KVM event filter is event-filter.ts's KvmEventFilter (KVM_SET_PMU_EVENT_FILTER semantics:
@@ -90,7 +90,7 @@ export abstract class VcpuVpmu {
   }
 
   protected trap(reason: string, msr: number, cost: 'msrTrapCycles' | 'vmExitRoundTripCycles' = 'msrTrapCycles', extraNs = 0): void {
-    // DOMAIN.md cost table: trapped WRMSR ~2,500-3,000 cycles (W. Li, 2020) used for every PMU MSR.
+    // docs/cost-model.md: trapped WRMSR ~2,500-3,000 cycles (W. Li, 2020) used for every PMU MSR.
     this.traps.push({ reason, msr, costNs: this.costs.costNs(cost) + extraNs });
   }
 

@@ -3,7 +3,7 @@
 // - none / paravirt: the guest has no architectural PMU (CPUID.0AH empty); KVM intercepts the PMU
 //   MSRs and RDPMC and injects #GP, so every access exits.
 // - emulated: every PMU MSR access and RDPMC exits (KVM's MSR bitmap intercepts them; RDPMC
-//   exiting is on): passthrough-vpmu-cover-letter.txt "guest PMU MSR accessing has VM-exit".
+//   exiting is on): the RFC cover letter "[RFC PATCH 00/41] KVM: x86/pmu: Introduce passthrough vPMU" (X. Zhang, Jan 2024) "guest PMU MSR accessing has VM-exit".
 // - passthrough (RFC "KVM: x86/pmu: Introduce passthrough vPMU"): counters (IA32_PMCx, IA32_A_PMCx,
 //   FIXED_CTRx), GLOBAL_CTRL / STATUS / OVF_CTRL / STATUS_SET and RDPMC do not exit ("Allow RDPMC
 //   pass through", "Whitelist PMU MSRs"); IA32_PERFEVTSELx and FIXED_CTR_CTRL are intercepted

@@ -6,7 +6,7 @@
 // an event the PMU cannot count), groups (siblings share the leader's context; pinned only on
 // leaders), ctx_resched on install/enable, ERROR -> OFF -> INACTIVE on enable, perf_group_detach
 // promoting siblings to singleton groups on close. The passthrough creation rule comes from the
-// seed perf-guest-enter-exit.txt (perf_force_exclude_guest_check): a core-PMU event without
+// "[RFC PATCH 02/41] perf: Support guest enter/exit interfaces" (K. Liang, Jan 2024) (perf_force_exclude_guest_check): a core-PMU event without
 // exclude_guest cannot be created on a CPU whose passthrough guest is running, nor for a vCPU
 // thread in guest mode -> EBUSY (the RFC's code; v6 returns EOPNOTSUPP once any mediated VM exists).
 
@@ -165,7 +165,7 @@ export class PerfCore implements PerfCoreLink {
     return { ok: true, id };
   }
 
-  /** Creates the NMI watchdog event of `cpu`: pinned cycles with exclude_guest (DOMAIN.md). */
+  /** Creates the NMI watchdog event of `cpu`: pinned cycles with exclude_guest (kernel/watchdog_perf.c). */
   createNmiWatchdog(cpu: number, nowNs: number, periodEvents: number): CreateResult {
     return this.createEvent(
       { event: 'cycles', pinned: true, excludeGuest: true, samplePeriod: periodEvents, nmiWatchdog: true },

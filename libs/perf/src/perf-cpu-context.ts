@@ -3,7 +3,7 @@
 // enter/exit rules; scheduling, multiplexing and sampling are perf-cpu-scheduling.ts.
 //
 // Kernel behaviour followed (kernel/events/core.c unless noted):
-// - Passthrough (seed perf-guest-enter-exit.txt, DOMAIN.md): perf_guest_enter schedules out every
+// - Passthrough ("[RFC PATCH 02/41] perf: Support guest enter/exit interfaces" (K. Liang, Jan 2024)): perf_guest_enter schedules out every
 //   active event of a passthrough-capable PMU; groups with a member lacking exclude_guest go to
 //   ERROR — every member (the RFC's sibling loop sets the leader's state each time: fixed here);
 //   nothing of that PMU is scheduled while the guest runs; uncore/software events are untouched;

@@ -1,5 +1,5 @@
-// The passthrough rules of perf_guest_enter / perf_guest_exit (seed perf-guest-enter-exit.txt,
-// DOMAIN.md "perf core").
+// The passthrough rules of perf_guest_enter / perf_guest_exit ("[RFC PATCH 02/41] perf: Support guest enter/exit interfaces" (K. Liang, Jan 2024),
+// kernel/events/core.c and perf_event_open(2).
 import { EventRates, IntelPmu, MODE_GUEST, MODE_HOST, MSR } from '@vpmu/pmu';
 import { MS, RATES, host, runAll } from './testing/perf-core.fixture';
 

@@ -3,7 +3,7 @@
 // Models PMCR_EL0 (E, P, C, D, X, DP, LC, LP, N), PMCNTEN/PMINTEN/PMOVS set/clear, PMEVTYPER<n>
 // with the EL filters (EXCLUDE_EL1 31, EXCLUDE_EL0 30, INCLUDE_EL2 27), PMEVCNTR<n>, the cycle
 // counter PMCCNTR (index 31, filter PMCCFILTR), PMSELR/PMXEV*, and PMCEID0/1 per core type, with
-// the layouts of shared/DOMAIN.md ("arm64 PMUv3 and KVM"). Registers answer as a KVM guest sees
+// the layouts of arch/arm64/kvm/pmu-emul.c and Documentation/virt/kvm/devices/vcpu.rst. Registers answer as a KVM guest sees
 // them (Documentation/virt/kvm/devices/vcpu.rst; arch/arm64/kvm/sys_regs.c, pmu-emul.c): bits of
 // counters >= N in the set/clear registers read as zero and ignore writes; PMEVCNTR/PMEVTYPER
 // n >= N are UNDEFINED; PMCEID is read-only; PMCR.N is read-only; PMCR.LP is RES0 before PMUv3p5.

@@ -6,7 +6,7 @@
 // backwards, and advancing by a then b equals advancing by a + b (chunk-independent, which replay
 // and the "exact overflow instant" rely on). The overflow instant is the smallest integer k with
 // rateQ * k + acc >= need * 2^16 (need = events left to the wrap), computed, not polled
-// (DESIGN.md "counters advance analytically ... the exact overflow instant is computed").
+// (counters advance analytically; the exact overflow instant is computed, never polled).
 //
 // Register values are kept in a signed form: `stored` is congruent to the register value modulo
 // 2^widthBits and lies in (-2^53, 2^53). Widths up to 52 bits are stored as is; a 64-bit register

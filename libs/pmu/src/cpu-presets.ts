@@ -1,5 +1,5 @@
 // CPU presets: the PMU shape of each simulated host CPU. Every figure and its source or reason
-// is in docs/cpu-presets.md. Facts from shared/DOMAIN.md (CPUID.0AH fields, 48-bit counters,
+// is in docs/cpu-presets.md. Facts from the Intel SDM vol. 3 (CPUID.0AH fields, 48-bit counters,
 // 8 GP counters without SMT / 4 per thread with SMT, fixed counter 3 = topdown slots from Ice
 // Lake); choices (SMT mode, skid, arm PMCEID masks) are named and justified there.
 

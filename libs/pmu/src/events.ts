@@ -1,7 +1,7 @@
 // Workload events, their hardware encodings, and the rates the world feeds the PMU models.
 //
-// Encodings: Intel architectural events (event/umask) from shared/DOMAIN.md ("Architectural
-// events", Intel SDM vol. 3B ch. 20 / CPUID.0AH); arm64 PMUv3 common event numbers from the Arm ARM
+// Encodings: Intel architectural events (event/umask) from the Intel SDM
+// vol. 3B ch. 20 "Architectural events" / CPUID.0AH); arm64 PMUv3 common event numbers from the Arm ARM
 // (D17.11 "Common event numbers"; also drivers/perf/arm_pmuv3.c armv8_pmuv3_perf_map).
 //
 // Rates are fixed-point: a rate in events per ns is stored as an integer number of 2^-16 events
@@ -43,7 +43,7 @@ export function isWorkloadEvent(name: string): name is WorkloadEventName {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Intel architectural encodings (DOMAIN.md "Architectural events").
+// Intel architectural encodings (the Intel SDM vol. 3 "Pre-defined Architectural Performance Events".
 
 export interface IntelEncoding {
   eventSelect: number;
@@ -61,7 +61,7 @@ export const INTEL_ARCH_EVENTS: Readonly<Record<WorkloadEventName, IntelEncoding
   'topdown-slots': { eventSelect: 0xa4, umask: 0x01 },
 };
 
-/** Fixed counter i counts this event (DOMAIN.md: 0 instructions, 1 cycles, 2 ref cycles, 3 slots). */
+/** Fixed counter i counts this event (Intel SDM vol. 3: 0 instructions, 1 cycles, 2 ref cycles, 3 slots). */
 export const INTEL_FIXED_COUNTER_EVENTS: readonly WorkloadEventName[] = [
   'instructions',
   'cycles',

@@ -1,6 +1,6 @@
 // Intel architectural perfmon register layouts: MSR addresses, the PERFEVTSEL / FIXED_CTR_CTRL /
-// DEBUGCTL / GLOBAL_STATUS bit fields, RDPMC index bits and KVM's reserved-bit masks (shared/DOMAIN.md
-// "Intel architectural perfmon", arch/x86/include/asm/msr-index.h, arch/x86/kvm/vmx/pmu_intel.c),
+// DEBUGCTL / GLOBAL_STATUS bit fields, RDPMC index bits and KVM's reserved-bit masks (Intel SDM
+// vol. 3 "Performance Monitoring", arch/x86/include/asm/msr-index.h, arch/x86/kvm/vmx/pmu_intel.c),
 // and the encoding and decoding of those registers: what a counter counts given its registers,
 // the packed GLOBAL_CTRL / GLOBAL_STATUS / PERF_CAPABILITIES values, MSR access results, and the
 // counters each workload event may use. The counting model is intel-pmu.ts.
@@ -54,7 +54,7 @@ export const DEBUGCTL_ALLOWED = DEBUGCTL.LBR | DEBUGCTL.BTF | DEBUGCTL.FREEZE_LB
 export const GLOBAL_STATUS_BITS = { LBR_FRZ: 58n, CTR_FRZ: 59n, OVF_BUF: 62n, COND_CHGD: 63n } as const;
 export const STATUS_MISC_BITS = [58n, 59n, 62n, 63n];
 
-/** RDPMC index bits (DOMAIN.md): 30 selects fixed counters, 31 "fast" (always #GP in KVM). */
+/** RDPMC index bits (Intel SDM vol. 2 RDPMC; pmu_counters_test.c): 30 selects fixed counters, 31 "fast" (always #GP in KVM). */
 export const RDPMC_FIXED = 1 << 30;
 export const RDPMC_FAST = 2 ** 31;
 

@@ -18,7 +18,7 @@ function evtsel(event: number, umask: number, bits: number): number {
   return event | (umask << 8) | bits;
 }
 
-describe('IntelPmu MSRs: KVM selftest behaviours (DOMAIN.md)', () => {
+describe('IntelPmu MSRs: KVM selftest behaviours (tools/testing/selftests/kvm/x86/pmu_counters_test.c)', () => {
   it.each([0, 1, 4, 8])('GP counters with N=%i: write/read back below N, #GP above (legacy 0xC1/0xC2 quirk)', (n) => {
     const p = pmu({ gpCounters: n });
     for (let i = 0; i < 8; i++) {

@@ -3,10 +3,9 @@
 // Models N GP counters (IA32_PMCi / IA32_A_PMCi / IA32_PERFEVTSELi), M fixed counters
 // (IA32_FIXED_CTRi, IA32_FIXED_CTR_CTRL), the global registers (PERF_GLOBAL_CTRL / STATUS /
 // OVF_CTRL / STATUS_SET), PERF_CAPABILITIES, DEBUGCTL freeze-on-PMI and RDPMC, with the register
-// layouts of shared/DOMAIN.md ("Intel architectural perfmon", from arch/x86/include/asm/msr-index.h
+// layouts of the Intel SDM vol. 3 "Performance Monitoring" and arch/x86/include/asm/msr-index.h
 // and the KVM selftests' include/x86/pmu.h). The MSR interface answers as a KVM guest sees it:
-// the #GP rules are those the KVM selftests pin down (DOMAIN.md "KVM behaviour the KVM selftests
-// pin down": tools/testing/selftests/kvm/x86/pmu_counters_test.c), reserved-bit masks follow
+// the #GP rules are those the KVM selftests pin down (tools/testing/selftests/kvm/x86/pmu_counters_test.c), reserved-bit masks follow
 // arch/x86/kvm/vmx/pmu_intel.c (eventsel_rsvd 0xffffffff00200000, fixed_ctr_ctrl ANY bit reserved).
 //
 // Freeze-on-PMI follows the v4 semantics (Intel SDM 3B 20.2.4.1): with DEBUGCTL.FREEZE_PERFMON_ON_PMI
@@ -116,7 +115,7 @@ export class IntelPmu implements PmuModel {
     return this.timeNs;
   }
 
-  /** Power-on state; GLOBAL_CTRL resets to the mask of GP counters (perfmon v2+, DOMAIN.md). */
+  /** Power-on state; GLOBAL_CTRL resets to the mask of GP counters (perfmon v2+, Intel SDM vol. 3). */
   reset(): void {
     for (let i = 0; i < this.n + this.m; i++) this.bank.write(i, 0);
     this.eventSel.fill(0);

@@ -1,7 +1,6 @@
 // The hardware Last Branch Record stack of one pCPU (Intel; arm64 presets have none).
 //
-// Models what the vPMU questions need from the LBR (shared/DOMAIN.md "Intel architectural
-// perfmon"; Intel SDM 3B ch. 18 "Last Branch Records"): `depth` FROM/TO/INFO entries used as a
+// Models what the vPMU questions need from the LBR (Intel SDM 3B ch. 18 "Last Branch Records"): `depth` FROM/TO/INFO entries used as a
 // ring with a top-of-stack pointer (legacy MSR_LBR_TOS 0x1C9, FROM 0x680.., TO 0x6C0.., INFO
 // 0xDC0..; architectural LBR has no TOS and numbers entries youngest first at FROM 0x1500.., TO
 // 0x1600.., INFO 0x1200..), DEBUGCTL.LBR (bit 0: record taken branches) and
@@ -12,7 +11,7 @@
 // Branch addresses are synthetic: `fill` draws them from the Prng stream it is given, so the
 // stack's content is a function of the seed. Every entry carries its owner (`hostLbrOwner` /
 // `guestLbrOwner`, a plain string) so a reader can count entries that are not its own — the
-// foreign entries of an LBR pollution (seed guest-lbr-save-restore.txt, docs/lbr.md).
+// foreign entries of an LBR pollution ("[PATCH v2 6/8] perf/x86/intel/lbr: guest requesting KVM for lbr stack save/restore" (W. Wang, Sep 2018), docs/lbr.md).
 //
 // `save()` / `restore()` are the host perf LBR context switch (intel_pmu_lbr_sched_task:
 // FROM/TO/INFO and TOS into the task's perf context, written back at sched-in); DEBUGCTL is not
@@ -38,7 +37,7 @@ export const LBR_MSR = {
 /** DEBUGCTL bits the LBR stack obeys, as numbers (IntelPmu's DEBUGCTL holds the same as bigints). */
 export const LBR_DEBUGCTL = { LBR: 1 << 0, FREEZE_LBRS_ON_PMI: 1 << 11 } as const;
 
-/** PERF_CAPABILITIES.LBR_FMT of architectural LBR (DOMAIN.md; cpu-presets intel-spr). */
+/** PERF_CAPABILITIES.LBR_FMT of architectural LBR (Intel SDM vol. 3 "Last Branch Records"; cpu-presets intel-spr). */
 export const ARCH_LBR_FORMAT = 0x3f;
 
 /** Owner tag of entries recorded while host thread `thread` ran. */

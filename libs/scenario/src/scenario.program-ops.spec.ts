@@ -1,4 +1,4 @@
-// Program steps added in issue 4/5: paravirt `hypercall`, arm64 `armRead` / `armWrite`, and
+// Program steps beyond x86 MSR access: paravirt `hypercall`, arm64 `armRead` / `armWrite`, and
 // `expect: { errno }`.
 import { parseScenario } from './scenario.parser';
 

@@ -1,4 +1,4 @@
-// Epoch arithmetic of the counted-barrier protocol (DESIGN.md "Determinism across processes").
+// Epoch arithmetic of the counted-barrier protocol (docs/architecture.md).
 // Virtual time is cut into fixed epochs; epoch e covers [e * epochNs, (e + 1) * epochNs),
 // clipped to the run's duration.
 

@@ -1,4 +1,4 @@
-// summary.json, schema 1: the stable contract of a run's results (DESIGN.md "summary.json").
+// summary.json, schema 1: the stable contract of a run's results (docs/cli/run.md).
 // Keys here are stable; more may be added, none removed or renamed without a schema bump.
 import type { VmFidelity } from './fidelity';
 

@@ -1,4 +1,4 @@
-// libs/telemetry: the viewers of a run (DESIGN.md "Viewing"). Each consumes the event stream
+// libs/telemetry: the viewers of a run (docs/viewing.md). Each consumes the event stream
 // per epoch batch (`onEvents`) and the summary at the end (`finish`):
 //   PerfettoWriter     -> trace.perfetto.json (Chrome trace-event JSON, streamed)
 //   OtelTraceBuilder   -> spans with seed-derived ids; OtlpSpanExporter (http/protobuf) and

@@ -1,4 +1,4 @@
-// Builds the OpenTelemetry view of a run (DESIGN.md "Viewing"): one trace per run.
+// Builds the OpenTelemetry view of a run (docs/viewing.md): one trace per run.
 //   run                                  root, [0, end of run]
 //   ├─ host h1                           per host; findings placed on the host
 //   │  └─ perf <event> [cpuN]            one span per host perf session (active..off), state

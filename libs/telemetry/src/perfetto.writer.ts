@@ -1,5 +1,5 @@
 // Perfetto view of a run: Chrome trace-event JSON (`trace.perfetto.json`), which ui.perfetto.dev
-// opens directly. Layout (DESIGN.md "Viewing"):
+// opens directly. Layout (docs/viewing.md):
 //   process per host   threads: one per pCPU (which host thread runs: slices from contextSwitch),
 //                      one per vCPU that ran there (run slices "cpuN", guest task slices nested
 //                      inside them, PMIs, VM exits, findings), one per host perf event (state slices)

@@ -1,4 +1,4 @@
-// Operating errors of the viewers' edge (DESIGN.md "Reliability", STYLE rule 7): a code, a
+// Operating errors of the viewers' edge (docs/cluster.md, STYLE rule 7): a code, a
 // retriable flag and a message that tells the user what to do. The CLI maps them to exit codes.
 import { OperatingError, type OperatingErrorKind } from '@vpmu/errors';
 

@@ -1,5 +1,5 @@
 // The librdkafka mock cluster shipped in Debian's kcat, as a throwaway Kafka-protocol broker for
-// cluster tests and the bench (DESIGN.md "Transports"). `kcat -X test.mock.num.brokers=1 -d mock
+// cluster tests and the bench (docs/cluster.md). `kcat -X test.mock.num.brokers=1 -d mock
 // -C -t <any> -b localhost:1` prints "bootstrap.servers=127.0.0.1:PORT" on stderr and serves
 // until killed. Its topics auto-create with 4 partitions (see ensure-topics.ts).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';

@@ -1,5 +1,5 @@
 // `vpmu overhead FILE [--json]`: the guest perf overhead table of a scenario's workload, measured
-// as the kernel folks do (seed passthrough-vpmu-cover-letter.txt): run the workload without guest
+// as the kernel folks do (the RFC cover letter "[RFC PATCH 00/41] KVM: x86/pmu: Introduce passthrough vPMU" (X. Zhang, Jan 2024)): run the workload without guest
 // perf, then with each guest perf command of the scenario under three vPMU designs — emulated,
 // passthrough with interceptEventSelect: false ("all passthrough"), passthrough with
 // interceptEventSelect: true ("passthrough with event filters") — and report

@@ -126,7 +126,7 @@ export class PmiDeliveryPart {
     }
     vpmu.pmiExitQueued = false;
     if (!vpmu.pendingPmi || !this.runningStint(t, stint)) return;
-    // L. Xu (kvm list, 2019; DOMAIN.md): guest PMI handling in the emulated vPMU ~99 us, ~56 us
+    // L. Xu (kvm list, 2019; docs/cost-model.md): guest PMI handling in the emulated vPMU ~99 us, ~56 us
     // when perf events are reused. The figure covers the NMI exit, kvm_perf_overflow, injection and
     // the guest handler's trapped MSRs; those traps are charged one by one, the rest here.
     const total = w.costs.costNs(vpmu.recreatedSinceLastPmi ? 'guestPmiEmulatedNs' : 'guestPmiEmulatedReusedNs');

@@ -135,7 +135,7 @@ export class VcpuExecPart {
       this.emitExit(t, tr.reason, tr.costNs, tr.msr);
       total += tr.costNs;
     }
-    // Passthrough: the exits also switch the PMU context (mediated vPMU v6 patch 34/44, DOMAIN.md).
+    // Passthrough: the exits also switch the PMU context ("KVM: x86: Add support for mediated vPMUs" v6, patch 34/44, Dec 2025).
     if (vpmu instanceof PassthroughVpmuClass) total += w.costs.costNs('pmuContextSwitchCycles');
     this.forceExit(t, total);
     return true;
@@ -184,7 +184,7 @@ export class VcpuExecPart {
       const reason = v.exitReason;
       this.drawNextExit(t);
       let cost = reason === 'io' ? w.costs.costNs('vmExitRoundTripCycles') + w.costs.costNs('ioExitHandlingNs') : w.costs.costNs('msrTrapCycles');
-      // Passthrough: every exit/entry pair also switches the PMU context (DOMAIN.md cost table).
+      // Passthrough: every exit/entry pair also switches the PMU context (docs/cost-model.md).
       if (v.vpmu instanceof PassthroughVpmuClass) cost += w.costs.costNs('pmuContextSwitchCycles');
       this.leaveGuest(t);
       this.emitExit(t, reason, cost, reason === 'msr-write' ? 0x6e0 : 0);

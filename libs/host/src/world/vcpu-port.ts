@@ -139,7 +139,7 @@ export class VcpuPort implements VcpuWorldPort, GuestPerfMsrPort, GuestPvHyperca
 
   private hypercall(call: PvHypercallName, id: number, attr?: PvPerfAttr): GuestPvCallResult {
     if (this.hypercallsExit) {
-      // VMCALL exit on Skylake-SP ~1,530-1,560 cycles (W. Li, kvm list, Mar 2020; DOMAIN.md), plus
+      // VMCALL exit on Skylake-SP ~1,530-1,560 cycles (W. Li, kvm list, Mar 2020; docs/cost-model.md), plus
       // the host perf work: perfEventCreateNs for an open, perfEventToggleNs for the others (no
       // public figure for either, cost-model.ts). Queued as a trap: the world charges the exit.
       const costs = this.w.costs;

@@ -1,5 +1,5 @@
-// One logical node's side of the counted epoch barrier (DESIGN.md "Determinism across
-// processes"). It numbers what the node sends, counts it per destination for the epoch report,
+// One logical node's side of the counted epoch barrier (docs/architecture.md
+// "The epoch protocol"). It numbers what the node sends, counts it per destination for the epoch report,
 // drops duplicate deliveries by (epoch, source, seq), buffers early messages by the epoch they
 // were sent in, and hands a node exactly the messages its grant announced, in canonical order.
 // Messages of epochs it has already consumed are dropped as old: a node restored by a takeover

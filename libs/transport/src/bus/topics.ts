@@ -1,4 +1,4 @@
-// Topic layout (DESIGN.md "Transports"). Keys are node ids so per-node order holds.
+// Topic layout (docs/cluster.md). Keys are node ids so per-node order holds.
 export const TOPICS = {
   control: 'vpmu.control', // run start/end, epoch grants (conductor -> everyone)
   inbox: 'vpmu.inbox', // node-to-node: guest output, migration state (keyed by destination)

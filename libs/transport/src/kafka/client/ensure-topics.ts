@@ -1,4 +1,4 @@
-// Topics are created up front (DESIGN.md "Transports": do not rely on auto-create in the data
+// Topics are created up front (docs/cluster.md: do not rely on auto-create in the data
 // path). Two kinds of broker are handled:
 // - a real Kafka: admin CreateTopics with the requested partition count;
 // - the librdkafka mock cluster in Debian's kcat: it has no CreateTopics API (ApiVersions lists

@@ -1,4 +1,4 @@
-// The few kafkajs types this transport uses, re-declared (STYLE.md: third-party types live in one
+// The few kafkajs types this transport uses, re-declared (as NestJS microservices do: third-party types live in one
 // small interface file, the rest of the code never imports kafkajs). kafkajs itself is loaded
 // lazily here, so embedded runs that import @vpmu/transport never load it.
 

@@ -1,4 +1,4 @@
-// Operating errors of the Kafka transport (STYLE.md rule 7): each carries a `retriable` flag and
+// Operating errors of the Kafka transport (@vpmu/errors): each carries a `retriable` flag and
 // a message that says what to do. The CLI maps their kinds to exit codes in one place.
 import * as net from 'node:net';
 import { OperatingError, type OperatingErrorKind } from '@vpmu/errors';

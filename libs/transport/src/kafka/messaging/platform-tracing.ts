@@ -1,5 +1,5 @@
 // Platform traces: in cluster mode the services' own Kafka traffic is traced with OpenTelemetry
-// (DESIGN.md "Viewing"), as traces of their own, apart from the run's simulated-world trace (whose
+// (docs/viewing.md), as traces of their own, apart from the run's simulated-world trace (whose
 // ids derive from the seed and whose times are virtual). Each process is a service
 // (service.name vpmu-conductor, vpmu-host-node, vpmu-guest-vm, vpmu-aggregator).
 //

@@ -1,4 +1,4 @@
-// Failover on a cluster (DESIGN.md "Reliability"), the conductor's side. Results never depend on
+// Failover on a cluster (docs/cluster.md), the conductor's side. Results never depend on
 // it: a run is a pure function of its inputs whoever simulates which node. What it decides is
 // who simulates what after a failure, and when to give up:
 // - an epoch that stalls (no progress for `stallMs`) starts probe rounds (ReadyProbe with the
