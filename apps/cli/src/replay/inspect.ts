@@ -86,9 +86,10 @@ function inspect(file: string, atNs: number, options: InspectOptions): InspectRe
     throw new CliError(`--at ${formatNs(atNs)} is beyond what ${file} holds (epochs up to ${index.lastRecordedEpoch}, virtual time ${formatNs(upTo)}); pick an earlier time.`, EXIT.badInput);
   }
 
-  // Latest checkpoint first. A checkpoint holds each host's state at the start of its epoch but
-  // not the messages delivered to the hosts then (a VM in flight between hosts), so the forward
-  // simulation is checked against the recording and an earlier start is taken when it differs.
+  // Latest checkpoint first. A checkpoint holds each host's state at the start of its epoch,
+  // the VMs arriving then included, but a checkpoint written by another tool version (or a
+  // nondeterminism) need not lead to the recorded events, so the forward simulation is checked
+  // against the recording and an earlier start is taken when it differs.
   const candidates: (number | null)[] = [...index.checkpoints.keys()].filter((c) => c <= epoch).sort((a, b) => b - a);
   candidates.push(null);
   const rejected: { epoch: number; reason: string }[] = [];
