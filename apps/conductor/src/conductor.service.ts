@@ -1,14 +1,15 @@
 // The conductor drives a run: it announces the run, grants epochs one by one with the counted
 // barrier (each grant carries how many messages every node must receive from the previous
-// epoch and the timeline actions due in the window), waits for every node's report, and ends
-// the run after two drain epochs (guest results, then their recording by the aggregator).
+// epoch, and the window and the timeline actions due in it from the engine's epoch schedule,
+// @vpmu/engine), waits for every node's report, and ends the run after two drain epochs (guest
+// results, then their recording by the aggregator).
 // On a cluster it also publishes the failover supervisor's Takeover (a new placement mid-run):
 // the adopters re-simulate from the log and report again; reports are idempotent per epoch, so
 // a node's report for the current epoch counts once whoever sends it, and older ones are ignored.
 import { Inject, Injectable } from '@nestjs/common';
 import { pb, type vpmu } from '@vpmu/proto';
 import type { Scenario } from '@vpmu/scenario';
-import { epochCount, epochWindow } from '@vpmu/sim';
+import { actionsDueIn, runEpochCount, runEpochWindow } from '@vpmu/engine';
 import { AGGREGATOR_NODE, CONDUCTOR_NODE, hostNode, MESSAGE_BUS, TOPICS, toActionMessage, vmNode, type MessageBus } from '@vpmu/transport';
 import { encodeEnvelope } from '@vpmu/proto';
 
@@ -62,7 +63,7 @@ export class ConductorService {
   start(req: RunRequest): Promise<ConductorOutcome> {
     if (this.run) throw new Error('a run is already in progress');
     this.run = req;
-    this.epochs = epochCount(req.scenario.durationNs, req.scenario.epochNs);
+    this.epochs = runEpochCount(req.scenario);
     this.nodes = [
       AGGREGATOR_NODE,
       ...req.scenario.hosts.map((h) => hostNode(h.id)),
@@ -141,9 +142,9 @@ export class ConductorService {
 
   private grant(epoch: number, expected: Map<string, number>): void {
     const s = this.run!.scenario;
-    const drain = epoch >= this.epochs;
-    const w = drain ? { startNs: s.durationNs, endNs: s.durationNs } : epochWindow(epoch, s.epochNs, s.durationNs);
-    const actions = drain ? [] : s.timeline.filter((t) => t.atNs >= w.startNs && t.atNs < w.endNs).map((t) => toActionMessage(t.atNs, t.action));
+    // Drain epochs (after the last simulated one) get an empty window at the end of the run: no actions.
+    const w = runEpochWindow(s, epoch);
+    const actions = actionsDueIn(s.timeline, w.startNs, w.endNs).map((t) => toActionMessage(t.atNs, t.action));
     this.current = epoch;
     this.reports = new Map();
     this.grantStartedMs = performance.now(); // wall-clock ok: bench figure only

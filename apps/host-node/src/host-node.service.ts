@@ -1,15 +1,17 @@
 // host-node: simulates the physical hosts this replica owns. For each granted epoch and each
-// owned host it waits for exactly the announced node-to-node messages, simulates the window,
-// sends the host's events to the aggregator and each VM's guest output to its guest-vm node,
-// then reports. The simulation itself is libs/host; this service only moves messages.
+// owned host it waits for exactly the announced node-to-node messages, hands the host's inbound
+// VM transfers and the grant to the engine's host step (@vpmu/engine: arrivals, checkpoint
+// cadence, the window, canonical event order), then sends what the step returns: the checkpoint
+// to the aggregator (and on a cluster to vpmu.checkpoints), the events to the aggregator, each
+// VM's guest output to its guest-vm node and each hand-off to its destination host, and reports.
 // Failover (cluster): it can adopt a host mid-run, restored from the host's latest checkpoint
 // (or rebuilt from the start of the run) and re-simulated up to the current epoch from the run's
 // log; everything it re-sends has the (epoch, source, seq) it had the first time.
 import { Inject, Injectable } from '@nestjs/common';
-import { HostWorld, restoreHostWorld, snapshotHostWorld, type VmTransferOut } from '@vpmu/host';
+import { freshHostWorlds, stepHost, type InboundTransfer } from '@vpmu/engine';
+import { restoreHostWorld, type HostWorld, type VmTransferOut } from '@vpmu/host';
 import { encodeEventBatch, type vpmu } from '@vpmu/proto';
 import { vpmuStateFromMessage, vpmuStateToMessage } from './vpmu-state.codec';
-import { Prng, sortEventsCanonically } from '@vpmu/sim';
 import {
   AGGREGATOR_NODE,
   checkpointKey,
@@ -68,10 +70,8 @@ export class HostNodeService implements AdoptionPort {
     this.run = run;
     this.resumeCheckpoints.clear();
     this.participants = new EpochParticipants(run.runId, this.bus, (p, grant, inbound) => this.runEpoch(run, p, grant, inbound));
-    const root = Prng.fromSeed(run.scenario.seed);
-    for (const h of run.scenario.hosts) {
-      if (owned(h.id)) this.participants.add(hostNode(h.id), new HostWorld(run.scenario, h.id, root));
-    }
+    const hostIds = run.scenario.hosts.map((h) => h.id).filter(owned);
+    for (const world of freshHostWorlds(run.scenario, hostIds)) this.participants.add(hostNode(world.id), world);
   }
 
   onRunEnd(): void {
@@ -105,7 +105,7 @@ export class HostNodeService implements AdoptionPort {
         participants.restore(node, restoreHostWorld(state), { epoch: latest.checkpoint!.epoch ?? 0, seq: latest.seq, inboundApplied: true });
       } else {
         const hostId = node.slice(hostNode('').length);
-        participants.restore(node, new HostWorld(run.scenario, hostId, Prng.fromSeed(run.scenario.seed)), { epoch: 0, seq: 0, inboundApplied: false });
+        participants.restore(node, freshHostWorlds(run.scenario, [hostId])[0], { epoch: 0, seq: 0, inboundApplied: false });
       }
     }
     for (const env of a.envelopes) if (!env.checkpoint) participants.onMessage(env);
@@ -122,28 +122,29 @@ export class HostNodeService implements AdoptionPort {
 
   private runEpoch(run: RunContext, p: Participant<HostWorld>, grant: vpmu.v1.IEpochGrant, inbound: vpmu.v1.Envelope[]): number {
     const epoch = grant.epoch ?? 0;
-    if (epoch >= run.epochs) return 0; // drain epochs: nothing left to simulate
+    if (epoch >= run.epochs) return 0; // drain epochs: nothing to simulate (the step would skip them too)
     const startNs = Number(grant.startNs);
     // A host restored from this epoch's checkpoint already holds its arrivals.
     const resumed = p.resumedAt === epoch;
-    // VMs migrating in are applied first, so the checkpoint below holds them too.
-    if (!resumed) p.state.receiveArrivals(startNs, inbound.filter((env) => env.vmTransfer).map((env) => vmTransferFromMessage(env.vmTransfer!)));
-    const every = run.scenario.checkpointEveryEpochs;
-    if (every > 0 && epoch > 0 && epoch % every === 0) {
+    const step = stepHost(p.state, run.scenario, {
+      epoch,
+      startNs,
+      endNs: Number(grant.endNs),
+      actions: (grant.actions ?? []).map(fromActionMessage),
+      inbound: inbound.filter((env) => env.vmTransfer).map(inboundTransferOf),
+      ...(resumed && { resumedFrom: { checkpoint: this.resumeCheckpoints.get(p.node) ?? null } }),
+    });
+    if (step.checkpoint !== null) {
       // The host's whole state at the start of this epoch: inspect --at and takeover restore it.
-      const state = (resumed && this.resumeCheckpoints.get(p.node)) || snapshotHostWorld(p.state);
-      const bytes = p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, epoch, { checkpoint: { epoch, node: p.node, state } });
+      const bytes = p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, epoch, { checkpoint: { epoch, node: p.node, state: step.checkpoint } });
       if (this.config.publishCheckpoints && !resumed) this.bus.publish({ topic: TOPICS.checkpoints, key: checkpointKey(run.runId, p.node), value: bytes });
     }
     if (resumed) this.resumeCheckpoints.delete(p.node);
-    const actions = (grant.actions ?? []).map(fromActionMessage);
-    const result = p.state.runEpoch(startNs, Number(grant.endNs), actions);
-    const events = sortEventsCanonically(result.events);
-    p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, epoch, { events: encodeEventBatch(events, startNs) });
-    for (const g of result.guestOutputs) {
+    p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, epoch, { events: encodeEventBatch(step.events, startNs) });
+    for (const g of step.guestOutputs) {
       p.endpoint.send(TOPICS.inbox, vmNode(g.vm), epoch, { guestOutput: { vm: g.vm, workloadUnits: g.workloadUnits, guestNs: g.guestNs } });
     }
-    for (const t of result.transfers) {
+    for (const t of step.transfers) {
       const vm = run.scenario.vms.find((v) => v.id === t.vm)!;
       p.endpoint.send(TOPICS.inbox, hostNode(t.toHost), epoch, {
         vmTransfer: {
@@ -159,8 +160,12 @@ export class HostNodeService implements AdoptionPort {
         },
       });
     }
-    return events.length;
+    return step.events.length;
   }
+}
+
+function inboundTransferOf(env: vpmu.v1.Envelope): InboundTransfer {
+  return { key: { sentEpoch: env.epoch, sourceNode: env.sourceNode, seq: env.seq }, transfer: vmTransferFromMessage(env.vmTransfer!) };
 }
 
 function vmTransferFromMessage(m: vpmu.v1.IVmTransfer): VmTransferOut {

@@ -4,11 +4,10 @@
 // passthrough with interceptEventSelect: false ("all passthrough"), passthrough with
 // interceptEventSelect: true ("passthrough with event filters") — and report
 // overhead = (base - with) / base of the workload score (guest instructions retired on the
-// workload). Runs the host models directly in-process (HostWorld per host, epoch by epoch): the
-// result is the same pure function of (scenario, seed) as a full run's.
-import { HostWorld } from '@vpmu/host';
+// workload). Runs the VM's host in-process with the engine's lock-step driver (@vpmu/engine):
+// the result is the same pure function of (scenario, seed) as a full run's.
+import { freshHostWorlds, runLockStep } from '@vpmu/engine';
 import type { Scenario, VmSpec } from '@vpmu/scenario';
-import { Prng } from '@vpmu/sim';
 import type { OverheadTable } from '@vpmu/summary';
 import { parseArgs, type CommandSpec } from '../args';
 import { CliError } from '../cli-error';
@@ -25,15 +24,14 @@ export const OVERHEAD_MODES: { label: string; vpmu: Partial<VmSpec['vpmu']> }[] 
 
 /** Workload score of `vmId` (guest instructions retired on the workload) over the whole run. */
 export function workloadScore(scenario: Scenario, vmId: string): number {
-  const root = Prng.fromSeed(scenario.seed);
   const vm = scenario.vms.find((v) => v.id === vmId)!;
-  const world = new HostWorld(scenario, vm.host, root);
   let units = 0;
-  for (let start = 0; start < scenario.durationNs; start += scenario.epochNs) {
-    const end = Math.min(start + scenario.epochNs, scenario.durationNs);
-    const r = world.runEpoch(start, end);
-    for (const g of r.guestOutputs) if (g.vm === vmId) units += g.workloadUnits;
-  }
+  // Only the VM's host: the scenarios overheadTable builds have no timeline, so nothing moves.
+  runLockStep(scenario, freshHostWorlds(scenario, [vm.host]), {
+    onEpoch: (frame) => {
+      for (const h of frame.hosts) for (const g of h.guestOutputs) if (g.vm === vmId) units += g.workloadUnits;
+    },
+  });
   return units;
 }
 

@@ -1,22 +1,24 @@
 // `vpmu inspect REC --at TIME`: the scheduler / vPMU / perf state of every host at a virtual
 // time. The hosts are restored from the latest checkpoint at or before TIME (their state at the
-// start of that epoch) and simulated forward in lock step, whole epochs with their timeline
-// actions and VM hand-offs, then the part of TIME's epoch before TIME, so the cost depends on the
-// distance to a checkpoint, not to the start. Before the first checkpoint they are built fresh.
+// start of that epoch) and simulated forward by the engine's lock-step driver (@vpmu/engine),
+// whole epochs with their timeline actions and VM hand-offs, then the part of TIME's epoch
+// before TIME, so the cost depends on the distance to a checkpoint, not to the start. Before the
+// first checkpoint they are built fresh.
 //
 // "The state at TIME" is the state after every simulated event due strictly before TIME (an
 // event due exactly at TIME has not happened yet). Every event the forward simulation produces
 // is compared with the recording; when they differ, an earlier checkpoint (finally time 0) is
 // tried, and if even that differs the result says so: a state the recording does not back
 // (another tool version, a nondeterminism) is stated, never silently shown.
-import { HostWorld, restoreHostWorld, type HostInspection, type VmTransferOut } from '@vpmu/host';
+import { freshHostWorlds, runEpochCount, runEpochWindow, runLockStep } from '@vpmu/engine';
+import { restoreHostWorld, type HostInspection, type HostWorld } from '@vpmu/host';
 import { decodeEventBatch, encodeEventBatch } from '@vpmu/proto';
 import { compareEpochFrames, iterateRecording, type RecordedFrame, type RecordingHeaderInfo } from '@vpmu/recording';
-import type { Scenario, TimelineEntry } from '@vpmu/scenario';
-import { epochCount, epochWindow, Prng, sortEventsCanonically, type SimEvent } from '@vpmu/sim';
+import type { Scenario } from '@vpmu/scenario';
+import type { SimEvent } from '@vpmu/sim';
 import { hostNode } from '@vpmu/transport';
 import { CliError, EXIT } from '../cli-error';
-import { checkToolVersion, scenarioFromHeader, withRecordingErrors, type ToolVersionCheck } from './recording-input';
+import { checkToolVersion, scenarioFromHeader, type ToolVersionCheck } from './recording-input';
 
 export interface InspectOptions {
   /** Only this host in the output (every host is simulated: VMs move between them). */
@@ -46,10 +48,6 @@ export interface InspectResult {
   hosts: HostInspection[];
 }
 
-export function inspectRecording(file: string, atNs: number, options: InspectOptions = {}): InspectResult {
-  return withRecordingErrors(() => inspect(file, atNs, options));
-}
-
 interface RecordingIndex {
   header: RecordingHeaderInfo;
   /** Checkpoint epoch -> host id -> state, for epochs at or before TIME's epoch. */
@@ -61,7 +59,7 @@ interface RecordingIndex {
   latestCheckpoint: number;
 }
 
-function inspect(file: string, atNs: number, options: InspectOptions): InspectResult {
+export function inspectRecording(file: string, atNs: number, options: InspectOptions = {}): InspectResult {
   const header = readHeader(file);
   const scenario = scenarioFromHeader(file, header);
   const durationNs = scenario.durationNs;
@@ -74,25 +72,26 @@ function inspect(file: string, atNs: number, options: InspectOptions): InspectRe
   if (options.vm !== undefined && !scenario.vms.some((v) => v.id === options.vm)) {
     throw new CliError(`--vm ${options.vm} is not in the recorded scenario (VMs: ${scenario.vms.map((v) => v.id).join(', ') || 'none'}).`, EXIT.badInput);
   }
-  const epochs = epochCount(durationNs, scenario.epochNs);
+  const epochs = runEpochCount(scenario);
   // TIME at the very end of the run is the end of the last epoch.
   const epoch = Math.min(Math.floor(atNs / scenario.epochNs), epochs);
   const index = indexRecording(file, epoch, scenario);
   if (index.reachedEnd && index.lastRecordedEpoch < epoch - 1) {
     // A recording still being written (or cut short at an epoch boundary): TIME is past what it holds.
-    const upTo = index.lastRecordedEpoch < 0 ? 0 : epochWindow(index.lastRecordedEpoch, scenario.epochNs, durationNs).endNs;
+    const upTo = index.lastRecordedEpoch < 0 ? 0 : runEpochWindow(scenario, index.lastRecordedEpoch).endNs;
     throw new CliError(`--at ${formatNs(atNs)} is beyond what ${file} holds (epochs up to ${index.lastRecordedEpoch}, virtual time ${formatNs(upTo)}); pick an earlier time.`, EXIT.badInput);
   }
 
-  // Latest checkpoint first. A checkpoint holds each host's state at the start of its epoch but
-  // not the messages delivered to the hosts then (a VM in flight between hosts), so the forward
-  // simulation is checked against the recording and an earlier start is taken when it differs.
+  // Latest checkpoint first. A checkpoint holds each host's state at the start of its epoch,
+  // the VMs arriving then included, but a checkpoint written by another tool version (or a
+  // nondeterminism) need not lead to the recorded events, so the forward simulation is checked
+  // against the recording and an earlier start is taken when it differs.
   const candidates: (number | null)[] = [...index.checkpoints.keys()].filter((c) => c <= epoch).sort((a, b) => b - a);
   candidates.push(null);
   const rejected: { epoch: number; reason: string }[] = [];
   let last: { worlds: HostWorld[]; from: number | null; mismatch: string | null } | null = null;
   for (const from of candidates) {
-    const worlds = from === null ? freshWorlds(scenario) : restoreWorlds(file, scenario, index.checkpoints.get(from)!);
+    const worlds = from === null ? freshHostWorlds(scenario) : restoreWorlds(file, scenario, index.checkpoints.get(from)!);
     const latest = from !== null && from === index.latestCheckpoint;
     const recorded = latest ? index.latestFrames : recordedHostFrames(file, from ?? 0, epoch);
     const mismatch = simulateForward(scenario, worlds, from ?? 0, atNs, recorded);
@@ -191,11 +190,6 @@ function hostFrames(frames: RecordedFrame[]): RecordedFrame[] {
   return frames.filter((f) => f.node.startsWith('host/'));
 }
 
-function freshWorlds(scenario: Scenario): HostWorld[] {
-  const root = Prng.fromSeed(scenario.seed);
-  return scenario.hosts.map((h) => new HostWorld(scenario, h.id, root));
-}
-
 function restoreWorlds(file: string, scenario: Scenario, states: Map<string, Uint8Array>): HostWorld[] {
   return scenario.hosts.map((h) => {
     const world = restoreHostWorld(states.get(h.id)!);
@@ -205,45 +199,27 @@ function restoreWorlds(file: string, scenario: Scenario, states: Map<string, Uin
 }
 
 /**
- * Runs every host in lock step from the start of epoch `from` to `atNs`, as the host nodes do
- * in a run: each epoch's timeline actions are queued at its start, and VMs a host hands off in
- * epoch e arrive at their destination at the start of e + 1 (in canonical source order). The
- * events of the epochs simulated are compared with `recorded` (whole epochs, then the part of
- * TIME's epoch before TIME); returns the first difference, or null.
+ * Simulates the hosts in lock step from the start of epoch `from` to `atNs` (the engine's
+ * driver: the run's actions and hand-offs, as the host nodes do) and compares the events of the
+ * epochs simulated with `recorded` (whole epochs, then the part of TIME's epoch before TIME);
+ * returns the first difference, or null.
  */
-function simulateForward(scenario: Scenario, worlds: HostWorld[], from: number, atNs: number, recorded: Map<number, RecordedFrame[]> | null): string | null {
-  const epochs = epochCount(scenario.durationNs, scenario.epochNs);
-  const epoch = Math.min(Math.floor(atNs / scenario.epochNs), epochs);
-  const byNode = worlds.slice().sort((a, b) => (hostNode(a.id) < hostNode(b.id) ? -1 : hostNode(a.id) > hostNode(b.id) ? 1 : 0));
-  let arrivals = new Map<string, VmTransferOut[]>();
+function simulateForward(scenario: Scenario, worlds: HostWorld[], from: number, atNs: number, recorded: Map<number, RecordedFrame[]>): string | null {
+  const epoch = Math.min(Math.floor(atNs / scenario.epochNs), runEpochCount(scenario));
   let mismatch: string | null = null;
-  for (let e = from; e <= epoch && e < epochs; e++) {
-    const w = epochWindow(e, scenario.epochNs, scenario.durationNs);
-    const partial = e === epoch;
-    if (partial && atNs === w.startNs) break;
-    const end = partial ? atNs : w.endNs;
-    const next = new Map<string, VmTransferOut[]>();
-    const frames: { node: string; batch: Uint8Array }[] = [];
-    for (const world of byNode) {
-      const result = world.runEpoch(w.startNs, end, actionsIn(scenario, w.startNs, w.endNs), arrivals.get(world.id) ?? []);
-      for (const t of result.transfers) {
-        let list = next.get(t.toHost);
-        if (!list) next.set(t.toHost, (list = []));
-        list.push(t);
-      }
-      if (recorded !== null && mismatch === null) {
-        const events = sortEventsCanonically(result.events);
-        frames.push({ node: hostNode(world.id), batch: encodeEventBatch(partial ? before(events, atNs) : events, w.startNs) });
-      }
-    }
-    arrivals = next;
-    if (recorded !== null && mismatch === null) {
-      let rec: { node: string; batch: Uint8Array }[] = recorded.get(e) ?? [];
-      if (partial) rec = rec.map((f) => ({ node: f.node, batch: encodeEventBatch(before(decodeEventBatch(f.batch), atNs), w.startNs) }));
-      const d = compareEpochFrames(e, rec, frames);
+  runLockStep(scenario, worlds, {
+    fromEpoch: from,
+    untilNs: atNs,
+    onEpoch: (frame) => {
+      if (mismatch !== null) return;
+      const partial = frame.epoch === epoch;
+      const frames = frame.hosts.map((h) => ({ node: hostNode(h.hostId), batch: encodeEventBatch(partial ? before(h.events, atNs) : h.events, frame.startNs) }));
+      let rec: { node: string; batch: Uint8Array }[] = recorded.get(frame.epoch) ?? [];
+      if (partial) rec = rec.map((f) => ({ node: f.node, batch: encodeEventBatch(before(decodeEventBatch(f.batch), atNs), frame.startNs) }));
+      const d = compareEpochFrames(frame.epoch, rec, frames);
       if (d) mismatch = d.detail;
-    }
-  }
+    },
+  });
   return mismatch;
 }
 
@@ -251,18 +227,13 @@ function before(events: SimEvent[], atNs: number): SimEvent[] {
   return events.filter((e) => e.atNs < atNs);
 }
 
-/** The timeline entries due in [startNs, endNs), as the conductor grants them. */
-export function actionsIn(scenario: Scenario, startNs: number, endNs: number): TimelineEntry[] {
-  return scenario.timeline.filter((t) => t.atNs >= startNs && t.atNs < endNs);
-}
-
 /**
  * The reference the checkpoint path must agree with: every host built fresh and simulated from
  * virtual time 0 to `atNs` (tests and the bench compare inspectRecording against it).
  */
 export function simulateFromStart(scenario: Scenario, atNs: number): HostInspection[] {
-  const worlds = freshWorlds(scenario);
-  simulateForward(scenario, worlds, 0, atNs, null);
+  const worlds = freshHostWorlds(scenario);
+  runLockStep(scenario, worlds, { untilNs: atNs });
   return worlds.map((w) => w.inspect());
 }
 

@@ -26,20 +26,6 @@ export function resolveRecordingPath(rec: string): string {
   return rec;
 }
 
-/**
- * Runs `fn`. Recording errors are operating errors (kind `bad-input`) that main.ts maps to exit 2
- * as they are, so nothing needs wrapping.
- * @deprecated call `fn` directly.
- */
-export function withRecordingErrors<T>(fn: () => T): T {
-  return fn();
-}
-
-/** @deprecated call `fn` directly (see withRecordingErrors). */
-export async function withRecordingErrorsAsync<T>(fn: () => Promise<T>): Promise<T> {
-  return fn();
-}
-
 export interface RecordingScan {
   path: string;
   header: RecordingHeaderInfo;
