@@ -143,6 +143,25 @@ describe('vpmu export --format perf-data, read by the real perf', () => {
     }
   });
 
+  it('is deterministic: a second export writes the same bytes', () => {
+    const again = path.join(tempDir('perfexport'), 'again');
+    expect(vpmu(['export', rfc.dir, '--format', 'perf-data', '--out', again]).code).toBe(0);
+    for (const f of ['basic-sampling.perf.data', 'multiplex-sampling.perf.data', 'perf-4200000.map']) {
+      expect(fs.readFileSync(path.join(again, 'guest', f)).equals(fs.readFileSync(path.join(rfc.out, 'guest', f)))).toBe(true);
+    }
+  });
+
+  it.each([
+    { name: 'a directory that is not empty', out: () => rfc.out, message: /is a directory that is not empty; give a new or empty directory/ },
+    { name: 'a file', out: () => rfc.rec, message: /is a file; --format perf-data writes a directory/ },
+    { name: 'in a directory that does not exist', out: () => '/nonexistent-dir/perf', message: /does not exist; create it/ },
+  ])('--out $name → exit 2, one sentence, nothing written', ({ out, message }) => {
+    const r = vpmu(['export', rfc.dir, '--format', 'perf-data', '--out', out()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
   it('both sessions together hold every PMI the summary says the VM received', () => {
     const vm = rfc.summary.vms['guest']!;
     const total = ['basic-sampling', 'multiplex-sampling'].reduce((n, s) => n + perfScript(path.join(rfc.out, 'guest', `${s}.perf.data`)).length, 0);
