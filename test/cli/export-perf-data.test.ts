@@ -202,6 +202,67 @@ describe('vpmu export --format perf-data, read by the real perf', () => {
   });
 });
 
+describe('vpmu export --format perf-data of a guest without a vPMU', () => {
+  it('perf stat shows every event <not supported>, as perf_event_open fails in the guest', async () => {
+    const r = await recordAndExport(
+      [
+        'version: 1',
+        'name: no-vpmu',
+        'duration: 5ms',
+        'hosts:',
+        '  - { id: h1, cpu: intel-spr, pcpus: 2 }',
+        'vms:',
+        '  - id: vm1',
+        '    host: h1',
+        '    vpmu: { mode: none }',
+        '    guestPerf:',
+        '      - { id: stat, command: stat, events: [instructions, cycles] }',
+        '',
+      ].join('\n'),
+    );
+    const rows = parsePerfStatCsv(fs.readFileSync(path.join(r.out, 'vm1', 'stat.perf-stat.csv'), 'utf8'));
+    expect(rows.map((row) => [row.counterValue, row.eventName])).toEqual([
+      ['<not supported>', 'instructions'],
+      ['<not supported>', 'cycles'],
+    ]);
+    expect(fs.readFileSync(path.join(r.out, 'vm1', 'stat.perf-stat.txt'), 'utf8')).toMatch(/^ {3}<not supported> {6}instructions/m);
+  });
+});
+
+describe('vpmu export --format perf-data of a guest that loses PMIs', () => {
+  it('every lost PMI is a lost sample: perf report totals them and warns only about the loss', async () => {
+    // The RFC experiment on the shared PMI vector with PMIs skidding past VM exits: the host's
+    // perf handler takes some guest PMIs (pmi-misattributed), the guest never sees them.
+    const r = await recordAndExport(
+      scenario('passthrough-rfc-experiment.yaml', (t) =>
+        t
+          .replace('duration: 200ms', 'duration: 30ms')
+          .replace('stop: 100ms', 'stop: 15ms')
+          .replace('start: 100ms', 'start: 15ms')
+          .replace('vpmu: { mode: passthrough }', 'vpmu: { mode: passthrough, pmiVector: shared }')
+          .concat('timeline:\n  - at: 2ms\n    fault: { kind: pmi-skid, target: guest, duration: 10ms, params: { meanNs: 50us } }\n'),
+      ),
+    );
+    // The fault ends at 12 ms, inside basic-sampling (0-15 ms): every lost PMI is that session's.
+    const pmis = r.summary.vms['guest']!.pmis;
+    expect(pmis.lost).toBeGreaterThan(0);
+    const inSession = guestPmis(r.events, 'guest').filter((p) => p.overflowNs < 15e6);
+    expect(inSession.filter((p) => p.lost)).toHaveLength(pmis.lost);
+    const delivered = inSession.filter((p) => !p.lost).length;
+    const file = path.join(r.out, 'guest', 'basic-sampling.perf.data');
+    expect(r.stdout).toContain(`basic-sampling.perf.data  (${delivered} samples, ${pmis.lost} lost)`);
+    const rep = perf(['report', '--stdio', '-i', file]);
+    expect(rep.status).toBe(0);
+    expect(rep.stdout).toContain(`# Total Lost Samples: ${pmis.lost}\n`);
+    const total = delivered + pmis.lost;
+    const pct = ((100 * pmis.lost) / total).toFixed(2);
+    expect(rep.stderr).toBe(`Warning:\nProcessed ${total} samples and lost ${pct}%!\n\n`);
+    const samples = perf(['script', '-i', file]);
+    expect(samples.status).toBe(0);
+    expect(samples.stdout.trim().split('\n')).toHaveLength(delivered);
+  });
+});
+
 describe('vpmu export --format perf-data of a migrated VM', () => {
   it('one perf.data spans both hosts, every PMI once, no gap beyond the downtime', async () => {
     // live-migration.yaml with a perf record session in place of the perf stat one (a VM runs
