@@ -50,7 +50,7 @@ describe('vpmu export', () => {
   });
 
   it.each([
-    { args: ['--format', 'csv', '--out', 'x.csv'], message: /unknown --format "csv" \(formats: jsonl, perfetto, otlp-json, html\)/ },
+    { args: ['--format', 'csv', '--out', 'x.csv'], message: /unknown --format "csv" \(formats: jsonl, perfetto, otlp-json, html, perf-data\)/ },
     { args: ['--format', 'jsonl'], message: /--format and --out are required/ },
     { args: ['--format', 'jsonl', '--out', '/nonexistent-dir/x.jsonl'], message: /does not exist; create it/ },
   ])('bad arguments $args → exit 2', ({ args, message }) => {

@@ -28,7 +28,7 @@ const COMMANDS: Record<string, { run: Command; forms: [string, string][] }> = {
     ],
   },
   inspect: { run: inspectCommand, forms: [['inspect REC --at TIME [--vm ID] [--host ID] [--json]', 'the vPMU, perf and scheduler state at a virtual time']] },
-  export: { run: exportCommand, forms: [['export REC --format jsonl|perfetto|otlp-json|html --out FILE', 'convert a recording']] },
+  export: { run: exportCommand, forms: [['export REC --format jsonl|perfetto|otlp-json|html --out FILE', 'convert a recording'], ['export REC --format perf-data --out DIR', 'guest perf sessions as perf.data / perf stat output']] },
   overhead: { run: overheadCommand, forms: [['overhead FILE [--json]', 'guest perf overhead: emulated / passthrough / passthrough+filter']] },
   cluster: {
     run: clusterCommand,

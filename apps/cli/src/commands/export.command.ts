@@ -1,5 +1,6 @@
-// `vpmu export REC --format jsonl|perfetto|otlp-json|html --out FILE`: converts a recording
-// without re-simulating. The file is written as FILE.partial and renamed when complete.
+// `vpmu export REC --format jsonl|perfetto|otlp-json|html --out FILE` and
+// `vpmu export REC --format perf-data --out DIR`: converts a recording without re-simulating.
+// The file (directory) is written as FILE.partial and renamed when complete.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, usageOf, type CommandSpec } from '../args';
@@ -8,9 +9,10 @@ import { relativeForDisplay } from '../out-dir';
 import { checkToolVersion, resolveRecordingPath, toolVersionWarning } from '../replay/recording-input';
 import { prepareStream, streamRecording } from '../replay/stream';
 import { htmlReportViewer, jsonlViewer, otlpJsonViewer, perfettoViewer, type Viewer } from '../replay/viewers';
+import { describePerfDataExport, exportPerfData } from '../perf-export/perf-data.export';
 import type { CommandIo } from './command-io';
 
-export const EXPORT_FORMATS = ['jsonl', 'perfetto', 'otlp-json', 'html'] as const;
+export const EXPORT_FORMATS = ['jsonl', 'perfetto', 'otlp-json', 'html', 'perf-data'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export const EXPORT_SPEC: CommandSpec = {
@@ -30,7 +32,13 @@ export async function exportCommand(argv: string[], io: CommandIo): Promise<numb
     throw new CliError(`vpmu export: unknown --format "${format}" (formats: ${EXPORT_FORMATS.join(', ')}).`);
   }
   const file = resolveRecordingPath(args.positionals[0]);
-  const r = await exportRecording(file, format as ExportFormat, out);
+  if (format === 'perf-data') {
+    const r = await exportPerfData(file, out);
+    if (r.warning) io.err(r.warning);
+    for (const line of describePerfDataExport(r, relativeForDisplay(r.dir))) io.out(line);
+    return 0;
+  }
+  const r = await exportRecording(file, format as Exclude<ExportFormat, 'perf-data'>, out);
   if (r.warning) io.err(r.warning);
   io.out(`exported ${r.events} events (${r.epochs} epochs) as ${format}${format === 'jsonl' ? ` (${r.events} lines)` : ''} to ${relativeForDisplay(r.file)}.`);
   return 0;
@@ -43,7 +51,7 @@ export interface ExportResult {
   warning: string | null;
 }
 
-export async function exportRecording(file: string, format: ExportFormat, outFile: string): Promise<ExportResult> {
+export async function exportRecording(file: string, format: Exclude<ExportFormat, 'perf-data'>, outFile: string): Promise<ExportResult> {
   // Check the recording and the destination before writing anything.
   const { header, scenario } = prepareStream(file);
   const target = path.resolve(outFile);

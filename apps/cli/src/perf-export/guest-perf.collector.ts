@@ -1,0 +1,58 @@
+// Collects, from a recording streamed back, what the guest perf export needs per VM: the guest's
+// PMIs (delivered and lost), its task switches, and the guest perf sessions' final readings.
+// A VM that migrated has events from both hosts; they are merged into one time line here
+// (recording order is epoch, then node: a stable sort by time restores the guest's order).
+import type { GuestContextSwitchEvent, GuestPerfEvent, PmiEvent, SimEvent } from '@vpmu/sim';
+import type { RecordingConsumer } from '../replay/stream';
+
+export type GuestTimelineEvent = PmiEvent | GuestContextSwitchEvent;
+
+export interface VmGuestEvents {
+  /** Guest PMIs and guest task switches, in guest time order. */
+  timeline: GuestTimelineEvent[];
+  /** Final readings of the guest's `perf stat` / `perf record` sessions, keyed by session id. */
+  readings: Map<string, GuestPerfEvent[]>;
+  /** Hosts the VM's events came from, in order of first appearance. */
+  hosts: string[];
+}
+
+/** The `command` of the guestPerf events that are a guest session's readings: `stat:<id>` / `record:<id>`. */
+const SESSION_COMMAND = /^(stat|record):(.+)$/;
+
+export class GuestPerfCollector implements RecordingConsumer {
+  private readonly vms = new Map<string, VmGuestEvents>();
+
+  onEvents(_epoch: number, _node: string, events: readonly SimEvent[]): void {
+    for (const e of events) {
+      const vm = e.at.vm;
+      if (vm === undefined) continue;
+      if (e.kind === 'pmi') {
+        if (e.owner !== 'guest') continue;
+        this.of(vm, e.at.host).timeline.push(e);
+      } else if (e.kind === 'guestContextSwitch') {
+        this.of(vm, e.at.host).timeline.push(e);
+      } else if (e.kind === 'guestPerf') {
+        const m = SESSION_COMMAND.exec(e.command);
+        if (!m) continue;
+        const readings = this.of(vm, e.at.host).readings;
+        const list = readings.get(m[2]!) ?? [];
+        list.push(e);
+        readings.set(m[2]!, list);
+      }
+    }
+  }
+
+  /** The VM's events, the time line sorted by time (stable: same-time events keep recording order). */
+  forVm(vm: string): VmGuestEvents {
+    const v = this.vms.get(vm) ?? { timeline: [], readings: new Map(), hosts: [] };
+    v.timeline.sort((a, b) => a.atNs - b.atNs);
+    return v;
+  }
+
+  private of(vm: string, host: string | undefined): VmGuestEvents {
+    let v = this.vms.get(vm);
+    if (!v) this.vms.set(vm, (v = { timeline: [], readings: new Map(), hosts: [] }));
+    if (host !== undefined && !v.hosts.includes(host)) v.hosts.push(host);
+    return v;
+  }
+}
