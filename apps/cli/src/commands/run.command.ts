@@ -37,7 +37,7 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<number>
   const loaded = loadScenarioFile(args.positionals[0], args.flags.seed as number | undefined);
   for (const w of loaded.warnings) io.err(`warning: ${w}`);
   const kafka = (args.flags.kafka as string | undefined) ?? process.env.KAFKA_BROKERS;
-  if (kafka) return runClusterCommand(loaded, { kafka, out: args.flags.out as string | undefined, quiet: args.flags.quiet as boolean | undefined, otlp: args.flags.otlp as string | undefined }, io);
+  if (kafka) return runClusterCommand(loaded, { kafka, out: args.flags.out as string | undefined, quiet: args.flags.quiet as boolean | undefined, otlp: args.flags.otlp as string | undefined, json }, io);
   const scenario = loaded.scenario;
   if (otlpUrl) await assertOtlpReachable(otlpUrl);
   const outDir = prepareOutDir((args.flags.out as string | undefined) ?? path.join('out', scenario.name));
