@@ -124,11 +124,21 @@ export function start(): void {
       throw err;
     });
   }
+  let settled = false;
+  // A command whose work stopped without settling (a service that failed where nobody listens)
+  // would otherwise end with exit 0 and no output once the event loop drains.
+  process.once('beforeExit', () => {
+    if (settled) return;
+    process.stderr.write('internal error (a bug in vpmu-lab; please report it with the command line): the command stopped before finishing, with nothing left to wait for.\n');
+    process.exitCode = EXIT.bug;
+  });
   main(process.argv.slice(2)).then(
     (code) => {
+      settled = true;
       process.exitCode = code;
     },
     (err) => {
+      settled = true;
       process.stderr.write(`internal error: ${(err as Error).message}\n`);
       process.exitCode = EXIT.bug;
     },
