@@ -1,5 +1,5 @@
 // Runs the built `vpmu` CLI as a real process (npm test builds dist/ first).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { REPO_ROOT } from './run-scenario';
 
@@ -26,4 +26,24 @@ export function vpmu(args: string[], opts: { cwd?: string; input?: Buffer | stri
 /** True when the text contains a JS stack frame. */
 export function hasStackTrace(text: string): boolean {
   return /\n\s+at .+\(.+:\d+:\d+\)/.test(text) || /\n\s+at .+:\d+:\d+/.test(text);
+}
+
+/**
+ * The same as vpmu(), without blocking this process: a server in the test (the OTLP receiver)
+ * must keep answering while the CLI runs.
+ */
+export function vpmuAsync(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? REPO_ROOT, env: { ...process.env, CI: 'true', ...opts.env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
 }

@@ -3,35 +3,56 @@
 // is shown only with --debug (or for an internal bug, exit 1, with the seed when known).
 import 'reflect-metadata';
 import { isOperatingError } from '@vpmu/errors';
+import { closest } from '@vpmu/scenario';
+import { wantsHelp } from './args';
 import { EXIT, exitCodeFor } from './exit-codes';
+import { commandHelp, globalUsage, type CommandEntry } from './help-text';
+import { TOOL_VERSION } from './version';
 import { processIo, type CommandIo } from './commands/command-io';
-import { clusterCommand } from './commands/cluster.command';
-import { runCommand } from './commands/run.command';
-import { validateCommand } from './commands/validate.command';
-import { replayCommand } from './commands/replay.command';
-import { inspectCommand } from './commands/inspect.command';
-import { exportCommand } from './commands/export.command';
-import { overheadCommand } from './commands/overhead.command';
+import { CLUSTER_DOWN_SPEC, CLUSTER_UP_SPEC, clusterCommand } from './commands/cluster.command';
+import { RUN_SPEC, runCommand } from './commands/run.command';
+import { VALIDATE_SPEC, validateCommand } from './commands/validate.command';
+import { REPLAY_SPEC, replayCommand } from './commands/replay.command';
+import { INSPECT_SPEC, inspectCommand } from './commands/inspect.command';
+import { EXPORT_SPEC, exportCommand } from './commands/export.command';
+import { OVERHEAD_SPEC, overheadCommand } from './commands/overhead.command';
 
 type Command = (argv: string[], io: CommandIo) => Promise<number>;
 
-/** Each command with its forms: [synopsis, what it does]. Shown by `vpmu help`, one page each in docs/cli/. */
-const COMMANDS: Record<string, { run: Command; forms: [string, string][] }> = {
-  run: { run: runCommand, forms: [['run FILE [--out DIR] [--seed N] [--otlp URL] [--kafka B]', 'run a scenario, record it, write the summary and the viewers']] },
-  validate: { run: validateCommand, forms: [['validate FILE', 'check a scenario file, every error with its path']] },
+/** Each command with its forms [synopsis, what it does] and specs. Shown by `vpmu help [CMD]`, one page each in docs/cli/. */
+export const COMMANDS: Record<string, CommandEntry & { run: Command }> = {
+  run: {
+    run: runCommand,
+    specs: [RUN_SPEC],
+    forms: [['run FILE [--out DIR] [--seed N] [--otlp URL] [--kafka B] [--json]', 'run a scenario, record it, write the summary and the viewers']],
+  },
+  validate: { run: validateCommand, specs: [VALIDATE_SPEC], forms: [['validate FILE [--json]', 'check a scenario file, every error with its path']] },
   replay: {
     run: replayCommand,
+    specs: [REPLAY_SPEC],
     forms: [
       ['replay REC --verify [--json]', 're-simulate a recording and compare (exit 3 on divergence)'],
-      ['replay REC [--otlp URL] [--out DIR] [--speed X]', 'stream a recording to the viewers'],
+      ['replay REC [--otlp URL] [--out DIR] [--speed X] [--json]', 'stream a recording to the viewers'],
       ['replay --kafka B --run ID [--verify]', 'the same for a run read back from Kafka'],
     ],
   },
-  inspect: { run: inspectCommand, forms: [['inspect REC --at TIME [--vm ID] [--host ID] [--json]', 'the vPMU, perf and scheduler state at a virtual time']] },
-  export: { run: exportCommand, forms: [['export REC --format jsonl|perfetto|otlp-json|html --out FILE', 'convert a recording'], ['export REC --format perf-data --out DIR', 'guest perf sessions as perf.data / perf stat output']] },
-  overhead: { run: overheadCommand, forms: [['overhead FILE [--json]', 'guest perf overhead: emulated / passthrough / passthrough+filter']] },
+  inspect: {
+    run: inspectCommand,
+    specs: [INSPECT_SPEC],
+    forms: [['inspect REC --at TIME [--vm ID] [--host ID] [--json]', 'the vPMU, perf and scheduler state at a virtual time']],
+  },
+  export: {
+    run: exportCommand,
+    specs: [EXPORT_SPEC],
+    forms: [
+      ['export REC --format jsonl|perfetto|otlp-json|html --out FILE [--json]', 'convert a recording'],
+      ['export REC --format perf-data --out DIR [--json]', 'guest perf sessions as perf.data / perf stat output'],
+    ],
+  },
+  overhead: { run: overheadCommand, specs: [OVERHEAD_SPEC], forms: [['overhead FILE [--json]', 'guest perf overhead: emulated / passthrough / passthrough+filter']] },
   cluster: {
     run: clusterCommand,
+    specs: [CLUSTER_UP_SPEC, CLUSTER_DOWN_SPEC],
     forms: [
       ['cluster up (--kafka B | --mock-broker) [--host-nodes N] [--guest-vms M] [--out DIR]', 'start the services as local processes on a broker'],
       ['cluster down | cluster status', 'stop them / show them'],
@@ -40,36 +61,46 @@ const COMMANDS: Record<string, { run: Command; forms: [string, string][] }> = {
 };
 
 export function usage(): string {
-  const forms = Object.values(COMMANDS).flatMap((c) => c.forms);
-  const width = Math.max(...forms.map(([synopsis]) => synopsis.length));
-  return [
-    'usage: vpmu <command> [options]',
-    '',
-    'commands:',
-    ...forms.map(([synopsis, what]) => `  ${synopsis.padEnd(width)}  ${what}`),
-    '',
-    'exit codes: 0 ok, 1 internal bug, 2 bad input, 3 replay divergence, 4 infrastructure unavailable',
-    'docs: docs/cli/<command>.md; add --debug to any command for stack traces',
-  ].join('\n');
+  return globalUsage(COMMANDS);
 }
 
 export async function main(argv: string[], io: CommandIo = processIo): Promise<number> {
   const debug = argv.includes('--debug');
   const [name, ...rest] = argv;
-  if (!name || name === 'help' || name === '--help' || name === '-h') {
+  if (!name || name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
     io.out(usage());
     return name ? EXIT.ok : EXIT.badInput;
   }
-  const cmd = COMMANDS[name];
-  if (!cmd) {
-    io.err(`vpmu: unknown command "${name}"; run "vpmu help" for the list.`);
-    return EXIT.badInput;
+  if (name === '--version' || name === 'version') {
+    io.out(`vpmu ${TOOL_VERSION}`);
+    return EXIT.ok;
+  }
+  if (name === 'help') {
+    const cmd = known(rest[0], io);
+    if (!cmd) return EXIT.badInput;
+    io.out(commandHelp(rest[0], cmd));
+    return EXIT.ok;
+  }
+  const cmd = known(name, io);
+  if (!cmd) return EXIT.badInput;
+  if (wantsHelp(rest)) {
+    io.out(commandHelp(name, cmd));
+    return EXIT.ok;
   }
   try {
     return await cmd.run(rest, io);
   } catch (err) {
     return reportFailure(err, io, debug);
   }
+}
+
+/** The command called `name`, or null after saying it does not exist (with the nearest name). */
+function known(name: string, io: CommandIo): (typeof COMMANDS)[string] | null {
+  if (Object.hasOwn(COMMANDS, name)) return COMMANDS[name];
+  const guess = closest(name, Object.keys(COMMANDS));
+  const hint = guess ? `; did you mean "${guess}"? Run` : '; run';
+  io.err(`vpmu: unknown command "${name}"${hint} "vpmu help" for the list.`);
+  return null;
 }
 
 /** The top-level handler: prints what failed and returns the exit code (exit-codes.ts). */
@@ -96,11 +127,21 @@ export function start(): void {
       throw err;
     });
   }
+  let settled = false;
+  // A command whose work stopped without settling (a service that failed where nobody listens)
+  // would otherwise end with exit 0 and no output once the event loop drains.
+  process.once('beforeExit', () => {
+    if (settled) return;
+    process.stderr.write('internal error (a bug in vpmu-lab; please report it with the command line): the command stopped before finishing, with nothing left to wait for.\n');
+    process.exitCode = EXIT.bug;
+  });
   main(process.argv.slice(2)).then(
     (code) => {
+      settled = true;
       process.exitCode = code;
     },
     (err) => {
+      settled = true;
       process.stderr.write(`internal error: ${(err as Error).message}\n`);
       process.exitCode = EXIT.bug;
     },

@@ -2,7 +2,7 @@
 // first line is one sentence and whose details list every schema error with its path and line.
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
-import { formatScenarioErrors, parseScenario, type Scenario } from '@vpmu/scenario';
+import { formatScenarioErrors, parseScenario, type Scenario, type ScenarioError } from '@vpmu/scenario';
 import { CliError } from './cli-error';
 
 export interface LoadedScenario {
@@ -12,12 +12,23 @@ export interface LoadedScenario {
   warnings: string[];
 }
 
+/** An invalid scenario: the CliError, with the schema errors kept for `validate --json`. */
+export class ScenarioFileError extends CliError {
+  constructor(
+    message: string,
+    readonly errors: readonly ScenarioError[],
+    file: string,
+  ) {
+    super(message, 'bad-input', formatScenarioErrors(errors, file).split('\n'));
+  }
+}
+
 export function loadScenarioFile(file: string, seedOverride?: number): LoadedScenario {
   const text = readScenarioText(file);
   const parsed = parseScenario(text);
   if (!parsed.ok) {
     const n = parsed.errors.length;
-    throw new CliError(`${file} is not a valid scenario (${n} error${n === 1 ? '' : 's'}); fix ${n === 1 ? 'it' : 'them'} and try again:`, 'bad-input', formatScenarioErrors(parsed.errors, file).split('\n'));
+    throw new ScenarioFileError(`${file} is not a valid scenario (${n} error${n === 1 ? '' : 's'}); fix ${n === 1 ? 'it' : 'them'} and try again:`, parsed.errors, file);
   }
   const scenario = seedOverride === undefined ? parsed.scenario : { ...parsed.scenario, seed: seedOverride };
   // The seed travels in RunStart; the scenario text is recorded verbatim.

@@ -12,4 +12,6 @@ export { EVENT_NAMES } from './perf-session.parser';
 export type { EventName } from './perf-session.parser';
 export { SCENARIO_DEFAULTS, MAX_FILTER_EVENTS } from './scenario.defaults';
 export { formatScenarioErrors } from './scenario.errors';
+// The CLI suggests commands and flags with the same edit distance as the scenario's keys.
+export { closest, didYouMean } from './did-you-mean';
 export type { ScenarioError } from './scenario.errors';

@@ -23,7 +23,6 @@ export {
   OtlpJsonWriter,
   exportSpansOtlp,
   encodeOtlpJson,
-  resolveOtlpTracesUrl,
   toReadableSpan,
   defaultOtlpExporterFactory,
   type OtlpExporterFactory,
@@ -31,6 +30,7 @@ export {
   type OtlpExportOptions,
   type OtlpExportStats,
 } from './otlp.exporter';
+export { resolveOtlpTracesUrl, assertOtlpReachable, otlpAddress, OTLP_TRACES_PATH } from './otlp-endpoint';
 export {
   ReportCollector,
   type ReportCollectorOptions,

@@ -7,7 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { OtelTraceBuilder } from './otel-trace.builder';
 import { type TelemetrySpan, deriveTraceId } from './otel-span.model';
-import { OtlpSpanExporter, encodeOtlpJson, exportSpansOtlp, resolveOtlpTracesUrl } from './otlp.exporter';
+import { OtlpSpanExporter, encodeOtlpJson, exportSpansOtlp } from './otlp.exporter';
+import { resolveOtlpTracesUrl } from './otlp-endpoint';
 import { TelemetryError } from './telemetry.errors';
 import { makeSyntheticRun, type SyntheticRun } from './testing/synthetic-run.fixture';
 import { otlpExporterFactoryForJest as exporterFactory } from './testing/jest-otlp-exporter.factory';
@@ -342,6 +343,34 @@ describe('OTLP endpoint resolution', () => {
     expect(resolveOtlpTracesUrl(undefined, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c/x', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://b:4318' })).toBe('http://c/x');
     expect(resolveOtlpTracesUrl(undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://b:4318/' })).toBe('http://b:4318/v1/traces');
     expect(resolveOtlpTracesUrl(undefined, {})).toBeNull();
+  });
+
+  it('treats a flag without a path as the base URL and uses a flag with a path as given', () => {
+    expect(resolveOtlpTracesUrl('http://localhost:4318', {})).toBe('http://localhost:4318/v1/traces');
+    expect(resolveOtlpTracesUrl('http://localhost:4318/', {})).toBe('http://localhost:4318/v1/traces');
+    expect(resolveOtlpTracesUrl('https://otel.example:443/custom/path', {})).toBe('https://otel.example:443/custom/path');
+  });
+
+  it.each([
+    ['not-a-url', undefined],
+    ['ftp://host:21/v1/traces', undefined],
+    ['localhost:4318', undefined],
+    ['', undefined],
+    [undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'nope' }],
+    [undefined, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'grpc://x:4317' }],
+  ])('refuses %j (env %j) as bad input naming where it came from', (flag, env) => {
+    const err = (() => {
+      try {
+        resolveOtlpTracesUrl(flag, env ?? {});
+        return null;
+      } catch (e) {
+        return e as TelemetryError;
+      }
+    })();
+    expect(err).toBeInstanceOf(TelemetryError);
+    expect(err!.code).toBe('OTLP_ENDPOINT_INVALID');
+    expect(err!.kind).toBe('bad-input');
+    expect(err!.message).toMatch(flag !== undefined ? /^--otlp .* is not an http:\/\/ or https:\/\/ URL; / : /^OTEL_EXPORTER_OTLP_(TRACES_)?ENDPOINT=/);
   });
 });
 

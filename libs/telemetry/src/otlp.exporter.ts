@@ -17,7 +17,7 @@ import { INSTRUMENTATION_SCOPE, type AttrValue, type Attrs, type TelemetrySpan, 
 import { TelemetryError } from './telemetry.errors';
 
 export interface OtlpExportOptions {
-  /** Full traces URL, e.g. http://localhost:4318/v1/traces (see resolveOtlpTracesUrl). */
+  /** Full traces URL, e.g. http://localhost:4318/v1/traces (see resolveOtlpTracesUrl in otlp-endpoint.ts). */
   url: string;
   /** Spans per export request. Default 512. */
   chunkSize?: number;
@@ -37,19 +37,6 @@ export const defaultOtlpExporterFactory: OtlpExporterFactory = (config) => new O
 export interface OtlpExportStats {
   spans: number;
   requests: number;
-}
-
-/**
- * The traces endpoint: the `--otlp URL` flag as given; else OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as
- * given; else OTEL_EXPORTER_OTLP_ENDPOINT + "/v1/traces" (the OTLP spec's rule); else null.
- */
-export function resolveOtlpTracesUrl(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | null {
-  if (flag) return flag;
-  const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
-  if (traces) return traces;
-  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT;
-  if (base) return `${base.replace(/\/+$/, '')}/v1/traces`;
-  return null;
 }
 
 /** Streams spans to an OTLP http/protobuf endpoint in awaited chunks. */
@@ -128,7 +115,10 @@ export class OtlpSpanExporter {
         if (result.code === ExportResultCode.SUCCESS) {
           this.stats.spans += spans.length;
         } else {
-          const why = result.error?.message ?? 'unknown error';
+          // A collector that answers non-2xx fails the export (the transport's result path): say its status.
+          const status = (result.error as { code?: unknown } | undefined)?.code;
+          const message = result.error?.message || 'unknown error';
+          const why = typeof status === 'number' ? `HTTP ${status} ${message}` : message;
           this.failure = new TelemetryError(
             'OTLP_EXPORT_FAILED',
             `Could not export spans to ${this.options.url} (${why}); check that the collector (for example Jaeger with OTLP on port 4318) is running and the --otlp URL is right.`,

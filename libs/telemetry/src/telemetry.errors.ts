@@ -2,10 +2,15 @@
 // retriable flag and a message that tells the user what to do. The CLI maps them to exit codes.
 import { OperatingError, type OperatingErrorKind } from '@vpmu/errors';
 
-export type TelemetryErrorCode = 'OTLP_EXPORT_FAILED' | 'OTLP_ENDPOINT_MISSING';
+export type TelemetryErrorCode = 'OTLP_EXPORT_FAILED' | 'OTLP_COLLECTOR_UNREACHABLE' | 'OTLP_ENDPOINT_MISSING' | 'OTLP_ENDPOINT_INVALID';
 
-/** A collector that fails is unavailable infrastructure; a missing endpoint is a bad argument. */
-const KIND_OF_CODE: Record<TelemetryErrorCode, OperatingErrorKind> = { OTLP_EXPORT_FAILED: 'unavailable', OTLP_ENDPOINT_MISSING: 'bad-input' };
+/** A collector that fails or cannot be reached is unavailable infrastructure; a missing or malformed endpoint is a bad argument. */
+const KIND_OF_CODE: Record<TelemetryErrorCode, OperatingErrorKind> = {
+  OTLP_EXPORT_FAILED: 'unavailable',
+  OTLP_COLLECTOR_UNREACHABLE: 'unavailable',
+  OTLP_ENDPOINT_MISSING: 'bad-input',
+  OTLP_ENDPOINT_INVALID: 'bad-input',
+};
 
 export class TelemetryError extends OperatingError {
   constructor(

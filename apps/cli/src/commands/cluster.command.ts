@@ -27,8 +27,23 @@ export const CLUSTER_UP_SPEC: CommandSpec = {
   name: 'cluster up',
   positionals: [],
   flags: { kafka: 'string', 'mock-broker': 'bool', 'host-nodes': 'int', 'guest-vms': 'int', out: 'string', partitions: 'int', group: 'string', 'ready-timeout': 'int', debug: 'bool' },
+  help: {
+    kafka: { value: 'BROKERS', text: 'the Kafka brokers, HOST:PORT[,HOST:PORT...] (default KAFKA_BROKERS)' },
+    'mock-broker': { text: 'start a local mock broker instead of using Kafka' },
+    'host-nodes': { value: 'N', text: 'host-node processes to start (default 2)' },
+    'guest-vms': { value: 'M', text: 'guest-vm processes to start (default 2)' },
+    out: { value: 'DIR', text: "where the aggregator writes each run's directory" },
+    partitions: { value: 'P', text: 'partitions of the topics it creates' },
+    group: { value: 'G', text: 'the consumer group prefix of the services' },
+    'ready-timeout': { value: 'S', text: 'seconds to wait for every service to be ready' },
+  },
 };
-export const CLUSTER_DOWN_SPEC: CommandSpec = { name: 'cluster down', positionals: [], flags: { 'grace-ms': 'int', debug: 'bool' } };
+export const CLUSTER_DOWN_SPEC: CommandSpec = {
+  name: 'cluster down',
+  positionals: [],
+  flags: { 'grace-ms': 'int', debug: 'bool' },
+  help: { 'grace-ms': { value: 'MS', text: 'how long each service may take to stop before it is killed' } },
+};
 
 export async function clusterCommand(argv: string[], io: CommandIo): Promise<number> {
   const [sub, ...rest] = argv;

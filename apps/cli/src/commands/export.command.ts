@@ -17,8 +17,13 @@ export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export const EXPORT_SPEC: CommandSpec = {
   name: 'export',
-  positionals: [{ name: 'REC', required: true }],
-  flags: { format: 'string', out: 'string', debug: 'bool' },
+  positionals: [{ name: 'REC', required: true, help: 'the recording (recording.vpmurec, or the run directory holding it)' }],
+  flags: { format: 'string', out: 'string', json: 'bool', debug: 'bool' },
+  help: {
+    format: { value: 'FORMAT', text: `what to write: ${EXPORT_FORMATS.join(', ')}` },
+    out: { value: 'FILE', text: 'the file to write (written as FILE.partial, renamed when complete)' },
+    json: { text: 'print the files written and the counts as JSON on stdout' },
+  },
 };
 
 export async function exportCommand(argv: string[], io: CommandIo): Promise<number> {
@@ -35,11 +40,20 @@ export async function exportCommand(argv: string[], io: CommandIo): Promise<numb
   if (format === 'perf-data') {
     const r = await exportPerfData(file, out);
     if (r.warning) io.err(r.warning);
+    if (args.flags.json === true) {
+      const files = r.files.map((f) => ({ vm: f.vm, session: f.session, kind: f.kind, file: relativeForDisplay(f.file), ...(f.perfMapTarget && { perfMapTarget: f.perfMapTarget }) }));
+      io.out(JSON.stringify({ recording: file, format, epochs: r.epochs, events: r.events, dir: relativeForDisplay(r.dir), files }, null, 2));
+      return 0;
+    }
     for (const line of describePerfDataExport(r, relativeForDisplay(r.dir))) io.out(line);
     return 0;
   }
   const r = await exportRecording(file, format as Exclude<ExportFormat, 'perf-data'>, out);
   if (r.warning) io.err(r.warning);
+  if (args.flags.json === true) {
+    io.out(JSON.stringify({ recording: file, format, epochs: r.epochs, events: r.events, files: [relativeForDisplay(r.file)] }, null, 2));
+    return 0;
+  }
   io.out(`exported ${r.events} events (${r.epochs} epochs) as ${format}${format === 'jsonl' ? ` (${r.events} lines)` : ''} to ${relativeForDisplay(r.file)}.`);
   return 0;
 }

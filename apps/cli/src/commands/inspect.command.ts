@@ -10,8 +10,14 @@ import type { CommandIo } from './command-io';
 
 export const INSPECT_SPEC: CommandSpec = {
   name: 'inspect',
-  positionals: [{ name: 'REC', required: true }],
+  positionals: [{ name: 'REC', required: true, help: 'the recording (recording.vpmurec, or the run directory holding it)' }],
   flags: { at: 'string', vm: 'string', host: 'string', json: 'bool', debug: 'bool' },
+  help: {
+    at: { value: 'TIME', text: 'the virtual time to show, e.g. 150ms (a plain integer is nanoseconds)' },
+    vm: { value: 'ID', text: 'show only this VM' },
+    host: { value: 'ID', text: 'show only this host' },
+    json: { text: 'print the state as JSON on stdout' },
+  },
 };
 
 export async function inspectCommand(argv: string[], io: CommandIo): Promise<number> {

@@ -14,7 +14,12 @@ import { CliError } from '../cli-error';
 import { loadScenarioFile } from '../scenario-file';
 import type { CommandIo } from './command-io';
 
-export const OVERHEAD_SPEC: CommandSpec = { name: 'overhead', positionals: [{ name: 'FILE', required: true }], flags: { json: 'bool', debug: 'bool' } };
+export const OVERHEAD_SPEC: CommandSpec = {
+  name: 'overhead',
+  positionals: [{ name: 'FILE', required: true, help: 'the scenario file whose VMs run guest perf commands' }],
+  flags: { json: 'bool', debug: 'bool' },
+  help: { json: { text: 'print the overhead table as JSON on stdout' } },
+};
 
 export const OVERHEAD_MODES: { label: string; vpmu: Partial<VmSpec['vpmu']> }[] = [
   { label: 'emulated', vpmu: { mode: 'emulated', interceptEventSelect: false } },

@@ -25,6 +25,7 @@ import { Progress } from '../progress';
 import { checkToolVersion, toolVersionWarning } from '../replay/recording-input';
 import { streamEpochs } from '../replay/stream';
 import { resimulateAndCompare } from '../replay/verify';
+import { roundTo } from '../json-figures';
 import { htmlReportViewer, otlpViewer, perfettoViewer, type Viewer } from '../replay/viewers';
 import { brokersFrom } from './cluster.command';
 import type { CommandIo } from './command-io';
@@ -180,9 +181,9 @@ async function verifyKafkaRun(loaded: LoadedKafkaRun, brokers: string[], flags: 
     replayedContentDigest: r.replayedContentDigest,
     toolVersion: checkToolVersion({ toolVersion: ctx.toolVersion }),
     divergence: r.divergence,
-    kafka: { ...run.stats, readEventsPerSec: loaded.readEventsPerSec },
-    replayMs: r.replayMs,
-    compareMs: r.compareMs,
+    kafka: { ...roundedMs(run.stats), readEventsPerSec: loaded.readEventsPerSec },
+    replayMs: roundTo(r.replayMs),
+    compareMs: roundTo(r.compareMs),
     eventsPerSec: verifyEventsPerSec,
   };
   if (flags.json) {
@@ -234,9 +235,9 @@ async function streamKafkaRun(loaded: LoadedKafkaRun, brokers: string[], dest: {
     epochs: counts.epochs,
     events: counts.events,
     digest: loaded.digestHex,
-    kafka: { ...run.stats, readEventsPerSec: loaded.readEventsPerSec },
+    kafka: { ...roundedMs(run.stats), readEventsPerSec: loaded.readEventsPerSec },
     speed: flags.speed ?? null,
-    wallMs,
+    wallMs: roundTo(wallMs),
     otlp: otlp ? { url: dest.otlpUrl, spans: otlp.spans() } : null,
     files,
   };
@@ -254,4 +255,9 @@ async function streamKafkaRun(loaded: LoadedKafkaRun, brokers: string[], dest: {
     for (const f of files) io.out(`  ${relativeForDisplay(f)}`);
   }
   return EXIT.ok;
+}
+
+/** The stats with every `...Ms` figure rounded to the microsecond (JSON output). */
+function roundedMs<T extends object>(stats: T): T {
+  return Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, k.endsWith('Ms') && typeof v === 'number' ? roundTo(v) : v])) as T;
 }

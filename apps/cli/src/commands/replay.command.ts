@@ -5,9 +5,10 @@
 // `vpmu replay --kafka BROKERS --run ID [...]`: the same from the run's topics (replay-kafka.ts).
 import * as path from 'node:path';
 import { formatDivergence } from '@vpmu/recording';
-import { resolveOtlpTracesUrl } from '@vpmu/telemetry';
+import { assertOtlpReachable, resolveOtlpTracesUrl } from '@vpmu/telemetry';
 import { parseArgs, usageOf, type CommandSpec } from '../args';
 import { CliError, EXIT } from '../cli-error';
+import { roundTo } from '../json-figures';
 import { prepareOutDir, relativeForDisplay } from '../out-dir';
 import { Progress } from '../progress';
 import { resolveRecordingPath, toolVersionWarning, checkToolVersion } from '../replay/recording-input';
@@ -19,16 +20,29 @@ import { replayFromKafka } from './replay-kafka';
 
 export const REPLAY_SPEC: CommandSpec = {
   name: 'replay',
-  positionals: [{ name: 'REC', required: false }],
+  positionals: [{ name: 'REC', required: false, help: 'the recording (recording.vpmurec, or the run directory holding it)' }],
   flags: { verify: 'bool', json: 'bool', otlp: 'string', out: 'string', speed: 'number', kafka: 'string', run: 'string', timeout: 'int', quiet: 'bool', debug: 'bool' },
+  help: {
+    verify: { text: 're-simulate the recording and compare event by event (exit 3 on divergence)' },
+    json: { text: 'print the result as JSON on stdout (no progress line)' },
+    otlp: { value: 'URL', text: 'stream the trace over OTLP/HTTP; a URL without a path gets /v1/traces (default OTEL_EXPORTER_OTLP_ENDPOINT)' },
+    out: { value: 'DIR', text: 'write trace.perfetto.json and report.html there' },
+    speed: { value: 'X', text: 'pace the stream at X times virtual speed (default as fast as possible)' },
+    kafka: { value: 'BROKERS', text: "read the run from a cluster's topics through these brokers (default KAFKA_BROKERS)" },
+    run: { value: 'ID', text: 'the run id to read back from Kafka' },
+    timeout: { value: 'S', text: 'give up reading from Kafka after S seconds' },
+  },
 };
 
 export async function replayCommand(argv: string[], io: CommandIo): Promise<number> {
   const args = parseArgs(REPLAY_SPEC, argv);
   const f = args.flags;
   const rec = args.positionals[0];
+  // A malformed endpoint is bad input, said before anything is read or sent.
+  const otlpUrl = f.verify ? null : resolveOtlpTracesUrl(f.otlp as string | undefined);
   if (f.kafka !== undefined || f.run !== undefined) {
     if (rec !== undefined) throw new CliError(`vpmu replay: give either a recording (REC) or --kafka BROKERS --run ID, not both.`);
+    if (otlpUrl) await assertOtlpReachable(otlpUrl);
     return replayFromKafka(
       {
         kafka: f.kafka as string | undefined,
@@ -53,7 +67,7 @@ export async function replayCommand(argv: string[], io: CommandIo): Promise<numb
     }
     return verify(file, !!f.json, !f.quiet && !f.json, io);
   }
-  return stream(file, { otlp: f.otlp as string | undefined, out: f.out as string | undefined, speed: f.speed as number | undefined, json: !!f.json, progress: !f.quiet && !f.json }, io);
+  return stream(file, { otlpUrl, out: f.out as string | undefined, speed: f.speed as number | undefined, json: !!f.json, progress: !f.quiet && !f.json }, io);
 }
 
 async function verify(file: string, json: boolean, showProgress: boolean, io: CommandIo): Promise<number> {
@@ -63,7 +77,7 @@ async function verify(file: string, json: boolean, showProgress: boolean, io: Co
   if (warning) io.err(warning);
   const eventsPerSec = Math.round(result.events / Math.max((result.replayMs + result.compareMs) / 1000, 1e-3));
   if (json) {
-    io.out(JSON.stringify({ ...result, eventsPerSec }, null, 2));
+    io.out(JSON.stringify({ ...result, replayMs: roundTo(result.replayMs), compareMs: roundTo(result.compareMs), eventsPerSec }, null, 2));
   } else if (result.divergence) {
     io.out(formatDivergence(result.divergence));
     io.out(`recorded digest ${result.recordedDigest}  content ${result.recordedContentDigest || 'not recorded'}`);
@@ -78,7 +92,7 @@ async function verify(file: string, json: boolean, showProgress: boolean, io: Co
 }
 
 interface StreamFlags {
-  otlp?: string;
+  otlpUrl: string | null;
   out?: string;
   speed?: number;
   json: boolean;
@@ -90,7 +104,8 @@ async function stream(file: string, flags: StreamFlags, io: CommandIo): Promise<
   const { header, scenario } = prepareStream(file);
   const warning = toolVersionWarning(checkToolVersion(header));
   if (warning) io.err(warning);
-  const otlpUrl = resolveOtlpTracesUrl(flags.otlp);
+  const otlpUrl = flags.otlpUrl;
+  if (otlpUrl) await assertOtlpReachable(otlpUrl);
   const outDir = flags.out !== undefined ? prepareOutDir(flags.out) : null;
   const viewers: Viewer[] = [];
   const identity = { runId: header.runId, seed: header.seed, scenario, runStartUnixNs: BigInt(Date.now()) * 1_000_000n }; // wall-clock ok: OTLP timestamps of a live replay
@@ -120,7 +135,7 @@ async function stream(file: string, flags: StreamFlags, io: CommandIo): Promise<
     digest: result.end.finalDigestHex,
     summary: result.summarySource,
     speed: flags.speed ?? null,
-    wallMs,
+    wallMs: roundTo(wallMs),
     otlp: otlp ? { url: otlpUrl, spans: otlp.spans() } : null,
     files,
   };

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CliError } from '../cli-error';
 import { runOnCluster } from '../cluster/cluster-runtime';
+import { roundTo, summaryFigures } from '../json-figures';
 import { prepareOutDir, relativeForDisplay } from '../out-dir';
 import { Progress } from '../progress';
 import { deriveRunId, type LoadedScenario } from '../scenario-file';
@@ -12,12 +13,12 @@ import { TOOL_VERSION } from '../version';
 import { brokersFrom } from './cluster.command';
 import type { CommandIo } from './command-io';
 
-export async function runClusterCommand(loaded: LoadedScenario, flags: { kafka?: string; out?: string; quiet?: boolean; otlp?: string }, io: CommandIo): Promise<number> {
+export async function runClusterCommand(loaded: LoadedScenario, flags: { kafka?: string; out?: string; quiet?: boolean; otlp?: string; json?: boolean }, io: CommandIo): Promise<number> {
   const brokers = brokersFrom(flags.kafka, 'run');
   if (flags.otlp) throw new CliError('vpmu run: --otlp is not supported with --kafka yet; run embedded, or export the recording with "vpmu export --format otlp-json".');
   const scenario = loaded.scenario;
   const outDir = flags.out === undefined ? null : prepareOutDir(flags.out);
-  const progress = new Progress(io.stderr, `running ${scenario.name} on Kafka ${brokers.join(',')}`, !flags.quiet);
+  const progress = new Progress(io.stderr, `running ${scenario.name} on Kafka ${brokers.join(',')}`, !flags.quiet && !flags.json);
   const startedMs = Date.now(); // wall-clock ok: reporting only
   const result = await runOnCluster({
     brokers,
@@ -26,7 +27,7 @@ export async function runClusterCommand(loaded: LoadedScenario, flags: { kafka?:
     scenarioText: loaded.text,
     toolVersion: TOOL_VERSION,
     onProgress: (p) => progress.update(p.epoch, p.epochs, p.events),
-    log: (line) => io.err(line),
+    log: (line) => io.err(line), // stderr: stdout stays one JSON object with --json
   });
   const wallMs = Date.now() - startedMs; // wall-clock ok: reporting only
   let files = result.files;
@@ -41,9 +42,16 @@ export async function runClusterCommand(loaded: LoadedScenario, flags: { kafka?:
       return to;
     });
   }
-  for (const line of renderSummaryTable(result.summary)) io.out(line);
   const rt = result.barrierRoundTripMs.slice().sort((a, b) => a - b);
   const p50 = rt[Math.floor(rt.length / 2)] ?? 0;
+  if (flags.json) {
+    const placement = result.assignments.map((a) => ({ replica: a.replica, node: a.node }));
+    const failovers = result.failovers.map((f) => ({ epoch: f.epoch, adopt: f.adopt, detectMs: roundTo(f.detectMs), recoverMs: f.recoverMs === null ? null : roundTo(f.recoverMs) }));
+    const figures = { ...summaryFigures(result.summary), wallMs: roundTo(wallMs), barrierRoundTripP50Ms: roundTo(p50), brokers, placement, failovers, otlp: null };
+    io.out(JSON.stringify({ ...figures, files: files.map(relativeForDisplay) }, null, 2));
+    return 0;
+  }
+  for (const line of renderSummaryTable(result.summary)) io.out(line);
   io.out(`took ${(wallMs / 1000).toFixed(2)}s wall (${Math.round(result.summary.events.total / Math.max(wallMs / 1000, 1e-3))} events/s, barrier round trip p50 ${p50.toFixed(2)} ms) on Kafka ${brokers.join(',')}`);
   const owners = new Map<string, string[]>();
   for (const a of result.assignments) owners.set(a.replica, [...(owners.get(a.replica) ?? []), a.node]);

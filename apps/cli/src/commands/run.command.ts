@@ -1,9 +1,13 @@
-// `vpmu run FILE [--out DIR] [--seed N] [--kafka BROKERS]`: runs a scenario embedded in this process (or on a
-// cluster with --kafka), shows progress, prints the summary table and the paths it wrote.
+// `vpmu run FILE [--out DIR] [--seed N] [--otlp URL] [--kafka BROKERS] [--json]`: runs a scenario
+// embedded in this process (or on a cluster with --kafka), shows progress, prints the summary
+// table (or its key figures as JSON) and the paths it wrote.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolveOtlpTracesUrl, TelemetryError } from '@vpmu/telemetry';
+import type { RunSummary } from '@vpmu/summary';
+import { assertOtlpReachable, resolveOtlpTracesUrl, TelemetryError } from '@vpmu/telemetry';
 import { parseArgs, type CommandSpec } from '../args';
 import { runEmbedded } from '../embedded-runtime';
+import { roundTo, summaryFigures } from '../json-figures';
 import { prepareOutDir, relativeForDisplay } from '../out-dir';
 import { Progress } from '../progress';
 import { deriveRunId, loadScenarioFile } from '../scenario-file';
@@ -14,43 +18,81 @@ import { runClusterCommand } from './run-cluster';
 
 export const RUN_SPEC: CommandSpec = {
   name: 'run',
-  positionals: [{ name: 'FILE', required: true }],
-  flags: { out: 'string', seed: 'int', otlp: 'string', quiet: 'bool', debug: 'bool', kafka: 'string' },
+  positionals: [{ name: 'FILE', required: true, help: 'the scenario file (YAML), e.g. scenarios/quickstart.yaml' }],
+  flags: { out: 'string', seed: 'int', otlp: 'string', quiet: 'bool', json: 'bool', debug: 'bool', kafka: 'string' },
+  help: {
+    out: { value: 'DIR', text: 'where the recording, summary.json and viewers go (default out/<scenario name>)' },
+    seed: { value: 'N', text: "replace the scenario's seed (the run id and every random choice follow it)" },
+    otlp: { value: 'URL', text: 'export the trace over OTLP/HTTP; a URL without a path gets /v1/traces (default OTEL_EXPORTER_OTLP_ENDPOINT)' },
+    json: { text: "print the summary's key figures and the files written as JSON on stdout (no progress line)" },
+    kafka: { value: 'BROKERS', text: 'run on a cluster through these Kafka brokers (default KAFKA_BROKERS; see vpmu cluster up)' },
+  },
 };
 
 export async function runCommand(argv: string[], io: CommandIo): Promise<number> {
   const args = parseArgs(RUN_SPEC, argv);
+  const json = args.flags.json === true;
+  // Every check of the input comes before anything runs or is written.
+  const otlpUrl = resolveOtlpTracesUrl(args.flags.otlp as string | undefined);
   const loaded = loadScenarioFile(args.positionals[0], args.flags.seed as number | undefined);
   for (const w of loaded.warnings) io.err(`warning: ${w}`);
   const kafka = (args.flags.kafka as string | undefined) ?? process.env.KAFKA_BROKERS;
-  if (kafka) return runClusterCommand(loaded, { kafka, out: args.flags.out as string | undefined, quiet: args.flags.quiet as boolean | undefined, otlp: args.flags.otlp as string | undefined }, io);
+  if (kafka) return runClusterCommand(loaded, { kafka, out: args.flags.out as string | undefined, quiet: args.flags.quiet as boolean | undefined, otlp: args.flags.otlp as string | undefined, json }, io);
   const scenario = loaded.scenario;
+  if (otlpUrl) await assertOtlpReachable(otlpUrl);
   const outDir = prepareOutDir((args.flags.out as string | undefined) ?? path.join('out', scenario.name));
   const runId = deriveRunId(loaded.text, scenario);
-  const progress = new Progress(io.stderr, `running ${scenario.name}`, !args.flags.quiet);
-  const otlpUrl = resolveOtlpTracesUrl(args.flags.otlp as string | undefined);
+  const progress = new Progress(io.stderr, `running ${scenario.name}`, !args.flags.quiet && !json);
   const startedMs = Date.now(); // wall-clock ok: reporting only
-  const result = await runEmbedded({
-    runId,
-    scenario,
-    scenarioText: loaded.text,
-    toolVersion: TOOL_VERSION,
-    outDir,
-    otlpUrl,
-    onProgress: (p) => progress.update(p.epoch, p.epochs, p.events),
-  }).catch((err: unknown) => {
-    // The exporter fails only once the run has written its files: say so, keep code and kind.
-    if (err instanceof TelemetryError) {
-      throw new TelemetryError(err.code, `${err.message.replace(/\.$/, '')} (the run itself completed; its files are written).`, err.retriable);
-    }
-    throw err;
-  });
+  let summary: RunSummary;
+  let files: string[];
+  let exportFailure: TelemetryError | null = null;
+  try {
+    const result = await runEmbedded({
+      runId,
+      scenario,
+      scenarioText: loaded.text,
+      toolVersion: TOOL_VERSION,
+      outDir,
+      otlpUrl,
+      onProgress: (p) => progress.update(p.epoch, p.epochs, p.events),
+    });
+    summary = result.summary;
+    files = result.files;
+  } catch (err) {
+    // The exporter fails only once the simulation has finished and written its files: show them.
+    if (!(err instanceof TelemetryError)) throw err;
+    const finished = readFinishedRun(outDir, runId);
+    if (!finished) throw err;
+    ({ summary, files } = finished);
+    exportFailure = new TelemetryError(err.code, `${err.message.replace(/\.$/, '')} (the run itself completed; its files are written).`, err.retriable);
+  }
   const wallMs = Date.now() - startedMs; // wall-clock ok: reporting only
-  for (const line of renderSummaryTable(result.summary)) io.out(line);
-  const speedup = wallMs > 0 ? scenario.durationNs / 1e6 / wallMs : 0;
-  io.out(`took ${(wallMs / 1000).toFixed(2)}s wall (${speedup.toFixed(2)}x virtual speed, ${Math.round(result.summary.events.total / Math.max(wallMs / 1000, 1e-3))} events/s)`);
-  if (otlpUrl) io.out(`trace exported to ${otlpUrl} (trace id derived from the seed)`);
-  io.out('wrote:');
-  for (const f of result.files) io.out(`  ${relativeForDisplay(f)}`);
+  const otlp = otlpUrl ? { url: otlpUrl, exported: exportFailure === null } : null;
+  if (json) {
+    io.out(JSON.stringify({ ...summaryFigures(summary), wallMs: roundTo(wallMs), otlp, files: files.map(relativeForDisplay) }, null, 2));
+  } else {
+    for (const line of renderSummaryTable(summary)) io.out(line);
+    const speedup = wallMs > 0 ? scenario.durationNs / 1e6 / wallMs : 0;
+    io.out(`took ${(wallMs / 1000).toFixed(2)}s wall (${speedup.toFixed(2)}x virtual speed, ${Math.round(summary.events.total / Math.max(wallMs / 1000, 1e-3))} events/s)`);
+    if (otlp?.exported) io.out(`trace exported to ${otlpUrl} (trace id derived from the seed)`);
+    io.out('wrote:');
+    for (const f of files) io.out(`  ${relativeForDisplay(f)}`);
+  }
+  if (exportFailure) throw exportFailure;
   return 0;
+}
+
+/**
+ * The summary and files of a run whose simulation finished but whose trace export failed: the
+ * aggregator writes the recording and summary.json before it hands the run to the viewers.
+ */
+function readFinishedRun(outDir: string, runId: string): { summary: RunSummary; files: string[] } | null {
+  const summaryPath = path.join(outDir, 'summary.json');
+  const recording = path.join(outDir, 'recording.vpmurec');
+  if (!fs.existsSync(summaryPath) || !fs.existsSync(recording)) return null;
+  const summary = JSON.parse(fs.readFileSync(summaryPath, 'utf8')) as RunSummary;
+  if (summary.run?.id !== runId) return null; // an earlier run's files: this one did not finish
+  const files = [recording, summaryPath, path.join(outDir, 'report.html'), path.join(outDir, 'trace.perfetto.json')].filter((f) => fs.existsSync(f));
+  return { summary, files };
 }
