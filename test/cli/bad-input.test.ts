@@ -70,7 +70,7 @@ const cases: { name: string; file: () => string; message: RegExp }[] = [
     file: () => write('noise.yaml', VALID.replace('pcpus: 2', 'pcpus: 2\n    noise: [{ period: 1ns, runtime: 1ns }]')),
     message: /hosts\[0\]\.noise\[0\]\.period: must be at least 50us \(.*timer_slack_ns/,
   },
-  { name: 'an unbounded pvEventLimit', file: () => write('pvlimit.yaml', VALID + '    vpmu: { mode: paravirt, pvEventLimit: 100000 }\n'), message: /vms\[0\]\.vpmu\.pvEventLimit: must be at most 4096/ },
+  { name: 'an unbounded pvEventLimit', file: () => write('pvlimit.yaml', VALID + '    vpmu: { mode: paravirt, pvEventLimit: 100000 }\n'), message: /vms\[0\]\.vpmu\.pvEventLimit: must be at most 1024 \(KVM_MAX_PARAVIRT_PERF_EVENT/ },
 ];
 
 describe.each(['validate', 'run'])('vpmu %s on bad input', (command) => {

@@ -169,7 +169,8 @@ function checkFaultParam(ctx: ScenarioBuildContext, x: Field, type: FaultParamTy
       const s = ctx.nonEmptyString(x);
       if (s === undefined || !x.path.endsWith('.drop')) return;
       const bad = s.split(',').map((p) => p.trim()).filter((p) => !['counters', 'pmis', 'period'].includes(p));
-      if (bad.length > 0) ctx.r.error(x, `drop takes a comma list of counters, pmis, period; got "${bad.join(', ')}"`);
+      // Like an unknown parameter, refused by the run with EINVAL (an action outcome it reports).
+      if (bad.length > 0) ctx.r.warn(x, `drop takes a comma list of counters, pmis, period; got "${bad.join(', ')}"; the run refuses this action with EINVAL`);
       return;
     }
   }
