@@ -36,7 +36,8 @@ describe('arm64 heterogeneous PMUs in the world', () => {
     expect(pinned.program.map((s) => [s.op, s.result])).toEqual([['loop', 'ok'], ['setPmu', 'EBUSY'], ['setNrCounters', 'EBUSY']]);
     expect(probe.actions).toEqual([expect.objectContaining({ atNs: 50_000_000, action: 'setPmu', result: 'EBUSY', errno: 'EBUSY' })]);
     const aff = run.summary.findings.filter((f) => f.kind === 'arm-pmu-affinity');
-    expect(aff.map((f) => f.vm)).toEqual(['vm-probe', 'vm-probe']);
+    // Both reports (same kind, place and detail class) fold into one summary entry with a count.
+    expect(aff.map((f) => [f.vm, f.count])).toEqual([['vm-probe', 2]]);
     expect(aff[0].detail).toContain('set vpmu.armPmu or restrict the affinity to pCPUs 0-3');
     expect(run.summary.findings.filter((f) => f.kind === 'timeline-action')).toEqual([]); // outcomes live under vms.<id>.actions
   });

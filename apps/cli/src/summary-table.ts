@@ -15,11 +15,13 @@ export function renderSummaryTable(s: RunSummary): string[] {
   }
   lines.push(...table(rows));
   const byKind = new Map<string, number>();
-  for (const f of s.findings) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);
+  // Repeats are folded into one entry with a count (summary.types.ts FindingSummary): count them all.
+  for (const f of s.findings) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + (f.count ?? 1));
+  const totalFindings = [...byKind.values()].reduce((a, b) => a + b, 0);
   lines.push(
     s.findings.length === 0
       ? 'findings: none'
-      : `findings: ${s.findings.length} (${[...byKind.entries()].sort().map(([k, n]) => `${k} ${n}`).join(', ')})`,
+      : `findings: ${totalFindings} (${[...byKind.entries()].sort().map(([k, n]) => `${k} ${n}`).join(', ')})`,
   );
   const mix = Object.entries(s.events.byKind).map(([k, n]) => `${k} ${formatCount(n)}`).join(', ');
   lines.push(`events: ${formatCount(s.events.total)} (${mix})${s.deadLetters ? `, dead letters ${s.deadLetters}` : ''}`);

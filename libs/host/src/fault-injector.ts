@@ -37,19 +37,33 @@ export const TEST_ONLY_FAULT_KINDS = ['test-leak-host-counter', 'test-filter-byp
 export type FaultKind = (typeof FIDELITY_FAULT_KINDS)[number] | (typeof TEST_ONLY_FAULT_KINDS)[number];
 const ALIASES: Record<string, FaultKind> = { 'pmi-drop': 'drop-pmi', 'pmi-late': 'late-pmi', 'pmi-skid-distribution': 'pmi-skid' };
 
+/** What a fault parameter holds (the scenario reader checks values against it at validate). */
+export type FaultParamType = 'duration' | 'probability' | 'fraction' | 'integer' | 'event' | 'list' | 'choice';
+
+/** Largest |events| or |delta| a fault adds per PMI or exit: a 32-bit counter's range. */
+export const MAX_FAULT_EVENTS = 0xffff_ffff;
+
 /** Parameters each kind accepts (anything else is refused: a typo must not pass silently). */
-const PARAMS: Record<FaultKind, readonly string[]> = {
-  'pmi-skid': ['meanNs', 'maxNs', 'probability'],
-  'drop-pmi': ['probability'],
-  'late-pmi': ['delayNs', 'probability'],
-  'pmi-overcount': ['events'],
-  'counter-stuck-zero': ['event'],
-  'kernel-leak-into-user': ['fraction'],
-  'branch-miscount-at-exit': ['delta', 'reasons'],
-  'test-leak-host-counter': [],
-  'test-filter-bypass': [],
-  'test-migration-drop-state': ['drop', 'from'],
+export const FAULT_PARAMS: Record<FaultKind, Readonly<Record<string, FaultParamType>>> = {
+  'pmi-skid': { meanNs: 'duration', maxNs: 'duration', probability: 'probability' },
+  'drop-pmi': { probability: 'probability' },
+  'late-pmi': { delayNs: 'duration', probability: 'probability' },
+  'pmi-overcount': { events: 'integer' },
+  'counter-stuck-zero': { event: 'event' },
+  'kernel-leak-into-user': { fraction: 'fraction' },
+  'branch-miscount-at-exit': { delta: 'integer', reasons: 'list' },
+  'test-leak-host-counter': {},
+  'test-filter-bypass': {},
+  'test-migration-drop-state': { drop: 'list', from: 'choice' },
 };
+/** The name a fault kind goes by (aliases resolved); undefined for an unknown kind. */
+export function faultKindOf(name: string): FaultKind | undefined {
+  const kind = (Object.prototype.hasOwnProperty.call(ALIASES, name) ? ALIASES[name] : name) as FaultKind;
+  return Object.prototype.hasOwnProperty.call(FAULT_PARAMS, kind) ? kind : undefined;
+}
+const PARAMS: Record<FaultKind, readonly string[]> = Object.fromEntries(
+  Object.entries(FAULT_PARAMS).map(([k, v]) => [k, Object.keys(v)]),
+) as unknown as Record<FaultKind, readonly string[]>;
 
 export interface ActiveFault {
   kind: FaultKind;
@@ -95,9 +109,9 @@ export class FaultInjector {
   add(entry: TimelineEntry): string | null {
     const a = entry.action;
     if (a.kind !== 'fault') return null;
-    const kind = (ALIASES[a.fault] ?? a.fault) as FaultKind;
-    const allowed = PARAMS[kind];
-    if (!allowed) return `unknown fault kind "${a.fault}" (known: ${[...FIDELITY_FAULT_KINDS, ...TEST_ONLY_FAULT_KINDS].join(', ')})`;
+    const kind = faultKindOf(a.fault);
+    const allowed = kind && PARAMS[kind];
+    if (!kind || !allowed) return `unknown fault kind "${a.fault}" (known: ${[...FIDELITY_FAULT_KINDS, ...TEST_ONLY_FAULT_KINDS].join(', ')})`;
     for (const k of Object.keys(a.params)) if (!allowed.includes(k)) return `fault ${kind} has no parameter "${k}" (it takes: ${allowed.join(', ') || 'none'})`;
     const p = a.params;
     const num = (k: string, d: number): number => (p[k] === undefined ? d : Number(p[k]));
@@ -128,6 +142,10 @@ export class FaultInjector {
     if (f.dropFrom !== 'state' && f.dropFrom !== 'message') return `fault ${kind}: from is state or message`;
     const bad = Object.entries(f).find(([, v]) => typeof v === 'number' && Number.isNaN(v));
     if (bad) return `fault ${kind}: parameter ${bad[0]} is not a number or duration`;
+    // Counter adjustments are whole events (they become BigInt counter deltas).
+    for (const k of ['events', 'delta'] as const) {
+      if (!Number.isInteger(f[k]) || Math.abs(f[k]) > MAX_FAULT_EVENTS) return `fault ${kind}: ${k} must be a whole number of events within ±${MAX_FAULT_EVENTS}`;
+    }
     if (p.event !== undefined && p.event !== 'all' && f.event < 0) return `fault ${kind}: unknown event "${p.event}" (known: ${WORKLOAD_EVENT_NAMES.join(', ')})`;
     if (!(f.probability >= 0 && f.probability <= 1) || !(f.fraction >= 0 && f.fraction <= 1)) return `fault ${kind}: probability and fraction must be in [0, 1]`;
     this.faults.push(f);

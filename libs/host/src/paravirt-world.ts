@@ -28,6 +28,12 @@ export interface PvWorldHost {
   emit(e: SimEvent): void;
 }
 
+/** A finding a hypercall raised, handed to a sink instead of the event stream (see ParavirtPart.programStep). */
+export interface PvRaisedFinding {
+  findingKind: string;
+  detail: string;
+}
+
 /** Per-VM paravirt perf state of one host. Registered in the host snapshot registry. */
 export class ParavirtWorld {
   private readonly tables = new Map<string, PvPerfTable>();
@@ -53,8 +59,12 @@ export class ParavirtWorld {
     return this.tables.get(vm);
   }
 
-  /** One hypercall from the port's vCPU of `vm`: guest errors become findings, host errors pv-host-error. */
-  hypercall(port: VcpuWorldPort, vm: string, call: PvHypercallName, id: number, attr?: PvPerfAttr): PvResult {
+  /**
+   * One hypercall from the port's vCPU of `vm`: guest errors become findings, host errors
+   * pv-host-error. With `sink`, the findings go to it instead of the event stream (a caller
+   * making many calls at once folds the repeats into one finding each).
+   */
+  hypercall(port: VcpuWorldPort, vm: string, call: PvHypercallName, id: number, attr?: PvPerfAttr, sink?: (f: PvRaisedFinding) => void): PvResult {
     const t = this.table(vm);
     const vcpu = port.vcpu;
     let r: PvResult;
@@ -63,15 +73,22 @@ export class ParavirtWorld {
     } else if (call === 'open') r = t.open(port, id, attr ?? defaultAttr());
     else r = t[call](port, id);
     if (!r.ok) {
-      const at = { host: this.world.id, vm, vcpu };
-      const atNs = this.world.nowNs;
-      if (r.side === 'guest') this.world.emit({ kind: 'finding', atNs, at, findingKind: r.finding.findingKind, detail: `${vm}/vcpu${vcpu}: ${r.reason} → ${r.errno} to the guest` });
+      let f: PvRaisedFinding;
+      if (r.side === 'guest') f = { findingKind: r.finding.findingKind, detail: `${vm}/vcpu${vcpu}: ${r.reason} → ${r.errno} to the guest` };
       else {
         this.hostErrors.set(vm, (this.hostErrors.get(vm) ?? 0) + 1);
-        this.world.emit({ kind: 'finding', atNs, at, findingKind: 'pv-host-error', detail: `${vm}/vcpu${vcpu}: ${r.reason} (${r.errno}); the guest's hypercall is not answered` });
+        f = { findingKind: 'pv-host-error', detail: `${vm}/vcpu${vcpu}: ${r.reason} (${r.errno}); the guest's hypercall is not answered` };
       }
+      if (sink) sink(f);
+      else this.emitFinding(vm, vcpu, f);
     }
     return r;
+  }
+
+  /** A paravirt finding of `vm`'s vCPU at the world's current time; `count` > 1 when it stands for repeats. */
+  emitFinding(vm: string, vcpu: number, f: PvRaisedFinding, count = 1): void {
+    const at = { host: this.world.id, vm, vcpu };
+    this.world.emit({ kind: 'finding', atNs: this.world.nowNs, at, findingKind: f.findingKind, detail: f.detail, ...(count > 1 && { count }) });
   }
 
   /**

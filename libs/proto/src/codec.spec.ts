@@ -30,6 +30,16 @@ describe('EventBatch codec', () => {
     expect(decodeEventBatch(bytes)).toEqual(EVERY_EVENT_KIND);
   });
 
+  it('round-trips the count of a folded finding, and leaves a single finding without one', () => {
+    const folded: Extract<SimEvent, { kind: 'finding' }>[] = [
+      { kind: 'finding', atNs: 8000, at, findingKind: 'pv-limit-exceeded', detail: 'open refused', count: 98_976 },
+      { kind: 'finding', atNs: 8000, at, findingKind: 'pv-limit-exceeded', detail: 'open refused' },
+    ];
+    expect(decodeEventBatch(encodeEventBatch(folded))).toEqual(folded);
+    // A single finding encodes exactly as before the field existed (content digests unchanged).
+    expect(encodeEventBatch([{ ...folded[0], count: 1 }])).toEqual(encodeEventBatch([folded[1]]));
+  });
+
   it('interns each name once per batch and delta-encodes time', () => {
     const events: SimEvent[] = [];
     for (let i = 0; i < 100; i++) {

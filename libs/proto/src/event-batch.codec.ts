@@ -146,6 +146,7 @@ export function encodeEventBatch(events: readonly SimEvent[], baseNs = events.le
         varint(w, 1, at);
         varint(w, 2, str(e.findingKind));
         if (e.detail) w.uint32(26).string(e.detail);
+        if (e.count !== undefined && e.count > 1) varint(w, 4, e.count);
         break;
       case 'programStep':
         w.uint32(170).fork(); // 21
@@ -329,7 +330,7 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
       });
     } else if (ev.finding) {
       const e = ev.finding;
-      out.push({ kind: 'finding', atNs, at: place(e.at), findingKind: req(e.kind), detail: e.detail ?? '' });
+      out.push({ kind: 'finding', atNs, at: place(e.at), findingKind: req(e.kind), detail: e.detail ?? '', ...(e.count ? { count: e.count } : {}) });
     } else if (ev.programStep) {
       const e = ev.programStep;
       out.push({

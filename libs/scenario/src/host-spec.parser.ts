@@ -6,6 +6,7 @@ import { formatDurationNs, VPMU_MODES, type HostNoiseThread, type HostPerfSessio
 
 import { readHostPerfSession } from './perf-session.parser';
 import { MAX_PCPUS, SCENARIO_DEFAULTS } from './scenario.defaults';
+import { MIN_NOISE_PERIOD_NS, MIN_TIMESLICE_NS, WHY } from './scenario.limits';
 import { ScenarioBuildContext } from './scenario-build.context';
 import { childPath, Field } from './yaml-node.reader';
 
@@ -62,7 +63,7 @@ export function readHost(ctx: ScenarioBuildContext, f: Field): HostSpec | undefi
   }
 
   const nmiWatchdog = ctx.opt(m, 'nmiWatchdog', (x) => ctx.r.bool(x)) ?? SCENARIO_DEFAULTS.host.nmiWatchdog;
-  const timesliceNs = ctx.opt(m, 'timeslice', (x) => ctx.r.duration(x, { min: 1 })) ?? SCENARIO_DEFAULTS.host.timesliceNs;
+  const timesliceNs = ctx.opt(m, 'timeslice', (x) => ctx.r.duration(x, { min: MIN_TIMESLICE_NS, why: WHY.timeslice })) ?? SCENARIO_DEFAULTS.host.timesliceNs;
 
   const perf: HostPerfSession[] = [];
   const perfField = m.get('perf');
@@ -138,7 +139,7 @@ function readNoiseThread(
   const cpusField = m.get('cpus');
   const cpus = cpusField ? ctx.cpuList(cpusField, hostLabel, pcpus) : 'all';
   const periodField = m.require('period', 'how often the thread wakes up, e.g. 10ms');
-  const periodNs = periodField && ctx.r.duration(periodField, { min: 1 });
+  const periodNs = periodField && ctx.r.duration(periodField, { min: MIN_NOISE_PERIOD_NS, why: WHY.noisePeriod });
   const runtimeField = m.require('runtime', 'how long it runs each time, e.g. 1ms');
   const runtimeNs = runtimeField && ctx.r.duration(runtimeField, { min: 1 });
   if (runtimeField && periodNs !== undefined && runtimeNs !== undefined && runtimeNs > periodNs) {

@@ -7,7 +7,7 @@ import { EVENT_NAMES } from './perf-session.parser';
 import { SCENARIO_DEFAULTS } from './scenario.defaults';
 import { formatScenarioErrors, type ScenarioError } from './scenario.errors';
 import { parseScenario } from './scenario.parser';
-import { base, errors, expectError, host, MINIMAL, ok, withVm } from './testing/parse-scenario.fixture';
+import { base, errors, expectError, host, MINIMAL, ok, okWithWarnings, withVm } from './testing/parse-scenario.fixture';
 
 // ---- valid files and defaults -----------------------------------------------------------------------
 
@@ -174,7 +174,7 @@ timeline:
   - at: 300ms
     fault: { kind: host-node-crash, target: h1, duration: 10ms, params: { replica: 2, mode: hard, now: true } }
 costs:
-  vmExitCycles: 1100
+  vmExitRoundTripCycles: 1100
   pmuContextSwitchCycles: 4000.5
 `);
     expect(s).toMatchObject({ name: 'full', seed: 7, durationNs: 1e9, epochNs: 500_000, checkpointEveryEpochs: 10, sampleIntervalNs: 2e6 });
@@ -226,7 +226,7 @@ costs:
     ]);
     expect(s.timeline[4].action).toEqual({ kind: 'migrate', vm: 'vm1', to: 'h2', bandwidthBytesPerSec: 25e9 / 8, maxDowntimeNs: 50e6 });
     expect(s.timeline[3].action).toEqual({ kind: 'fault', fault: 'host-node-crash', target: 'h1', durationNs: 10e6, params: { replica: '2', mode: 'hard', now: 'true' } });
-    expect(s.costs).toEqual({ vmExitCycles: 1100, pmuContextSwitchCycles: 4000.5 });
+    expect(s.costs).toEqual({ vmExitRoundTripCycles: 1100, pmuContextSwitchCycles: 4000.5 });
   });
 
   it('accepts YAML anchors, merge keys and top-level x- keys', () => {
@@ -383,7 +383,9 @@ describe('parseScenario: top level', () => {
   });
 
   it('checks epoch: > 0 and <= duration', () => {
-    expectError(base({ epoch: 0 }), 'epoch', 'must be at least 1ns');
+    expectError(base({ epoch: 0 }), 'epoch', 'must be at least 1us');
+    expectError(base({ epoch: '999ns' }), 'epoch', 'must be at least 1us (each epoch is a barrier');
+    expect(ok(base({ epoch: '1us' })).epochNs).toBe(1000);
     expectError(base({ epoch: '20ms' }), 'epoch', 'epoch 20ms is longer than the run (duration 10ms)');
     expect(ok(base({ epoch: '10ms' })).epochNs).toBe(10e6);
     expect(ok(base({ epoch: '3ms' })).epochNs).toBe(3e6); // need not divide the duration
@@ -396,15 +398,29 @@ describe('parseScenario: top level', () => {
 
   it('checks checkpointEvery and sampleInterval', () => {
     expectError(base({ checkpointEvery: 0 }), 'checkpointEvery', 'must be at least 1');
-    expectError(base({ sampleInterval: '0ms' }), 'sampleInterval', 'must be at least 1ns');
+    expectError(base({ sampleInterval: '0ms' }), 'sampleInterval', 'must be at least 10us');
+    expectError(base({ sampleInterval: '1ns' }), 'sampleInterval', 'perf_event_max_sample_rate');
+    expect(ok(base({ sampleInterval: '10us' })).sampleIntervalNs).toBe(10_000);
   });
 
-  it('reads costs as non-negative numbers', () => {
-    expect(ok(base({ costs: { vmExitCycles: 1000, x_y2: 0 } })).costs).toEqual({ vmExitCycles: 1000, x_y2: 0 });
-    expectError(base({ costs: { vmExitCycles: -1 } }), 'costs.vmExitCycles', 'must not be negative');
-    expectError(base({ costs: { vmExitCycles: '1000' } }), 'costs.vmExitCycles', 'expected a number');
-    expectError(base({ costs: { 'bad name': 1 } }), 'costs.bad name', 'not a cost parameter name');
+  it('reads costs: names from the cost model, values as bounded non-negative numbers', () => {
+    expect(ok(base({ costs: { msrTrapCycles: 1000, pvEventSyncNs: 0 } })).costs).toEqual({ msrTrapCycles: 1000, pvEventSyncNs: 0 });
+    expectError(base({ costs: { msrTrapCycles: -1 } }), 'costs.msrTrapCycles', 'must not be negative');
+    expectError(base({ costs: { msrTrapCycles: '1000' } }), 'costs.msrTrapCycles', 'expected a number');
+    expectError(base({ costs: { msrTrapCycles: 2e10 } }), 'costs.msrTrapCycles', 'must be at most 10000000000 (no modelled action costs more than 1s)');
+    expectError(base({ costs: { perfEventCreateNs: 2e9 } }), 'costs.perfEventCreateNs', 'must be at most 1000000000');
+    expectError(base({ costs: { msrTrapCycle: 1 } }), 'costs.msrTrapCycle', 'unknown cost parameter (did you mean "msrTrapCycles"?)');
+    expectError(base({ costs: { vmExitCycles: 1 } }), 'costs.vmExitCycles', 'unknown cost parameter (known: vmExitRoundTripCycles,');
+    expectError(base({ costs: { 'bad name': 1 } }), 'costs.bad name', 'unknown cost parameter');
     expectError(base({ costs: [1] }), 'costs', 'expected a mapping, got a list');
+  });
+
+  it('warns about a merely large run with the number of epochs and a size bound', () => {
+    const r = okWithWarnings(base({ duration: '200s' }));
+    expect(r.warnings).toEqual([expect.stringMatching(/^a large run: about 200,000 epochs \(duration 200s \/ epoch 1ms\); .* more than 160 MB/)]);
+    expect(okWithWarnings(base({ duration: '100s' })).warnings).toEqual([]);
+    const samples = okWithWarnings(withVm({ vcpus: 4 }, { duration: '30s', epoch: '10ms', sampleInterval: '10us' }));
+    expect(samples.warnings).toEqual([expect.stringMatching(/^a large run: about 12\.0 million counter samples/)]);
   });
 });
 

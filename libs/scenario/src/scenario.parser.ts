@@ -16,7 +16,10 @@ import { ScenarioBuildContext } from './scenario-build.context';
 import { ScenarioError } from './scenario.errors';
 import { checkMigrations, readTimelineEntry } from './timeline.parser';
 import { readVm } from './vm-spec.parser';
-import { Diagnostics, Field, NodeReader } from './yaml-node.reader';
+import { checkRunSize } from './run-size.check';
+import { readCosts } from './costs.parser';
+import { MIN_EPOCH_NS, MIN_SAMPLE_INTERVAL_NS, WHY } from './scenario.limits';
+import { Diagnostics, Field, findTooDeep, MAX_NESTING_DEPTH, NodeReader } from './yaml-node.reader';
 
 export type ScenarioParseResult =
   | { ok: true; scenario: Scenario; warnings: string[] }
@@ -42,8 +45,12 @@ export function parseScenario(text: string): ScenarioParseResult {
   const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text; // byte order mark
   const doc = parseDocument(source, { lineCounter, merge: true, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    return fail(doc.errors.map((e) => yamlError(e, lineCounter)));
+    // One nesting error is enough: the YAML library may report its stack overflow more than once.
+    const overflow = doc.errors.find(isStackOverflow);
+    return fail(overflow ? [yamlError(overflow, lineCounter)] : doc.errors.map((e) => yamlError(e, lineCounter)));
   }
+  const deep = findTooDeep(doc.contents, MAX_NESTING_DEPTH);
+  if (deep) return fail([tooDeep(deep.range ? lineCounter.linePos(deep.range[0]).line : undefined)]);
 
   const diag = new Diagnostics();
   const reader = new NodeReader(doc, lineCounter, diag);
@@ -96,8 +103,15 @@ function findBinary(text: string): ScenarioError | undefined {
   };
 }
 
+function tooDeep(line: number | undefined): ScenarioError {
+  const message = `mappings and lists are nested more than ${MAX_NESTING_DEPTH} levels deep here; a scenario needs fewer than ten (see docs/scenario.md "Limits")`;
+  return line === undefined ? { path: '', message } : { path: '', message, line };
+}
+
 function yamlError(e: YAMLError, lineCounter: LineCounter): ScenarioError {
   const line = lineCounter.linePos(e.pos[0]).line;
+  // The YAML library reads nested collections recursively: thousands of levels exhaust its stack.
+  if (isStackOverflow(e)) return tooDeep(line);
   const messages: Partial<Record<string, string>> = {
     MULTIPLE_DOCS: 'a scenario file holds one YAML document; remove the second `---` document',
     DUPLICATE_KEY: 'a key appears twice in the same mapping; remove one of them',
@@ -105,6 +119,10 @@ function yamlError(e: YAMLError, lineCounter: LineCounter): ScenarioError {
   };
   const message = messages[e.code] ?? `invalid YAML: ${firstLine(e.message).replace(/ at line \d+, column \d+:?$/, '')}`;
   return { path: '', message, line };
+}
+
+function isStackOverflow(e: YAMLError): boolean {
+  return /Maximum call stack size exceeded/.test(e.message);
 }
 
 function firstLine(s: string): string {
@@ -134,14 +152,14 @@ function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undef
   const epochField = m.get('epoch');
   let epochNs: number = Math.min(SCENARIO_DEFAULTS.epochNs, durationNs ?? SCENARIO_DEFAULTS.epochNs);
   if (epochField) {
-    const e = ctx.r.duration(epochField, { min: 1 });
+    const e = ctx.r.duration(epochField, { min: MIN_EPOCH_NS, why: WHY.epoch });
     if (e !== undefined && durationNs !== undefined && e > durationNs) {
       ctx.r.error(epochField, `epoch ${formatDurationNs(e)} is longer than the run (duration ${formatDurationNs(durationNs)})`);
     }
     epochNs = e ?? epochNs;
   }
   const checkpointEveryEpochs = ctx.opt(m, 'checkpointEvery', (f) => ctx.r.int(f, { min: 1 })) ?? SCENARIO_DEFAULTS.checkpointEveryEpochs;
-  const sampleIntervalNs = ctx.opt(m, 'sampleInterval', (f) => ctx.r.duration(f, { min: 1 })) ?? SCENARIO_DEFAULTS.sampleIntervalNs;
+  const sampleIntervalNs = ctx.opt(m, 'sampleInterval', (f) => ctx.r.duration(f, { min: MIN_SAMPLE_INTERVAL_NS, why: WHY.sampleInterval })) ?? SCENARIO_DEFAULTS.sampleIntervalNs;
 
   const hostsField = m.require('hosts', 'at least one host');
   const hosts: HostSpec[] = [];
@@ -180,20 +198,10 @@ function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undef
   const sortedTimeline = order.map((i) => timeline[i]);
   checkMigrations(ctx, sortedTimeline, order.map((i) => timelineFields[i]));
 
-  const costs: Record<string, number> = {};
   const costsField = m.get('costs');
-  if (costsField) {
-    const cm = ctx.r.map(costsField, [], { anyKey: true });
-    for (const key of cm?.keys() ?? []) {
-      const f = cm!.get(key)!;
-      if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(key)) {
-        ctx.r.error(f, `"${key}" is not a cost parameter name (letters, digits and "_", units in the name, e.g. vmExitCycles)`);
-        continue;
-      }
-      const v = ctx.r.number(f, { min: 0 });
-      if (v !== undefined) costs[key] = v;
-    }
-  }
+  const costs = costsField ? readCosts(ctx, costsField) : {};
+
+  if (durationNs !== undefined) checkRunSize(ctx, { durationNs, epochNs, sampleIntervalNs, hosts, vms });
 
   return {
     version: 1,

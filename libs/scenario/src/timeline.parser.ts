@@ -4,6 +4,10 @@
 
 import { formatDurationNs, type TimelineAction, type TimelineEntry } from '@vpmu/world-spec';
 
+import { FAULT_PARAMS, faultKindOf, FIDELITY_FAULT_KINDS, MAX_FAULT_EVENTS, TEST_ONLY_FAULT_KINDS, type FaultParamType } from '@vpmu/host';
+import { WORKLOAD_EVENT_NAMES } from '@vpmu/pmu';
+
+import { didYouMean } from './did-you-mean';
 import { SCENARIO_DEFAULTS } from './scenario.defaults';
 import { ScenarioBuildContext } from './scenario-build.context';
 import { childPath, Field } from './yaml-node.reader';
@@ -87,6 +91,10 @@ function readTimelineAction(ctx: ScenarioBuildContext, kind: (typeof TIMELINE_AC
       const m = ctx.r.map(f, KEYS.fault);
       if (!m) return undefined;
       const fault = ctx.optReq(m, 'kind', (x) => ctx.r.id(x));
+      if (fault !== undefined && faultKindOf(fault) === undefined) {
+        const known = [...FIDELITY_FAULT_KINDS, ...TEST_ONLY_FAULT_KINDS];
+        ctx.r.warn(m.get('kind')!, `unknown fault kind "${fault}"${didYouMean(fault, known) || ` (known: ${known.join(', ')})`}; the run refuses this action with EINVAL`);
+      }
       const targetField = m.require('target', 'the id of a host or VM');
       let target: string | undefined;
       if (targetField) {
@@ -99,19 +107,71 @@ function readTimelineAction(ctx: ScenarioBuildContext, kind: (typeof TIMELINE_AC
         }
       }
       const durationNs = ctx.opt(m, 'duration', (x) => ctx.r.duration(x, { min: 0 })) ?? 0;
-      const params: Record<string, string> = {};
       const pf = m.get('params');
-      if (pf) {
-        const pm = ctx.r.map(pf, [], { anyKey: true });
-        for (const key of pm?.keys() ?? []) {
-          const x = pm!.get(key)!;
-          const v = ctx.r.scalarValue(x);
-          if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') params[key] = String(v);
-          else ctx.r.typeError(x, 'a string, number or boolean');
-        }
-      }
+      const params = pf ? readFaultParams(ctx, pf, fault) : {};
       if (fault === undefined || target === undefined) return undefined;
       return { kind, fault, target, durationNs, params };
+    }
+  }
+}
+
+/**
+ * A fault's `params`. For a kind the fault injector knows (libs/host/src/fault-injector.ts), each
+ * value is checked against the parameter's type here, so a bad value fails at validate with its
+ * path. An unknown kind or parameter is left to the run, which refuses the action with EINVAL
+ * (reported under the VM's actions): validate warns about it.
+ */
+function readFaultParams(ctx: ScenarioBuildContext, f: Field, fault: string | undefined): Record<string, string> {
+  const params: Record<string, string> = {};
+  const pm = ctx.r.map(f, [], { anyKey: true });
+  if (!pm) return params;
+  const kind = fault === undefined ? undefined : faultKindOf(fault);
+  const schema = kind === undefined ? undefined : FAULT_PARAMS[kind];
+  for (const key of pm.keys()) {
+    const x = pm.get(key)!;
+    const v = ctx.r.scalarValue(x);
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+      ctx.r.typeError(x, 'a string, number or boolean');
+      continue;
+    }
+    params[key] = String(v);
+    if (!schema) continue;
+    const type = Object.prototype.hasOwnProperty.call(schema, key) ? schema[key] : undefined;
+    if (type === undefined) {
+      const names = Object.keys(schema);
+      ctx.r.warn(x, `fault ${kind} has no parameter "${key}"${didYouMean(key, names) || ` (it takes: ${names.join(', ') || 'none'})`}; the run refuses this action with EINVAL`);
+      continue;
+    }
+    checkFaultParam(ctx, x, type);
+  }
+  return params;
+}
+
+function checkFaultParam(ctx: ScenarioBuildContext, x: Field, type: FaultParamType): void {
+  switch (type) {
+    case 'duration':
+      ctx.r.duration(x, { min: 0 });
+      return;
+    case 'probability':
+    case 'fraction':
+      ctx.r.number(x, { min: 0, max: 1 });
+      return;
+    case 'integer':
+      ctx.r.int(x, { min: -MAX_FAULT_EVENTS, max: MAX_FAULT_EVENTS, why: 'a 32-bit counter\'s range' });
+      return;
+    case 'event':
+      ctx.r.oneOf(x, [...WORKLOAD_EVENT_NAMES, 'all']);
+      return;
+    case 'choice':
+      ctx.r.oneOf(x, ['state', 'message'] as const);
+      return;
+    case 'list': {
+      const s = ctx.nonEmptyString(x);
+      if (s === undefined || !x.path.endsWith('.drop')) return;
+      const bad = s.split(',').map((p) => p.trim()).filter((p) => !['counters', 'pmis', 'period'].includes(p));
+      // Like an unknown parameter, refused by the run with EINVAL (an action outcome it reports).
+      if (bad.length > 0) ctx.r.warn(x, `drop takes a comma list of counters, pmis, period; got "${bad.join(', ')}"; the run refuses this action with EINVAL`);
+      return;
     }
   }
 }

@@ -4,6 +4,7 @@
 import { VPMU_MODES, type EventFilterSpec, type HostSpec, type VpmuMode, type VpmuSpec } from '@vpmu/world-spec';
 
 import { MAX_FILTER_EVENTS, SCENARIO_DEFAULTS, U32_MAX } from './scenario.defaults';
+import { MAX_PV_EVENT_LIMIT, WHY } from './scenario.limits';
 import { ScenarioBuildContext } from './scenario-build.context';
 import { Field } from './yaml-node.reader';
 
@@ -53,7 +54,7 @@ export function readVpmu(ctx: ScenarioBuildContext, f: Field, host: HostSpec | u
   if (armPmu !== undefined) spec.armPmu = armPmu;
   const nr = ctx.opt(m, 'nrCounters', (x) => ctx.r.int(x, { min: 0, max: 31 }));
   if (nr !== undefined) spec.nrCounters = nr;
-  spec.pvEventLimit = ctx.opt(m, 'pvEventLimit', (x) => ctx.r.int(x, { min: 0 })) ?? spec.pvEventLimit;
+  spec.pvEventLimit = ctx.opt(m, 'pvEventLimit', (x) => ctx.r.int(x, { min: 0, max: MAX_PV_EVENT_LIMIT, why: WHY.pvEventLimit })) ?? spec.pvEventLimit;
   spec.pmiVector = ctx.opt(m, 'pmiVector', (x) => ctx.r.oneOf(x, ['dedicated', 'shared'] as const)) ?? spec.pmiVector;
   return spec;
 }

@@ -29,6 +29,8 @@ export interface Field {
 export interface Range {
   min?: number;
   max?: number;
+  /** Why the bound exists, shown in the error ("the widest core retires 8 per cycle"). */
+  why?: string;
 }
 
 export class Diagnostics {
@@ -96,6 +98,43 @@ export interface MapOptions {
  * past this many alias hops into collections the reader refuses instead of walking them all.
  */
 export const MAX_ALIAS_EXPANSIONS = 1000;
+
+/**
+ * Keys that name JavaScript object machinery: a scenario key with one of these names would be
+ * dropped or, worse, replace an object's prototype where a reader copies keys into a plain object
+ * (fault `params`, `costs`). No field of the format is called this, so they are refused anywhere.
+ */
+export const RESERVED_KEYS: readonly string[] = ['__proto__', 'constructor', 'prototype'];
+
+/**
+ * Deepest nesting of mappings and lists a scenario may have. The deepest real path is about six
+ * levels (`vms[0].vpmu.filter.masked[0].event`); 64 is far above any real scenario and far below
+ * the depth at which the YAML library's recursive reader runs out of stack (a few thousand).
+ */
+export const MAX_NESTING_DEPTH = 64;
+
+/**
+ * The first node nested deeper than `limit` (its depth counts the top level as 1), walked without
+ * recursion so a deep document cannot exhaust the stack here either. Aliases are leaves here: what
+ * they point to is checked where it is defined.
+ */
+export function findTooDeep(root: unknown, limit: number): YamlNode | undefined {
+  const stack: { node: unknown; depth: number }[] = [{ node: root, depth: 1 }];
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop()!;
+    if (!isMap(node) && !isSeq(node)) continue;
+    if (depth > limit) return node;
+    for (const item of node.items) {
+      if (isMap(node)) {
+        const pair = item as { key: unknown; value: unknown };
+        stack.push({ node: pair.key, depth: depth + 1 }, { node: pair.value, depth: depth + 1 });
+      } else {
+        stack.push({ node: item, depth: depth + 1 });
+      }
+    }
+  }
+  return undefined;
+}
 
 export class NodeReader {
   private aliasExpansions = 0;
@@ -167,6 +206,10 @@ export class NodeReader {
         }
         const key = String(keyNode.value);
         const path = childPath(f.path, key);
+        if (RESERVED_KEYS.includes(key)) {
+          this.diag.error(path, `"${key}" is a reserved name and cannot be a key; remove it or rename it`, keyLine ?? f.line);
+          continue;
+        }
         if (options.ignoreKeys?.test(key)) continue;
         if (!options.anyKey && !allowedKeys.includes(key)) {
           if (!fromMerge || !entries.has(key)) {
@@ -349,12 +392,13 @@ export class NodeReader {
   }
 
   private inRange(f: Field, v: number, range: Range, show: (n: number) => string): number | undefined {
+    const why = range.why ? ` (${range.why})` : '';
     if (range.min !== undefined && v < range.min) {
-      this.error(f, range.min === 0 ? `must not be negative, got ${show(v)}` : `must be at least ${show(range.min)}, got ${show(v)}`);
+      this.error(f, range.min === 0 ? `must not be negative, got ${show(v)}` : `must be at least ${show(range.min)}${why}, got ${show(v)}`);
       return undefined;
     }
     if (range.max !== undefined && v > range.max) {
-      this.error(f, `must be at most ${show(range.max)}, got ${show(v)}`);
+      this.error(f, `must be at most ${show(range.max)}${why}, got ${show(v)}`);
       return undefined;
     }
     return v;

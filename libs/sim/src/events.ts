@@ -55,7 +55,13 @@ export interface MigrationPhaseEvent extends Base {
   /** Refusal reason or a note (e.g. pre-copy did not converge). */
   detail?: string;
 }
-export interface FindingEvent extends Base { kind: 'finding'; findingKind: string; detail: string }
+export interface FindingEvent extends Base {
+  kind: 'finding';
+  findingKind: string;
+  detail: string;
+  /** How many repeats of the same finding this one stands for (absent = one): a model folds a burst into one event. */
+  count?: number;
+}
 export interface ProgramStepEvent extends Base {
   kind: 'programStep';
   step: number;

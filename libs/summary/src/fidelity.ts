@@ -62,7 +62,7 @@ export class FidelityCollector {
     if (e.at.vm === undefined || !(e.findingKind in REPLAY_BREAKERS)) return;
     let m = this.findings.get(e.at.vm);
     if (!m) this.findings.set(e.at.vm, (m = new Map()));
-    m.set(e.findingKind, (m.get(e.findingKind) ?? 0) + 1);
+    m.set(e.findingKind, (m.get(e.findingKind) ?? 0) + (e.count ?? 1)); // a folded finding counts for its repeats
   }
 
   build(vmId: string, vpmuMode: string): VmFidelity {

@@ -2,7 +2,7 @@
 // feeds each epoch's decoded events in canonical order; nothing is kept per event.
 import type { Scenario } from '@vpmu/scenario';
 import type { SimEvent } from '@vpmu/sim';
-import { TIMELINE_ACTION_FINDING, type FindingSummary, type HostSummary, type RunSummary, type VmSummary } from './summary.types';
+import { MAX_FINDING_ENTRIES, TIMELINE_ACTION_FINDING, type FindingSummary, type HostSummary, type RunSummary, type VmSummary } from './summary.types';
 import { FIDELITY_RECORD_COMMAND, FidelityCollector } from './fidelity';
 
 export interface RunIdentity {
@@ -26,6 +26,8 @@ export class SummaryBuilder {
   /** Latest sample per vm -> vcpu -> event. */
   private readonly lastSample = new Map<string, Map<number, Map<string, { actual: number; observed: number }>>>();
   private readonly findings: FindingSummary[] = [];
+  /** Aggregation key (kind, place, detail class) → its entry in `findings`. */
+  private readonly findingIndex = new Map<string, FindingSummary>();
   private readonly perfEvents = new Map<string, Map<string, { state: string; count: number }>>();
   private readonly guestPerf = new Map<string, Map<string, VmSummary['guestPerf'][number]>>();
   deadLetters = 0;
@@ -97,14 +99,7 @@ export class SummaryBuilder {
             this.onActionOutcome(e.atNs, e.at.vm, e.detail);
             break;
           }
-          this.findings.push({
-            kind: e.findingKind,
-            atNs: e.atNs,
-            host: e.at.host ?? null,
-            vm: e.at.vm ?? null,
-            vcpu: e.at.vcpu ?? null,
-            detail: e.detail,
-          });
+          this.onFinding(e);
           break;
         case 'programStep': {
           const vm = this.vmOf(e);
@@ -248,6 +243,24 @@ export class SummaryBuilder {
     };
   }
 
+  /** Repeats (same kind, place and detail class) fold into one entry with a count and the first/last time. */
+  private onFinding(e: Extract<SimEvent, { kind: 'finding' }>): void {
+    const place = `${e.findingKind}\u0000${e.at.host ?? ''}\u0000${e.at.pcpu ?? ''}\u0000${e.at.vm ?? ''}\u0000${e.at.vcpu ?? ''}`;
+    let key = `${place}\u0000${detailClass(e.detail)}`;
+    if (!this.findingIndex.has(key) && this.findingIndex.size >= MAX_FINDING_ENTRIES) key = `${place}\u0000*`;
+    const count = e.count ?? 1;
+    const f = this.findingIndex.get(key);
+    if (f) {
+      f.count += count;
+      f.lastAtNs = Math.max(f.lastAtNs, e.atNs);
+      return;
+    }
+    const detail = key.endsWith('\u0000*') ? `${e.detail} (with the later ${e.findingKind} findings here whose details differ: the summary keeps at most ${MAX_FINDING_ENTRIES} distinct findings)` : e.detail;
+    const entry: FindingSummary = { kind: e.findingKind, atNs: e.atNs, lastAtNs: e.atNs, count, host: e.at.host ?? null, vm: e.at.vm ?? null, vcpu: e.at.vcpu ?? null, detail };
+    this.findingIndex.set(key, entry);
+    this.findings.push(entry);
+  }
+
   /** `<action> <arg>: ok|E...[: detail]` (the format HostWorld's timeline outcomes use). */
   private onActionOutcome(atNs: number, vmId: string | undefined, detail: string): void {
     const vm = vmId !== undefined ? this.vms.get(vmId) : undefined;
@@ -259,6 +272,14 @@ export class SummaryBuilder {
   private vmOf(e: SimEvent): VmSummary | undefined {
     return e.at.vm !== undefined ? this.vms.get(e.at.vm) : undefined;
   }
+}
+
+/**
+ * A finding's detail with its free-standing numbers masked: "id 7 ... 1.5us" and "id 8 ... 2us"
+ * are one class. Numbers inside names ("cpu1", "vcpu0", "gp1") are kept: they say where.
+ */
+function detailClass(detail: string): string {
+  return detail.replace(/\b\d+(?:\.\d+)?/g, '#');
 }
 
 function sortedRecord<T>(r: Record<string, T>): Record<string, T> {

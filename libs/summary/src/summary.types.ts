@@ -89,14 +89,28 @@ export interface HostSummary {
   perfEvents: HostPerfEventSummary[];
 }
 
+/**
+ * One finding, or a run of repeats of it: same kind, same place, same detail class (the detail
+ * with its free-standing numbers masked; "cpu1" keeps its number). `atNs` is the first occurrence, `lastAtNs` the last, `count` how many
+ * (docs/findings.md "Repeated findings"); `detail` is the first occurrence's.
+ */
 export interface FindingSummary {
   kind: string;
   atNs: number;
+  lastAtNs: number;
+  count: number;
   host: string | null;
   vm: string | null;
   vcpu: number | null;
   detail: string;
 }
+
+/**
+ * Most distinct findings a summary keeps. Past it, a finding of a new detail class joins its
+ * kind's entry at that place, so a run cannot make the summary (and the report built from it)
+ * grow with the number of findings: it grows with kinds x places at most.
+ */
+export const MAX_FINDING_ENTRIES = 1000;
 
 export interface RunSummary {
   schema: 1;

@@ -175,11 +175,17 @@ function renderOverhead(s: RunSummary): string {
     <p class="muted">Overhead = (base − with perf) / base of the workload score; baseline score ${fmtScore(o.baselineScore)}.</p>`);
 }
 
+/** A repeated finding's count and last time (the summary folds repeats: docs/findings.md). */
+function repeats(f: RunSummary['findings'][number]): string {
+  const n = f.count ?? 1;
+  return n > 1 ? ` <span class="muted small">×${esc(n.toLocaleString('en-US'))}, last at ${esc(formatNs(f.lastAtNs ?? f.atNs))}</span>` : '';
+}
+
 function renderFindings(s: RunSummary): string {
   if (s.findings.length === 0) return section('findings', 'Findings', '<p class="good big">No semantic hazard observed in this run.</p>');
   const rows = s.findings.map((f, i) => {
     const place = [f.host && `host ${f.host}`, f.vm && `vm ${f.vm}`, f.vcpu !== null && f.vcpu !== undefined ? `vcpu${f.vcpu}` : null].filter(Boolean).join(' · ');
-    return `<tr id="finding-${i}"><td class="num"><a href="#timeline" class="jump" data-t="${f.atNs}" data-i="${i}" title="show on the timeline">${esc(formatNs(f.atNs))}</a></td><td><span class="kind">${esc(f.kind)}</span></td><td>${esc(place)}</td><td>${esc(f.detail)}</td></tr>`;
+    return `<tr id="finding-${i}"><td class="num"><a href="#timeline" class="jump" data-t="${f.atNs}" data-i="${i}" title="show on the timeline">${esc(formatNs(f.atNs))}</a></td><td><span class="kind">${esc(f.kind)}</span></td><td>${esc(place)}</td><td>${esc(f.detail)}${repeats(f)}</td></tr>`;
   }).join('');
   return section('findings', 'Findings', `<table class="grid findings"><thead><tr><th class="num">at</th><th>kind</th><th>where</th><th>detail</th></tr></thead><tbody>${rows}</tbody></table>`,
     'Every semantic hazard the model observed. Click a time to see it on the timeline.');

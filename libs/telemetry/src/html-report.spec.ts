@@ -32,7 +32,7 @@ describe('report.html (static checks)', () => {
 
   it('escapes text coming from the run', () => {
     const { run, data } = buildReport();
-    run.summary.findings.push({ kind: 'counter-leak', atNs: 1000, host: 'h1', vm: '<script>alert(1)</script>', vcpu: 0, detail: 'a & b <i>' });
+    run.summary.findings.push({ kind: 'counter-leak', atNs: 1000, lastAtNs: 1000, count: 1, host: 'h1', vm: '<script>alert(1)</script>', vcpu: 0, detail: 'a & b <i>' });
     const html = renderHtmlReport(run.summary, data);
     expect(html).not.toContain('<script>alert(1)</script>');
     expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');

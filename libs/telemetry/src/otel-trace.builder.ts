@@ -220,7 +220,7 @@ export class OtelTraceBuilder {
       'vpmu.transport': summary.run.transport,
       'vpmu.epochs': summary.run.epochs,
       'vpmu.events.total': summary.events.total,
-      'vpmu.findings': summary.findings.length,
+      'vpmu.findings': summary.findings.reduce((n, f) => n + (f.count ?? 1), 0), // repeats are folded with a count
     });
     this.runSpan.span.name = `run ${summary.run.scenario} (${summary.run.id})`;
     this.end(this.runSpan, endNs);

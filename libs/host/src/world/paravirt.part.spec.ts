@@ -5,6 +5,25 @@ import { cpuNominalGhz } from '../host-presets';
 import { oneHost, SmallWorld } from '../testing/small-world.fixture';
 
 describe('paravirt part', () => {
+  it('folds the refusals of one hypercall step into one finding per kind and errno, with a count', () => {
+    const vms = `  - id: vm1
+    host: h1
+    vcpus: 1
+    vpmu: { mode: paravirt, pvEventLimit: 4 }
+    program:
+      - hypercall: { call: open, id: 10, count: 1000 }
+      - hypercall: { call: open, id: 10 }`;
+    const w = SmallWorld.of(oneHost({ pcpus: 1, vms, duration: '2ms' })).runUntil();
+    const limit = w.findings('pv-limit-exceeded');
+    expect(limit.map((f) => [f.count, f.at.vcpu])).toEqual([[996, 0]]);
+    expect(limit[0].detail).toMatch(/open id 14: .* → ENOSPC to the guest \(and the same for 995 more calls of this step, ids up to 1009: 996 in all\)/);
+    // A single call reports as before: one finding, no count.
+    const dup = w.findings('pv-error-to-guest');
+    expect(dup).toHaveLength(1);
+    expect(dup[0].count).toBeUndefined();
+    expect(w.host().inspect().perfEvents.filter((e) => e.id.startsWith('kvm/pv/'))).toHaveLength(4);
+  });
+
   it('a guest perf session opens and enables its events by hypercalls, each a VMCALL exit charged with the host perf work', () => {
     const vms = `  - id: vm1
     host: h1

@@ -6,7 +6,7 @@
 // guest-perf.part.ts).
 import { PMI_VECTORS } from '@vpmu/kvm';
 import type { ProgramOp } from '@vpmu/world-spec';
-import { pvAttrOfProgram } from '../paravirt-world';
+import { pvAttrOfProgram, type PvRaisedFinding } from '../paravirt-world';
 import type { WorldCore } from './world-core';
 import type { Thread, VmRuntime } from './world-state';
 
@@ -30,7 +30,12 @@ export class ParavirtPart {
     return this.w.pv.peek(this.w.portOf(t), t.vcpu!.vm, id);
   }
 
-  /** A `hypercall` program step (`count` calls on consecutive ids). */
+  /**
+   * A `hypercall` program step (`count` calls on consecutive ids, up to 100,000). The refusals of
+   * one step are folded by finding kind and errno into one finding each, with the number of calls
+   * it stands for: a small program must not make the host emit and hold a finding per call
+   * (docs/findings.md "Repeated findings"). A single call reports as before.
+   */
   programStep(vm: VmRuntime, op: Extract<ProgramOp, { op: 'hypercall' }>): { result: 'ok' | 'gp' | 'undefined'; value: number; errno?: string; vcpu: number } {
     const w = this.w;
     const t = w.threads.get(vm.threads[op.vcpu]);
@@ -39,10 +44,25 @@ export class ParavirtPart {
     const attr = pvAttrOfProgram(op.attr);
     let value = 0;
     let errno: string | undefined;
+    // Classes in order of first appearance; at most one per finding kind and errno.
+    const folded = new Map<string, { finding: PvRaisedFinding; count: number; lastId: number }>();
     for (let n = 0; n < op.count; n++) {
-      const r = w.pv.hypercall(port, vm.spec.id, op.call, op.id + n, attr);
+      const id = op.id + n;
+      let raised: PvRaisedFinding | undefined;
+      const r = w.pv.hypercall(port, vm.spec.id, op.call, id, attr, op.count > 1 ? (f) => (raised = f) : undefined);
       if (r.ok) value = op.call === 'open' ? value + 1 : (r.value ?? 0);
       else errno ??= r.errno;
+      if (raised === undefined) continue;
+      const key = `${raised.findingKind}/${r.ok ? '' : r.errno}`;
+      const c = folded.get(key);
+      if (c) {
+        c.count++;
+        c.lastId = id;
+      } else folded.set(key, { finding: raised, count: 1, lastId: id });
+    }
+    for (const c of folded.values()) {
+      const detail = c.count === 1 ? c.finding.detail : `${c.finding.detail} (and the same for ${c.count - 1} more calls of this step, ids up to ${c.lastId}: ${c.count} in all)`;
+      w.pv.emitFinding(vm.spec.id, port.vcpu, { findingKind: c.finding.findingKind, detail }, c.count);
     }
     return { result: 'ok', value, vcpu: op.vcpu, ...(errno !== undefined && { errno }) };
   }

@@ -235,7 +235,7 @@ export function makeSyntheticRun(options: SyntheticRunOptions = {}): SyntheticRu
   };
   const findings: FindingSummary[] = events
     .filter((e): e is Extract<SimEvent, { kind: 'finding' }> => e.kind === 'finding')
-    .map((e) => ({ kind: e.findingKind, atNs: e.atNs, host: e.at.host ?? null, vm: e.at.vm ?? null, vcpu: e.at.vcpu ?? null, detail: e.detail }));
+    .map((e) => ({ kind: e.findingKind, atNs: e.atNs, lastAtNs: e.atNs, count: e.count ?? 1, host: e.at.host ?? null, vm: e.at.vm ?? null, vcpu: e.at.vcpu ?? null, detail: e.detail }));
   const summary: RunSummary = {
     schema: 1,
     run: { id: `synthetic-${seed}`, scenario: 'synthetic-two-hosts', seed, durationNs, epochs: nEpochs, toolVersion: '0.1.0-test', transport: 'in-process' },
