@@ -1,6 +1,8 @@
 // One row of the scale matrix, run in its own process so its peak RSS is its own:
-// `node dist/bench/scale-row.js HOSTS DURATION_MS` prints one JSON line (ScaleRowResult).
-// Also the entry point for profiling one world: `node --cpu-prof dist/bench/scale-row.js 4 500`.
+// `node dist/bench/scale-row.js HOSTS DURATION_MS [--run-only]` prints one JSON line
+// (ScaleRowResult). Also the entry point for profiling one world:
+// `node --cpu-prof dist/bench/scale-row.js 4 500 --run-only` (--run-only: no decode pass after
+// the run, so the profile holds the run alone; decodeEventsPerSec is then 0).
 // Wall-clock use here is measurement, outside the simulation.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -26,10 +28,12 @@ export interface ScaleRowResult {
   decodeEventsPerSec: number;
   /** Peak resident set of the whole process (simulation, recording, decode pass), bytes. */
   peakRssBytes: number;
+  /** Run digest (names the tool version too) and content digest (the events only). */
   digest: string;
+  contentDigest: string;
 }
 
-async function runRow(hosts: number, durationMs: number): Promise<ScaleRowResult> {
+async function runRow(hosts: number, durationMs: number, decodePass: boolean): Promise<ScaleRowResult> {
   const text = fleetScenarioYaml({ hosts, durationMs });
   const parsed = parseScenario(text);
   if (!parsed.ok) throw new Error(`generated fleet scenario (${hosts} hosts) is invalid: ${JSON.stringify(parsed)}`);
@@ -41,11 +45,11 @@ async function runRow(hosts: number, durationMs: number): Promise<ScaleRowResult
     const r = await runEmbedded({ runId: deriveRunId(text, scenario), scenario, scenarioText: text, toolVersion: TOOL_VERSION, outDir, viewers: false });
     const wallMs = performance.now() - t0; // wall-clock ok: bench
     const cpu = process.cpuUsage(cpu0);
-    const rec = readRecording(path.join(outDir, 'recording.vpmurec'));
+    const rec = decodePass ? readRecording(path.join(outDir, 'recording.vpmurec')) : { epochs: [] };
     const batches = rec.epochs.flatMap((e) => e.frames.map((f) => f.batch));
     let bestDecodeMs = Infinity;
     let decoded = 0;
-    for (let pass = 0; pass < 3; pass++) {
+    for (let pass = 0; decodePass && pass < 3; pass++) {
       const t1 = performance.now(); // wall-clock ok: bench
       decoded = 0;
       for (const b of batches) decoded += decodeEventBatch(b).length;
@@ -59,9 +63,10 @@ async function runRow(hosts: number, durationMs: number): Promise<ScaleRowResult
       cpuMs: (cpu.user + cpu.system) / 1000,
       events: r.summary.events.total,
       recordingBytes: r.recording.bytes,
-      decodeEventsPerSec: decoded / (bestDecodeMs / 1000),
+      decodeEventsPerSec: decodePass ? decoded / (bestDecodeMs / 1000) : 0,
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
       digest: r.summary.digest,
+      contentDigest: r.summary.contentDigest,
     };
   } finally {
     fs.rmSync(outDir, { recursive: true, force: true });
@@ -69,12 +74,14 @@ async function runRow(hosts: number, durationMs: number): Promise<ScaleRowResult
 }
 
 if (require.main === module) {
-  const [hosts, durationMs] = process.argv.slice(2).map(Number);
+  const args = process.argv.slice(2);
+  const runOnly = args.includes('--run-only');
+  const [hosts, durationMs] = args.filter((a) => a !== '--run-only').map(Number);
   if (!Number.isInteger(hosts) || hosts < 1 || !Number.isInteger(durationMs) || durationMs < 1) {
-    process.stderr.write('usage: node dist/bench/scale-row.js HOSTS DURATION_MS\n');
+    process.stderr.write('usage: node dist/bench/scale-row.js HOSTS DURATION_MS [--run-only]\n');
     process.exit(2);
   }
-  runRow(hosts, durationMs).then(
+  runRow(hosts, durationMs, !runOnly).then(
     (r) => process.stdout.write(JSON.stringify(r) + '\n'),
     (err: Error) => {
       process.stderr.write(`scale row failed: ${err.stack}\n`);
