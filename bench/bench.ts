@@ -61,7 +61,7 @@ async function benchScenario(file: string, rows: Row[]): Promise<void> {
   let decoded = 0;
   for (let rep = 0; rep < 3; rep++) for (const b of batches) decoded += decodeEventBatch(b).length;
   const decodeMs = performance.now() - t1; // wall-clock ok: bench
-  rows.push({ name: `${name}: raw protobuf decode rate (ceiling)`, value: Math.round(decoded / (decodeMs / 1000)), unit: 'events/s' });
+  rows.push({ name: `${name}: raw decode rate, decodeEventBatch (ceiling)`, value: Math.round(decoded / (decodeMs / 1000)), unit: 'events/s' });
   await benchReplay(name, path.join(outDir, 'recording.vpmurec'), scenario, rows);
   fs.rmSync(outDir, { recursive: true, force: true });
 }
