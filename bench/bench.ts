@@ -17,6 +17,7 @@ import { clusterServices, spawnService, stopServices, waitForReady, type Cluster
 import { kcatAvailable, startKcatMock } from '../apps/cli/src/cluster/kcat-mock';
 import { measureExportThroughput } from '@vpmu/telemetry';
 import { createKafkaClient, readRunFromKafka } from '@vpmu/transport';
+import { formatScaleMatrix, parseMatrix, runScaleRow, type ScaleMatrixRow } from './scale-matrix';
 
 interface Row {
   name: string;
@@ -60,7 +61,7 @@ async function benchScenario(file: string, rows: Row[]): Promise<void> {
   let decoded = 0;
   for (let rep = 0; rep < 3; rep++) for (const b of batches) decoded += decodeEventBatch(b).length;
   const decodeMs = performance.now() - t1; // wall-clock ok: bench
-  rows.push({ name: `${name}: raw protobuf decode rate (ceiling)`, value: Math.round(decoded / (decodeMs / 1000)), unit: 'events/s' });
+  rows.push({ name: `${name}: raw decode rate, decodeEventBatch (ceiling)`, value: Math.round(decoded / (decodeMs / 1000)), unit: 'events/s' });
   await benchReplay(name, path.join(outDir, 'recording.vpmurec'), scenario, rows);
   fs.rmSync(outDir, { recursive: true, force: true });
 }
@@ -142,6 +143,12 @@ function round(x: number, digits: number): number {
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
+  // The scale matrix first, while this process is still small and idle.
+  const matrix: ScaleMatrixRow[] = [];
+  for (const cell of parseMatrix(process.env.VPMU_BENCH_MATRIX)) {
+    process.stderr.write(`bench: scale row ${cell.hosts} hosts x ${cell.durationMs / 1000} s ...\n`);
+    matrix.push(runScaleRow(cell));
+  }
   const files = (process.env.VPMU_BENCH_SCENARIOS ?? 'quickstart.yaml').split(',');
   for (const f of files) await benchScenario(f, rows);
   // Viewer throughput: spans/s through the real OTLP http/protobuf exporter to a local receiver.
@@ -149,13 +156,15 @@ async function main(): Promise<void> {
   rows.push({ name: `OTLP export throughput (${otlp.spans} spans, ${otlp.otlpRequests} requests)`, value: Math.round(otlp.spansPerSec), unit: 'spans/s' });
   rows.push({ name: 'Perfetto writer throughput', value: Math.round(otlp.perfettoEventsPerSec), unit: 'trace events/s' });
   clearInterval(sampler);
-  rows.push({ name: 'peak RSS', value: round(peakRssBytes / (1024 * 1024), 1), unit: 'MiB' });
+  rows.push({ name: 'peak RSS of the bench process (scenario, cluster conductor, OTLP rows)', value: round(peakRssBytes / (1024 * 1024), 1), unit: 'MiB' });
   const width = Math.max(...rows.map((r) => r.name.length));
-  process.stdout.write(`vpmu-lab bench (${os.cpus().length} cores, node ${process.version})\n`);
+  process.stdout.write(`vpmu-lab bench (${os.cpus().length} cores, node ${process.version})\n\n`);
+  process.stdout.write('scale matrix (generated fleets: per host 8 pCPUs, 4 VMs of 2 vCPUs, emulated/specint and passthrough/fio, guest perf stat; embedded)\n');
+  process.stdout.write(formatScaleMatrix(matrix) + '\n');
   for (const r of rows) process.stdout.write(`${r.name.padEnd(width)}  ${String(r.value).padStart(12)} ${r.unit}\n`);
   for (const n of notes) process.stdout.write(`note: ${n}\n`);
   const out = path.join(ROOT, 'bench', 'results.json');
-  fs.writeFileSync(out, JSON.stringify({ node: process.version, cores: os.cpus().length, rows, notes }, null, 2) + '\n');
+  fs.writeFileSync(out, JSON.stringify({ node: process.version, cores: os.cpus().length, scaleMatrix: matrix, rows, notes }, null, 2) + '\n');
   process.stdout.write(`wrote ${path.relative(process.cwd(), out)}\n`);
 }
 

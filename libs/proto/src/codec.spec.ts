@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { SimEvent } from '@vpmu/sim';
-import { decodeEventBatch, encodeEventBatch, EventBatchDecodeError } from './event-batch.codec';
+import { decodeEventBatch, encodeEventBatch, EventBatchDecodeError, eventsFromBatch } from './event-batch.codec';
 import { decodeEnvelope, encodeEnvelope, EnvelopeDecodeError } from './envelope.codec';
 import { vpmu } from './generated/vpmu';
 
@@ -81,6 +81,45 @@ describe('EventBatch codec', () => {
     expect(() => decodeEventBatch(bad)).toThrow(/string reference 5/);
     const unknown = v1.EventBatch.encode({ strings: [], events: [{ dtNs: 0 }] }).finish();
     expect(() => decodeEventBatch(unknown)).toThrow(/no known kind/);
+    expect(() => decodeEventBatch(encodeEventBatch(EVERY_EVENT_KIND).subarray(0, 40))).toThrow(/not valid protobuf/);
+  });
+
+  // decodeEventBatch reads the wire format by hand; the generated decoder is the reference.
+  const generated = (bytes: Uint8Array): SimEvent[] => eventsFromBatch(v1.EventBatch.decode(bytes));
+
+  it('decodes as the generated decoder does, including messages the encoder never writes', () => {
+    expect(decodeEventBatch(encodeEventBatch(EVERY_EVENT_KIND))).toEqual(generated(encodeEventBatch(EVERY_EVENT_KIND)));
+    // Zero fields written explicitly, an unpacked repeated uint64, the tables before the events,
+    // an unknown field, and a string reference only a used place resolves.
+    const odd = v1.EventBatch.encode({
+      baseNs: 2 ** 40,
+      strings: ['h1', 'x'],
+      places: [{ host: 1, pcpu: 1 }, { host: 9 }],
+      events: [
+        { dtNs: 0, vmEntry: { at: 1, pmuSwitchNs: 0, pmiInjected: false } },
+        { dtNs: 5, lbrSnapshot: { at: 0, fromIp: [1, 2 ** 50], toIp: [] } },
+        { dtNs: 1, finding: { at: 1, kind: 2 } },
+      ],
+    }).finish();
+    const withUnknown = Uint8Array.from([...odd, 0x28, 0x07, 0x3a, 0x02, 0x01, 0x02]); // field 5 varint, field 7 bytes
+    expect(decodeEventBatch(withUnknown)).toEqual(generated(withUnknown));
+    expect(decodeEventBatch(withUnknown)[1]).toMatchObject({ atNs: 2 ** 40 + 5, fromIps: [1, 2 ** 50], toIps: [] });
+  });
+
+  it('decodes every kind with arbitrary values as the generated decoder does (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ kind: fc.nat(EVERY_EVENT_KIND.length - 1), dt: fc.nat(1e12), value: fc.nat(Number.MAX_SAFE_INTEGER) }), { maxLength: 40 }), (rows) => {
+        let t = 0;
+        const events = rows.map((r) => {
+          const e = { ...EVERY_EVENT_KIND[r.kind], atNs: (t += r.dt) } as SimEvent & Record<string, unknown>;
+          for (const k of ['actual', 'count', 'value', 'costNs', 'bytes', 'durationNs', 'overflowNs']) if (k in e) e[k] = r.value;
+          return e as SimEvent;
+        });
+        const bytes = encodeEventBatch(events);
+        expect(decodeEventBatch(bytes)).toEqual(events);
+        expect(decodeEventBatch(bytes)).toEqual(generated(bytes));
+      }),
+    );
   });
 });
 

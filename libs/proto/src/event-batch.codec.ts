@@ -3,8 +3,7 @@
 import type { MigrationPhaseName, MsrResultName, PerfStateName, Place, PmiOwner, SimEvent } from '@vpmu/sim';
 import { Writer } from 'protobufjs/minimal';
 import { vpmu } from './generated/vpmu';
-
-const v1 = vpmu.v1;
+import { readEventBatch, WireFormatError } from './event-batch.decoder';
 
 const PERF_STATES: PerfStateName[] = ['off', 'inactive', 'active', 'error'];
 const MSR_RESULTS: MsrResultName[] = ['ok', 'gp', 'undefined'];
@@ -209,14 +208,15 @@ function packed(w: Writer, field: number, values: readonly number[]): void {
 
 /** Decodes EventBatch bytes back into resolved SimEvents. Throws EventBatchDecodeError on bad input. */
 export function decodeEventBatch(bytes: Uint8Array): SimEvent[] {
-  let batch: vpmu.v1.EventBatch;
   try {
-    batch = v1.EventBatch.decode(bytes);
+    return readEventBatch(bytes, (message) => new EventBatchDecodeError(message));
   } catch (err) {
-    throw new EventBatchDecodeError(`event batch is not valid protobuf: ${(err as Error).message}`);
+    if (err instanceof WireFormatError) throw new EventBatchDecodeError(`event batch is not valid protobuf: ${err.message}`);
+    throw err;
   }
-  return eventsFromBatch(batch);
 }
+
+/** The same events from the generated message objects (for a batch already decoded by protobufjs). */
 
 export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
   const strings = batch.strings ?? [];
@@ -247,13 +247,13 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
     return x;
   };
   const out: SimEvent[] = [];
-  let now = Number(batch.baseNs ?? 0);
+  let now = u64(batch.baseNs);
   for (const ev of batch.events ?? []) {
-    now += Number(ev.dtNs ?? 0);
+    now += u64(ev.dtNs);
     const atNs = now;
     if (ev.counterSample) {
       const e = ev.counterSample;
-      out.push({ kind: 'counterSample', atNs, at: place(e.at), event: req(e.event), actual: Number(e.actual ?? 0), observed: Number(e.observed ?? 0) });
+      out.push({ kind: 'counterSample', atNs, at: place(e.at), event: req(e.event), actual: u64(e.actual), observed: u64(e.observed) });
     } else if (ev.pmi) {
       const e = ev.pmi;
       out.push({
@@ -264,8 +264,8 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
         owner: pick(OWNERS, e.owner, 'PMI owner'),
         deliveredTo: pick(OWNERS, e.deliveredTo, 'PMI receiver'),
         vector: e.vector ?? 0,
-        overflowNs: Number(e.overflowNs ?? 0),
-        skidNs: Number(e.skidNs ?? 0),
+        overflowNs: u64(e.overflowNs),
+        skidNs: u64(e.skidNs),
         lost: !!e.lost,
       });
     } else if (ev.contextSwitch) {
@@ -276,10 +276,10 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
       out.push({ kind: 'guestContextSwitch', atNs, at: place(e.at), prevTask: req(e.prevTask), nextTask: req(e.nextTask) });
     } else if (ev.vmExit) {
       const e = ev.vmExit;
-      out.push({ kind: 'vmExit', atNs, at: place(e.at), reason: req(e.reason), costNs: Number(e.costNs ?? 0), msr: e.msr ?? 0 });
+      out.push({ kind: 'vmExit', atNs, at: place(e.at), reason: req(e.reason), costNs: u64(e.costNs), msr: e.msr ?? 0 });
     } else if (ev.vmEntry) {
       const e = ev.vmEntry;
-      out.push({ kind: 'vmEntry', atNs, at: place(e.at), pmuSwitchNs: Number(e.pmuSwitchNs ?? 0), pmiInjected: !!e.pmiInjected });
+      out.push({ kind: 'vmEntry', atNs, at: place(e.at), pmuSwitchNs: u64(e.pmuSwitchNs), pmiInjected: !!e.pmiInjected });
     } else if (ev.perfState) {
       const e = ev.perfState;
       out.push({
@@ -290,7 +290,7 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
         from: pick(PERF_STATES, e.from, 'perf state'),
         to: pick(PERF_STATES, e.to, 'perf state'),
         cause: req(e.cause),
-        count: Number(e.count ?? 0),
+        count: u64(e.count),
       });
     } else if (ev.msrAccess) {
       const e = ev.msrAccess;
@@ -300,7 +300,7 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
         at: place(e.at),
         msr: e.msr ?? 0,
         write: !!e.write,
-        value: Number(e.value ?? 0),
+        value: u64(e.value),
         result: pick(MSR_RESULTS, e.result, 'MSR result'),
         trapped: !!e.trapped,
       });
@@ -310,8 +310,8 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
         kind: 'lbrSnapshot',
         atNs,
         at: place(e.at),
-        fromIps: (e.fromIp ?? []).map(Number),
-        toIps: (e.toIp ?? []).map(Number),
+        fromIps: (e.fromIp ?? []).map(u64),
+        toIps: (e.toIp ?? []).map(u64),
         foreignEntries: e.foreignEntries ?? 0,
       });
     } else if (ev.migrationPhase) {
@@ -323,8 +323,8 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
         fromHost: req(e.fromHost),
         toHost: req(e.toHost),
         phase: pick(PHASES, e.phase, 'migration phase'),
-        durationNs: Number(e.durationNs ?? 0),
-        bytes: Number(e.bytes ?? 0),
+        durationNs: u64(e.durationNs),
+        bytes: u64(e.bytes),
         iteration: e.iteration ?? 0,
         ...(e.detail ? { detail: e.detail } : {}),
       });
@@ -340,7 +340,7 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
         step: e.step ?? 0,
         op: req(e.op),
         result: pick(MSR_RESULTS, e.result, 'MSR result'),
-        value: Number(e.value ?? 0),
+        value: u64(e.value),
         ok: !!e.ok,
         ...(e.errno ? { errno: e.errno } : {}),
       });
@@ -352,14 +352,29 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
         at: place(e.at),
         command: req(e.command),
         event: req(e.event),
-        count: Number(e.count ?? 0),
-        timeEnabledNs: Number(e.timeEnabledNs ?? 0),
-        timeRunningNs: Number(e.timeRunningNs ?? 0),
-        samples: Number(e.samples ?? 0),
+        count: u64(e.count),
+        timeEnabledNs: u64(e.timeEnabledNs),
+        timeRunningNs: u64(e.timeRunningNs),
+        samples: u64(e.samples),
       });
     } else {
       throw new EventBatchDecodeError('event with no known kind (written by a newer tool?)');
     }
   }
   return out;
+}
+
+/**
+ * A decoded uint64 as a number. protobufjs hands uint64 fields over as Long objects when the
+ * `long` package is installed; Number(long) goes through Long.prototype.toString (a base-10
+ * conversion by repeated division), which was the largest self time of a fleet run. toNumber()
+ * gives the same value for every safe integer, the only values the encoder writes.
+ */
+function u64(v: number | LongLike | null | undefined): number {
+  if (v === null || v === undefined) return 0;
+  return typeof v === 'number' ? v : v.toNumber();
+}
+
+interface LongLike {
+  toNumber(): number;
 }

@@ -14,9 +14,12 @@ export class InProcessTransportServer extends Server implements CustomTransportS
 
   listen(callback: () => void): void {
     for (const pattern of [...this.messageHandlers.keys()].sort()) {
+      // Resolved once here, not per message: the patterns are plain topic names, and Nest's
+      // lookup first tries JSON.parse on each, whose thrown SyntaxError costs more than the
+      // delivery itself on a hot topic.
+      const handler = this.getHandlerByPattern(pattern);
+      if (!handler) continue;
       this.bus.subscribe(pattern, this.group, async (m) => {
-        const handler = this.getHandlerByPattern(pattern);
-        if (!handler) return;
         const result = await handler(m.value, new BaseRpcContext([m.topic, m.key, m.headers ?? {}]));
         // Handlers may return observables or promises; resolve either before the next message.
         if (result && typeof (result as { subscribe?: unknown }).subscribe === 'function') {
