@@ -333,7 +333,8 @@ function makeEvent(
         ...(text ? { detail: text } : {}),
       };
     case 20:
-      return { kind: 'finding', atNs, at: place(u32(x[1])), findingKind: req(u32(x[2])), detail: text ?? '' };
+      // Field 4 counts repeats folded into this finding; absent (0) for a single one.
+      return { kind: 'finding', atNs, at: place(u32(x[1])), findingKind: req(u32(x[2])), detail: text ?? '', ...(u32(x[4]) ? { count: u32(x[4]) } : {}) };
     case 21:
       return {
         kind: 'programStep',
