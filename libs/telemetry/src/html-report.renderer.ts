@@ -29,7 +29,7 @@ export function renderHtmlReport(summary: RunSummary, data: ReportData, options:
     summary.overhead ? renderOverhead(summary) : '',
     renderFindings(summary),
     renderTimeline(summary, data, endNs, pcpuColor),
-    renderCounterPlots(data, endNs, options.maxCounterPlots ?? 24),
+    renderCounterPlots(summary, data, endNs, options.maxCounterPlots ?? 24),
     renderMigrations(summary, data),
     renderHostPerf(summary),
     renderEvents(summary, data),
@@ -132,7 +132,7 @@ function renderCounters(s: RunSummary): string {
         ? `<td rowspan="${events.length}">${esc(id)}</td><td rowspan="${events.length}">${esc(v.host)}</td><td rowspan="${events.length}"><span class="mode mode-${esc(v.vpmu)}">${esc(v.vpmu)}</span></td>`
         : '';
       const tail = i === 0 ? `<td rowspan="${events.length}" class="num">${num(v.pmis.delivered)} / <span class="${v.pmis.lost > 0 ? 'bad' : ''}">${num(v.pmis.lost)}</span></td>` : '';
-      rows.push(`<tr>${head}<td>${esc(ev)}</td><td class="num">${num(c.actual)}</td><td class="num">${num(c.guestObserved)}</td><td class="num ${errClass(c.errorPct)}">${pct(c.errorPct)}</td>${tail}</tr>`);
+      rows.push(`<tr>${head}<td>${esc(ev)}</td><td class="num">${num(c.actual)}</td><td class="num">${num(c.guestObserved)}</td>${errCell(v.vpmu, c.errorPct)}${tail}</tr>`);
     });
   }
   const exits = Object.keys(s.vms).sort().map((id) => {
@@ -153,13 +153,21 @@ function renderCounters(s: RunSummary): string {
 function renderFidelity(s: RunSummary): string {
   const ids = Object.keys(s.vms).sort().filter((id) => s.vms[id].fidelity);
   if (ids.length === 0) return section('fidelity', 'Fidelity', '<p class="muted">No fidelity report in this summary.</p>');
-  const yes = (ok: boolean, text: string) => `<span class="${ok ? 'good' : 'bad'}">${esc(text)}</span>`;
+  // A verdict needs evidence: with no check behind it (vPMU none, paravirt, no x86 model) the
+  // item reads "not measured" in a neutral colour rather than a green pass.
+  const judged = (checks: number, unit: string, ok: boolean, pass: string, fail: string, detail: string) => {
+    const n = `<span class="checks">${num(checks)} ${esc(unit)}</span>`;
+    if (checks === 0) return `<span class="muted nm" title="no ${esc(unit)} behind this item">not measured</span> ${n}`;
+    return `<span class="${ok ? 'good' : 'bad'}">${esc(ok ? pass : fail)}</span> ${n} <span class="muted">${detail}</span>`;
+  };
   const rows = ids.map((id) => {
     const f = s.vms[id].fidelity!;
-    const counts = `${yes(f.counts.exact, f.counts.exact ? 'exact' : 'inexact')} <span class="muted">max |error| ${num(f.counts.maxAbsError)} · ${num(f.counts.checks)} checks</span>`;
-    const pmis = `${yes(f.pmis.precise, f.pmis.precise ? 'precise' : 'imprecise')} <span class="muted">skid p50 ${esc(formatNs(f.pmis.skidP50Ns))} · max ${esc(formatNs(f.pmis.skidMaxNs))} · lost ${num(f.pmis.lost)} · late ${num(f.pmis.late)} of ${num(f.pmis.raised)}</span>`;
-    const branches = `${yes(f.branches.deterministic, f.branches.deterministic ? 'deterministic' : 'miscounted')} <span class="muted">max |error| ${num(f.branches.maxAbsError)} · ${num(f.branches.exits)} exits</span>`;
-    const iso = `${yes(f.isolation.leaks === 0, f.isolation.leaks === 0 ? 'no leak' : `${num(f.isolation.leaks)} leaks`)} <span class="muted">${num(f.isolation.checks)} checks</span>`;
+    const counts = judged(f.counts.checks, 'checks', f.counts.exact, 'exact', 'inexact', `max |error| ${num(f.counts.maxAbsError)}`);
+    const pmis = judged(f.pmis.raised, 'PMIs raised', f.pmis.precise, 'precise', 'imprecise',
+      `skid p50 ${esc(formatNs(f.pmis.skidP50Ns))} · max ${esc(formatNs(f.pmis.skidMaxNs))} · lost ${num(f.pmis.lost)} · late ${num(f.pmis.late)}`);
+    const branches = judged(f.branches.checks, 'checks', f.branches.deterministic, 'deterministic', 'miscounted',
+      `max |error| ${num(f.branches.maxAbsError)} · ${num(f.branches.exits)} exits`);
+    const iso = judged(f.isolation.checks, 'checks', f.isolation.leaks === 0, 'no leak', `${num(f.isolation.leaks)} leaks`, '');
     const verdict = f.replayDebuggerUsable ? '<b class="good">usable</b>' : `<b class="bad">not usable</b><ul class="reasons">${f.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>`;
     return `<tr><td>${esc(id)}</td><td><span class="mode mode-${esc(s.vms[id].vpmu)}">${esc(s.vms[id].vpmu)}</span></td><td>${counts}</td><td>${pmis}</td><td>${branches}</td><td>${iso}</td><td>${verdict}</td></tr>`;
   }).join('');
@@ -257,11 +265,12 @@ function renderTimeline(s: RunSummary, data: ReportData, endNs: number, color: M
     ? '<p class="muted">No vCPU ran on a pCPU in this run.</p>'
     : `<div class="tlwrap"><div class="tlbar"><span class="muted small">hover for time · click a finding's time to place the cursor</span><span id="tl-read" class="readout"></span></div><svg id="tl" viewBox="0 0 ${TL.width} ${height}" data-label="${lbl}" data-plotw="${plotW}" data-end="${endNs}" role="img" aria-label="timeline of vCPUs on pCPUs">${parts.join('')}</svg></div>`;
   const note = `<div class="legend">${legend}<span class="lg"><i class="pmi-l"></i>PMI</span><span class="lg"><i class="pmi-l lost"></i>PMI lost</span><span class="lg"><i class="f-l"></i>finding</span></div>
+    ${migVms.length > 0 ? phaseLegend(data.migrations.flatMap((m) => m.phases.map((p) => p.phase))) : ''}
     ${thinned ? `<p class="muted small">Downsampled for drawing: at most ${num(data.limits.maxSlicesPerVcpu)} slices and ${num(data.limits.maxMarksPerVcpu)} PMI marks per vCPU (hover a slice for how many it merges). Perfetto has every event.</p>` : ''}`;
   return section('timeline', 'Timeline: vCPUs on pCPUs', svg + note, 'Each row is a vCPU thread; a bar is a run slice coloured by the pCPU it ran on. Ticks above a row are PMIs.');
 }
 
-function renderCounterPlots(data: ReportData, endNs: number, maxPlots: number): string {
+function renderCounterPlots(summary: RunSummary, data: ReportData, endNs: number, maxPlots: number): string {
   const groups = new Map<string, ReportCounterSeries[]>();
   for (const s of data.counters) {
     const key = `${s.owner}\u0000${s.ownerId}\u0000${s.event}`;
@@ -272,9 +281,14 @@ function renderCounterPlots(data: ReportData, endNs: number, maxPlots: number): 
   const all = [...groups.values()];
   const shown = all.slice(0, maxPlots);
   if (shown.length === 0) return section('plots', 'Counter plots', '<p class="muted">No counter samples in this run.</p>');
-  const W = 380, H = 170, L = 52, R = 10, T = 12, B = 24;
+  const W = 380, H = 170, R = 14, T = 16, B = 24;
   const plots = shown.map((g) => {
-    const maxV = Math.max(1, ...g.flatMap((s) => s.points.map((p) => Math.max(p[1], p[2]))));
+    const peak = Math.max(1, ...g.flatMap((s) => s.points.map((p) => Math.max(p[1], p[2]))));
+    // Round y ticks (1-2-5 steps); the label column is as wide as the longest label needs
+    // (about 6.6 px per character at the 11 px tick size), so no leading digit is cut.
+    const yTicks = valueTicks(peak);
+    const maxV = yTicks[yTicks.length - 1];
+    const L = Math.max(34, Math.ceil(Math.max(...yTicks.map((v) => si(v).length)) * 6.6) + 12);
     const px = (t: number) => L + (t / endNs) * (W - L - R);
     const py = (v: number) => T + (1 - v / maxV) * (H - T - B);
     const lines: string[] = [];
@@ -285,13 +299,19 @@ function renderCounterPlots(data: ReportData, endNs: number, maxPlots: number): 
       lines.push(`<polyline class="act" stroke="${c}" points="${pts(1)}"><title>${esc(`${cpuLabel} actual`)}</title></polyline>`);
       lines.push(`<polyline class="obs" stroke="${c}" points="${pts(2)}"><title>${esc(`${cpuLabel} guest-observed`)}</title></polyline>`);
     });
-    const axis = [0, 0.5, 1].map((f) => `<line class="grid" x1="${L}" x2="${W - R}" y1="${py(maxV * f).toFixed(1)}" y2="${py(maxV * f).toFixed(1)}"/><text class="tick" x="${L - 6}" y="${(py(maxV * f) + 4).toFixed(1)}" text-anchor="end">${si(maxV * f)}</text>`).join('');
-    const xt = ticks(endNs, 3).map(([t, l]) => `<text class="tick" x="${px(t).toFixed(1)}" y="${H - 6}" text-anchor="middle">${esc(l)}</text>`).join('');
+    const axis = yTicks.map((v) => `<line class="grid" x1="${L}" x2="${W - R}" y1="${py(v).toFixed(1)}" y2="${py(v).toFixed(1)}"/><text class="tick ylab" x="${L - 6}" y="${(py(v) + 4).toFixed(1)}" text-anchor="end">${si(v)}</text>`).join('')
+      + `<text class="tick unit" x="${L}" y="${T - 6}" text-anchor="start">events</text>`;
+    const xTicks = ticks(endNs, 3);
+    const xt = xTicks.map(([t, l], i) => {
+      const anchor = i === 0 ? 'start' : px(t) > W - R - 18 ? 'end' : 'middle'; // keep the first and last labels inside the box
+      return `<text class="tick xlab" x="${px(t).toFixed(1)}" y="${H - 6}" text-anchor="${anchor}">${esc(l)}</text>`;
+    }).join('');
     const first = g[0];
     const legend = g.map((s, i) => `<span class="lg"><i style="background:${PALETTE[i % PALETTE.length]}"></i>${s.cpu < 0 ? 'total' : s.owner === 'vm' ? `vcpu${s.cpu}` : `cpu${s.cpu}`}</span>`).join('');
-    const lastErr = errorOf(g);
+    const noPmu = first.owner === 'vm' && summary.vms[first.ownerId]?.vpmu === 'none';
+    const lastErr = noPmu ? null : errorOf(g);
     const thin = g.some((s) => s.points.length < s.sampleTotal);
-    return `<figure class="plot"><figcaption><b>${esc(first.ownerId)}</b> · ${esc(first.event)} <span class="muted">(${first.owner === 'vm' ? 'guest view' : 'host pCPU'})</span>${lastErr === null ? '' : ` <span class="${errClass(lastErr)}">${pct(lastErr)}</span>`}</figcaption>
+    return `<figure class="plot"><figcaption><b>${esc(first.ownerId)}</b> · ${esc(first.event)} <span class="muted">(${first.owner === 'vm' ? 'guest view' : 'host pCPU'})</span>${noPmu ? ` <span class="muted na" title="${esc(NO_PMU_TIP)}">error n/a</span>` : lastErr === null ? '' : ` <span class="${errClass(lastErr)}">${pct(lastErr)}</span>`}</figcaption>
       <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(`${first.ownerId} ${first.event}`)}">${axis}${xt}${lines.join('')}</svg>
       <div class="legend small">${legend}<span class="lg"><i class="solid"></i>actual</span><span class="lg"><i class="dash"></i>observed</span>${thin ? '<span class="muted">downsampled</span>' : ''}</div></figure>`;
   });
@@ -310,7 +330,8 @@ function renderMigrations(s: RunSummary, data: ReportData): string {
   }
   if (rows.length === 0 && data.migrations.length === 0) return section('migrations', 'Migrations', '<p class="muted">No migration in this run.</p>');
   const bars = data.migrations.map((m) => renderMigrationBar(m)).join('');
-  return section('migrations', 'Migrations', `${bars}<table class="grid"><thead><tr><th>VM</th><th>route</th><th>result</th><th class="num">downtime</th><th class="num">sent</th><th>phases</th></tr></thead><tbody>${rows.join('')}</tbody></table>`,
+  const names = [...data.migrations.flatMap((m) => m.phases.map((p) => p.phase)), ...Object.values(s.vms).flatMap((v) => v.migrations.flatMap((m) => m.phases.map((p) => p.phase)))];
+  return section('migrations', 'Migrations', `${bars}${phaseLegend(names)}<table class="grid"><thead><tr><th>VM</th><th>route</th><th>result</th><th class="num">downtime</th><th class="num">sent</th><th>phases</th></tr></thead><tbody>${rows.join('')}</tbody></table>`,
     'Live migrations with their phases; the vPMU state travels with the VM.');
 }
 
@@ -390,6 +411,16 @@ function ticks(endNs: number, target = 8): [number, string][] {
   return out;
 }
 
+/** 0 and round steps of 1, 2 or 5 × 10^k up to the first tick at or above the peak (3-5 ticks). */
+function valueTicks(peak: number, target = 4): number[] {
+  const raw = peak / target;
+  const pow = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map((m) => m * pow).find((st) => st >= raw) ?? 10 * pow;
+  const out = [0];
+  while (out[out.length - 1] < peak) out.push(out.length * step);
+  return out;
+}
+
 function shortTime(ns: number, stepNs: number): string {
   if (stepNs >= 1e9) return `${trimNum(ns / 1e9)}s`;
   if (stepNs >= 1e6) return `${trimNum(ns / 1e6)}ms`;
@@ -407,10 +438,20 @@ function num(n: number): string {
   return i.replace(/\B(?=(\d{3})+(?!\d))/g, ',') + (f ? `.${f}` : '');
 }
 
+/** Fixed two decimals, never exponent notation; below half a hundredth it reads 0.00%. */
 function pct(p: number): string {
-  const sign = p > 0 ? '+' : '';
-  return `${sign}${Math.abs(p) < 0.01 && p !== 0 ? p.toExponential(1) : p.toFixed(2)}%`;
+  if (!Number.isFinite(p)) return 'n/a';
+  if (Math.abs(p) < 0.005) return '0.00%';
+  return `${p > 0 ? '+' : ''}${p.toFixed(2)}%`;
 }
+
+/** With vPMU none the guest has no counters, so "observed − actual" is no error: say n/a. */
+function errCell(vpmu: string, p: number): string {
+  if (vpmu === 'none') return `<td class="num muted na" title="${esc(NO_PMU_TIP)}">n/a</td>`;
+  return `<td class="num ${errClass(p)}">${pct(p)}</td>`;
+}
+
+const NO_PMU_TIP = 'vPMU none: the guest has no PMU, so it observes no counts and there is no error to show';
 
 function errClass(p: number): string {
   const a = Math.abs(p);
@@ -453,6 +494,16 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
+
+// Migration phase colours: their own hues, none of them the red of findings and lost PMIs, nor
+// the yellow of PMI ticks. Phase names: MigrationPhaseName in libs/sim/src/events.ts.
+const PHASES: [string, string][] = [['setup', '#8a94a6'], ['precopy', '#2bb3c0'], ['stop-and-copy', '#b57edc'], ['resume', '#7ccf8a'], ['refused', '#d9a05b']];
+
+function phaseLegend(names: string[]): string {
+  const present = PHASES.filter(([ph]) => names.includes(ph)).map(([ph]) => ph);
+  const other = uniqueSorted(names.filter((n) => !PHASES.some(([ph]) => ph === n)));
+  return `<div class="legend phases"><span>migration phases:</span>${[...present, ...other].map((ph) => `<span class="lg"><i class="ph-${esc(ph)}"></i>${esc(ph)}</span>`).join('')}</div>`;
+}
 
 const CSS = `
 :root{--bg:#0f1318;--panel:#161b22;--panel2:#1c232c;--line:#2a323d;--text:#d7dde5;--muted:#8b96a5;--accent:#4e9af1;--good:#3fb950;--warn:#d29922;--bad:#f85149;
@@ -505,8 +556,8 @@ svg{display:block;width:100%;height:auto;font-family:var(--sans)}
 .cursor{stroke:#ffffff;stroke-width:1.4;stroke-dasharray:4 3}
 .tlbar{display:flex;justify-content:space-between;align-items:center;padding:5px 10px;border-bottom:1px solid var(--line);min-height:28px}
 .readout{font:12px var(--mono);color:#ffd866}
-.ph{stroke:#0b0e12;stroke-width:.5}.ph-setup{fill:#7f848e}.ph-precopy{fill:#4e9af1}.ph-stop-and-copy{fill:#e06c75}.ph-resume{fill:#50c878}.ph-refused{fill:#be5046}
-.tag.ph-t{border-left-width:4px}.tag.ph-setup{border-left-color:#7f848e}.tag.ph-precopy{border-left-color:#4e9af1}.tag.ph-stop-and-copy{border-left-color:#e06c75}.tag.ph-resume{border-left-color:#50c878}.tag.ph-refused{border-left-color:#be5046}
+.ph{stroke:#0b0e12;stroke-width:.5}${PHASES.map(([ph, c]) => `.ph-${ph}{fill:${c}}.tag.ph-${ph}{border-left-color:${c}}i.ph-${ph}{background:${c}}`).join('')}
+.tag.ph-t{border-left-width:4px}
 .legend{display:flex;flex-wrap:wrap;gap:4px 14px;margin:8px 2px;font-size:12px;color:var(--muted)}
 .lg{display:inline-flex;align-items:center;gap:5px}.lg i{display:inline-block;width:12px;height:10px;border-radius:2px}
 .lg i.pmi-l{width:2px;height:12px;background:#ffd866}.lg i.pmi-l.lost{background:var(--bad);width:3px}

@@ -56,6 +56,31 @@ describe('report.html (static checks)', () => {
     expect(html).toContain('pmi-lost: PMIs are lost &lt;b&gt;');
   });
 
+  it('reads n/a for a vpmu none VM, fixed-decimal errors, "not measured" without checks', () => {
+    const { run, data } = buildReport();
+    const [a, b] = Object.keys(run.summary.vms);
+    run.summary.vms[a].vpmu = 'none';
+    for (const c of Object.values(run.summary.vms[a].counters)) Object.assign(c, { guestObserved: 0, errorPct: -100 });
+    for (const c of Object.values(run.summary.vms[b].counters)) c.errorPct = -7.1e-7;
+    run.summary.vms[b].fidelity = {
+      counts: { exact: true, maxAbsError: 0, checks: 0, toleranceEvents: 1 },
+      pmis: { precise: true, raised: 0, delivered: 0, lost: 0, late: 0, imprecise: 0, skidP50Ns: 0, skidMaxNs: 0, skidToleranceNs: 800 },
+      branches: { deterministic: true, maxAbsError: 0, checks: 0, exits: 0 },
+      isolation: { checks: 12, leaks: 0 },
+      replayDebuggerUsable: false,
+      reasons: ['fidelity not measured'],
+    };
+    const html = renderHtmlReport(run.summary, data);
+    const counters = html.slice(html.indexOf('id="counters"'), html.indexOf('id="fidelity"'));
+    expect(counters).not.toContain('-100.00%');
+    expect(counters).toContain('>n/a</td>');
+    expect(html).not.toMatch(/\de-\d+%/);
+    expect(counters).toContain('0.00%');
+    const fidelity = html.slice(html.indexOf('id="fidelity"'), html.indexOf('id="overhead"'));
+    expect(fidelity.match(/>not measured</g)).toHaveLength(3);
+    expect(fidelity).toContain('<span class="good">no leak</span> <span class="checks">12 checks</span>');
+  });
+
   it('renders a run without overhead, findings, migrations or samples', () => {
     const { run } = buildReport();
     delete run.summary.overhead;

@@ -1,0 +1,142 @@
+// report.html of a real run (scenarios/live-migration-tour.yaml: one VM per vPMU mode, including
+// vpmu none, and a migration of each) opened in a real headless Chromium (Debian `chromium` via
+// playwright-core): the counter table, fidelity verdicts, plot axes and migration phases must
+// not mislead. Screenshots of the checked sections land in test-output/report/.
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { RunSummary } from '@vpmu/summary';
+import { runScenarioFile, tempDir } from '../support/run-scenario';
+
+// Runs inside the page (the tsconfig has no DOM lib).
+declare function getComputedStyle(e: unknown): { fill: string; backgroundColor: string };
+
+const CHROMIUM = process.env.VPMU_CHROMIUM ?? '/usr/bin/chromium';
+const OUT_DIR = resolve(__dirname, '../../test-output/report');
+
+describe('report.html of live-migration-tour in headless Chromium', () => {
+  let context: BrowserContext;
+  let page: Page;
+  let profileDir: string;
+  let summary: RunSummary;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium, or set VPMU_CHROMIUM`);
+    mkdirSync(OUT_DIR, { recursive: true });
+    const run = await runScenarioFile('live-migration-tour.yaml', { outDir: tempDir('report') });
+    summary = run.summary;
+    profileDir = mkdtempSync(join(tmpdir(), 'vpmu-chromium-'));
+    context = await chromium.launchPersistentContext(profileDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1440, height: 900 },
+      deviceScaleFactor: 1,
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    await page.goto(pathToFileURL(join(run.outDir, 'report.html')).href, { waitUntil: 'load' });
+  }, 120_000);
+
+  afterAll(async () => {
+    await context?.close();
+    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+  });
+
+  it('shows n/a, with the reason as a tooltip, for the error of a vpmu none VM', async () => {
+    expect(summary.vms['vm-none'].vpmu).toBe('none');
+    const cells = page.locator('#counters td.na');
+    expect(await cells.count()).toBe(Object.keys(summary.vms['vm-none'].counters).length);
+    for (const t of await cells.allInnerTexts()) expect(t).toBe('n/a');
+    expect(await cells.first().getAttribute('title')).toContain('no PMU');
+    const counters = await page.locator('#counters').innerText();
+    expect(counters).not.toContain('-100.00%');
+    expect(await page.locator('#plots figcaption .na').count()).toBeGreaterThan(0);
+    await page.locator('section#counters').screenshot({ path: join(OUT_DIR, 'counters.png') });
+  });
+
+  it('prints error percentages as fixed decimals, never in exponent notation', async () => {
+    const texts = [...(await page.locator('#counters td.num').allInnerTexts()), ...(await page.locator('#plots figcaption').allInnerTexts())];
+    const pcts = texts.join(' ').match(/[-+]?[\d.e+-]+%/g) ?? [];
+    expect(pcts.length).toBeGreaterThan(5);
+    for (const p of pcts) expect(p).toMatch(/^[-+]?\d+\.\d{2}%$/);
+  });
+
+  it('says "not measured" where no check backs a fidelity verdict, and shows the check counts', async () => {
+    const row = (vm: string) => page.locator('#fidelity tbody tr', { hasText: vm }).first();
+    const none = row('vm-none');
+    expect(await none.locator('.nm').count()).toBe(4);
+    expect(await none.locator('.good').count()).toBe(0);
+    expect(await none.innerText()).not.toMatch(/exact|deterministic|no leak|precise/);
+    const pt = summary.vms['vm-pt'].fidelity!;
+    const ptText = await row('vm-pt').innerText();
+    expect(ptText).toContain(`${pt.counts.checks.toLocaleString('en-US')} checks`);
+    expect(ptText).toContain(`${pt.isolation.checks.toLocaleString('en-US')} checks`);
+    // Every green verdict has a non-zero count beside it.
+    for (const vm of Object.keys(summary.vms)) {
+      const goods = row(vm).locator('span.good + span.checks');
+      for (const t of await goods.allInnerTexts()) expect(t).not.toMatch(/^0 /);
+      expect(await row(vm).locator('span.good').count()).toBe(await goods.count());
+    }
+    await page.locator('section#fidelity').screenshot({ path: join(OUT_DIR, 'fidelity.png') });
+  });
+
+  it('draws plot labels inside their box, on round 1-2-5 ticks with units', async () => {
+    const labels = await page.$$eval('#plots figure.plot svg', (svgs) =>
+      svgs.flatMap((svg) => {
+        const w = (svg as unknown as { viewBox: { baseVal: { width: number } } }).viewBox.baseVal.width;
+        return [...svg.querySelectorAll('text.ylab, text.xlab, text.unit')].map((t) => {
+          const b = (t as unknown as { getBBox(): { x: number; width: number } }).getBBox();
+          return { cls: t.getAttribute('class') ?? '', text: t.textContent ?? '', x0: b.x, x1: b.x + b.width, w };
+        });
+      }),
+    );
+    expect(labels.length).toBeGreaterThan(20);
+    for (const l of labels) {
+      expect(l.x0).toBeGreaterThanOrEqual(0);
+      expect(l.x1).toBeLessThanOrEqual(l.w);
+    }
+    const ys = labels.filter((l) => l.cls.includes('ylab')).map((l) => l.text);
+    expect(ys).toContain('0');
+    // Per plot, the y ticks are 0, s, 2s, ... with s = 1, 2 or 5 × 10^k (SI suffix k/M/G/T).
+    const scale: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+    const perPlot = await page.$$eval('#plots figure.plot svg', (svgs) => svgs.map((svg) => [...svg.querySelectorAll('text.ylab')].map((t) => t.textContent ?? '')));
+    for (const plot of perPlot) {
+      const values = plot.map((t) => {
+        const m = /^(\d+(?:\.\d+)?)([kMGT]?)$/.exec(t);
+        expect(m).not.toBeNull();
+        return Number(m![1]) * scale[m![2]];
+      });
+      expect(values[0]).toBe(0);
+      const step = values[1];
+      const mant = step / Math.pow(10, Math.floor(Math.log10(step)));
+      expect([1, 2, 5]).toContain(Math.round(mant * 1000) / 1000);
+      values.forEach((v, i) => expect(Math.abs(v - i * step)).toBeLessThan(step * 1e-6));
+    }
+    expect(labels.filter((l) => l.cls.includes('unit')).every((l) => l.text === 'events')).toBe(true);
+    for (const t of labels.filter((l) => l.cls.includes('xlab')).map((l) => l.text)) expect(t).toMatch(/^\d+(\.\d+)?(ns|µs|ms|s)$/);
+    await page.locator('section#plots').screenshot({ path: join(OUT_DIR, 'plots.png') });
+  });
+
+  it('gives migration phases their own colours (not the finding red) and a legend', async () => {
+    const fills = await page.$$eval('#tl rect.ph, #migrations rect.ph', (rs) => rs.map((r) => getComputedStyle(r).fill));
+    const findingRed = await page.$eval('#tl path.fmark', (p) => getComputedStyle(p).fill);
+    expect(fills.length).toBeGreaterThan(5);
+    expect(fills).not.toContain(findingRed);
+    for (const sel of ['#timeline .legend.phases', '#migrations .legend.phases']) {
+      const legend = await page.locator(sel).innerText();
+      for (const ph of ['setup', 'precopy', 'stop-and-copy']) expect(legend).toContain(ph);
+    }
+    const swatch = await page.$eval('#timeline .legend.phases i.ph-precopy', (i) => getComputedStyle(i).backgroundColor);
+    const bar = await page.$eval('#tl rect.ph-precopy', (r) => getComputedStyle(r).fill);
+    expect(swatch).toBe(bar);
+    await page.locator('section#timeline').screenshot({ path: join(OUT_DIR, 'timeline.png') });
+    expect(problems).toEqual([]);
+  });
+});
