@@ -70,6 +70,10 @@ describe('vpmu run --otlp', () => {
     expect(r.stdout).toContain(`trace exported to ${receiver.endpoint}/v1/traces`);
     expect(receiver.requests).toBeGreaterThan(before);
     expect(receiver.spans.length).toBeGreaterThan(spansBefore); // decoded by the receiver at /v1/traces only
+    // The trace id it prints is the one the spans carry, with the trace's address in Jaeger's UI.
+    const [, traceId, ui] = /: trace ([0-9a-f]{32}) \(Jaeger: (\S+)\)/.exec(r.stdout) ?? [];
+    expect(new Set(receiver.spans.slice(spansBefore).map((s) => s.traceId))).toEqual(new Set([traceId]));
+    expect(ui).toBe(`http://127.0.0.1:16686/trace/${traceId}`);
   });
 
   it('takes the base URL from OTEL_EXPORTER_OTLP_ENDPOINT the same way', async () => {
@@ -111,7 +115,7 @@ describe('vpmu run --otlp', () => {
     const url = `${receiver.endpoint}/not/traces`;
     const r = await vpmuAsync(['run', scenario, '--out', tempDir('otlp-404j'), '--otlp', url, '--json'], { env });
     expect(r.code).toBe(4);
-    expect(JSON.parse(r.stdout).otlp).toEqual({ url, exported: false });
+    expect(JSON.parse(r.stdout).otlp).toEqual({ url, exported: false, traceId: expect.stringMatching(/^[0-9a-f]{32}$/), jaegerUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:16686\/trace\/[0-9a-f]{32}$/) });
   });
 });
 
@@ -132,6 +136,14 @@ describe('vpmu replay --otlp', () => {
     expect(r.stdout).toContain(`spans to ${receiver.endpoint}/v1/traces`);
     expect(sent).toBeGreaterThan(0);
     expect(receiver.spans.length - before).toBe(sent);
+    // A replay is its own trace (docs/viewing.md): the id it prints, linked from its root to the run's trace.
+    const replayed = receiver.spans.slice(before);
+    const traceId = /: trace ([0-9a-f]{32})/.exec(r.stdout)?.[1];
+    expect(new Set(replayed.map((s) => s.traceId))).toEqual(new Set([traceId]));
+    const root = replayed.find((s) => s.parentSpanId === '')!;
+    expect(root.links).toHaveLength(1);
+    expect(root.links[0].traceId).not.toBe(traceId);
+    expect(root.attributes['vpmu.replay.of_trace_id']).toBe(root.links[0].traceId);
   });
 
   it('an unreachable collector → exit 4 before streaming', async () => {

@@ -6,7 +6,8 @@
 //   ReportCollector    -> ReportData; renderHtmlReport(summary, data) -> report.html
 // All three read vCPU run slices, PMIs and counter samples through one fold (run-timeline.fold.ts).
 export { PerfettoWriter, type PerfettoWriterOptions, type ChunkSink } from './perfetto.writer';
-export { OtelTraceBuilder, type OtelTraceOptions } from './otel-trace.builder';
+export { OtelTraceBuilder, SPAN_NAMES, attrKeyPart, type OtelTraceOptions } from './otel-trace.builder';
+export { TOOL_VERSION } from './tool-version';
 export {
   type TelemetrySpan,
   type TelemetrySpanEvent,
@@ -15,7 +16,9 @@ export {
   type AttrValue,
   type SpanStatus,
   deriveTraceId,
+  deriveReplayTraceId,
   deriveSpanId,
+  type TelemetrySpanLink,
   toUnixNs,
 } from './otel-span.model';
 export {
@@ -30,7 +33,7 @@ export {
   type OtlpExportOptions,
   type OtlpExportStats,
 } from './otlp.exporter';
-export { resolveOtlpTracesUrl, assertOtlpReachable, otlpAddress, OTLP_TRACES_PATH } from './otlp-endpoint';
+export { resolveOtlpTracesUrl, assertOtlpReachable, otlpAddress, jaegerTraceUrl, OTLP_TRACES_PATH } from './otlp-endpoint';
 export {
   ReportCollector,
   type ReportCollectorOptions,

@@ -2,7 +2,8 @@
 // what the OTLP protobuf exporter and the OTLP JSON writer consume. Times are virtual ns; the
 // wall-clock anchor (runStartUnixNs) lives in TraceMeta and is applied on output only.
 // Ids are derived, never random: sha256 over (seed, runId, span path), truncated, so the same
-// run (or its replay) always yields the same trace id and span ids.
+// run always yields the same trace id and span ids; a replay or export is its own trace, derived
+// from the anchor it is rendered at (deriveReplayTraceId), linked to the run's trace.
 import { createHash } from 'node:crypto';
 
 export type AttrValue = string | number | boolean;
@@ -11,6 +12,13 @@ export type Attrs = Record<string, AttrValue>;
 export interface TelemetrySpanEvent {
   name: string;
   atNs: number;
+  attributes: Attrs;
+}
+
+/** A link to a span of another trace (a replay's root links to the recorded run's root). */
+export interface TelemetrySpanLink {
+  traceId: string;
+  spanId: string;
   attributes: Attrs;
 }
 
@@ -30,6 +38,7 @@ export interface TelemetrySpan {
   droppedEventsCount: number;
   status: SpanStatus;
   statusMessage?: string;
+  links?: TelemetrySpanLink[];
 }
 
 export interface TraceMeta {
@@ -44,6 +53,12 @@ export const INSTRUMENTATION_SCOPE = { name: '@vpmu/telemetry', version: '1' } a
 
 export function deriveTraceId(seed: number, runId: string): string {
   return nonZero(sha256Hex(`vpmu\u0000trace\u0000${seed}\u0000${runId}`).slice(0, 32));
+}
+
+/** The trace of a replay or export anchored at `anchorUnixNs`: the same recording rendered at the
+ * same anchor gets the same id; another anchor, another trace (never the run's). */
+export function deriveReplayTraceId(seed: number, runId: string, anchorUnixNs: bigint): string {
+  return nonZero(sha256Hex(`vpmu\u0000replay\u0000${seed}\u0000${runId}\u0000${anchorUnixNs}`).slice(0, 32));
 }
 
 export function deriveSpanId(seed: number, runId: string, path: string): string {

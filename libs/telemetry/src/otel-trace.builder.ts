@@ -1,13 +1,17 @@
 // Builds the OpenTelemetry view of a run (docs/viewing.md): one trace per run.
 //   run                                  root, [0, end of run]
-//   ├─ host h1                           per host; findings placed on the host
-//   │  └─ perf <event> [cpuN]            one span per host perf session (active..off), state
+//   ├─ host                              per host (vpmu.host.id); findings placed on the host
+//   │  └─ host perf session              one span per host perf session (active..off), state
 //   │                                    changes as span events
-//   └─ vm vm1                            per VM; events that happen while no vCPU slice is open
-//      ├─ vcpu vm1/0 on h1/cpu2          one span per run slice: the vCPU thread switched in and
+//   └─ vm                                per VM (vpmu.vm.id); events while no vCPU slice is open
+//      ├─ vcpu run                       one span per run slice: the vCPU thread switched in and
 //      │                                 out on a pCPU; PMIs, VM exits, guest task switches,
 //      │                                 findings as span events
-//      └─ migrate vm1 h1→h2              per migration, its phases as child spans
+//      └─ migration                      per migration, its phases as `migration phase` children
+// Span names are a fixed, small set and the ids (VM, vCPU, host, pCPU, event) are attributes:
+// backends such as Jaeger index and group by span name, so names that embed ids would make one
+// "operation" per vCPU slice placement (OpenTelemetry trace API, "Span" name guidance:
+// https://opentelemetry.io/docs/specs/otel/trace/api/#span). SPAN_NAMES lists them all.
 // VM exits are frequent: a slice keeps them as individual span events only while their count is
 // at most `maxExitEventsPerSlice` and their rate at most `aggregateExitsAbovePerSec`; otherwise
 // the slice carries counts per reason as attributes (`vpmu.exits.<reason>`). Long-lived spans
@@ -28,9 +32,11 @@ import {
   type TelemetrySpan,
   type TelemetrySpanEvent,
   type TraceMeta,
+  deriveReplayTraceId,
   deriveSpanId,
   deriveTraceId,
 } from './otel-span.model';
+import { TOOL_VERSION } from './tool-version';
 import { layMigrationPhases, RunTimelineFold, type Migration, type OpenRunSlice, type PmiMark, type VcpuRunSlice } from './run-timeline.fold';
 
 export interface OtelTraceOptions {
@@ -48,7 +54,16 @@ export interface OtelTraceOptions {
   maxEventsPerSlice?: number;
   maxEventsPerSpan?: number;
   serviceName?: string;
+  /** `service.version` on the resource; default the tool version (package version + build hash). */
+  serviceVersion?: string;
+  /** A rendering of a recording (replay, export) rather than the live run: the trace gets its own
+   * id, derived from (seed, run id, runStartUnixNs), and its root span links to the run's trace,
+   * so a replay never re-sends the run's span ids with other timestamps (docs/viewing.md). */
+  replay?: boolean;
 }
+
+/** Every span name the builder emits: a closed set, whatever the scenario. */
+export const SPAN_NAMES = ['run', 'host', 'host perf session', 'vm', 'vcpu run', 'migration', 'migration phase'] as const;
 
 interface OpenSpan {
   span: TelemetrySpan;
@@ -101,6 +116,7 @@ export class OtelTraceBuilder {
   private readonly perfSessions = new Map<string, PerfSession>();
   private readonly perfSessionCounts = new Map<string, number>();
   private finished = false;
+  private readonly spanSalt: string;
   private emitted = 0;
 
   constructor(options: OtelTraceOptions) {
@@ -111,16 +127,23 @@ export class OtelTraceBuilder {
     this.exitRateLimitPerSec = options.aggregateExitsAbovePerSec ?? DEFAULTS.aggregateExitsAbovePerSec;
     this.maxSliceEvents = options.maxEventsPerSlice ?? DEFAULTS.maxEventsPerSlice;
     this.maxSpanEvents = options.maxEventsPerSpan ?? DEFAULTS.maxEventsPerSpan;
+    const runTraceId = deriveTraceId(options.seed, options.runId);
+    this.spanSalt = options.replay ? `replay/${options.runStartUnixNs}/` : '';
     this.meta = {
-      traceId: deriveTraceId(options.seed, options.runId),
+      traceId: options.replay ? deriveReplayTraceId(options.seed, options.runId, options.runStartUnixNs) : runTraceId,
       runStartUnixNs: options.runStartUnixNs,
       resource: {
         'service.name': options.serviceName ?? 'vpmu-lab',
         'vpmu.run.id': options.runId,
         'vpmu.seed': options.seed,
+        'service.version': options.serviceVersion ?? TOOL_VERSION,
       },
     };
-    this.runSpan = this.newSpan('run', undefined, `run ${options.runId}`, 0, { 'vpmu.run.id': options.runId, 'vpmu.seed': options.seed }, this.maxSpanEvents);
+    this.runSpan = this.newSpan('run', undefined, 'run', 0, { 'vpmu.run.id': options.runId, 'vpmu.seed': options.seed }, this.maxSpanEvents);
+    if (options.replay) {
+      this.runSpan.span.attributes['vpmu.replay.of_trace_id'] = runTraceId;
+      this.runSpan.span.links = [{ traceId: runTraceId, spanId: deriveSpanId(options.seed, options.runId, 'run'), attributes: { 'vpmu.link.kind': 'replay_of' } }];
+    }
   }
 
   /** Spans handed out so far (to onSpan or collected). */
@@ -148,21 +171,22 @@ export class OtelTraceBuilder {
           this.onPerfState(e);
           break;
         case 'finding':
-          this.onSliceEvent(e.at, e.atNs, `finding: ${e.findingKind}`, { 'vpmu.finding.kind': e.findingKind, 'vpmu.finding.detail': e.detail, ...placeAttrs(e.at) }, 'always');
+          this.onSliceEvent(e.at, e.atNs, 'finding', { 'vpmu.finding.kind': e.findingKind, 'vpmu.finding.detail': e.detail, ...placeAttrs(e.at) }, 'always');
           break;
         case 'msrAccess':
           if (e.result !== 'ok') {
-            this.onSliceEvent(e.at, e.atNs, `${e.write ? 'wrmsr' : 'rdmsr'} fault`, { 'vpmu.msr': `0x${e.msr.toString(16)}`, 'vpmu.msr.result': e.result, 'vpmu.msr.trapped': e.trapped }, 'always');
+            this.onSliceEvent(e.at, e.atNs, 'msr fault', { 'vpmu.msr.write': e.write, 'vpmu.msr.address': `0x${e.msr.toString(16)}`, 'vpmu.msr.result': e.result, 'vpmu.msr.trapped': e.trapped }, 'always');
           }
           break;
         case 'lbrSnapshot':
           if (e.foreignEntries > 0) this.onSliceEvent(e.at, e.atNs, 'lbr foreign entries', { 'vpmu.lbr.foreign_entries': e.foreignEntries }, 'always');
           break;
         case 'programStep':
-          this.onSliceEvent(e.at, e.atNs, `program step ${e.step}`, { 'vpmu.program.op': e.op, 'vpmu.program.result': e.result, 'vpmu.program.value': e.value, 'vpmu.program.ok': e.ok }, 'always');
+          this.onSliceEvent(e.at, e.atNs, 'program step', { 'vpmu.program.step': e.step, 'vpmu.program.op': e.op, 'vpmu.program.result': e.result, 'vpmu.program.value': e.value, 'vpmu.program.ok': e.ok }, 'always');
           break;
         case 'guestPerf':
-          this.addEvent(this.placeSpan(e.at), { name: `guest perf ${e.command}`, atNs: e.atNs, attributes: {
+          this.addEvent(this.placeSpan(e.at), { name: 'guest perf', atNs: e.atNs, attributes: {
+            'vpmu.guest_perf.command': e.command,
             'vpmu.event': e.event,
             'vpmu.guest_perf.count': e.count,
             'vpmu.guest_perf.time_enabled_ns': e.timeEnabledNs,
@@ -193,16 +217,16 @@ export class OtelTraceBuilder {
       if (v) {
         Object.assign(s.span.attributes, {
           'vpmu.mode': v.vpmu,
-          'vpmu.host': v.host,
+          'vpmu.host.id': v.host,
           'vpmu.workload_score': v.workloadScore,
           'vpmu.guest_run_ns': v.guestRunNs,
           'vpmu.pmis.delivered': v.pmis.delivered,
           'vpmu.pmis.lost': v.pmis.lost,
         });
         for (const [event, c] of Object.entries(v.counters)) {
-          s.span.attributes[`vpmu.counter.${event}.actual`] = c.actual;
-          s.span.attributes[`vpmu.counter.${event}.guest_observed`] = c.guestObserved;
-          s.span.attributes[`vpmu.counter.${event}.error_pct`] = c.errorPct;
+          s.span.attributes[`vpmu.counter.${attrKeyPart(event)}.actual`] = c.actual;
+          s.span.attributes[`vpmu.counter.${attrKeyPart(event)}.guest_observed`] = c.guestObserved;
+          s.span.attributes[`vpmu.counter.${attrKeyPart(event)}.error_pct`] = c.errorPct;
         }
       }
       this.end(s, endNs);
@@ -220,9 +244,8 @@ export class OtelTraceBuilder {
       'vpmu.transport': summary.run.transport,
       'vpmu.epochs': summary.run.epochs,
       'vpmu.events.total': summary.events.total,
-      'vpmu.findings': summary.findings.reduce((n, f) => n + (f.count ?? 1), 0), // repeats are folded with a count
+      'vpmu.findings.count': summary.findings.reduce((n, f) => n + (f.count ?? 1), 0), // repeats are folded with a count
     });
-    this.runSpan.span.name = `run ${summary.run.scenario} (${summary.run.id})`;
     this.end(this.runSpan, endNs);
     return this.options.onSpan ? [] : this.collected;
   }
@@ -232,10 +255,10 @@ export class OtelTraceBuilder {
   private openSlice(slice: OpenRunSlice): void {
     const { host, pcpu, vm, vcpu } = slice;
     const vmSpan = this.vm(vm, slice.startNs);
-    const attrs: Attrs = { 'vpmu.vm': vm, 'vpmu.vcpu': vcpu, 'vpmu.host': host, 'vpmu.pcpu': pcpu };
+    const attrs: Attrs = { 'vpmu.vm.id': vm, 'vpmu.vcpu.index': vcpu, 'vpmu.host.id': host, 'vpmu.pcpu.index': pcpu };
     const mode = this.options.vmModes?.[vm];
     if (mode !== undefined) attrs['vpmu.mode'] = mode;
-    const open = this.newSpan(`vm/${vm}/vcpu/${vcpu}/run/${slice.index}`, vmSpan.span.spanId, `vcpu ${vm}/${vcpu} on ${host}/cpu${pcpu}`, slice.startNs, attrs, Number.MAX_SAFE_INTEGER);
+    const open = this.newSpan(`vm/${vm}/vcpu/${vcpu}/run/${slice.index}`, vmSpan.span.spanId, 'vcpu run', slice.startNs, attrs, Number.MAX_SAFE_INTEGER);
     this.slices.set(vcpuKey(vm, vcpu), { open, exits: [], exitCount: 0, exitByReason: new Map(), pmis: 0, taskSwitches: 0 });
   }
 
@@ -248,7 +271,7 @@ export class OtelTraceBuilder {
     const span = open.span;
     const durNs = Math.max(0, endNs - span.startNs);
     span.attributes['vpmu.exits.total'] = s.exitCount;
-    span.attributes['vpmu.pmis'] = s.pmis;
+    span.attributes['vpmu.pmis.count'] = s.pmis;
     if (s.taskSwitches > 0) span.attributes['vpmu.guest.task_switches'] = s.taskSwitches;
     if (preempted !== undefined) span.attributes['vpmu.preempted'] = preempted;
     const ratePerSec = durNs > 0 ? (s.exitCount * 1e9) / durNs : Number.POSITIVE_INFINITY;
@@ -259,7 +282,7 @@ export class OtelTraceBuilder {
       }
     } else if (s.exitCount > 0) {
       span.attributes['vpmu.exits.aggregated'] = true;
-      for (const [reason, n] of [...s.exitByReason].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) span.attributes[`vpmu.exits.${reason}`] = n;
+      for (const [reason, n] of [...s.exitByReason].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) span.attributes[`vpmu.exits.${attrKeyPart(reason)}`] = n;
     }
     span.events.sort((a, b) => a.atNs - b.atNs);
     this.end(open, endNs);
@@ -313,7 +336,7 @@ export class OtelTraceBuilder {
 
   private onPerfState(e: PerfStateEvent): void {
     const host = e.at.host;
-    const event = { name: `perf state ${e.from}→${e.to}`, atNs: e.atNs, attributes: { 'vpmu.perf.event_id': e.eventId, 'vpmu.perf.from': e.from, 'vpmu.perf.to': e.to, 'vpmu.perf.cause': e.cause, 'vpmu.perf.count': e.count } as Attrs };
+    const event = { name: 'perf state change', atNs: e.atNs, attributes: { 'vpmu.perf.event_id': e.eventId, 'vpmu.perf.from': e.from, 'vpmu.perf.to': e.to, 'vpmu.perf.cause': e.cause, 'vpmu.perf.count': e.count } as Attrs };
     if (host === undefined) {
       this.addEvent(this.placeSpan(e.at), event);
       return;
@@ -324,10 +347,9 @@ export class OtelTraceBuilder {
     if (!session && e.to !== 'off') {
       const index = this.perfSessionCounts.get(key) ?? 0;
       this.perfSessionCounts.set(key, index + 1);
-      const attrs: Attrs = { 'vpmu.host': host, 'vpmu.event': e.eventId };
-      if (e.at.pcpu !== undefined) attrs['vpmu.pcpu'] = e.at.pcpu;
-      const name = `perf ${e.eventId}${e.at.pcpu === undefined ? '' : ` cpu${e.at.pcpu}`}`;
-      session = { open: this.newSpan(`host/${key}/${index}`, this.host(host, e.atNs).span.spanId, name, e.atNs, attrs, this.maxSpanEvents), index };
+      const attrs: Attrs = { 'vpmu.host.id': host, 'vpmu.event': e.eventId };
+      if (e.at.pcpu !== undefined) attrs['vpmu.pcpu.index'] = e.at.pcpu;
+      session = { open: this.newSpan(`host/${key}/${index}`, this.host(host, e.atNs).span.spanId, 'host perf session', e.atNs, attrs, this.maxSpanEvents), index };
       this.perfSessions.set(key, session);
     }
     if (!session) {
@@ -356,8 +378,8 @@ export class OtelTraceBuilder {
     const first = m.phases[0];
     const refused = m.result === 'refused';
     const path = `vm/${vm}/migration/${m.index}`;
-    const parent = this.newSpan(path, this.vm(vm, first.atNs).span.spanId, `migrate ${vm} ${first.fromHost}→${first.toHost}`, first.atNs, {
-      'vpmu.vm': vm,
+    const parent = this.newSpan(path, this.vm(vm, first.atNs).span.spanId, 'migration', first.atNs, {
+      'vpmu.vm.id': vm,
       'vpmu.migration.from': first.fromHost,
       'vpmu.migration.to': first.toHost,
     }, this.maxSpanEvents);
@@ -365,13 +387,16 @@ export class OtelTraceBuilder {
     let bytes = 0;
     let downtimeNs = 0;
     laid.forEach(({ event: p, startNs, endNs }, j) => {
-      const phase = this.newSpan(`${path}/phase/${j}`, parent.span.spanId, p.phase === 'precopy' ? `precopy #${p.iteration}` : p.phase, startNs, {
-        'vpmu.vm': vm,
+      const phase = this.newSpan(`${path}/phase/${j}`, parent.span.spanId, 'migration phase', startNs, {
+        'vpmu.vm.id': vm,
         'vpmu.migration.phase': p.phase,
         'vpmu.migration.iteration': p.iteration,
         'vpmu.migration.bytes': p.bytes,
       }, 0);
-      if (p.phase === 'refused') phase.span.status = 'error';
+      if (p.phase === 'refused') {
+        phase.span.status = 'error';
+        phase.span.statusMessage = `migration of ${vm} from ${first.fromHost} to ${first.toHost} refused`;
+      }
       this.end(phase, endNs);
       bytes += p.bytes;
       if (p.phase === 'stop-and-copy') downtimeNs += p.durationNs;
@@ -383,7 +408,7 @@ export class OtelTraceBuilder {
     });
     if (refused) {
       parent.span.status = 'error';
-      parent.span.statusMessage = 'migration refused';
+      parent.span.statusMessage = `migration of ${vm} from ${first.fromHost} to ${first.toHost} refused`;
     }
     this.end(parent, laid[laid.length - 1].endNs);
   }
@@ -393,7 +418,7 @@ export class OtelTraceBuilder {
   private host(id: string, atNs: number): OpenSpan {
     let s = this.hosts.get(id);
     if (!s) {
-      s = this.newSpan(`host/${id}`, this.runSpan.span.spanId, `host ${id}`, atNs, { 'vpmu.host': id }, this.maxSpanEvents);
+      s = this.newSpan(`host/${id}`, this.runSpan.span.spanId, 'host', atNs, { 'vpmu.host.id': id }, this.maxSpanEvents);
       this.hosts.set(id, s);
     }
     return s;
@@ -402,10 +427,10 @@ export class OtelTraceBuilder {
   private vm(id: string, atNs: number): OpenSpan {
     let s = this.vms.get(id);
     if (!s) {
-      const attrs: Attrs = { 'vpmu.vm': id };
+      const attrs: Attrs = { 'vpmu.vm.id': id };
       const mode = this.options.vmModes?.[id];
       if (mode !== undefined) attrs['vpmu.mode'] = mode;
-      s = this.newSpan(`vm/${id}`, this.runSpan.span.spanId, `vm ${id}`, atNs, attrs, this.maxSpanEvents);
+      s = this.newSpan(`vm/${id}`, this.runSpan.span.spanId, 'vm', atNs, attrs, this.maxSpanEvents);
       this.vms.set(id, s);
     }
     return s;
@@ -427,7 +452,7 @@ export class OtelTraceBuilder {
     const span: TelemetrySpan = {
       path,
       traceId: this.meta.traceId,
-      spanId: deriveSpanId(this.seed, this.runId, path),
+      spanId: deriveSpanId(this.seed, this.runId, this.spanSalt + path),
       name,
       startNs,
       endNs: startNs,
@@ -448,15 +473,22 @@ export class OtelTraceBuilder {
   }
 }
 
+/** A value used inside an attribute key (an exit reason, a PMU event name) as one lower-case
+ * key segment: OTel attribute names are dot-separated lower-case namespaces; "msr-write" and
+ * "INST_RETIRED.ANY" would otherwise leak hyphens, capitals or extra dots into keys. */
+export function attrKeyPart(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9_]+/g, '_');
+}
+
 function vcpuKey(vm: string, vcpu: number): string {
   return `${vm}\u0000${vcpu}`;
 }
 
 function placeAttrs(at: Place): Attrs {
   const a: Attrs = {};
-  if (at.host !== undefined) a['vpmu.host'] = at.host;
-  if (at.pcpu !== undefined) a['vpmu.pcpu'] = at.pcpu;
-  if (at.vm !== undefined) a['vpmu.vm'] = at.vm;
-  if (at.vcpu !== undefined) a['vpmu.vcpu'] = at.vcpu;
+  if (at.host !== undefined) a['vpmu.host.id'] = at.host;
+  if (at.pcpu !== undefined) a['vpmu.pcpu.index'] = at.pcpu;
+  if (at.vm !== undefined) a['vpmu.vm.id'] = at.vm;
+  if (at.vcpu !== undefined) a['vpmu.vcpu.index'] = at.vcpu;
   return a;
 }

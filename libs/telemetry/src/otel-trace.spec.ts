@@ -6,7 +6,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { OtelTraceBuilder } from './otel-trace.builder';
-import { type TelemetrySpan, deriveTraceId } from './otel-span.model';
+import { SPAN_NAMES } from './otel-trace.builder';
+import { type TelemetrySpan, deriveReplayTraceId, deriveSpanId, deriveTraceId } from './otel-span.model';
+import { jaegerTraceUrl } from './otlp-endpoint';
+import { TOOL_VERSION } from './tool-version';
 import { OtlpSpanExporter, encodeOtlpJson, exportSpansOtlp } from './otlp.exporter';
 import { resolveOtlpTracesUrl } from './otlp-endpoint';
 import { TelemetryError } from './telemetry.errors';
@@ -30,6 +33,7 @@ interface DecodedSpan {
   events: { name: string; timeUnixNs: bigint; attributes: Record<string, unknown> }[];
   status: { code: number; message: string };
   droppedEventsCount: number;
+  links: { traceId: string; spanId: string; attributes: Record<string, unknown> }[];
 }
 
 interface Received {
@@ -37,6 +41,8 @@ interface Received {
   contentType: string;
   resource: Record<string, unknown>;
   scope: string;
+  /** ScopeSpans in this ResourceSpans. */
+  scopeSpansCount: number;
   spans: DecodedSpan[];
 }
 
@@ -79,6 +85,7 @@ interface PbSpan {
   events?: { name: string; timeUnixNano: { toString(): string }; attributes?: PbAttr[] }[];
   status?: { code?: number; message?: string };
   droppedEventsCount?: number;
+  links?: { traceId: Uint8Array; spanId: Uint8Array; attributes?: PbAttr[] }[];
 }
 interface PbResourceSpans {
   resource?: { attributes?: PbAttr[] };
@@ -92,6 +99,7 @@ function decode(body: Buffer, path: string, contentType: string): Received[] {
     contentType,
     resource: attrs(rs.resource?.attributes),
     scope: rs.scopeSpans[0]?.scope?.name ?? '',
+    scopeSpansCount: rs.scopeSpans.length,
     spans: rs.scopeSpans.flatMap((ss) =>
       ss.spans.map((s): DecodedSpan => ({
         traceId: hex(s.traceId),
@@ -105,6 +113,7 @@ function decode(body: Buffer, path: string, contentType: string): Received[] {
         events: (s.events ?? []).map((e) => ({ name: e.name, timeUnixNs: u64(e.timeUnixNano), attributes: attrs(e.attributes) })),
         status: { code: s.status?.code ?? 0, message: s.status?.message ?? '' },
         droppedEventsCount: s.droppedEventsCount ?? 0,
+        links: (s.links ?? []).map((l) => ({ traceId: hex(l.traceId), spanId: hex(l.spanId), attributes: attrs(l.attributes) })),
       })),
     ),
   }));
@@ -144,8 +153,8 @@ class OtlpReceiver {
   }
 }
 
-function build(run: SyntheticRun, opts: { seed?: number; onSpan?: (s: TelemetrySpan) => void } = {}): { builder: OtelTraceBuilder; spans: TelemetrySpan[] } {
-  const builder = new OtelTraceBuilder({ seed: opts.seed ?? run.summary.run.seed, runId: run.summary.run.id, runStartUnixNs: RUN_START, vmModes: MODES, onSpan: opts.onSpan });
+function build(run: SyntheticRun, opts: { seed?: number; onSpan?: (s: TelemetrySpan) => void; replay?: boolean; runStartUnixNs?: bigint } = {}): { builder: OtelTraceBuilder; spans: TelemetrySpan[] } {
+  const builder = new OtelTraceBuilder({ seed: opts.seed ?? run.summary.run.seed, runId: run.summary.run.id, runStartUnixNs: opts.runStartUnixNs ?? RUN_START, vmModes: MODES, onSpan: opts.onSpan, replay: opts.replay });
   for (const b of run.batches) builder.onEvents(b);
   return { builder, spans: builder.finish(run.summary) };
 }
@@ -171,11 +180,14 @@ describe('OtelTraceBuilder + OTLP http/protobuf export', () => {
     expect(built.length).toBeGreaterThan(40);
     expect(got.length).toBe(built.length);
     expect(stats).toEqual({ spans: built.length, requests: Math.ceil(built.length / 16) });
-    expect(receiver.requests.length).toBe(stats.requests);
+    expect(receiver.requests.length).toBe(stats.requests); // one ResourceSpans per request
     for (const r of receiver.requests) {
       expect(r.contentType).toContain('application/x-protobuf');
-      expect(r.resource).toMatchObject({ 'service.name': 'vpmu-lab', 'vpmu.run.id': run.summary.run.id, 'vpmu.seed': run.summary.run.seed });
+      expect(r.resource).toMatchObject({ 'service.name': 'vpmu-lab', 'service.version': TOOL_VERSION, 'vpmu.run.id': run.summary.run.id, 'vpmu.seed': run.summary.run.seed });
       expect(r.scope).toBe('@vpmu/telemetry');
+      // One resource and one scope per request, all of the request's spans under them.
+      expect(r.scopeSpansCount).toBe(1);
+      expect(r.spans.length).toBeGreaterThan(1);
     }
     expect(new Set(got.map((s) => s.spanId)).size).toBe(got.length);
   });
@@ -187,7 +199,9 @@ describe('OtelTraceBuilder + OTLP http/protobuf export', () => {
     const roots = got.filter((s) => s.parentSpanId === '');
     expect(roots.length).toBe(1);
     const root = roots[0];
-    expect(root.name).toBe(`run ${run.summary.run.scenario} (${run.summary.run.id})`);
+    expect(root.name).toBe('run');
+    expect(root.attributes).toMatchObject({ 'vpmu.run.id': run.summary.run.id, 'vpmu.scenario': run.summary.run.scenario });
+    expect(root.links).toEqual([]);
     for (const s of got) {
       if (s === root) continue;
       const parent = byId.get(s.parentSpanId);
@@ -198,38 +212,59 @@ describe('OtelTraceBuilder + OTLP http/protobuf export', () => {
       expect(s.kind).toBe(1); // SPAN_KIND_INTERNAL
     }
     const parentName = (s: DecodedSpan) => byId.get(s.parentSpanId)!.name;
-    const hosts = got.filter((s) => /^host h\d$/.test(s.name));
-    const vms = got.filter((s) => /^vm vm\d$/.test(s.name));
-    expect(hosts.map((s) => s.name).sort()).toEqual(['host h1', 'host h2']);
-    expect(vms.map((s) => s.name).sort()).toEqual(['vm vm1', 'vm vm2', 'vm vm3']);
+    const hosts = got.filter((s) => s.name === 'host');
+    const vms = got.filter((s) => s.name === 'vm');
+    expect(hosts.map((s) => s.attributes['vpmu.host.id']).sort()).toEqual(['h1', 'h2']);
+    expect(vms.map((s) => s.attributes['vpmu.vm.id']).sort()).toEqual(['vm1', 'vm2', 'vm3']);
     for (const s of [...hosts, ...vms]) expect(s.parentSpanId).toBe(root.spanId);
 
-    const slices = got.filter((s) => s.name.startsWith('vcpu '));
+    const slices = got.filter((s) => s.name === 'vcpu run');
     const switchIns = run.batches.flat().filter((e) => e.kind === 'contextSwitch' && e.nextThread.startsWith('vcpu:'));
     expect(slices.length).toBe(switchIns.length);
-    for (const s of slices) expect(parentName(s)).toBe(`vm ${s.attributes['vpmu.vm']}`);
+    for (const s of slices) expect(byId.get(s.parentSpanId)!.attributes['vpmu.vm.id']).toBe(s.attributes['vpmu.vm.id']);
 
-    const perf = got.filter((s) => s.name.startsWith('perf '));
-    expect(perf.map((s) => s.name)).toEqual(['perf host-cycles cpu1']);
-    expect(parentName(perf[0])).toBe('host h1');
-    expect(perf[0].status.code).toBe(2); // ERROR: the event went to ERROR state
-    expect(perf[0].events.map((e) => e.name)).toEqual(['perf state off→active', 'perf state active→error', 'perf state error→off']);
+    const perf = got.filter((s) => s.name === 'host perf session');
+    expect(perf.map((s) => [s.attributes['vpmu.event'], s.attributes['vpmu.pcpu.index']])).toEqual([['host-cycles', 1]]);
+    expect(parentName(perf[0])).toBe('host');
+    expect(byId.get(perf[0].parentSpanId)!.attributes['vpmu.host.id']).toBe('h1');
+    // ERROR: the event went to ERROR state, and the status says why.
+    expect(perf[0].status).toEqual({ code: 2, message: expect.stringMatching(/^perf event host-cycles entered ERROR \(.+\)$/) });
+    expect(perf[0].events.map((e) => e.name)).toEqual(['perf state change', 'perf state change', 'perf state change']);
+    expect(perf[0].events.map((e) => `${e.attributes['vpmu.perf.from']}→${e.attributes['vpmu.perf.to']}`)).toEqual(['off→active', 'active→error', 'error→off']);
 
-    const mig = got.find((s) => s.name === 'migrate vm1 h1→h2')!;
-    expect(parentName(mig)).toBe('vm vm1');
+    const mig = got.find((s) => s.name === 'migration')!;
+    expect(parentName(mig)).toBe('vm');
+    expect(byId.get(mig.parentSpanId)!.attributes['vpmu.vm.id']).toBe('vm1');
     const phases = got.filter((s) => s.parentSpanId === mig.spanId);
-    expect(phases.map((p) => p.name).sort()).toEqual(['precopy #1', 'precopy #2', 'resume', 'setup', 'stop-and-copy']);
+    expect(new Set(phases.map((p) => p.name))).toEqual(new Set(['migration phase']));
+    expect(phases.map((p) => `${p.attributes['vpmu.migration.phase']}${p.attributes['vpmu.migration.phase'] === 'precopy' ? ` #${p.attributes['vpmu.migration.iteration']}` : ''}`).sort()).toEqual(['precopy #1', 'precopy #2', 'resume', 'setup', 'stop-and-copy']);
     expect(mig.attributes).toMatchObject({ 'vpmu.migration.from': 'h1', 'vpmu.migration.to': 'h2', 'vpmu.migration.result': 'completed', 'vpmu.migration.downtime_ns': 150_000 });
   });
 
-  it('names vCPU slices after their place and carries vpmu.* attributes', () => {
-    const slice = got.find((s) => s.name.startsWith('vcpu vm2/'))!;
-    expect(slice.name).toMatch(/^vcpu vm2\/[01] on h1\/cpu[0-3]$/);
-    expect(slice.attributes).toMatchObject({ 'vpmu.vm': 'vm2', 'vpmu.host': 'h1', 'vpmu.mode': 'emulated' });
-    expect(typeof slice.attributes['vpmu.vcpu']).toBe('number');
-    expect(typeof slice.attributes['vpmu.pcpu']).toBe('number');
-    const vm = got.find((s) => s.name === 'vm vm1')!;
-    expect(vm.attributes).toMatchObject({ 'vpmu.vm': 'vm1', 'vpmu.mode': 'passthrough', 'vpmu.host': 'h2', 'vpmu.counter.instructions.error_pct': 0 });
+  it('uses a small fixed set of span names and puts the ids in vpmu.* attributes', () => {
+    const names = new Set(got.map((s) => s.name));
+    expect([...names].sort()).toEqual(['host', 'host perf session', 'migration', 'migration phase', 'run', 'vcpu run', 'vm']);
+    for (const n of names) expect(SPAN_NAMES).toContain(n);
+    const slice = got.find((s) => s.name === 'vcpu run' && s.attributes['vpmu.vm.id'] === 'vm2')!;
+    expect(slice.attributes).toMatchObject({ 'vpmu.vm.id': 'vm2', 'vpmu.host.id': 'h1', 'vpmu.mode': 'emulated' });
+    expect(slice.attributes['vpmu.vcpu.index']).toEqual(expect.any(Number));
+    expect(slice.attributes['vpmu.pcpu.index']).toEqual(expect.any(Number));
+    const vm = got.find((s) => s.name === 'vm' && s.attributes['vpmu.vm.id'] === 'vm1')!;
+    expect(vm.attributes).toMatchObject({ 'vpmu.vm.id': 'vm1', 'vpmu.mode': 'passthrough', 'vpmu.host.id': 'h2', 'vpmu.counter.instructions.error_pct': 0 });
+  });
+
+  it('names every attribute the OTel way: lower-case, dot-separated, no hyphens', () => {
+    const keys = new Set<string>(Object.keys(receiver.requests[0].resource));
+    for (const s of got) {
+      for (const k of Object.keys(s.attributes)) keys.add(k);
+      for (const e of s.events) for (const k of Object.keys(e.attributes)) keys.add(k);
+    }
+    expect(keys.size).toBeGreaterThan(30);
+    for (const k of keys) expect(k).toMatch(/^[a-z0-9_]+(\.[a-z0-9_]+)*$/);
+    // No key is both a value and a namespace of other keys (e.g. vpmu.pmis and vpmu.pmis.lost).
+    for (const k of keys) expect([...keys].filter((o) => o.startsWith(`${k}.`))).toEqual([]);
+    // Exit reasons such as "msr-write" become one key segment.
+    expect(keys.has('vpmu.exits.msr_write')).toBe(true);
   });
 
   it('maps virtual time onto the run start instant', () => {
@@ -237,7 +272,7 @@ describe('OtelTraceBuilder + OTLP http/protobuf export', () => {
     expect(root.startUnixNs).toBe(RUN_START);
     expect(root.endUnixNs).toBe(RUN_START + BigInt(run.summary.run.durationNs));
     const first = run.batches.flat().find((e) => e.kind === 'contextSwitch' && e.nextThread === 'vcpu:vm1/0')!;
-    const slice = got.find((s) => s.name.startsWith('vcpu vm1/0 on ') && s.startUnixNs === RUN_START + BigInt(first.atNs));
+    const slice = got.find((s) => s.name === 'vcpu run' && s.attributes['vpmu.vm.id'] === 'vm1' && s.attributes['vpmu.vcpu.index'] === 0 && s.startUnixNs === RUN_START + BigInt(first.atNs));
     expect(slice).toBeDefined();
   });
 
@@ -248,18 +283,18 @@ describe('OtelTraceBuilder + OTLP http/protobuf export', () => {
     expect(pmiEvents[0].attributes).toMatchObject({ 'vpmu.event': expect.any(String), 'vpmu.pmi.owner': 'guest' });
     expect(got.flatMap((s) => s.events).filter((e) => e.name === 'pmi lost').length).toBe(1);
 
-    const slices = got.filter((s) => s.name.startsWith('vcpu '));
+    const slices = got.filter((s) => s.name === 'vcpu run');
     const exitsInSlices = slices.reduce((n, s) => n + Number(s.attributes['vpmu.exits.total'] ?? 0), 0);
     expect(exitsInSlices).toBe(all.filter((e) => e.kind === 'vmExit').length);
     const aggregated = slices.filter((s) => s.attributes['vpmu.exits.aggregated'] === true);
     expect(aggregated.length).toBeGreaterThan(0);
     for (const s of aggregated) {
       expect(s.events.some((e) => e.name === 'vm exit')).toBe(false);
-      const perReason = Object.entries(s.attributes).filter(([k]) => /^vpmu\.exits\.(msr-write|rdpmc|io|hlt)$/.test(k)).reduce((n, [, v]) => n + Number(v), 0);
+      const perReason = Object.entries(s.attributes).filter(([k]) => /^vpmu\.exits\.(msr_write|rdpmc|io|hlt)$/.test(k)).reduce((n, [, v]) => n + Number(v), 0);
       expect(perReason).toBe(s.attributes['vpmu.exits.total']);
     }
     // The emulated VM traps every ~20 µs: above the rate, so its slices always aggregate.
-    for (const s of slices.filter((x) => x.attributes['vpmu.vm'] === 'vm2' && Number(x.attributes['vpmu.exits.total']) > 1)) {
+    for (const s of slices.filter((x) => x.attributes['vpmu.vm.id'] === 'vm2' && Number(x.attributes['vpmu.exits.total']) > 1)) {
       expect(s.attributes['vpmu.exits.aggregated']).toBe(true);
     }
     const individual = slices.filter((s) => Number(s.attributes['vpmu.exits.total']) > 0 && s.attributes['vpmu.exits.aggregated'] === undefined);
@@ -271,7 +306,7 @@ describe('OtelTraceBuilder + OTLP http/protobuf export', () => {
     }
 
     expect(got.flatMap((s) => s.events).some((e) => e.name === 'guest task switch')).toBe(true);
-    const findings = got.flatMap((s) => s.events.filter((e) => e.name.startsWith('finding: ')));
+    const findings = got.flatMap((s) => s.events.filter((e) => e.name === 'finding'));
     expect(findings.map((f) => f.attributes['vpmu.finding.kind']).sort()).toEqual(run.summary.findings.map((f) => f.kind).sort());
     for (const f of findings) {
       const src = run.summary.findings.find((x) => x.kind === f.attributes['vpmu.finding.kind'])!;
@@ -293,6 +328,38 @@ describe('OtelTraceBuilder + OTLP http/protobuf export', () => {
     const other = build(run, { seed: 7 }).spans;
     expect(other[0].traceId).not.toBe(built[0].traceId);
     expect(new Set(other.map((s) => s.spanId)).has(built[0].spanId)).toBe(false);
+  });
+
+  it('renders a replay as its own trace: id derived from (run, anchor), root linked to the run, the run\'s ids never re-sent', async () => {
+    const anchor = RUN_START + 43_000_000_000n; // a replay 43 s after the run
+    const { seed, id } = run.summary.run;
+    const again = new OtlpReceiver();
+    await again.start();
+    let replayed: DecodedSpan[];
+    try {
+      const { builder, spans } = build(makeSyntheticRun(), { replay: true, runStartUnixNs: anchor });
+      await exportSpansOtlp(spans, builder.meta, { url: again.url, chunkSize: 200, exporterFactory });
+      replayed = again.spans;
+    } finally {
+      await again.stop();
+    }
+    expect(new Set(replayed.map((s) => s.traceId))).toEqual(new Set([deriveReplayTraceId(seed, id, anchor)]));
+    expect(replayed[0].traceId).not.toBe(got[0].traceId);
+    const runIds = new Set(got.map((s) => s.spanId));
+    expect(replayed.filter((s) => runIds.has(s.spanId))).toEqual([]);
+    expect(new Set(replayed.map((s) => s.spanId)).size).toBe(replayed.length);
+    // Same tree, names and attributes as the run, shifted to the anchor.
+    expect(replayed.map((s) => s.name).sort()).toEqual(got.map((s) => s.name).sort());
+    const root = replayed.find((s) => s.parentSpanId === '')!;
+    const runRoot = got.find((s) => s.parentSpanId === '')!;
+    expect(root.startUnixNs).toBe(anchor);
+    expect(root.links).toEqual([{ traceId: runRoot.traceId, spanId: runRoot.spanId, attributes: { 'vpmu.link.kind': 'replay_of' } }]);
+    expect(runRoot.spanId).toBe(deriveSpanId(seed, id, 'run'));
+    expect(root.attributes['vpmu.replay.of_trace_id']).toBe(runRoot.traceId);
+    // Idempotent per anchor: the same recording rendered at the same anchor is the same trace; another anchor is another trace.
+    const ids = (spans: TelemetrySpan[]) => spans.map((s) => `${s.traceId}/${s.spanId}/${s.parentSpanId ?? ''}`);
+    expect(ids(build(makeSyntheticRun(), { replay: true, runStartUnixNs: anchor }).spans)).toEqual(ids(build(run, { replay: true, runStartUnixNs: anchor }).spans));
+    expect(build(run, { replay: true, runStartUnixNs: anchor + 1_000_000n }).spans[0].traceId).not.toBe(replayed[0].traceId);
   });
 
   it('streams spans as they complete, and the stream equals the collected set', async () => {
@@ -338,6 +405,11 @@ describe('OtelTraceBuilder + OTLP http/protobuf export', () => {
 });
 
 describe('OTLP endpoint resolution', () => {
+  it('points at the trace in the Jaeger UI on the collector host', () => {
+    expect(jaegerTraceUrl('http://jaeger.lab:4318/v1/traces', 'ab12')).toBe('http://jaeger.lab:16686/trace/ab12');
+    expect(jaegerTraceUrl('https://[::1]:4318/v1/traces', 'ab12')).toBe('http://[::1]:16686/trace/ab12');
+  });
+
   it('prefers the flag, then the traces endpoint, then the base endpoint + /v1/traces', () => {
     expect(resolveOtlpTracesUrl('http://a:4318/v1/traces', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://b:4318' })).toBe('http://a:4318/v1/traces');
     expect(resolveOtlpTracesUrl(undefined, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c/x', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://b:4318' })).toBe('http://c/x');
@@ -388,9 +460,9 @@ describe('OTLP JSON encoding', () => {
     const root = out.find((s: { parentSpanId?: string }) => s.parentSpanId === undefined);
     expect(root.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(root.startTimeUnixNano).toBe(RUN_START.toString());
-    const slice = out.find((s: { name: string }) => s.name.startsWith('vcpu '));
+    const slice = out.find((s: { name: string }) => s.name === 'vcpu run');
     expect(slice.kind).toBe(1);
-    expect(slice.attributes).toEqual(expect.arrayContaining([{ key: 'vpmu.mode', value: { stringValue: expect.any(String) } }, { key: 'vpmu.vcpu', value: { intValue: expect.stringMatching(/^\d+$/) } }]));
+    expect(slice.attributes).toEqual(expect.arrayContaining([{ key: 'vpmu.mode', value: { stringValue: expect.any(String) } }, { key: 'vpmu.vcpu.index', value: { intValue: expect.stringMatching(/^\d+$/) } }]));
     // Deterministic text: a replay writes the same file.
     expect(encodeOtlpJson(build(makeSyntheticRun()).spans, builder.meta)).toBe(encodeOtlpJson(spans, builder.meta));
   });

@@ -50,6 +50,19 @@ function parseEndpoint(text: string, given: string, fix: string): URL {
 }
 
 /** host:port of an endpoint URL, with the scheme's default port. */
+/** Where Jaeger's UI shows a trace: the OTLP endpoint's host on the UI's default port 16686
+ * (https://www.jaegertracing.io/docs/latest/deployment/). A guess that holds for the
+ * all-in-one image docs/viewing.md starts; null when the URL has no host. */
+export function jaegerTraceUrl(tracesUrl: string, traceId: string): string | null {
+  try {
+    const host = new URL(tracesUrl).hostname;
+    if (!host) return null;
+    return `http://${host.includes(':') ? `[${host.replace(/^\[|\]$/g, '')}]` : host}:16686/trace/${traceId}`;
+  } catch {
+    return null;
+  }
+}
+
 export function otlpAddress(tracesUrl: string): { host: string; port: number } {
   const url = new URL(tracesUrl);
   const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;

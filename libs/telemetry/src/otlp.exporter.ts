@@ -8,6 +8,7 @@
 import type { HrTime, Attributes, SpanContext } from '@opentelemetry/api';
 import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
 import { ExportResultCode } from '@opentelemetry/core';
+import type { InstrumentationScope } from '@opentelemetry/core';
 import type { ExportResult } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { Resource } from '@opentelemetry/resources';
@@ -43,6 +44,9 @@ export interface OtlpExportStats {
 export class OtlpSpanExporter {
   private readonly exporter: SpanExporter;
   private readonly resource: Resource;
+  // One object for every span: the OTLP serializer groups spans into ResourceSpans and ScopeSpans
+  // by object identity, so a fresh scope object per span made one ScopeSpans per span.
+  private readonly scope: InstrumentationScope = { ...INSTRUMENTATION_SCOPE };
   private readonly chunkSize: number;
   private pending: TelemetrySpan[] = [];
   private chain: Promise<void> = Promise.resolve();
@@ -108,7 +112,7 @@ export class OtlpSpanExporter {
   }
 
   private exportChunk(chunk: TelemetrySpan[]): Promise<void> {
-    const spans = chunk.map((s) => toReadableSpan(s, this.meta, this.resource));
+    const spans = chunk.map((s) => toReadableSpan(s, this.meta, this.resource, this.scope));
     return new Promise((resolve) => {
       this.exporter.export(spans, (result: ExportResult) => {
         this.stats.requests++;
@@ -138,7 +142,8 @@ export async function exportSpansOtlp(spans: readonly TelemetrySpan[], meta: Tra
   return exporter.close();
 }
 
-export function toReadableSpan(s: TelemetrySpan, meta: TraceMeta, resource: Resource): ReadableSpan {
+/** `scope` should be one object shared by all spans of an export (see OtlpSpanExporter.scope). */
+export function toReadableSpan(s: TelemetrySpan, meta: TraceMeta, resource: Resource, scope: InstrumentationScope = { ...INSTRUMENTATION_SCOPE }): ReadableSpan {
   const ctx: SpanContext = { traceId: s.traceId, spanId: s.spanId, traceFlags: TraceFlags.SAMPLED, isRemote: false };
   const startTime = hrTime(toUnixNs(meta, s.startNs));
   const endTime = hrTime(toUnixNs(meta, s.endNs));
@@ -151,12 +156,12 @@ export function toReadableSpan(s: TelemetrySpan, meta: TraceMeta, resource: Reso
     endTime,
     status: { code: statusCode(s), message: s.statusMessage },
     attributes: s.attributes as Attributes,
-    links: [],
+    links: (s.links ?? []).map((l) => ({ context: { traceId: l.traceId, spanId: l.spanId, traceFlags: TraceFlags.SAMPLED, isRemote: false }, attributes: l.attributes as Attributes, droppedAttributesCount: 0 })),
     events: s.events.map((e) => ({ name: e.name, time: hrTime(toUnixNs(meta, e.atNs)), attributes: e.attributes as Attributes, droppedAttributesCount: 0 })),
     duration: hrTime(BigInt(Math.max(0, Math.round(s.endNs - s.startNs)))),
     ended: true,
     resource,
-    instrumentationScope: { ...INSTRUMENTATION_SCOPE },
+    instrumentationScope: scope,
     droppedAttributesCount: 0,
     droppedEventsCount: s.droppedEventsCount,
     droppedLinksCount: 0,
@@ -228,6 +233,7 @@ export function encodeSpanJson(s: TelemetrySpan, meta: TraceMeta): Record<string
   };
   if (s.parentSpanId !== undefined) out.parentSpanId = s.parentSpanId;
   if (s.droppedEventsCount > 0) out.droppedEventsCount = s.droppedEventsCount;
+  if (s.links && s.links.length > 0) out.links = s.links.map((l) => ({ traceId: l.traceId, spanId: l.spanId, attributes: encodeAttributes(l.attributes) }));
   return out;
 }
 

@@ -202,7 +202,7 @@ describe('RunTimelineFold', () => {
       });
     const otelSlices = spans
       .filter((s) => /^vm\/[^/]+\/vcpu\/\d+\/run\/\d+$/.test(s.path))
-      .map((s) => ({ vm: String(s.attributes['vpmu.vm']), vcpu: Number(s.attributes['vpmu.vcpu']), startNs: s.startNs, endNs: s.endNs }));
+      .map((s) => ({ vm: String(s.attributes['vpmu.vm.id']), vcpu: Number(s.attributes['vpmu.vcpu.index']), startNs: s.startNs, endNs: s.endNs }));
     const reportSlices = data.vcpus.flatMap((t) => t.slices.map((s) => ({ vm: t.vm, vcpu: t.vcpu, startNs: s.startNs, endNs: s.endNs })));
 
     expect(perVcpu(otelSlices)).toEqual(perVcpu(expected));
@@ -213,7 +213,7 @@ describe('RunTimelineFold', () => {
     const reportPhases = data.migrations.flatMap((m) => m.phases.map((p) => `${m.vm} ${p.phase} ${p.startNs}..${p.endNs}`));
     const otelPhases = spans
       .filter((s) => /\/migration\/\d+\/phase\/\d+$/.test(s.path))
-      .map((s) => `${s.attributes['vpmu.vm']} ${s.attributes['vpmu.migration.phase']} ${s.startNs}..${s.endNs}`);
+      .map((s) => `${s.attributes['vpmu.vm.id']} ${s.attributes['vpmu.migration.phase']} ${s.startNs}..${s.endNs}`);
     const perfettoPhases = trace.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'migration' && e.args?.iteration !== undefined).length;
     expect(reportPhases.length).toBeGreaterThan(2);
     expect(otelPhases).toEqual(reportPhases);

@@ -85,7 +85,7 @@ export async function exportRecording(file: string, format: Exclude<ExportFormat
       case 'otlp-json': {
         // Anchored at the recording's modification time, so one recording always exports the same bytes.
         const mtimeNs = fs.statSync(file, { bigint: true }).mtimeNs;
-        viewer = otlpJsonViewer(target, { runId: header.runId, seed: header.seed, scenario, runStartUnixNs: mtimeNs - (mtimeNs % 1_000_000n) });
+        viewer = otlpJsonViewer(target, { runId: header.runId, seed: header.seed, scenario, runStartUnixNs: mtimeNs - (mtimeNs % 1_000_000n), replay: true });
         break;
       }
     }

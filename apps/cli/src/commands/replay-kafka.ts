@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { Reader } from 'protobufjs/minimal';
 import { formatDivergence, HashChain } from '@vpmu/recording';
 import { SummaryBuilder } from '@vpmu/summary';
-import { resolveOtlpTracesUrl } from '@vpmu/telemetry';
+import { jaegerTraceUrl, resolveOtlpTracesUrl } from '@vpmu/telemetry';
+import { traceLine } from '../trace-line';
 import {
   assertBrokersReachable,
   createKafkaClient,
@@ -205,7 +206,7 @@ async function verifyKafkaRun(loaded: LoadedKafkaRun, brokers: string[], flags: 
 async function streamKafkaRun(loaded: LoadedKafkaRun, brokers: string[], dest: { otlpUrl: string | null; outDir: string | null }, flags: ReplayKafkaFlags, io: CommandIo): Promise<number> {
   const { ctx, run } = loaded;
   const viewers: Viewer[] = [];
-  const identity = { runId: ctx.runId, seed: ctx.scenario.seed, scenario: ctx.scenario, runStartUnixNs: BigInt(Date.now()) * 1_000_000n }; // wall-clock ok: OTLP timestamps of a live replay
+  const identity = { runId: ctx.runId, seed: ctx.scenario.seed, scenario: ctx.scenario, runStartUnixNs: BigInt(Date.now()) * 1_000_000n, replay: true }; // wall-clock ok: OTLP timestamps of a live replay
   const otlp = dest.otlpUrl ? otlpViewer(dest.otlpUrl, identity) : null;
   if (otlp) viewers.push(otlp);
   if (dest.outDir) viewers.push(perfettoViewer(path.join(dest.outDir, 'trace.perfetto.json')), htmlReportViewer(path.join(dest.outDir, 'report.html')));
@@ -238,7 +239,7 @@ async function streamKafkaRun(loaded: LoadedKafkaRun, brokers: string[], dest: {
     kafka: { ...roundedMs(run.stats), readEventsPerSec: loaded.readEventsPerSec },
     speed: flags.speed ?? null,
     wallMs: roundTo(wallMs),
-    otlp: otlp ? { url: dest.otlpUrl, spans: otlp.spans() } : null,
+    otlp: otlp ? { url: dest.otlpUrl, spans: otlp.spans(), traceId: otlp.traceId, jaegerUrl: jaegerTraceUrl(dest.otlpUrl!, otlp.traceId) } : null,
     files,
   };
   if (flags.json) {
@@ -249,7 +250,7 @@ async function streamKafkaRun(loaded: LoadedKafkaRun, brokers: string[], dest: {
     `replayed ${counts.epochs} epochs, ${counts.events} events of run ${ctx.runId} from Kafka ${brokers.join(',')} ` +
       `(read in ${(run.stats.wallMs / 1000).toFixed(2)}s, group join ${(run.stats.joinMs / 1000).toFixed(2)}s, then ${loaded.readEventsPerSec} events/s; streamed in ${(wallMs / 1000).toFixed(2)}s${flags.speed ? ` at ${flags.speed}x virtual speed` : ''}), digest ${loaded.digestHex}.`,
   );
-  if (otlp) io.out(`sent ${otlp.spans()} spans to ${dest.otlpUrl}`);
+  if (otlp) io.out(traceLine(`sent ${otlp.spans()} spans to ${dest.otlpUrl}`, dest.otlpUrl!, otlp.traceId));
   if (files.length > 0) {
     io.out('wrote:');
     for (const f of files) io.out(`  ${relativeForDisplay(f)}`);

@@ -5,7 +5,8 @@
 // `vpmu replay --kafka BROKERS --run ID [...]`: the same from the run's topics (replay-kafka.ts).
 import * as path from 'node:path';
 import { formatDivergence } from '@vpmu/recording';
-import { assertOtlpReachable, resolveOtlpTracesUrl } from '@vpmu/telemetry';
+import { assertOtlpReachable, jaegerTraceUrl, resolveOtlpTracesUrl } from '@vpmu/telemetry';
+import { traceLine } from '../trace-line';
 import { parseArgs, usageOf, type CommandSpec } from '../args';
 import { CliError, EXIT } from '../cli-error';
 import { roundTo } from '../json-figures';
@@ -108,7 +109,7 @@ async function stream(file: string, flags: StreamFlags, io: CommandIo): Promise<
   if (otlpUrl) await assertOtlpReachable(otlpUrl);
   const outDir = flags.out !== undefined ? prepareOutDir(flags.out) : null;
   const viewers: Viewer[] = [];
-  const identity = { runId: header.runId, seed: header.seed, scenario, runStartUnixNs: BigInt(Date.now()) * 1_000_000n }; // wall-clock ok: OTLP timestamps of a live replay
+  const identity = { runId: header.runId, seed: header.seed, scenario, runStartUnixNs: BigInt(Date.now()) * 1_000_000n, replay: true }; // wall-clock ok: OTLP timestamps of a live replay
   const otlp = otlpUrl ? otlpViewer(otlpUrl, identity) : null;
   if (otlp) viewers.push(otlp);
   if (outDir) viewers.push(perfettoViewer(path.join(outDir, 'trace.perfetto.json')), htmlReportViewer(path.join(outDir, 'report.html')));
@@ -136,7 +137,7 @@ async function stream(file: string, flags: StreamFlags, io: CommandIo): Promise<
     summary: result.summarySource,
     speed: flags.speed ?? null,
     wallMs: roundTo(wallMs),
-    otlp: otlp ? { url: otlpUrl, spans: otlp.spans() } : null,
+    otlp: otlp ? { url: otlpUrl, spans: otlp.spans(), traceId: otlp.traceId, jaegerUrl: jaegerTraceUrl(otlpUrl!, otlp.traceId) } : null,
     files,
   };
   if (flags.json) {
@@ -145,7 +146,7 @@ async function stream(file: string, flags: StreamFlags, io: CommandIo): Promise<
   }
   io.out(`replayed ${result.epochs} epochs, ${result.events} events of run ${header.runId} in ${(wallMs / 1000).toFixed(2)}s${flags.speed ? ` (at ${flags.speed}x virtual speed)` : ''}.`);
   if (result.summarySource === 'rebuilt') io.out('summary rebuilt from the recording (no matching summary.json beside it; guest workload scores are not recorded and read 0).');
-  if (otlp) io.out(`sent ${otlp.spans()} spans to ${otlpUrl}`);
+  if (otlp) io.out(traceLine(`sent ${otlp.spans()} spans to ${otlpUrl}`, otlpUrl!, otlp.traceId));
   if (files.length > 0) {
     io.out('wrote:');
     for (const f of files) io.out(`  ${relativeForDisplay(f)}`);

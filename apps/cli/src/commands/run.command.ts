@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RunSummary } from '@vpmu/summary';
-import { assertOtlpReachable, resolveOtlpTracesUrl, TelemetryError } from '@vpmu/telemetry';
+import { assertOtlpReachable, deriveTraceId, jaegerTraceUrl, resolveOtlpTracesUrl, TelemetryError } from '@vpmu/telemetry';
 import { parseArgs, type CommandSpec } from '../args';
 import { runEmbedded } from '../embedded-runtime';
 import { roundTo, summaryFigures } from '../json-figures';
@@ -12,6 +12,7 @@ import { prepareOutDir, relativeForDisplay } from '../out-dir';
 import { Progress } from '../progress';
 import { deriveRunId, loadScenarioFile } from '../scenario-file';
 import { renderSummaryTable } from '../summary-table';
+import { traceLine } from '../trace-line';
 import { TOOL_VERSION } from '../version';
 import type { CommandIo } from './command-io';
 import { runClusterCommand } from './run-cluster';
@@ -68,14 +69,15 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<number>
     exportFailure = new TelemetryError(err.code, `${err.message.replace(/\.$/, '')} (the run itself completed; its files are written).`, err.retriable);
   }
   const wallMs = Date.now() - startedMs; // wall-clock ok: reporting only
-  const otlp = otlpUrl ? { url: otlpUrl, exported: exportFailure === null } : null;
+  const traceId = deriveTraceId(scenario.seed, runId);
+  const otlp = otlpUrl ? { url: otlpUrl, exported: exportFailure === null, traceId, jaegerUrl: jaegerTraceUrl(otlpUrl, traceId) } : null;
   if (json) {
     io.out(JSON.stringify({ ...summaryFigures(summary), wallMs: roundTo(wallMs), otlp, files: files.map(relativeForDisplay) }, null, 2));
   } else {
     for (const line of renderSummaryTable(summary)) io.out(line);
     const speedup = wallMs > 0 ? scenario.durationNs / 1e6 / wallMs : 0;
     io.out(`took ${(wallMs / 1000).toFixed(2)}s wall (${speedup.toFixed(2)}x virtual speed, ${Math.round(summary.events.total / Math.max(wallMs / 1000, 1e-3))} events/s)`);
-    if (otlp?.exported) io.out(`trace exported to ${otlpUrl} (trace id derived from the seed)`);
+    if (otlp?.exported) io.out(traceLine(`trace exported to ${otlpUrl}`, otlpUrl!, traceId));
     io.out('wrote:');
     for (const f of files) io.out(`  ${relativeForDisplay(f)}`);
   }

@@ -30,6 +30,8 @@ export interface TraceIdentity {
   scenario: Scenario;
   /** Unix ns that virtual time 0 maps to in OTLP output. */
   runStartUnixNs: bigint;
+  /** A rendering of the recording rather than the live run: its own trace id, linked to the run's. */
+  replay?: boolean;
 }
 
 /** A file written as FILE.partial and renamed into place by commit(). */
@@ -81,7 +83,7 @@ export function htmlReportViewer(file: string): Viewer {
 
 function traceBuilder(id: TraceIdentity, onSpan: ConstructorParameters<typeof OtelTraceBuilder>[0]['onSpan']): OtelTraceBuilder {
   const vmModes = Object.fromEntries(id.scenario.vms.map((v) => [v.id, v.vpmu.mode]));
-  return new OtelTraceBuilder({ seed: id.seed, runId: id.runId, runStartUnixNs: id.runStartUnixNs, vmModes, onSpan });
+  return new OtelTraceBuilder({ seed: id.seed, runId: id.runId, runStartUnixNs: id.runStartUnixNs, vmModes, onSpan, replay: id.replay ?? false });
 }
 
 export function otlpJsonViewer(file: string, id: TraceIdentity): Viewer {
@@ -107,7 +109,7 @@ export function otlpJsonViewer(file: string, id: TraceIdentity): Viewer {
 }
 
 /** Spans streamed to an OTLP http/protobuf endpoint; a collector failure is exit 4. */
-export function otlpViewer(url: string, id: TraceIdentity): Viewer & { spans(): number } {
+export function otlpViewer(url: string, id: TraceIdentity): Viewer & { spans(): number; traceId: string } {
   let exporter: OtlpSpanExporter | null = null;
   const trace = traceBuilder(id, (s) => exporter!.write(s));
   exporter = new OtlpSpanExporter(trace.meta, { url });
@@ -125,6 +127,7 @@ export function otlpViewer(url: string, id: TraceIdentity): Viewer & { spans(): 
     },
     abort: () => undefined,
     spans: () => sent,
+    traceId: trace.meta.traceId,
   };
 }
 
