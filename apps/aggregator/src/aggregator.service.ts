@@ -25,6 +25,7 @@ import {
 } from '@vpmu/transport';
 import type { SimEvent } from '@vpmu/sim';
 import type { OtlpExporterFactory } from '@vpmu/telemetry';
+import { asOutputWriteError } from './output-write.error';
 import { TelemetrySink } from './telemetry.sink';
 
 export const AGGREGATOR_CONFIG = Symbol('AGGREGATOR_CONFIG');
@@ -93,18 +94,48 @@ export class AggregatorService implements AdoptionPort {
     });
   }
 
+  /**
+   * Opens the run's outputs. A failure here (an output that cannot be created) removes what was
+   * already opened (no epoch is recorded yet, so the recording's PATH.partial holds nothing worth
+   * keeping), fails whenFinished() with it and rethrows it so the transport reports it: the
+   * RunEnd the conductor then sends names a run this aggregator never started, so nothing else
+   * would settle the waiters.
+   */
   onRunStart(m: vpmu.v1.IRunStart): void {
     const ctx = runContextFromStart(m);
-    fs.mkdirSync(this.config.outDir, { recursive: true });
-    const writer = new RecordingWriter().open(path.join(this.config.outDir, 'recording.vpmurec'), {
-      toolVersion: ctx.toolVersion,
-      runId: ctx.runId,
-      seed: ctx.scenario.seed,
-      scenarioText: ctx.scenarioText,
-      scenarioName: ctx.scenario.name,
-      epochNs: ctx.scenario.epochNs,
-      durationNs: ctx.scenario.durationNs,
-    });
+    let writer: RecordingWriter | null = null;
+    const sinks = [...this.extraSinks];
+    try {
+      fs.mkdirSync(this.config.outDir, { recursive: true });
+      writer = new RecordingWriter().open(path.join(this.config.outDir, 'recording.vpmurec'), {
+        toolVersion: ctx.toolVersion,
+        runId: ctx.runId,
+        seed: ctx.scenario.seed,
+        scenarioText: ctx.scenarioText,
+        scenarioName: ctx.scenario.name,
+        epochNs: ctx.scenario.epochNs,
+        durationNs: ctx.scenario.durationNs,
+      });
+      if (this.config.viewers !== false) {
+        sinks.unshift(
+          new TelemetrySink({
+            outDir: this.config.outDir,
+            seed: ctx.scenario.seed,
+            runId: ctx.runId,
+            vmModes: Object.fromEntries(ctx.scenario.vms.map((v) => [v.id, v.vpmu.mode])),
+            runStartUnixNs: BigInt(Date.now()) * 1_000_000n, // wall-clock ok: where the trace lands in Jaeger, not a simulation input
+            otlpUrl: this.config.otlpUrl ?? null,
+            ...(this.config.otlpExporterFactory && { otlpExporterFactory: this.config.otlpExporterFactory }),
+          }),
+        );
+      }
+    } catch (err) {
+      writer?.abort();
+      abortSinks(sinks);
+      const failure = asOutputWriteError(err, this.config.outDir) as Error;
+      this.settleFailed(failure);
+      throw failure;
+    }
     const run: AggregatorRun = {
       ctx,
       writer,
@@ -114,21 +145,29 @@ export class AggregatorService implements AdoptionPort {
       lastRecordedEpoch: -1,
     };
     run.participants.add(AGGREGATOR_NODE, null);
-    this.sinks = [...this.extraSinks];
-    if (this.config.viewers !== false) {
-      this.sinks.unshift(
-        new TelemetrySink({
-          outDir: this.config.outDir,
-          seed: ctx.scenario.seed,
-          runId: ctx.runId,
-          vmModes: Object.fromEntries(ctx.scenario.vms.map((v) => [v.id, v.vpmu.mode])),
-          runStartUnixNs: BigInt(Date.now()) * 1_000_000n, // wall-clock ok: where the trace lands in Jaeger, not a simulation input
-          otlpUrl: this.config.otlpUrl ?? null,
-          ...(this.config.otlpExporterFactory && { otlpExporterFactory: this.config.otlpExporterFactory }),
-        }),
-      );
-    }
+    this.sinks = sinks;
     this.run = run;
+  }
+
+  /**
+   * Ends the current run, if any, as failed with `err`: the same clean-up as a RunEnd that is
+   * not "completed" (the recording kept as PATH.partial, the viewers' partial files removed), and
+   * whenFinished() rejects with `err`. Does nothing to a run already settled. The embedded
+   * runtime calls it when a run fails in a way no RunEnd reaches this aggregator.
+   */
+  failRun(err: Error): void {
+    const run = this.run;
+    this.run = null;
+    if (run) {
+      keepPartialRecording(run.writer);
+      abortSinks(this.sinks);
+    }
+    this.settleFailed(err);
+  }
+
+  private settleFailed(err: Error): void {
+    for (const f of this.failed.splice(0)) f(err);
+    this.finished.splice(0);
   }
 
   onGrant(grant: vpmu.v1.IEpochGrant): void {
@@ -150,7 +189,7 @@ export class AggregatorService implements AdoptionPort {
     if (!a.nodes.includes(AGGREGATOR_NODE)) return;
     if (this.run) {
       this.run.writer.abort();
-      for (const s of this.sinks) s.abort?.();
+      abortSinks(this.sinks);
       this.run = null;
     }
     this.onRunStart(a.runStart);
@@ -170,7 +209,7 @@ export class AggregatorService implements AdoptionPort {
     try {
       if (m.reason !== 'completed') {
         const kept = keepPartialRecording(run.writer);
-        for (const s of this.sinks) s.abort?.();
+        abortSinks(this.sinks);
         const recorded =
           run.lastRecordedEpoch < 0
             ? 'no epoch was recorded'
@@ -193,8 +232,10 @@ export class AggregatorService implements AdoptionPort {
       for (const f of this.finished.splice(0)) f({ summary, recording, files });
       this.failed.splice(0);
     } catch (err) {
-      for (const f of this.failed.splice(0)) f(err as Error);
-      this.finished.splice(0);
+      // A viewer that failed to finish leaves no half-written file; the files already complete
+      // (recording, summary.json, viewers finished before it) are whole and stay.
+      abortSinks(this.sinks);
+      this.settleFailed(asOutputWriteError(err, this.config.outDir) as Error);
     }
   }
 
@@ -232,6 +273,17 @@ export class AggregatorService implements AdoptionPort {
       run.eventCount += f.eventCount;
     }
     return 0;
+  }
+}
+
+/** Aborts every sink; one that fails to clean up does not keep the others from doing so. */
+function abortSinks(sinks: readonly EventSink[]): void {
+  for (const s of sinks) {
+    try {
+      s.abort?.();
+    } catch {
+      // best effort: the run has already failed with its own error
+    }
   }
 }
 

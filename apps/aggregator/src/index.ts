@@ -1,2 +1,3 @@
 export * from './aggregator.module';
 export * from './aggregator.service';
+export * from './output-write.error';

@@ -32,7 +32,7 @@ export class TelemetrySink implements EventSink {
   private readonly perfettoFile: FileChunkSink;
   private readonly perfetto: PerfettoWriter;
   private readonly report = new ReportCollector();
-  private readonly trace: OtelTraceBuilder | null;
+  private trace: OtelTraceBuilder | null = null;
   private readonly exporter: OtlpSpanExporter | null;
   private readonly perfettoPath: string;
 
@@ -40,21 +40,26 @@ export class TelemetrySink implements EventSink {
     this.perfettoPath = path.join(opts.outDir, 'trace.perfetto.json');
     this.perfettoFile = new FileChunkSink(`${this.perfettoPath}.partial`);
     this.perfetto = new PerfettoWriter(this.perfettoFile.write);
-    if (opts.otlpUrl) {
-      let exporter: OtlpSpanExporter | null = null;
-      this.trace = new OtelTraceBuilder({
-        seed: opts.seed,
-        runId: opts.runId,
-        runStartUnixNs: opts.runStartUnixNs,
-        vmModes: opts.vmModes,
-        onSpan: (s) => exporter!.write(s),
-      });
-      exporter = new OtlpSpanExporter(this.trace.meta, { url: opts.otlpUrl, ...(opts.otlpExporterFactory && { exporterFactory: opts.otlpExporterFactory }) });
-      this.exporter = exporter;
-    } else {
-      this.trace = null;
-      this.exporter = null;
+    try {
+      this.exporter = opts.otlpUrl ? this.openExporter(opts.otlpUrl) : null;
+    } catch (err) {
+      this.abort(); // the perfetto file is already open: a sink that never ran leaves nothing behind
+      throw err;
     }
+  }
+
+  private openExporter(url: string): OtlpSpanExporter {
+    const opts = this.opts;
+    let exporter: OtlpSpanExporter | null = null;
+    this.trace = new OtelTraceBuilder({
+      seed: opts.seed,
+      runId: opts.runId,
+      runStartUnixNs: opts.runStartUnixNs,
+      vmModes: opts.vmModes,
+      onSpan: (s) => exporter!.write(s),
+    });
+    exporter = new OtlpSpanExporter(this.trace.meta, { url, ...(opts.otlpExporterFactory && { exporterFactory: opts.otlpExporterFactory }) });
+    return exporter;
   }
 
   onEpoch(_epoch: number, events: readonly SimEvent[]): void {
@@ -78,8 +83,10 @@ export class TelemetrySink implements EventSink {
     return files;
   }
 
+  /** Removes the partial files (a finished viewer's complete file stays). Safe more than once. */
   abort(): void {
     this.perfettoFile.close();
     fs.rmSync(`${this.perfettoPath}.partial`, { force: true });
+    fs.rmSync(`${path.join(this.opts.outDir, 'report.html')}.partial`, { force: true });
   }
 }

@@ -86,11 +86,19 @@ export async function runEmbedded(req: EmbeddedRunRequest): Promise<EmbeddedRunR
     try {
       await conductor.start({ runId: req.runId, scenario: req.scenario, scenarioText: req.scenarioText, toolVersion: req.toolVersion });
       const artifacts = await finished;
+      await bus.flush();
+      // A service that failed after the conductor's last epoch (while handling RunEnd) has
+      // nothing left to abort, but the run still failed.
+      if (failure) throw failure;
       return { ...artifacts, barrierRoundTripMs: conductor.barrierRoundTripMs, messagesDelivered: bus.delivered };
     } catch (err) {
       await bus.flush();
+      const cause: Error = failure ?? (err as Error);
+      // Normally the RunEnd the abort sent has settled the aggregator by now; this settles it
+      // (and removes its partial outputs) when no RunEnd could reach it, so the await below
+      // never waits for a message that will not come.
+      aggregator.failRun(cause);
       await finished.catch(() => undefined);
-      const cause = failure ?? (err as Error);
       if (isOperatingError(cause)) throw cause; // the outside world failed (collector down, disk full), not the model
       const wrapped = new SimulationFailedError(`simulation failed (seed ${req.scenario.seed}): ${cause.message}`);
       wrapped.stack = cause.stack;
