@@ -57,6 +57,11 @@ describe('docs/scenario.md', () => {
     expect(i).toBeGreaterThanOrEqual(0);
     const r = parseScenario(blocks[i].body);
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(formatScenarioErrors(r.errors, 'scenarios/bad.yaml') + '\n').toBe(blocks[i + 1].body);
+    if (!r.ok) {
+      // The docs show what `vpmu validate /tmp/bad.yaml` prints: a header line, then each error indented.
+      const [header, ...shown] = blocks[i + 1].body.split('\n');
+      expect(header).toBe(`error: /tmp/bad.yaml is not a valid scenario (${r.errors.length} errors); fix them and try again:`);
+      expect(shown.map((l) => l.replace(/^ {2}/, '')).join('\n')).toBe(formatScenarioErrors(r.errors, '/tmp/bad.yaml') + '\n');
+    }
   });
 });
