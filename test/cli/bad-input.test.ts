@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hasStackTrace, vpmu } from '../support/cli';
-import { tempDir } from '../support/run-scenario';
+import { tempDir, tinyScenarioText } from '../support/run-scenario';
 
 const dir = tempDir('badinput');
 const write = (name: string, content: string | Buffer): string => {
@@ -12,17 +12,7 @@ const write = (name: string, content: string | Buffer): string => {
   return p;
 };
 
-const VALID = `version: 1
-name: tiny
-duration: 5ms
-hosts:
-  - id: h1
-    cpu: intel-spr
-    pcpus: 2
-vms:
-  - id: vm1
-    host: h1
-`;
+const VALID = tinyScenarioText('tiny');
 
 const cases: { name: string; file: () => string; message: RegExp }[] = [
   { name: 'a missing file', file: () => path.join(dir, 'nope.yaml'), message: /does not exist/ },

@@ -4,20 +4,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { vpmu } from '../support/cli';
-import { REPO_ROOT, tempDir } from '../support/run-scenario';
+import { REPO_ROOT, tempDir, tinyScenarioText } from '../support/run-scenario';
 
 const dir = tempDir('conventions');
-const VALID = `version: 1
-name: tiny-json
-duration: 5ms
-hosts:
-  - id: h1
-    cpu: intel-spr
-    pcpus: 2
-vms:
-  - id: vm1
-    host: h1
-`;
+const VALID = tinyScenarioText('tiny-json');
 const write = (name: string, content: string): string => {
   const p = path.join(dir, name);
   fs.writeFileSync(p, content);

@@ -7,23 +7,13 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { hasStackTrace, vpmu, vpmuAsync } from '../support/cli';
 import { OtlpReceiver } from '../support/otlp-receiver';
-import { tempDir } from '../support/run-scenario';
+import { tempDir, tinyScenarioText } from '../support/run-scenario';
 
 const dir = tempDir('otlp-cli');
 const scenario = path.join(dir, 'tiny.yaml');
 fs.writeFileSync(
   scenario,
-  `version: 1
-name: tiny-otlp
-duration: 5ms
-hosts:
-  - id: h1
-    cpu: intel-spr
-    pcpus: 2
-vms:
-  - id: vm1
-    host: h1
-`,
+  tinyScenarioText('tiny-otlp'),
 );
 
 /** A local port nothing listens on: bound by the kernel, then released. */

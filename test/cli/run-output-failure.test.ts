@@ -5,23 +5,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hasStackTrace, vpmu } from '../support/cli';
-import { tempDir } from '../support/run-scenario';
+import { tempDir, tinyScenarioText } from '../support/run-scenario';
 
 const dir = tempDir('run-output-failure');
 const scenario = path.join(dir, 'tiny.yaml');
 fs.writeFileSync(
   scenario,
-  `version: 1
-name: tiny-output-failure
-duration: 5ms
-hosts:
-  - id: h1
-    cpu: intel-spr
-    pcpus: 2
-vms:
-  - id: vm1
-    host: h1
-`,
+  tinyScenarioText('tiny-output-failure'),
 );
 
 /** Every .partial file left in `out` (the planted directory is not a file). */

@@ -11,6 +11,24 @@ import { parseScenario, type Scenario } from '@vpmu/scenario';
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const SCENARIOS_DIR = path.join(REPO_ROOT, 'scenarios');
 
+/**
+ * The smallest valid scenario (one host of 2 pCPUs, one 1-vCPU VM, 5 ms), named `name` so each
+ * test's run id says which test ran it. Tests that only need *a* run use this one.
+ */
+export function tinyScenarioText(name: string): string {
+  return `version: 1
+name: ${name}
+duration: 5ms
+hosts:
+  - id: h1
+    cpu: intel-spr
+    pcpus: 2
+vms:
+  - id: vm1
+    host: h1
+`;
+}
+
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `vpmu-${prefix}-`));
 }
