@@ -76,7 +76,8 @@ describe('cluster: 1 aggregator, 2 host-node and 2 guest-vm processes over Kafka
       for (const [rel, bytes] of guestFiles) expect({ f, rel, same: bytes.equals(embeddedGuestFiles.get(f)!.get(rel)!) }).toEqual({ f, rel, same: true });
     }
     expect([...embeddedGuestFiles.values()].some((m) => [...m.keys()].some((k) => k.endsWith('.perf.data')))).toBe(true);
-  });
+    // Ten runs back to back: on a busy 2-core machine each takes tens of seconds.
+  }, 900_000);
 
   it('spreads six hosts over both host-node replicas, with VM migration across replicas, and the same digest', async () => {
     const r = await vpmuAsync(['run', FIXTURE, '--kafka', broker.address, '--quiet', '--out', path.join(cwd, 'copied')], { cwd });
