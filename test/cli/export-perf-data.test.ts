@@ -27,6 +27,17 @@ function perf(args: string[]): PerfRun {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Every file under dir (relative path -> bytes), sorted by path; empty when dir does not exist. */
+function filesUnder(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  if (!fs.existsSync(dir)) return out;
+  for (const rel of (fs.readdirSync(dir, { recursive: true }) as string[]).sort()) {
+    const p = path.join(dir, rel);
+    if (fs.statSync(p).isFile()) out.set(rel, fs.readFileSync(p));
+  }
+  return out;
+}
+
 interface Recorded {
   dir: string;
   rec: string;
@@ -53,6 +64,12 @@ async function recordAndExport(text: string): Promise<Recorded> {
   expect(r.code).toBe(0);
   // The printed instructions: copy each map to where perf looks for it.
   for (const m of r.stdout.matchAll(/^ {2}cp (\S+) (\/tmp\/perf-\d+\.map)$/gm)) fs.copyFileSync(m[1]!, m[2]!);
+  // The run itself wrote the same files (the guest-vm service builds them, the aggregator writes
+  // them under DIR/guest/<vm>/), byte for byte, and lists each in summary.json.
+  const written = filesUnder(path.join(run.outDir, 'guest'));
+  expect([...written.keys()]).toEqual([...filesUnder(out).keys()]);
+  for (const [rel, bytes] of written) expect({ rel, same: bytes.equals(fs.readFileSync(path.join(out, rel))) }).toEqual({ rel, same: true });
+  expect((summary.guestPerfFiles ?? []).map((f) => path.relative('guest', f.path)).sort()).toEqual([...written.keys()]);
   return { dir: run.outDir, rec, summary, events, out, stdout: r.stdout };
 }
 
@@ -140,6 +157,30 @@ describe('vpmu export --format perf-data, read by the real perf', () => {
     for (const s of samples) {
       expect(s.comm).toMatch(new RegExp(`^specint/${s.cpu}\\.[01]$`));
       expect(symbols.has(s.sym.replace(/\+0x[0-9a-f]+$/, ''))).toBe(true);
+    }
+  });
+
+  it('summary.json names each record session\'s top functions as perf ranks them by sampled period', () => {
+    for (const session of ['basic-sampling', 'multiplex-sampling']) {
+      const entry = rfc.summary.guestPerfFiles!.find((f) => f.path === `guest/guest/${session}.perf.data`)!;
+      const r = perf(['script', '-i', path.join(rfc.out, 'guest', `${session}.perf.data`), '-F', 'period,ip,sym']);
+      expect(r.status).toBe(0);
+      const bySym = new Map<string, { period: number; samples: number }>();
+      let total = 0;
+      for (const line of r.stdout.trim().split('\n')) {
+        const m = /^\s*(\d+)\s+[0-9a-f]+\s+(\S+?)(\+0x[0-9a-f]+)?\s*$/.exec(line)!;
+        const acc = bySym.get(m[2]!) ?? { period: 0, samples: 0 };
+        acc.period += Number(m[1]);
+        acc.samples++;
+        bySym.set(m[2]!, acc);
+        total += Number(m[1]);
+      }
+      const ranked = [...bySym.entries()].sort(([an, a], [bn, b]) => b.period - a.period || (an < bn ? -1 : 1)).slice(0, 5);
+      expect(entry.topFunctions!.map((t) => t.name)).toEqual(ranked.map(([name]) => name));
+      for (const [i, [, a]] of ranked.entries()) {
+        expect(entry.topFunctions![i]!.samples).toBe(a.samples);
+        expect(entry.topFunctions![i]!.overheadPct).toBeCloseTo((100 * a.period) / total, 3);
+      }
     }
   });
 

@@ -28,11 +28,28 @@ function summaryPathOf(stdout: string): string {
 let broker: MockBroker;
 let cwd: string;
 const embedded = new Map<string, string>();
+/** Scenario -> the embedded run's guest perf files (path under guest/ -> bytes). */
+const embeddedGuestFiles = new Map<string, Map<string, Buffer>>();
+
+/** Every file under dir (relative path -> bytes), sorted; empty when dir does not exist. */
+function filesUnder(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  if (!fs.existsSync(dir)) return out;
+  for (const rel of (fs.readdirSync(dir, { recursive: true }) as string[]).sort()) {
+    const p = path.join(dir, rel);
+    if (fs.statSync(p).isFile()) out.set(rel, fs.readFileSync(p));
+  }
+  return out;
+}
 
 beforeAll(async () => {
   broker = await startKcatMock();
   cwd = tempDir('cluster');
-  for (const f of BUILT_IN) embedded.set(f, (await runScenarioFile(f, { outDir: path.join(cwd, 'embedded', f) })).summary.digest);
+  for (const f of BUILT_IN) {
+    const outDir = path.join(cwd, 'embedded', f);
+    embedded.set(f, (await runScenarioFile(f, { outDir })).summary.digest);
+    embeddedGuestFiles.set(f, filesUnder(path.join(outDir, 'guest')));
+  }
   embedded.set('many-hosts', (await runScenarioText(fs.readFileSync(FIXTURE, 'utf8'), { outDir: path.join(cwd, 'embedded', 'many-hosts') })).summary.digest);
 });
 
@@ -53,8 +70,14 @@ describe('cluster: 1 aggregator, 2 host-node and 2 guest-vm processes over Kafka
       expect(r.stdout).toMatch(/barrier round trip p50 [\d.]+ ms/);
       const summary = JSON.parse(fs.readFileSync(summaryPathOf(r.stdout), 'utf8'));
       expect(summary.digest).toBe(embedded.get(f));
+      // The guest's perf files, built by the guest-vm processes: the embedded run's bytes.
+      const guestFiles = filesUnder(path.join(path.dirname(summaryPathOf(r.stdout)), 'guest'));
+      expect({ f, guestFiles: [...guestFiles.keys()] }).toEqual({ f, guestFiles: [...(embeddedGuestFiles.get(f) ?? new Map()).keys()] });
+      for (const [rel, bytes] of guestFiles) expect({ f, rel, same: bytes.equals(embeddedGuestFiles.get(f)!.get(rel)!) }).toEqual({ f, rel, same: true });
     }
-  });
+    expect([...embeddedGuestFiles.values()].some((m) => [...m.keys()].some((k) => k.endsWith('.perf.data')))).toBe(true);
+    // Ten runs back to back: on a busy 2-core machine each takes tens of seconds.
+  }, 900_000);
 
   it('spreads six hosts over both host-node replicas, with VM migration across replicas, and the same digest', async () => {
     const r = await vpmuAsync(['run', FIXTURE, '--kafka', broker.address, '--quiet', '--out', path.join(cwd, 'copied')], { cwd });

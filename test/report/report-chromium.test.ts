@@ -21,6 +21,7 @@ describe('report.html of live-migration-tour in headless Chromium', () => {
   let page: Page;
   let profileDir: string;
   let summary: RunSummary;
+  let outDir: string;
   const problems: string[] = [];
 
   beforeAll(async () => {
@@ -28,6 +29,7 @@ describe('report.html of live-migration-tour in headless Chromium', () => {
     mkdirSync(OUT_DIR, { recursive: true });
     const run = await runScenarioFile('live-migration-tour.yaml', { outDir: tempDir('report') });
     summary = run.summary;
+    outDir = run.outDir;
     profileDir = mkdtempSync(join(tmpdir(), 'vpmu-chromium-'));
     context = await chromium.launchPersistentContext(profileDir, {
       executablePath: CHROMIUM,
@@ -137,6 +139,20 @@ describe('report.html of live-migration-tour in headless Chromium', () => {
     const bar = await page.$eval('#tl rect.ph-precopy', (r) => getComputedStyle(r).fill);
     expect(swatch).toBe(bar);
     await page.locator('section#timeline').screenshot({ path: join(OUT_DIR, 'timeline.png') });
+    expect(problems).toEqual([]);
+  });
+
+  it('links every guest perf file the run wrote, and lists each record session\'s top functions', async () => {
+    const files = summary.guestPerfFiles!;
+    expect(files.length).toBeGreaterThan(0);
+    const hrefs = await page.$$eval('#guest-perf a.file', (as) => as.map((a) => (a as unknown as { href: string }).href));
+    expect(hrefs.map((h) => decodeURI(h)).sort()).toEqual(files.map((f) => pathToFileURL(join(outDir, f.path)).href).map((h) => decodeURI(h)).sort());
+    for (const f of files) expect(existsSync(join(outDir, f.path))).toBe(true);
+    const record = files.find((f) => f.kind === 'perf.data')!;
+    const row = page.locator('#guest-perf tr', { hasText: record.session });
+    for (const t of record.topFunctions!) expect(await row.innerText()).toContain(`${t.name} ${t.overheadPct.toFixed(2)}%`);
+    expect(await page.locator('nav.top a[href="#guest-perf"]').count()).toBe(1);
+    await page.locator('section#guest-perf').screenshot({ path: join(OUT_DIR, 'guest-perf.png') });
     expect(problems).toEqual([]);
   });
 });

@@ -25,6 +25,7 @@ import {
 } from '@vpmu/transport';
 import type { SimEvent } from '@vpmu/sim';
 import type { OtlpExporterFactory } from '@vpmu/telemetry';
+import { GUEST_DIR, GuestFilesAssembler } from './guest-files.assembler';
 import { asOutputWriteError } from './output-write.error';
 import { TelemetrySink } from './telemetry.sink';
 
@@ -61,6 +62,8 @@ interface AggregatorRun {
   eventCount: number;
   /** The last epoch recorded (written, or empty), -1 before the first. */
   lastRecordedEpoch: number;
+  /** The guest perf files the guest-vm services send at the run's end. */
+  guestFiles: GuestFilesAssembler;
 }
 
 @Injectable()
@@ -143,6 +146,7 @@ export class AggregatorService implements AdoptionPort {
       participants: new EpochParticipants<null>(ctx.runId, this.bus, (p, grant, inbound) => this.onEpoch(run, p, grant, inbound)),
       eventCount: 0,
       lastRecordedEpoch: -1,
+      guestFiles: new GuestFilesAssembler(),
     };
     run.participants.add(AGGREGATOR_NODE, null);
     this.sinks = sinks;
@@ -225,9 +229,15 @@ export class AggregatorService implements AdoptionPort {
         epochs,
       );
       const files = [recording.path];
+      // The guest directory holds this run's files only: a previous run's sessions would read as this one's.
+      fs.rmSync(path.join(this.config.outDir, GUEST_DIR), { recursive: true, force: true });
+      if (run.guestFiles.size > 0) {
+        summary.guestPerfFiles = run.guestFiles.writeAll(this.config.outDir);
+      }
       const summaryPath = path.join(this.config.outDir, 'summary.json');
       writeFileAtomic(summaryPath, JSON.stringify(summary, null, 2) + '\n');
       files.push(summaryPath);
+      if (summary.guestPerfFiles) files.push(path.join(this.config.outDir, GUEST_DIR));
       for (const s of this.sinks) files.push(...(await s.finish(summary, this.config.outDir)));
       for (const f of this.finished.splice(0)) f({ summary, recording, files });
       this.failed.splice(0);
@@ -247,6 +257,10 @@ export class AggregatorService implements AdoptionPort {
     for (const env of inbound) {
       if (env.checkpoint) {
         checkpoints.push({ node: env.sourceNode, state: env.checkpoint.state ?? new Uint8Array() });
+        continue;
+      }
+      if (env.guestFile) {
+        run.guestFiles.add(env.guestFile);
         continue;
       }
       if (env.guestOutput) {

@@ -1,10 +1,13 @@
 // guest-vm: owns what belongs to a VM wherever it runs: its identity and its guest-visible
-// results (the workload score, guest run time). It receives each epoch's guest output from
-// whichever host runs the VM and, in the first drain epoch, hands the totals to the aggregator.
-// Failover (cluster): a VM's state is its totals, rebuilt by re-running it from the start of
-// the run with every guest output of the run's log.
+// results (the workload score, guest run time) and the guest's own perf output (what its
+// `perf record` / `perf stat` sessions would have written). It receives each epoch's guest
+// output from whichever host runs the VM, so a migrated VM's perf.data is one session across
+// hosts, and in the first drain epoch hands the totals and the perf files to the aggregator.
+// Failover (cluster): a VM's state is its totals and guest events, rebuilt by re-running it
+// from the start of the run with every guest output of the run's log.
 import { Inject, Injectable } from '@nestjs/common';
-import type { vpmu } from '@vpmu/proto';
+import { buildGuestPerfFiles, GuestEventsCollector } from '@vpmu/guest-perf-output';
+import { decodeEventBatch, guestFilePieces, type vpmu } from '@vpmu/proto';
 import {
   AGGREGATOR_NODE,
   EpochParticipants,
@@ -31,6 +34,12 @@ interface VmTotals {
   id: string;
   workloadUnits: number;
   guestNs: number;
+  /** The guest-visible events so far (only for a VM with guest perf sessions). */
+  guestEvents: GuestEventsCollector;
+}
+
+function freshTotals(id: string): VmTotals {
+  return { id, workloadUnits: 0, guestNs: 0, guestEvents: new GuestEventsCollector() };
 }
 
 @Injectable()
@@ -61,7 +70,7 @@ export class GuestVmService implements AdoptionPort {
     this.run = run;
     this.participants = new EpochParticipants(run.runId, this.bus, (p, grant, inbound) => this.runEpoch(run, p, grant, inbound));
     for (const vm of run.scenario.vms) {
-      if (owned(vm.id)) this.participants.add(vmNode(vm.id), { id: vm.id, workloadUnits: 0, guestNs: 0 });
+      if (owned(vm.id)) this.participants.add(vmNode(vm.id), freshTotals(vm.id));
     }
   }
 
@@ -78,7 +87,7 @@ export class GuestVmService implements AdoptionPort {
     if (!a.inRun || this.run?.runId !== a.runStart.runId) this.begin(a.runStart, () => false);
     const participants = this.participants!;
     for (const node of a.nodes) {
-      participants.restore(node, { id: node.slice(vmNode('').length), workloadUnits: 0, guestNs: 0 }, { epoch: 0, seq: 0, inboundApplied: false });
+      participants.restore(node, freshTotals(node.slice(vmNode('').length)), { epoch: 0, seq: 0, inboundApplied: false });
     }
     for (const env of a.envelopes) participants.onMessage(env);
     for (const g of a.grants) participants.onGrant(g);
@@ -103,9 +112,17 @@ export class GuestVmService implements AdoptionPort {
       if (!env.guestOutput) continue;
       vm.workloadUnits += Number(env.guestOutput.workloadUnits ?? 0);
       vm.guestNs += Number(env.guestOutput.guestNs ?? 0);
+      const batch = env.guestOutput.guestEvents;
+      if (batch && batch.length > 0) vm.guestEvents.onEvents(decodeEventBatch(batch));
     }
     if (grant.epoch === run.epochs) {
       p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, grant.epoch, { guestOutput: { vm: vm.id, workloadUnits: vm.workloadUnits, guestNs: vm.guestNs } });
+      const spec = run.scenario.vms.find((v) => v.id === vm.id);
+      if (spec) {
+        for (const f of buildGuestPerfFiles(run.scenario, spec, vm.guestEvents.forVm(vm.id)).files) {
+          for (const piece of guestFilePieces(vm.id, f)) p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, grant.epoch, { guestFile: piece });
+        }
+      }
     }
     return 0;
   }

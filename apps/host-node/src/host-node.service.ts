@@ -10,7 +10,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { freshHostWorlds, stepHost, type InboundTransfer } from '@vpmu/engine';
 import { restoreHostWorld, type HostWorld, type VmTransferOut } from '@vpmu/host';
+import { isGuestVisible } from '@vpmu/guest-perf-output';
 import { encodeEventBatch, type vpmu } from '@vpmu/proto';
+import type { SimEvent } from '@vpmu/sim';
+import type { Scenario } from '@vpmu/world-spec';
 import { vpmuStateFromMessage, vpmuStateToMessage } from './vpmu-state.codec';
 import {
   AGGREGATOR_NODE,
@@ -141,9 +144,15 @@ export class HostNodeService implements AdoptionPort {
     }
     if (resumed) this.resumeCheckpoints.delete(p.node);
     p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, epoch, { events: encodeEventBatch(step.events, startNs) });
+    const guestViews = guestViewBatches(run.scenario, step.events, startNs);
     for (const g of step.guestOutputs) {
-      p.endpoint.send(TOPICS.inbox, vmNode(g.vm), epoch, { guestOutput: { vm: g.vm, workloadUnits: g.workloadUnits, guestNs: g.guestNs } });
+      const guestEvents = guestViews.get(g.vm);
+      guestViews.delete(g.vm);
+      p.endpoint.send(TOPICS.inbox, vmNode(g.vm), epoch, { guestOutput: { vm: g.vm, workloadUnits: g.workloadUnits, guestNs: g.guestNs, ...(guestEvents && { guestEvents }) } });
     }
+    // A VM that left this host during the epoch (migration) has no output here, but its guest
+    // saw events until it paused: they belong to its one perf session across hosts.
+    for (const [vm, guestEvents] of guestViews) p.endpoint.send(TOPICS.inbox, vmNode(vm), epoch, { guestOutput: { vm, guestEvents } });
     for (const t of step.transfers) {
       const vm = run.scenario.vms.find((v) => v.id === t.vm)!;
       p.endpoint.send(TOPICS.inbox, hostNode(t.toHost), epoch, {
@@ -162,6 +171,25 @@ export class HostNodeService implements AdoptionPort {
     }
     return step.events.length;
   }
+}
+
+/**
+ * Per VM with a guest perf session, its guest-visible events of the epoch, encoded, for the
+ * guest-vm service to build the guest's perf files from (VMs without a session: nothing to build).
+ * In the order the VMs first appear in the events (canonical), so the messages are too.
+ */
+function guestViewBatches(scenario: Scenario, events: readonly SimEvent[], startNs: number): Map<string, Uint8Array> {
+  const perVm = new Map<string, SimEvent[]>();
+  const withSessions = new Set(scenario.vms.filter((v) => v.guestPerf.length > 0).map((v) => v.id));
+  if (withSessions.size === 0) return new Map();
+  for (const e of events) {
+    const vm = e.at.vm;
+    if (vm === undefined || !withSessions.has(vm) || !isGuestVisible(e)) continue;
+    let list = perVm.get(vm);
+    if (!list) perVm.set(vm, (list = []));
+    list.push(e);
+  }
+  return new Map([...perVm].map(([vm, list]) => [vm, encodeEventBatch(list, startNs)]));
 }
 
 function inboundTransferOf(env: vpmu.v1.Envelope): InboundTransfer {

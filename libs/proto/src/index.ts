@@ -8,3 +8,4 @@ export type Envelope = vpmu.v1.IEnvelope;
 export type EventBatch = vpmu.v1.IEventBatch;
 export * from './event-batch.codec';
 export * from './envelope.codec';
+export * from './guest-file.pieces';

@@ -133,6 +133,24 @@ export interface RunSummary {
   findings: FindingSummary[];
   deadLetters: number;
   overhead?: OverheadTable;
+  /** The guest perf sessions' files the run wrote (absent when no VM has a guest perf session). */
+  guestPerfFiles?: GuestPerfFileSummary[];
+}
+
+/** One file a guest perf session left behind, written under the run's output directory. */
+export interface GuestPerfFileSummary {
+  vm: string;
+  session: string;
+  kind: 'perf.data' | 'perf map' | 'perf stat' | 'perf stat csv';
+  /** Relative to the run's output directory (guest/<vm>/<file>). */
+  path: string;
+  bytes: number;
+  /** perf.data: samples per event of the session (its order), lost samples, top functions. */
+  samplesPerEvent?: number[];
+  lostSamples?: number;
+  topFunctions?: { name: string; overheadPct: number; samples: number }[];
+  /** perf map: where perf looks for it (copy it there to resolve symbols). */
+  perfMapTarget?: string;
 }
 
 export interface OverheadTable {

@@ -2,7 +2,7 @@
 // network, no external fonts), readable on a laptop screen. Numbers come from summary.json;
 // pictures (timeline, counter plots, migration phases) from ReportData, which is downsampled
 // with documented limits (report.collector.ts).
-import type { RunSummary, VmSummary } from '@vpmu/summary';
+import type { GuestPerfFileSummary, RunSummary, VmSummary } from '@vpmu/summary';
 import type { ReportCounterSeries, ReportData, ReportMigration } from './report.collector';
 import { formatNs } from './time-format';
 
@@ -32,6 +32,7 @@ export function renderHtmlReport(summary: RunSummary, data: ReportData, options:
     renderCounterPlots(summary, data, endNs, options.maxCounterPlots ?? 24),
     renderMigrations(summary, data),
     renderHostPerf(summary),
+    summary.guestPerfFiles ? renderGuestPerfFiles(summary.guestPerfFiles) : '',
     renderEvents(summary, data),
   ];
   const nav = [
@@ -44,6 +45,7 @@ export function renderHtmlReport(summary: RunSummary, data: ReportData, options:
     ['plots', 'Counter plots'],
     ['migrations', 'Migrations'],
     ['perf', 'Host perf'],
+    ...(summary.guestPerfFiles ? [['guest-perf', 'Guest perf files']] : []),
     ['events', 'Events'],
   ];
   return `<!DOCTYPE html>
@@ -362,6 +364,36 @@ function renderHostPerf(s: RunSummary): string {
   return section('perf', 'Host perf events', body);
 }
 
+/**
+ * The files the guests' own perf sessions left (DIR/guest/<vm>/), linked relative to the report
+ * beside them, with each record session's samples and top functions, and how to open them in perf.
+ */
+function renderGuestPerfFiles(files: readonly GuestPerfFileSummary[]): string {
+  const sessions = new Map<string, GuestPerfFileSummary[]>();
+  for (const f of files) {
+    const key = `${f.vm}\u0000${f.session}`;
+    sessions.set(key, [...(sessions.get(key) ?? []), f]);
+  }
+  const rows: string[] = [];
+  for (const group of sessions.values()) {
+    const { vm, session } = group[0]!;
+    const data = group.find((f) => f.kind === 'perf.data');
+    const links = group.map((f) => `<a class="file" href="${esc(encodeURI(f.path))}">${esc(f.path.slice(f.path.lastIndexOf('/') + 1))}</a>`).join(' ');
+    const samples = data ? `${num((data.samplesPerEvent ?? []).reduce((a, b) => a + b, 0))}${data.lostSamples ? ` <span class="bad">(${num(data.lostSamples)} lost)</span>` : ''}` : '<span class="muted">counting</span>';
+    const top = data?.topFunctions?.length
+      ? `<ol class="top-functions">${data.topFunctions.map((t) => `<li><code>${esc(t.name)}</code> ${t.overheadPct.toFixed(2)}%</li>`).join('')}</ol>`
+      : '<span class="muted">—</span>';
+    rows.push(`<tr><td>${esc(vm)}</td><td><code>${esc(session)}</code></td><td>${links}</td><td class="num">${samples}</td><td>${top}</td></tr>`);
+  }
+  const map = files.find((f) => f.kind === 'perf map');
+  const firstData = files.find((f) => f.kind === 'perf.data');
+  const how = firstData && map?.perfMapTarget
+    ? `<p class="muted">Read a record session with perf: <code>cp ${esc(map.path)} ${esc(map.perfMapTarget)}</code> then <code>perf report --stdio -i ${esc(firstData.path)}</code> (paths relative to this report's directory; docs/perf-data.md).</p>`
+    : '';
+  return section('guest-perf', 'Guest perf files', `<table class="grid guest-perf"><thead><tr><th>VM</th><th>session</th><th>files</th><th class="num">samples</th><th>top functions (share of sampled period)</th></tr></thead><tbody>${rows.join('')}</tbody></table>${how}`,
+    'What each guest perf session would have written, in perf\'s own formats, as the guest saw it under its vPMU.');
+}
+
 function renderEvents(s: RunSummary, data: ReportData): string {
   const kinds = Object.entries(s.events.byKind).sort(([, a], [, b]) => b - a);
   const max = Math.max(1, ...kinds.map(([, n]) => n));
@@ -529,6 +561,7 @@ h2{margin:0 0 4px;font-size:17px;font-weight:650}h3{margin:18px 0 8px;font-size:
 .lead{margin:0 0 12px;color:var(--muted);font-size:13px}.muted{color:var(--muted)}.small{font-size:12px}.big{font-size:16px}
 .good{color:var(--good)}.warn{color:var(--warn)}.bad{color:var(--bad)}
 table.grid{width:100%;border-collapse:collapse;font-size:13px}table.grid.narrow{width:auto;min-width:420px}
+ol.top-functions{margin:0;padding-left:18px}ol.top-functions li{margin:0}a.file{color:var(--accent);margin-right:8px;white-space:nowrap;font-family:var(--mono);font-size:12.5px}
 table.grid th{text-align:left;font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.4px;padding:7px 10px;border-bottom:1px solid var(--line);background:var(--panel2)}
 table.grid td{padding:6px 10px;border-bottom:1px solid #222a34;vertical-align:top}table.grid tr:hover td{background:#1a212a}
 table.fidelity ul.reasons{margin:4px 0 0;padding-left:16px;font-size:12px;color:var(--muted)}

@@ -38,7 +38,14 @@ export async function runClusterCommand(loaded: LoadedScenario, flags: { kafka?:
     }
     files = files.map((f) => {
       const to = path.join(outDir, path.basename(f));
-      if (path.resolve(f) !== to) fs.copyFileSync(f, to);
+      if (path.resolve(f) === to) return to;
+      if (fs.statSync(f).isDirectory()) {
+        // guest/: this run's files only, as the aggregator's own directory holds them.
+        fs.rmSync(to, { recursive: true, force: true });
+        fs.cpSync(f, to, { recursive: true });
+      } else {
+        fs.copyFileSync(f, to);
+      }
       return to;
     });
   }

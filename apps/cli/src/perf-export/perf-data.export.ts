@@ -7,18 +7,15 @@
 // The files are written under DIR.partial and renamed to DIR once all are complete.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { formatPerfMap, formatPerfStat, formatPerfStatCsv, perfMapPath, writePerfData } from '@vpmu/perf-data';
+import { buildGuestPerfFiles, GuestEventsCollector, type GuestPerfFileKind } from '@vpmu/guest-perf-output';
 import { CliError } from '../cli-error';
 import { prepareStream, streamRecording } from '../replay/stream';
 import { checkToolVersion, toolVersionWarning } from '../replay/recording-input';
-import { GuestPerfCollector } from './guest-perf.collector';
-import { buildRecordExports } from './perf-record.export';
-import { buildStatRun } from './perf-stat.export';
 
 export interface PerfDataFile {
   vm: string;
   session: string;
-  kind: 'perf.data' | 'perf map' | 'perf stat' | 'perf stat csv';
+  kind: GuestPerfFileKind;
   /** Path relative to DIR. */
   file: string;
   /** perf.data: samples per event (spec order), lost samples. */
@@ -55,38 +52,21 @@ export async function exportPerfData(file: string, outDir: string): Promise<Perf
   const { header, scenario } = prepareStream(file);
   const target = path.resolve(outDir);
   checkOutDir(outDir, target);
-  const collector = new GuestPerfCollector();
-  const streamed = await streamRecording(file, [collector]);
+  const collector = new GuestEventsCollector();
+  const streamed = await streamRecording(file, [{ onEvents: (_epoch, _node, events) => collector.onEvents(events) }]);
 
-  const outputs: { rel: string; bytes: Buffer | string; entry: PerfDataFile }[] = [];
+  const outputs: { rel: string; bytes: Uint8Array; entry: PerfDataFile }[] = [];
   const unattributed = new Map<string, number>();
   for (const vm of scenario.vms) {
-    if (vm.guestPerf.length === 0) continue;
-    const events = collector.forVm(vm.id);
-    const records = buildRecordExports(scenario, vm, events);
-    if (records.unattributedPmis > 0) unattributed.set(vm.id, records.unattributedPmis);
-    const maps = new Set<number>();
-    for (const r of records.sessions) {
-      const rel = path.join(vm.id, `${r.session.id}.perf.data`);
-      outputs.push({
-        rel,
-        bytes: writePerfData(r.perfData),
-        entry: { vm: vm.id, session: r.session.id, kind: 'perf.data', file: rel, samplesPerEvent: r.samplesPerEvent, lostSamples: r.lostSamples },
-      });
-      if (!maps.has(r.image.pid)) {
-        maps.add(r.image.pid);
-        const mapRel = path.join(vm.id, path.basename(perfMapPath(r.image.pid)));
-        const symbols = r.image.functions.map((f) => ({ startAddr: f.startAddr, sizeBytes: f.sizeBytes, name: f.name }));
-        outputs.push({ rel: mapRel, bytes: formatPerfMap(symbols), entry: { vm: vm.id, session: r.session.id, kind: 'perf map', file: mapRel, perfMapTarget: perfMapPath(r.image.pid) } });
-      }
-    }
-    for (const spec of vm.guestPerf) {
-      if (spec.command !== 'stat') continue;
-      const run = buildStatRun(scenario, vm, spec, events.readings.get(spec.id) ?? []);
-      const txt = path.join(vm.id, `${spec.id}.perf-stat.txt`);
-      const csv = path.join(vm.id, `${spec.id}.perf-stat.csv`);
-      outputs.push({ rel: txt, bytes: formatPerfStat(run), entry: { vm: vm.id, session: spec.id, kind: 'perf stat', file: txt } });
-      outputs.push({ rel: csv, bytes: formatPerfStatCsv(run), entry: { vm: vm.id, session: spec.id, kind: 'perf stat csv', file: csv } });
+    const set = buildGuestPerfFiles(scenario, vm, collector.forVm(vm.id));
+    if (set.unattributedPmis > 0) unattributed.set(vm.id, set.unattributedPmis);
+    for (const f of set.files) {
+      const rel = path.join(vm.id, f.name);
+      const entry: PerfDataFile = { vm: vm.id, session: f.session, kind: f.kind, file: rel };
+      if (f.samplesPerEvent) entry.samplesPerEvent = f.samplesPerEvent;
+      if (f.lostSamples !== undefined) entry.lostSamples = f.lostSamples;
+      if (f.perfMapTarget) entry.perfMapTarget = f.perfMapTarget;
+      outputs.push({ rel, bytes: f.bytes, entry });
     }
   }
 

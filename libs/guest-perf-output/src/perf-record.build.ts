@@ -26,7 +26,7 @@ import {
 } from '@vpmu/perf-data';
 import type { GuestPerfEvent } from '@vpmu/sim';
 import type { GuestPerfSpec, Scenario, VmSpec } from '@vpmu/world-spec';
-import type { VmGuestEvents } from './guest-perf.collector';
+import type { VmGuestEvents } from './guest-events.collector';
 import { sessionWindows, windowsContain, type SessionWindow } from './session-windows';
 import { guestTid, pickIp, workloadImage, type WorkloadImage } from './workload-symbols.table';
 

@@ -1,9 +1,10 @@
-// Collects, from a recording streamed back, what the guest perf export needs per VM: the guest's
-// PMIs (delivered and lost), its task switches, and the guest perf sessions' final readings.
-// A VM that migrated has events from both hosts; they are merged into one time line here
-// (recording order is epoch, then node: a stable sort by time restores the guest's order).
+// Collects what a VM's guest perf files are built from: the guest's PMIs (delivered and lost),
+// its task switches, and the guest perf sessions' final readings. Fed either with a recording
+// streamed back (`vpmu export --format perf-data`) or, during a run, with the guest-visible
+// events the hosts send the guest-vm service. A VM that migrated has events from both hosts;
+// they are merged into one time line here (both feeds deliver epoch by epoch, then by node: a
+// stable sort by time restores the guest's order).
 import type { GuestContextSwitchEvent, GuestPerfEvent, PmiEvent, SimEvent } from '@vpmu/sim';
-import type { RecordingConsumer } from '../replay/stream';
 
 export type GuestTimelineEvent = PmiEvent | GuestContextSwitchEvent;
 
@@ -19,10 +20,18 @@ export interface VmGuestEvents {
 /** The `command` of the guestPerf events that are a guest session's readings: `stat:<id>` / `record:<id>`. */
 const SESSION_COMMAND = /^(stat|record):(.+)$/;
 
-export class GuestPerfCollector implements RecordingConsumer {
+/** Whether an event is part of the guest's own view (what the guest-vm service is sent). */
+export function isGuestVisible(e: SimEvent): boolean {
+  if (e.at.vm === undefined) return false;
+  if (e.kind === 'pmi') return e.owner === 'guest';
+  if (e.kind === 'guestContextSwitch') return true;
+  return e.kind === 'guestPerf' && SESSION_COMMAND.test(e.command);
+}
+
+export class GuestEventsCollector {
   private readonly vms = new Map<string, VmGuestEvents>();
 
-  onEvents(_epoch: number, _node: string, events: readonly SimEvent[]): void {
+  onEvents(events: readonly SimEvent[]): void {
     for (const e of events) {
       const vm = e.at.vm;
       if (vm === undefined) continue;
