@@ -11,7 +11,7 @@ import type { RunSummary } from '@vpmu/summary';
 import { runScenarioFile, tempDir } from '../support/run-scenario';
 
 // Runs inside the page (the tsconfig has no DOM lib).
-declare function getComputedStyle(e: unknown): { fill: string; backgroundColor: string };
+declare function getComputedStyle(e: unknown): { fill: string; backgroundColor: string; stroke: string };
 
 const CHROMIUM = process.env.VPMU_CHROMIUM ?? '/usr/bin/chromium';
 const OUT_DIR = resolve(__dirname, '../../test-output/report');
@@ -139,6 +139,58 @@ describe('report.html of live-migration-tour in headless Chromium', () => {
     const bar = await page.$eval('#tl rect.ph-precopy', (r) => getComputedStyle(r).fill);
     expect(swatch).toBe(bar);
     await page.locator('section#timeline').screenshot({ path: join(OUT_DIR, 'timeline.png') });
+    expect(problems).toEqual([]);
+  });
+
+  it('colours run slices by host (a legend of hosts, the pCPU as label), so colours do not repeat within a host', async () => {
+    const slices = await page.$$eval('#tl rect.sl', (rs) => rs.map((r) => ({ fill: r.getAttribute('fill'), tip: r.querySelector('title')?.textContent ?? '' })));
+    expect(slices.length).toBeGreaterThan(10);
+    const colourOfHost = new Map<string, string>();
+    for (const sl of slices) {
+      const host = / on ([^/]+)\/cpu\d+/.exec(sl.tip)![1]!;
+      expect({ host, fill: sl.fill }).toEqual({ host, fill: colourOfHost.get(host) ?? sl.fill });
+      colourOfHost.set(host, sl.fill!);
+    }
+    expect(new Set(colourOfHost.values()).size).toBe(colourOfHost.size);
+    const legend = await page.locator('#timeline .legend').first().innerText();
+    for (const host of colourOfHost.keys()) expect(legend).toContain(`host ${host}`);
+    expect(legend).not.toMatch(/cpu\d/);
+  });
+
+  it('numbers finding marks like the findings table and marks a refused migration visibly', async () => {
+    const labels = await page.$$eval('#tl text.flabel', (ts) => ts.map((t) => t.textContent));
+    expect(labels[0]).toBe('1');
+    for (const l of labels) expect(Number(l)).toBeLessThanOrEqual(summary.findings.length);
+    const refused = page.locator('#tl g.refused');
+    expect(await refused.count()).toBe(1);
+    expect(await refused.locator('text').textContent()).toBe('refused b→c');
+    const box = (await refused.boundingBox())!;
+    expect(box.width).toBeGreaterThan(10);
+  });
+
+  it('draws migration bars in order of start on one time scale', async () => {
+    const heads = await page.$$eval('#migrations .migbar .mighead', (hs) => hs.map((h) => h.textContent ?? ''));
+    const starts = heads.map((h) => /(\d+(?:\.\d+)?) ?(ns|us|µs|ms|s) –/.exec(h)).map((m) => Number(m![1]) * ({ ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9 } as Record<string, number>)[m![2]!]!);
+    expect(starts.length).toBeGreaterThan(3);
+    for (let i = 1; i < starts.length; i++) expect(starts[i]!).toBeGreaterThanOrEqual(starts[i - 1]!);
+    // One scale: a later migration's first phase starts further right.
+    const firstX = await page.$$eval('#migrations svg.mig', (svgs) => svgs.map((g) => Number(g.querySelector('rect.ph')?.getAttribute('x') ?? 'NaN')));
+    const completed = firstX.filter((x) => !Number.isNaN(x));
+    expect(completed[completed.length - 1]!).toBeGreaterThan(completed[0]!);
+  });
+
+  it('folds host perf events into one row per host and session, with the events one click away', async () => {
+    const rows = page.locator('#perf tr.perf-session');
+    const events = Object.values(summary.hosts).reduce((n, h) => n + h.perfEvents.length, 0);
+    expect(events).toBeGreaterThan(30);
+    const n = await rows.count();
+    expect(n).toBeLessThan(events / 2);
+    const sessions = await page.$$eval('#perf tr.perf-session summary code', (cs) => cs.map((c) => c.textContent));
+    expect(sessions).toEqual(expect.arrayContaining(['nmi-watchdog', 'kvm/vm-emu']));
+    const first = rows.first();
+    await first.locator('summary').click();
+    expect(await first.locator('table.inner tbody tr').count()).toBeGreaterThan(1);
+    await page.locator('section#perf').screenshot({ path: join(OUT_DIR, 'host-perf.png') });
     expect(problems).toEqual([]);
   });
 

@@ -2,7 +2,7 @@
 // network, no external fonts), readable on a laptop screen. Numbers come from summary.json;
 // pictures (timeline, counter plots, migration phases) from ReportData, which is downsampled
 // with documented limits (report.collector.ts).
-import type { GuestPerfFileSummary, RunSummary, VmSummary } from '@vpmu/summary';
+import type { GuestPerfFileSummary, HostPerfEventSummary, RunSummary, VmSummary } from '@vpmu/summary';
 import type { ReportCounterSeries, ReportData, ReportMigration } from './report.collector';
 import { formatNs } from './time-format';
 
@@ -20,7 +20,7 @@ const PALETTE = ['#4e9af1', '#f5a623', '#50c878', '#c678dd', '#56b6c2', '#d19a66
 export function renderHtmlReport(summary: RunSummary, data: ReportData, options: HtmlReportOptions = {}): string {
   const title = options.title ?? `vpmu-lab · ${summary.run.scenario}`;
   const endNs = Math.max(1, data.endNs, summary.run.durationNs);
-  const pcpuColor = pcpuColors(data);
+  const hostColor = hostColors(data);
   const sections = [
     renderHeader(summary, endNs),
     renderTopology(summary, data),
@@ -28,7 +28,7 @@ export function renderHtmlReport(summary: RunSummary, data: ReportData, options:
     renderFidelity(summary),
     summary.overhead ? renderOverhead(summary) : '',
     renderFindings(summary),
-    renderTimeline(summary, data, endNs, pcpuColor),
+    renderTimeline(summary, data, endNs, hostColor),
     renderCounterPlots(summary, data, endNs, options.maxCounterPlots ?? 24),
     renderMigrations(summary, data),
     renderHostPerf(summary),
@@ -222,9 +222,17 @@ function renderTimeline(s: RunSummary, data: ReportData, endNs: number, color: M
   let y = TL.axis;
   // findings row
   parts.push(`<text class="rl" x="${lbl - 10}" y="${y + 16}" text-anchor="end">findings</text>`);
+  // Each mark carries its row number in the findings table; labels that would overlap the
+  // previous one are left to the tooltip.
+  let lastLabelX = -Infinity;
   s.findings.forEach((f, i) => {
     const xx = x(f.atNs);
-    parts.push(`<a href="#finding-${i}"><path class="fmark" d="M${(xx - 5).toFixed(1)},${y + 6} L${(xx + 5).toFixed(1)},${y + 6} L${xx.toFixed(1)},${y + 17} Z"><title>${esc(`${formatNs(f.atNs)} ${f.kind}: ${f.detail}`)}</title></path></a>`);
+    parts.push(`<a href="#finding-${i}"><path class="fmark" d="M${(xx - 5).toFixed(1)},${y + 6} L${(xx + 5).toFixed(1)},${y + 6} L${xx.toFixed(1)},${y + 17} Z"><title>${esc(`#${i + 1} ${formatNs(f.atNs)} ${f.kind}: ${f.detail}`)}</title></path></a>`);
+    const label = `${i + 1}`;
+    if (xx - lastLabelX >= 8 + label.length * 7) {
+      parts.push(`<text class="flabel" x="${(xx + 7).toFixed(1)}" y="${y + 15}">${label}</text>`);
+      lastLabelX = xx + label.length * 7;
+    }
   });
   y += TL.row;
   // vCPU rows
@@ -235,10 +243,10 @@ function renderTimeline(s: RunSummary, data: ReportData, endNs: number, color: M
     for (const sl of tr.slices) {
       const x0 = x(sl.startNs);
       const w = Math.max(0.6, x(sl.endNs) - x0);
-      const c = color.get(`${sl.host}/${sl.pcpu}`) ?? '#888';
+      const c = color.get(sl.host) ?? '#888';
       const tip = `${tr.vm}/vcpu${tr.vcpu} on ${sl.host}/cpu${sl.pcpu}\n${formatNs(sl.startNs)} – ${formatNs(sl.endNs)}${sl.parts > 1 ? `\n(${sl.parts} run slices merged)` : ''}`;
       parts.push(`<rect class="sl" x="${x0.toFixed(2)}" y="${y + 4}" width="${w.toFixed(2)}" height="${TL.row - 8}" fill="${c}"><title>${esc(tip)}</title></rect>`);
-      if (w > 60) labels.push(`<text class="sll" x="${(x0 + 4).toFixed(1)}" y="${y + 16}">${esc(`${sl.host}/cpu${sl.pcpu}`)}</text>`);
+      if (w > 34) labels.push(`<text class="sll" x="${(x0 + 4).toFixed(1)}" y="${y + 16}">${esc(`cpu${sl.pcpu}`)}</text>`);
     }
     parts.push(...labels);
     const dense = tr.pmis.length > plotW / 4 ? ' dense' : '';
@@ -252,6 +260,12 @@ function renderTimeline(s: RunSummary, data: ReportData, endNs: number, color: M
   for (const vm of migVms) {
     parts.push(`<text class="rl" x="${lbl - 10}" y="${y + 16}" text-anchor="end">${esc(`${vm} migration`)}</text>`);
     for (const m of data.migrations.filter((mm) => mm.vm === vm)) {
+      if (m.result === 'refused') {
+        // A refusal takes no time: a labelled marker instead of a 1-px bar.
+        const xx = x(m.phases[0]?.startNs ?? 0);
+        parts.push(`<g class="refused"><path d="M${(xx - 6).toFixed(1)},${y + 6} L${(xx + 6).toFixed(1)},${y + 18} M${(xx + 6).toFixed(1)},${y + 6} L${(xx - 6).toFixed(1)},${y + 18}"/><text x="${(xx + 9).toFixed(1)}" y="${y + 16}">refused ${esc(m.from)}→${esc(m.to)}</text><title>${esc(`${m.vm} ${m.from}→${m.to}: refused at ${formatNs(m.phases[0]?.startNs ?? 0)}`)}</title></g>`);
+        continue;
+      }
       for (const p of m.phases) {
         const x0 = x(p.startNs);
         const w = Math.max(1, x(p.endNs) - x0);
@@ -261,7 +275,7 @@ function renderTimeline(s: RunSummary, data: ReportData, endNs: number, color: M
     y += TL.row;
   }
   parts.push(`<line id="cursor" class="cursor" x1="0" y1="${TL.axis - 4}" x2="0" y2="${height - 6}" visibility="hidden"/>`);
-  const legend = [...color.entries()].map(([k, c]) => `<span class="lg"><i style="background:${c}"></i>${esc(k.replace('/', '/cpu'))}</span>`).join('');
+  const legend = [...color.entries()].map(([host, c]) => `<span class="lg"><i style="background:${c}"></i>host ${esc(host)}</span>`).join('');
   const thinned = tracks.some((t) => t.slices.length < t.sliceTotal || t.pmis.length < t.pmiTotal);
   const svg = tracks.length === 0 && migVms.length === 0
     ? '<p class="muted">No vCPU ran on a pCPU in this run.</p>'
@@ -269,7 +283,7 @@ function renderTimeline(s: RunSummary, data: ReportData, endNs: number, color: M
   const note = `<div class="legend">${legend}<span class="lg"><i class="pmi-l"></i>PMI</span><span class="lg"><i class="pmi-l lost"></i>PMI lost</span><span class="lg"><i class="f-l"></i>finding</span></div>
     ${migVms.length > 0 ? phaseLegend(data.migrations.flatMap((m) => m.phases.map((p) => p.phase))) : ''}
     ${thinned ? `<p class="muted small">Downsampled for drawing: at most ${num(data.limits.maxSlicesPerVcpu)} slices and ${num(data.limits.maxMarksPerVcpu)} PMI marks per vCPU (hover a slice for how many it merges). Perfetto has every event.</p>` : ''}`;
-  return section('timeline', 'Timeline: vCPUs on pCPUs', svg + note, 'Each row is a vCPU thread; a bar is a run slice coloured by the pCPU it ran on. Ticks above a row are PMIs.');
+  return section('timeline', 'Timeline: vCPUs on pCPUs', svg + note, 'Each row is a vCPU thread; a bar is a run slice coloured by the host it ran on and labelled with the pCPU. Ticks above a row are PMIs; numbered triangles are the findings of the table above.');
 }
 
 function renderCounterPlots(summary: RunSummary, data: ReportData, endNs: number, maxPlots: number): string {
@@ -331,37 +345,78 @@ function renderMigrations(s: RunSummary, data: ReportData): string {
     }
   }
   if (rows.length === 0 && data.migrations.length === 0) return section('migrations', 'Migrations', '<p class="muted">No migration in this run.</p>');
-  const bars = data.migrations.map((m) => renderMigrationBar(m)).join('');
+  // In time order, on one time scale: bars compare at a glance (each on its own scale did not).
+  const inOrder = [...data.migrations].sort((a, b) => (a.phases[0]?.startNs ?? 0) - (b.phases[0]?.startNs ?? 0) || (a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : 0));
+  const scaleStart = Math.min(...inOrder.map((m) => m.phases[0]?.startNs ?? 0));
+  const scaleEnd = Math.max(...inOrder.map((m) => m.phases[m.phases.length - 1]?.endNs ?? 0));
+  const bars = inOrder.map((m) => renderMigrationBar(m, scaleStart, Math.max(1, scaleEnd - scaleStart))).join('') + (inOrder.length > 0 ? `<p class="muted small">Bars share one time scale, ${esc(formatNs(scaleStart))} – ${esc(formatNs(scaleEnd))}, in order of start.</p>` : '');
   const names = [...data.migrations.flatMap((m) => m.phases.map((p) => p.phase)), ...Object.values(s.vms).flatMap((v) => v.migrations.flatMap((m) => m.phases.map((p) => p.phase)))];
   return section('migrations', 'Migrations', `${bars}${phaseLegend(names)}<table class="grid"><thead><tr><th>VM</th><th>route</th><th>result</th><th class="num">downtime</th><th class="num">sent</th><th>phases</th></tr></thead><tbody>${rows.join('')}</tbody></table>`,
     'Live migrations with their phases; the vPMU state travels with the VM.');
 }
 
-function renderMigrationBar(m: ReportMigration): string {
+function renderMigrationBar(m: ReportMigration, scaleStartNs: number, scaleSpanNs: number): string {
   const start = m.phases[0]?.startNs ?? 0;
   const end = m.phases[m.phases.length - 1]?.endNs ?? start;
-  const span = Math.max(1, end - start);
   const W = 1000;
   const segs = m.phases.map((p) => {
-    const x0 = ((p.startNs - start) / span) * W;
-    const w = Math.max(1.5, ((p.endNs - p.startNs) / span) * W);
+    const x0 = ((p.startNs - scaleStartNs) / scaleSpanNs) * W;
+    const w = Math.max(1.5, ((p.endNs - p.startNs) / scaleSpanNs) * W);
     return `<rect class="ph ph-${esc(p.phase)}" x="${x0.toFixed(1)}" y="4" width="${w.toFixed(1)}" height="18"><title>${esc(`${p.phase}${p.phase === 'precopy' ? ` #${p.iteration}` : ''}: ${formatNs(p.endNs - p.startNs)}, ${bytes(p.bytes)}`)}</title></rect>${w > 70 ? `<text class="sll" x="${(x0 + 4).toFixed(1)}" y="17">${esc(p.phase)}</text>` : ''}`;
   }).join('');
+  const refusedMark = m.result === 'refused' ? `<g class="refused"><path d="M${(((start - scaleStartNs) / scaleSpanNs) * W - 6).toFixed(1)},5 l12,16 m0,-16 l-12,16"/></g>` : '';
   return `<div class="migbar"><div class="mighead"><b>${esc(m.vm)}</b> ${esc(m.from)} → ${esc(m.to)} <span class="muted">${esc(formatNs(start))} – ${esc(formatNs(end))}</span> <span class="${m.result === 'completed' ? 'good' : 'bad'}">${esc(m.result)}</span></div>
-    <svg viewBox="0 0 ${W} 26" preserveAspectRatio="none" class="mig">${segs}</svg></div>`;
+    <svg viewBox="0 0 ${W} 26" preserveAspectRatio="none" class="mig">${segs}${refusedMark}</svg></div>`;
 }
 
+/**
+ * One row per host and perf session (the NMI watchdog, a host `perf stat`, the backing events of
+ * one VM, ...), its per-CPU or per-counter events folded into a count by state; the events
+ * themselves open under the row. A flat list was dozens of rows like `kvm/vm-emu/vcpu0/1`.
+ */
 function renderHostPerf(s: RunSummary): string {
   const rows: string[] = [];
   for (const h of Object.keys(s.hosts).sort()) {
-    for (const e of s.hosts[h].perfEvents) {
-      const runPct = e.timeEnabledNs > 0 ? (e.timeRunningNs / e.timeEnabledNs) * 100 : 0;
-      rows.push(`<tr><td>${esc(h)}</td><td><code>${esc(e.id)}</code></td><td class="${e.state === 'error' ? 'bad' : e.state === 'active' ? 'good' : ''}">${esc(e.state)}</td><td class="num">${num(e.count)}</td><td class="num">${formatNs(e.timeEnabledNs)}</td><td class="num">${formatNs(e.timeRunningNs)}</td><td class="num">${runPct.toFixed(1)}%</td></tr>`);
+    const groups = new Map<string, HostPerfEventSummary[]>();
+    for (const e of s.hosts[h].perfEvents) groups.set(perfSessionOf(e.id), [...(groups.get(perfSessionOf(e.id)) ?? []), e]);
+    for (const [session, events] of groups) {
+      const states = new Map<string, number>();
+      for (const e of events) states.set(e.state, (states.get(e.state) ?? 0) + 1);
+      const stateCell = [...states.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([st, n]) => `<span class="${stateClass(st)}">${n} ${esc(st)}</span>`).join(' · ');
+      const ratios = events.map((e) => (e.timeEnabledNs > 0 ? (e.timeRunningNs / e.timeEnabledNs) * 100 : 0));
+      const lo = Math.min(...ratios);
+      const hi = Math.max(...ratios);
+      const ratioCell = lo === hi ? `${lo.toFixed(1)}%` : `${lo.toFixed(1)}–${hi.toFixed(1)}%`;
+      const detail = events.map((e) => {
+        const runPct = e.timeEnabledNs > 0 ? (e.timeRunningNs / e.timeEnabledNs) * 100 : 0;
+        return `<tr><td><code>${esc(e.id)}</code></td><td class="${stateClass(e.state)}">${esc(e.state)}</td><td class="num">${num(e.count)}</td><td class="num">${formatNs(e.timeEnabledNs)}</td><td class="num">${formatNs(e.timeRunningNs)}</td><td class="num">${runPct.toFixed(1)}%</td></tr>`;
+      }).join('');
+      const total = events.reduce((n, e) => n + e.count, 0);
+      rows.push(`<tr class="perf-session"><td>${esc(h)}</td><td><details><summary><code>${esc(session)}</code> <span class="muted">${events.length} event${events.length === 1 ? '' : 's'}</span></summary><table class="grid inner"><thead><tr><th>event</th><th>final state</th><th class="num">count</th><th class="num">enabled</th><th class="num">running</th><th class="num">running / enabled</th></tr></thead><tbody>${detail}</tbody></table></details></td><td>${stateCell}</td><td class="num">${num(total)}</td><td class="num">${ratioCell}</td></tr>`);
     }
   }
   const body = rows.length === 0 ? '<p class="muted">No host perf session in this run.</p>'
-    : `<table class="grid"><thead><tr><th>host</th><th>event</th><th>final state</th><th class="num">count</th><th class="num">enabled</th><th class="num">running</th><th class="num">running / enabled</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
-  return section('perf', 'Host perf events', body);
+    : `<table class="grid"><thead><tr><th>host</th><th>session (click for its events)</th><th>final states</th><th class="num">count, all events</th><th class="num">running / enabled</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  return section('perf', 'Host perf events', body, 'Host perf events by session: the NMI watchdog, host perf sessions of the scenario, and the events KVM creates for emulated and paravirtual vPMUs (kvm/<vm>).');
+}
+
+/**
+ * The session an event id belongs to: its path up to the first per-instance part (a cpuN or
+ * vcpuN segment, a bare number, or an `event@cpuN` leaf): `nmi-watchdog/cpu3` -> `nmi-watchdog`,
+ * `load/cycles@cpu0` -> `load`, `kvm/vm-emu/vcpu0/1` -> `kvm/vm-emu`, `kvm/pv/vm-pv/4` -> `kvm/pv/vm-pv`.
+ */
+export function perfSessionOf(id: string): string {
+  const parts = id.split('/');
+  const keep: string[] = [];
+  for (const part of parts) {
+    if (keep.length > 0 && (/^v?cpu\d+$/.test(part) || /^\d+$/.test(part) || part.includes('@'))) break;
+    keep.push(part);
+  }
+  return keep.join('/');
+}
+
+function stateClass(state: string): string {
+  return state === 'error' ? 'bad' : state === 'active' ? 'good' : '';
 }
 
 /**
@@ -410,15 +465,16 @@ function section(id: string, title: string, body: string, lead = ''): string {
   return `<section id="${id}"><h2>${esc(title)}</h2>${lead ? `<p class="lead">${esc(lead)}</p>` : ''}${body}</section>`;
 }
 
-function pcpuColors(data: ReportData): Map<string, string> {
-  const keys = new Set<string>();
-  for (const t of data.vcpus) for (const sl of t.slices) keys.add(`${sl.host}/${sl.pcpu}`);
-  const sorted = [...keys].sort((a, b) => {
-    const [ha, pa] = a.split('/');
-    const [hb, pb] = b.split('/');
-    return ha < hb ? -1 : ha > hb ? 1 : Number(pa) - Number(pb);
-  });
-  return new Map(sorted.map((k, i) => [k, PALETTE[i % PALETTE.length]]));
+/**
+ * One colour per host: a vCPU row then reads as "where did it run" at a glance, and the palette
+ * does not run out on big hosts (a colour per pCPU repeated after twelve). The pCPU is the bar's
+ * label and tooltip; consecutive slices on different pCPUs are separated by a gap line.
+ */
+function hostColors(data: ReportData): Map<string, string> {
+  const hosts = new Set<string>();
+  for (const h of data.hosts) hosts.add(h.id);
+  for (const t of data.vcpus) for (const sl of t.slices) hosts.add(sl.host);
+  return new Map([...hosts].sort().map((h, i) => [h, PALETTE[i % PALETTE.length]!]));
 }
 
 function errorOf(g: ReportCounterSeries[]): number | null {
@@ -561,7 +617,7 @@ h2{margin:0 0 4px;font-size:17px;font-weight:650}h3{margin:18px 0 8px;font-size:
 .lead{margin:0 0 12px;color:var(--muted);font-size:13px}.muted{color:var(--muted)}.small{font-size:12px}.big{font-size:16px}
 .good{color:var(--good)}.warn{color:var(--warn)}.bad{color:var(--bad)}
 table.grid{width:100%;border-collapse:collapse;font-size:13px}table.grid.narrow{width:auto;min-width:420px}
-ol.top-functions{margin:0;padding-left:18px}ol.top-functions li{margin:0}a.file{color:var(--accent);margin-right:8px;white-space:nowrap;font-family:var(--mono);font-size:12.5px}
+ol.top-functions{margin:0;padding-left:18px}table.grid.inner{margin:6px 0 2px;font-size:12px}details summary{cursor:pointer}.flabel{fill:var(--bad);font-size:10.5px;font-weight:600}.refused path{stroke:var(--bad);stroke-width:2.2;fill:none}.refused text{fill:var(--bad);font-size:11px}rect.sl{stroke:var(--bg);stroke-width:.6}ol.top-functions li{margin:0}a.file{color:var(--accent);margin-right:8px;white-space:nowrap;font-family:var(--mono);font-size:12.5px}
 table.grid th{text-align:left;font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.4px;padding:7px 10px;border-bottom:1px solid var(--line);background:var(--panel2)}
 table.grid td{padding:6px 10px;border-bottom:1px solid #222a34;vertical-align:top}table.grid tr:hover td{background:#1a212a}
 table.fidelity ul.reasons{margin:4px 0 0;padding-left:16px;font-size:12px;color:var(--muted)}

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ReportCollector } from './report.collector';
-import { renderHtmlReport } from './html-report.renderer';
+import { perfSessionOf, renderHtmlReport } from './html-report.renderer';
 import { makeSyntheticRun } from './testing/synthetic-run.fixture';
 
 const CHROMIUM = process.env.VPMU_CHROMIUM ?? '/usr/bin/chromium';
@@ -183,4 +183,16 @@ describe('report.html in headless Chromium', () => {
     await page.locator('section#timeline').screenshot({ path: join(OUT_DIR, 'report-long-timeline.png') });
     expect(problems).toEqual([]);
   }, 60_000);
+});
+
+describe('host perf sessions in the report', () => {
+  it.each([
+    ['nmi-watchdog/cpu3', 'nmi-watchdog'],
+    ['load/cycles@cpu0', 'load'],
+    ['kvm/vm-emu/vcpu0/1', 'kvm/vm-emu'],
+    ['kvm/pv/vm-pv/4', 'kvm/pv/vm-pv'],
+    ['session', 'session'],
+  ])('%s belongs to %s', (id, session) => {
+    expect(perfSessionOf(id)).toBe(session);
+  });
 });
