@@ -89,11 +89,11 @@ describe('report.html of live-migration-tour in headless Chromium', () => {
     await page.locator('section#fidelity').screenshot({ path: join(OUT_DIR, 'fidelity.png') });
   });
 
-  it('draws plot labels inside their box, on round 1-2-5 ticks with units', async () => {
+  it('draws plot labels inside their box, on round 1-2-5 ticks with units: the rate per ms and the error panel', async () => {
     const labels = await page.$$eval('#plots figure.plot svg', (svgs) =>
       svgs.flatMap((svg) => {
         const w = (svg as unknown as { viewBox: { baseVal: { width: number } } }).viewBox.baseVal.width;
-        return [...svg.querySelectorAll('text.ylab, text.xlab, text.unit')].map((t) => {
+        return [...svg.querySelectorAll('text.ylab, text.elab, text.xlab, text.unit')].map((t) => {
           const b = (t as unknown as { getBBox(): { x: number; width: number } }).getBBox();
           return { cls: t.getAttribute('class') ?? '', text: t.textContent ?? '', x0: b.x, x1: b.x + b.width, w };
         });
@@ -121,9 +121,37 @@ describe('report.html of live-migration-tour in headless Chromium', () => {
       expect([1, 2, 5]).toContain(Math.round(mant * 1000) / 1000);
       values.forEach((v, i) => expect(Math.abs(v - i * step)).toBeLessThan(step * 1e-6));
     }
-    expect(labels.filter((l) => l.cls.includes('unit')).every((l) => l.text === 'events')).toBe(true);
+    expect(new Set(labels.filter((l) => l.cls.includes('unit')).map((l) => l.text))).toEqual(new Set(['events/ms', 'observed − actual (events)']));
+    // The error panel: symmetric round ticks around a zero line.
+    const errTicks = await page.$$eval('#plots figure.plot svg', (svgs) => svgs.map((svg) => [...svg.querySelectorAll('text.elab')].map((t) => t.textContent ?? '')));
+    for (const ticks of errTicks) {
+      expect(ticks).toHaveLength(3);
+      expect(ticks[1]).toBe('0');
+      expect(ticks[0]!.slice(1)).toBe(ticks[2]!.slice(1));
+      expect(ticks[0]!.startsWith('−') && ticks[2]!.startsWith('+')).toBe(true);
+    }
     for (const t of labels.filter((l) => l.cls.includes('xlab')).map((l) => l.text)) expect(t).toMatch(/^\d+(\.\d+)?(ns|µs|ms|s)$/);
     await page.locator('section#plots').screenshot({ path: join(OUT_DIR, 'plots.png') });
+  });
+
+  it('marks a VM\'s migrations and its findings on its counter plots, and its error panel shows the drift', async () => {
+    const migrated = Object.entries(summary.vms).filter(([, v]) => v.migrations.some((m) => m.result === 'completed')).map(([id]) => id);
+    const figures = page.locator('#plots figure.plot');
+    let marked = 0;
+    for (let i = 0; i < (await figures.count()); i++) {
+      const f = figures.nth(i);
+      const owner = await f.locator('figcaption b').innerText();
+      const guest = (await f.locator('figcaption').innerText()).includes('guest view');
+      const marks = await f.locator('line.migmark').count();
+      if (guest && migrated.includes(owner)) {
+        expect({ owner, marks: marks > 0 }).toEqual({ owner, marks: true });
+        marked++;
+      } else if (!guest) {
+        expect({ owner, marks }).toEqual({ owner, marks: 0 });
+      }
+      expect(await f.locator('polyline.err').count()).toBeGreaterThan(0);
+    }
+    expect(marked).toBeGreaterThan(0);
   });
 
   it('gives migration phases their own colours (not the finding red) and a legend', async () => {

@@ -297,43 +297,93 @@ function renderCounterPlots(summary: RunSummary, data: ReportData, endNs: number
   const all = [...groups.values()];
   const shown = all.slice(0, maxPlots);
   if (shown.length === 0) return section('plots', 'Counter plots', '<p class="muted">No counter samples in this run.</p>');
-  const W = 380, H = 170, R = 14, T = 16, B = 24;
+  // Two panels per plot, on one time axis: the rate (events per ms, actual solid, observed
+  // dashed: where they part, the guest missed or gained counts) and the error itself
+  // (observed - actual, cumulative). Cumulative lines of both hid a small error under a large
+  // count. Marks: this VM's migrations (its stop-and-copy) and the findings at this VM or host.
+  const W = 380, R = 14, T = 16, RATE_H = 112, GAP = 22, ERR_H = 58, B = 24;
+  const H = T + RATE_H + GAP + ERR_H + B;
   const plots = shown.map((g) => {
-    const peak = Math.max(1, ...g.flatMap((s) => s.points.map((p) => Math.max(p[1], p[2]))));
-    // Round y ticks (1-2-5 steps); the label column is as wide as the longest label needs
-    // (about 6.6 px per character at the 11 px tick size), so no leading digit is cut.
-    const yTicks = valueTicks(peak);
-    const maxV = yTicks[yTicks.length - 1];
-    const L = Math.max(34, Math.ceil(Math.max(...yTicks.map((v) => si(v).length)) * 6.6) + 12);
+    const first = g[0]!;
+    const rates = g.map((s) => ratePerMs(s.points));
+    const ratePeak = Math.max(1e-9, ...rates.flatMap((r) => r.map((p) => Math.max(p[1], p[2]))));
+    const yTicks = valueTicks(ratePeak);
+    const maxRate = yTicks[yTicks.length - 1]!;
+    const errs = g.map((s) => s.points.map((p) => [p[0], p[2] - p[1]] as [number, number]));
+    const errPeak = Math.max(0, ...errs.flatMap((e) => e.map((p) => Math.abs(p[1]))));
+    const eTicks = errPeak > 0 ? valueTicks(errPeak, 1) : [0, 1];
+    const maxErr = eTicks[eTicks.length - 1]!;
+    const errTicks = [-maxErr, 0, maxErr];
+    // The label column fits the longest label (at most about 7.2 px per character at the 11 px
+    // tick size, the minus sign included).
+    const L = Math.max(34, Math.ceil(Math.max(...yTicks.map((v) => si(v).length), ...errTicks.map((v) => signedSi(v).length)) * 7.2) + 14);
     const px = (t: number) => L + (t / endNs) * (W - L - R);
-    const py = (v: number) => T + (1 - v / maxV) * (H - T - B);
+    const pyRate = (v: number) => T + (1 - Math.max(0, v) / maxRate) * RATE_H;
+    const errTop = T + RATE_H + GAP;
+    const pyErr = (v: number) => errTop + (1 - (v + maxErr) / (2 * maxErr)) * ERR_H;
     const lines: string[] = [];
     g.forEach((s, i) => {
       const c = PALETTE[i % PALETTE.length];
-      const pts = (k: 1 | 2) => s.points.map((p) => `${px(p[0]).toFixed(1)},${py(p[k]).toFixed(1)}`).join(' ');
       const cpuLabel = s.cpu < 0 ? '' : s.owner === 'vm' ? `vcpu${s.cpu}` : `cpu${s.cpu}`;
-      lines.push(`<polyline class="act" stroke="${c}" points="${pts(1)}"><title>${esc(`${cpuLabel} actual`)}</title></polyline>`);
-      lines.push(`<polyline class="obs" stroke="${c}" points="${pts(2)}"><title>${esc(`${cpuLabel} guest-observed`)}</title></polyline>`);
+      const ratePts = (k: 1 | 2) => rates[i]!.map((p) => `${px(p[0]).toFixed(1)},${pyRate(p[k]).toFixed(1)}`).join(' ');
+      lines.push(`<polyline class="act" stroke="${c}" points="${ratePts(1)}"><title>${esc(`${cpuLabel} actual, events/ms`)}</title></polyline>`);
+      lines.push(`<polyline class="obs" stroke="${c}" points="${ratePts(2)}"><title>${esc(`${cpuLabel} guest-observed, events/ms`)}</title></polyline>`);
+      lines.push(`<polyline class="err" stroke="${c}" points="${errs[i]!.map((p) => `${px(p[0]).toFixed(1)},${pyErr(p[1]).toFixed(1)}`).join(' ')}"><title>${esc(`${cpuLabel} observed − actual (events, cumulative)`)}</title></polyline>`);
     });
-    const axis = yTicks.map((v) => `<line class="grid" x1="${L}" x2="${W - R}" y1="${py(v).toFixed(1)}" y2="${py(v).toFixed(1)}"/><text class="tick ylab" x="${L - 6}" y="${(py(v) + 4).toFixed(1)}" text-anchor="end">${si(v)}</text>`).join('')
-      + `<text class="tick unit" x="${L}" y="${T - 6}" text-anchor="start">events</text>`;
+    const axis = yTicks.map((v) => `<line class="grid" x1="${L}" x2="${W - R}" y1="${pyRate(v).toFixed(1)}" y2="${pyRate(v).toFixed(1)}"/><text class="tick ylab" x="${L - 6}" y="${(pyRate(v) + 4).toFixed(1)}" text-anchor="end">${si(v)}</text>`).join('')
+      + `<text class="tick unit" x="${L}" y="${T - 6}" text-anchor="start">events/ms</text>`
+      + errTicks.map((v) => `<line class="${v === 0 ? 'zero' : 'grid'}" x1="${L}" x2="${W - R}" y1="${pyErr(v).toFixed(1)}" y2="${pyErr(v).toFixed(1)}"/><text class="tick elab" x="${L - 6}" y="${(pyErr(v) + 4).toFixed(1)}" text-anchor="end">${signedSi(v)}</text>`).join('')
+      + `<text class="tick unit" x="${L}" y="${errTop - 6}" text-anchor="start">observed − actual (events)</text>`;
     const xTicks = ticks(endNs, 3);
     const xt = xTicks.map(([t, l], i) => {
       const anchor = i === 0 ? 'start' : px(t) > W - R - 18 ? 'end' : 'middle'; // keep the first and last labels inside the box
       return `<text class="tick xlab" x="${px(t).toFixed(1)}" y="${H - 6}" text-anchor="${anchor}">${esc(l)}</text>`;
     }).join('');
-    const first = g[0];
+    const marks = plotMarks(summary, data, first, px, T, errTop + ERR_H);
     const legend = g.map((s, i) => `<span class="lg"><i style="background:${PALETTE[i % PALETTE.length]}"></i>${s.cpu < 0 ? 'total' : s.owner === 'vm' ? `vcpu${s.cpu}` : `cpu${s.cpu}`}</span>`).join('');
     const noPmu = first.owner === 'vm' && summary.vms[first.ownerId]?.vpmu === 'none';
     const lastErr = noPmu ? null : errorOf(g);
     const thin = g.some((s) => s.points.length < s.sampleTotal);
     return `<figure class="plot"><figcaption><b>${esc(first.ownerId)}</b> · ${esc(first.event)} <span class="muted">(${first.owner === 'vm' ? 'guest view' : 'host pCPU'})</span>${noPmu ? ` <span class="muted na" title="${esc(NO_PMU_TIP)}">error n/a</span>` : lastErr === null ? '' : ` <span class="${errClass(lastErr)}">${pct(lastErr)}</span>`}</figcaption>
-      <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(`${first.ownerId} ${first.event}`)}">${axis}${xt}${lines.join('')}</svg>
-      <div class="legend small">${legend}<span class="lg"><i class="solid"></i>actual</span><span class="lg"><i class="dash"></i>observed</span>${thin ? '<span class="muted">downsampled</span>' : ''}</div></figure>`;
+      <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(`${first.ownerId} ${first.event}`)}">${axis}${xt}${marks}${lines.join('')}</svg>
+      <div class="legend small">${legend}<span class="lg"><i class="solid"></i>actual</span><span class="lg"><i class="dash"></i>observed</span>${marks ? '<span class="lg"><i class="mig-l"></i>migration</span><span class="lg"><i class="f-l"></i>finding</span>' : ''}${thin ? '<span class="muted">downsampled</span>' : ''}</div></figure>`;
   });
   const more = all.length > shown.length ? `<p class="muted small">${all.length - shown.length} more counter groups are in the Perfetto trace.</p>` : '';
   return section('plots', 'Counter plots', `<div class="plots">${plots.join('')}</div>${more}`,
-    `Cumulative counts over virtual time; solid = actual, dashed = guest-observed. At most ${num(data.limits.maxPointsPerSeries)} points per series.`);
+    `Per counter: the rate in events per ms (solid = actual, dashed = guest-observed) and, below, the error observed − actual in events, with this VM's migrations and the findings at it. At most ${num(data.limits.maxPointsPerSeries)} points per series.`);
+}
+
+/** Rate between consecutive cumulative samples, events per ms, at the later sample's time. */
+function ratePerMs(points: readonly [number, number, number][]): [number, number, number][] {
+  const out: [number, number, number][] = [];
+  for (let i = 1; i < points.length; i++) {
+    const [t0, a0, o0] = points[i - 1]!;
+    const [t1, a1, o1] = points[i]!;
+    const ms = (t1 - t0) / 1e6;
+    if (ms <= 0) continue;
+    out.push([t1, (a1 - a0) / ms, (o1 - o0) / ms]);
+  }
+  return out;
+}
+
+/** Vertical marks on a counter plot: the owner's migrations (stop-and-copy) and its findings. */
+function plotMarks(s: RunSummary, data: ReportData, series: ReportCounterSeries, px: (t: number) => number, top: number, bottom: number): string {
+  const out: string[] = [];
+  if (series.owner === 'vm') {
+    for (const m of data.migrations) {
+      if (m.vm !== series.ownerId) continue;
+      const stop = m.phases.find((p) => p.phase === 'stop-and-copy') ?? m.phases[0];
+      if (!stop) continue;
+      const xx = px(stop.startNs).toFixed(1);
+      out.push(`<line class="migmark" x1="${xx}" x2="${xx}" y1="${top}" y2="${bottom}"><title>${esc(`${m.vm} ${m.from}→${m.to} ${m.result} at ${formatNs(stop.startNs)}`)}</title></line>`);
+    }
+  }
+  s.findings.forEach((f, i) => {
+    if ((series.owner === 'vm' ? f.vm : f.host) !== series.ownerId) return;
+    const xx = px(f.atNs);
+    out.push(`<path class="fmark" d="M${(xx - 4).toFixed(1)},${top - 9} L${(xx + 4).toFixed(1)},${top - 9} L${xx.toFixed(1)},${top - 1} Z"><title>${esc(`#${i + 1} ${formatNs(f.atNs)} ${f.kind}: ${f.detail}`)}</title></path>`);
+  });
+  return out.join('');
 }
 
 function renderMigrations(s: RunSummary, data: ReportData): string {
@@ -509,6 +559,11 @@ function valueTicks(peak: number, target = 4): number[] {
   return out;
 }
 
+/** A tick value with its sign (the error axis is symmetric around 0). */
+function signedSi(v: number): string {
+  return v < 0 ? `−${si(-v)}` : v > 0 ? `+${si(v)}` : '0';
+}
+
 function shortTime(ns: number, stepNs: number): string {
   if (stepNs >= 1e9) return `${trimNum(ns / 1e9)}s`;
   if (stepNs >= 1e6) return `${trimNum(ns / 1e6)}ms`;
@@ -654,7 +709,7 @@ svg{display:block;width:100%;height:auto;font-family:var(--sans)}
 .lg i.solid{height:2px;background:#c3ccd7}.lg i.dash{height:0;border-top:2px dashed #c3ccd7;border-radius:0}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:12px}
 .plot{margin:0;background:var(--panel2);border:1px solid var(--line);border-radius:10px;padding:10px 12px}.plot figcaption{font-size:13px;margin-bottom:4px}
-.plot polyline{fill:none;stroke-width:1.6}.plot polyline.obs{stroke-dasharray:5 3;stroke-width:1.3;opacity:.85}
+.plot polyline{fill:none;stroke-width:1.6}.plot polyline.obs{stroke-dasharray:5 3;stroke-width:1.3;opacity:.85}.plot polyline.err{stroke-width:1.3}.plot .zero{stroke:#5a6677;stroke-width:1}.plot .migmark{stroke:#c678dd;stroke-width:1.2;stroke-dasharray:2 2}i.mig-l{display:inline-block;width:2px;height:10px;background:#c678dd;margin-right:5px}
 .migbar{margin:6px 0 12px}.mighead{font-size:13px;margin-bottom:4px}svg.mig{height:26px;border-radius:6px;background:#11161c}
 .barcell{width:260px}.bar{height:9px;border-radius:3px;background:linear-gradient(90deg,#2f6fb8,#4e9af1)}
 footer{color:var(--muted);font-size:12px;text-align:center;margin-top:22px}
