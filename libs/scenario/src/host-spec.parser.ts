@@ -16,6 +16,9 @@ const KEYS = {
   noise: ['id', 'cpus', 'period', 'runtime', 'lbr', 'priority'],
 } as const;
 
+/** The keys of one `hosts[]` entry (a fleet template copies them). */
+export const HOST_KEYS = KEYS.host;
+
 export function readHost(ctx: ScenarioBuildContext, f: Field): HostSpec | undefined {
   const m = ctx.r.map(f, KEYS.host);
   if (!m) return undefined;

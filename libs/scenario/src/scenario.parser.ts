@@ -10,12 +10,13 @@
 import { formatDurationNs, type HostSpec, type Scenario, type TimelineEntry, type VmSpec } from '@vpmu/world-spec';
 import { LineCounter, parseDocument, YAMLError } from 'yaml';
 
-import { readHost } from './host-spec.parser';
+import { expandTemplate, isTemplateEntry } from './fleet-template.reader';
+import { HOST_KEYS, readHost } from './host-spec.parser';
 import { SCENARIO_DEFAULTS } from './scenario.defaults';
 import { ScenarioBuildContext } from './scenario-build.context';
 import { ScenarioError } from './scenario.errors';
 import { checkMigrations, readTimelineEntry } from './timeline.parser';
-import { readVm } from './vm-spec.parser';
+import { readVm, VM_KEYS } from './vm-spec.parser';
 import { checkRunSize } from './run-size.check';
 import { readCosts } from './costs.parser';
 import { MIN_EPOCH_NS, MIN_SAMPLE_INTERVAL_NS, WHY } from './scenario.limits';
@@ -167,6 +168,10 @@ function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undef
     const items = ctx.r.list(hostsField);
     if (items && items.length === 0) ctx.r.error(hostsField, 'needs at least one host');
     items?.forEach((f) => {
+      if (isTemplateEntry(f, 'host')) {
+        hosts.push(...expandTemplate(ctx, f, 'host', HOST_KEYS, (copy) => readHost(ctx, copy)));
+        return;
+      }
       const h = readHost(ctx, f);
       if (h) hosts.push(h);
     });
@@ -176,6 +181,10 @@ function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undef
   const vmsField = m.get('vms');
   if (vmsField) {
     ctx.r.list(vmsField)?.forEach((f) => {
+      if (isTemplateEntry(f, 'vm')) {
+        vms.push(...expandTemplate(ctx, f, 'vm', VM_KEYS, (copy) => readVm(ctx, copy)));
+        return;
+      }
       const vm = readVm(ctx, f);
       if (vm) vms.push(vm);
     });

@@ -17,6 +17,9 @@ const KEYS = {
   vm: ['id', 'host', 'vcpus', 'affinity', 'memory', 'vpmu', 'workload', 'guestPerf', 'program'],
 } as const;
 
+/** The keys of one `vms[]` entry (a fleet template copies them). */
+export const VM_KEYS = KEYS.vm;
+
 export function readVm(ctx: ScenarioBuildContext, f: Field): VmSpec | undefined {
   const m = ctx.r.map(f, KEYS.vm);
   if (!m) return undefined;
