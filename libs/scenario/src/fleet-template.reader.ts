@@ -14,14 +14,13 @@ import { isMap, isScalar, Pair, Scalar, YAMLMap, YAMLSeq, type Node as YamlNode 
 
 import { MAX_TEMPLATE_COUNT, WHY } from './scenario.limits';
 import { ScenarioBuildContext } from './scenario-build.context';
+import { keysOf, PINNINGS, PLACEMENT_ORDERS } from './scenario.fields';
 import { childPath, describe, Field, MapView } from './yaml-node.reader';
 
 /** Keys a template has on top of the keys of the entry it copies. */
-export const TEMPLATE_KEYS = ['count', 'firstIndex', 'cycle'] as const;
-export const VM_TEMPLATE_KEYS = [...TEMPLATE_KEYS, 'placement'] as const;
-export const PLACEMENT_KEYS = ['hosts', 'perHost', 'order', 'pinning'] as const;
-export const PLACEMENT_ORDERS = ['fill', 'spread'] as const;
-export const PINNINGS = ['none', 'disjoint'] as const;
+const TEMPLATE_KEYS = keysOf('hostTemplate');
+const VM_TEMPLATE_KEYS = keysOf('vmTemplate');
+const PLACEMENT_KEYS = keysOf('placement');
 
 /** Placeholders of an id pattern: the copy's number, its number on its host, its host's id. */
 const HOST_PLACEHOLDERS = ['i'] as const;

@@ -11,12 +11,13 @@ import { formatDurationNs, type HostSpec, type Scenario, type TimelineEntry, typ
 import { LineCounter, parseDocument, YAMLError } from 'yaml';
 
 import { expandTemplate, isTemplateEntry } from './fleet-template.reader';
-import { HOST_KEYS, readHost } from './host-spec.parser';
+import { readHost } from './host-spec.parser';
 import { SCENARIO_DEFAULTS } from './scenario.defaults';
 import { ScenarioBuildContext } from './scenario-build.context';
 import { ScenarioError } from './scenario.errors';
+import { keysOf } from './scenario.fields';
 import { checkMigrations, readTimelineEntry } from './timeline.parser';
-import { readVm, VM_KEYS } from './vm-spec.parser';
+import { readVm } from './vm-spec.parser';
 import { checkRunSize } from './run-size.check';
 import { readCosts } from './costs.parser';
 import { MIN_EPOCH_NS, MIN_SAMPLE_INTERVAL_NS, WHY } from './scenario.limits';
@@ -26,9 +27,6 @@ export type ScenarioParseResult =
   | { ok: true; scenario: Scenario; warnings: string[] }
   | { ok: false; errors: ScenarioError[] };
 
-const KEYS = {
-  top: ['version', 'name', 'seed', 'duration', 'epoch', 'checkpointEvery', 'sampleInterval', 'hosts', 'vms', 'timeline', 'costs'],
-} as const;
 
 // ---- entry point -------------------------------------------------------------------------------
 
@@ -133,7 +131,7 @@ function firstLine(s: string): string {
 // ---- the top level -------------------------------------------------------------------------------
 
 function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undefined {
-  const m = ctx.r.map(root, KEYS.top, { ignoreKeys: /^x-/ });
+  const m = ctx.r.map(root, keysOf('top'), { ignoreKeys: /^x-/ });
   if (!m) return undefined;
 
   const versionField = m.require('version', 'write `version: 1`');
@@ -169,7 +167,7 @@ function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undef
     if (items && items.length === 0) ctx.r.error(hostsField, 'needs at least one host');
     items?.forEach((f) => {
       if (isTemplateEntry(f, 'host')) {
-        hosts.push(...expandTemplate(ctx, f, 'host', HOST_KEYS, (copy) => readHost(ctx, copy)));
+        hosts.push(...expandTemplate(ctx, f, 'host', keysOf('host'), (copy) => readHost(ctx, copy)));
         return;
       }
       const h = readHost(ctx, f);
@@ -182,7 +180,7 @@ function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undef
   if (vmsField) {
     ctx.r.list(vmsField)?.forEach((f) => {
       if (isTemplateEntry(f, 'vm')) {
-        vms.push(...expandTemplate(ctx, f, 'vm', VM_KEYS, (copy) => readVm(ctx, copy)));
+        vms.push(...expandTemplate(ctx, f, 'vm', keysOf('vm'), (copy) => readVm(ctx, copy)));
         return;
       }
       const vm = readVm(ctx, f);
