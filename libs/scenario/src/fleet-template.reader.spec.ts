@@ -92,6 +92,21 @@ vms:
     ]);
   });
 
+  it('counts the aliases of a template once, not once per copy', () => {
+    const s = ok(`version: 1
+duration: 5ms
+x-stat: &stat { id: stat, events: [instructions] }
+x-rec: &rec { id: rec, command: record, events: [cycles] }
+hosts: [{ id: "h{i}", count: 150, cpu: intel-spr, pcpus: 8 }]
+vms:
+  - id: "v{i}"
+    placement: { perHost: 4 }
+    guestPerf: [*stat, *rec]
+`);
+    expect(s.vms).toHaveLength(600); // 1200 alias hops if each copy counted them
+    expect(s.vms[599].guestPerf.map((g) => g.id)).toEqual(['stat', 'rec']);
+  });
+
   it('is deterministic: any shape parses to the same world twice, with unique ids and every VM placed', () => {
     fc.assert(
       fc.property(

@@ -55,8 +55,12 @@ export function expandTemplate<T>(ctx: ScenarioBuildContext, f: Field, kind: Kin
   for (const copy of plan) {
     const errorsBefore = ctx.diag.errors.length;
     const warningsBefore = ctx.diag.warnings.length;
-    const node = buildCopy(ctx, m, entryKeys, templateKeys, copy);
-    const spec = node && read({ node, path: f.path, line: f.line });
+    const readCopy = (): T | undefined => {
+      const node = buildCopy(ctx, m, entryKeys, templateKeys, copy);
+      return node && read({ node, path: f.path, line: f.line });
+    };
+    // Aliases inside the template are counted once, for the first copy (MAX_ALIAS_EXPANSIONS).
+    const spec = copy.index === 0 ? readCopy() : ctx.r.withoutAliasCount(readCopy);
     if (errorsSeen) ctx.diag.errors.splice(errorsBefore);
     if (warningsSeen) ctx.diag.warnings.splice(warningsBefore);
     errorsSeen ||= ctx.diag.errors.length > errorsBefore;
@@ -88,7 +92,7 @@ function planCopies(ctx: ScenarioBuildContext, m: MapView, kind: Kind): CopyPlan
   const pattern = idField && readPattern(ctx, idField, kind === 'host' ? HOST_PLACEHOLDERS : VM_PLACEHOLDERS);
   const firstIndex = ctx.opt(m, 'firstIndex', (x) => ctx.r.int(x, { min: 0 })) ?? 1;
   const countField = m.get('count');
-  let count = countField && ctx.r.int(countField, { min: 1, max: MAX_TEMPLATE_COUNT, why: WHY.templateCount });
+  let count = countField && readCount(ctx, countField);
   if (countField && count === undefined) return undefined;
 
   let hosts: ({ id: string; field: Field } | undefined)[] = [];
@@ -131,6 +135,12 @@ function planCopies(ctx: ScenarioBuildContext, m: MapView, kind: Kind): CopyPlan
     copies.push(plan);
   }
   return copies;
+}
+
+/** A count of copies: at least 1, at most MAX_TEMPLATE_COUNT (with the reason for the bound). */
+function readCount(ctx: ScenarioBuildContext, f: Field): number | undefined {
+  const n = ctx.r.int(f, { min: 1 });
+  return n === undefined ? undefined : ctx.r.int(f, { max: MAX_TEMPLATE_COUNT, why: WHY.templateCount });
 }
 
 const PLACEHOLDER = /\{([a-z]+)(?::(\d+))?\}/g;
@@ -194,7 +204,7 @@ function placeVms(ctx: ScenarioBuildContext, m: MapView, count: number | undefin
   if (!p) return undefined;
   const candidates = selectHosts(ctx, p, placementField);
   const perHostField = p.get('perHost');
-  const perHost = perHostField && ctx.r.int(perHostField, { min: 1, max: MAX_TEMPLATE_COUNT, why: WHY.templateCount });
+  const perHost = perHostField && readCount(ctx, perHostField);
   const order = ctx.opt(p, 'order', (x) => ctx.r.oneOf(x, PLACEMENT_ORDERS)) ?? (perHostField ? 'fill' : 'spread');
   const pinning = ctx.opt(p, 'pinning', (x) => ctx.r.oneOf(x, PINNINGS)) ?? 'none';
   if (!candidates || (perHostField && perHost === undefined)) return undefined;
@@ -258,7 +268,8 @@ function selectHosts(ctx: ScenarioBuildContext, p: MapView, placementField: Fiel
   const all = [...ctx.hosts.values()];
   const f = p.get('hosts');
   if (!f || ctx.r.scalarValue(f) === 'all') {
-    if (all.length === 0) ctx.r.error(placementField, 'no hosts to place VMs on');
+    // Without hosts because the hosts have errors: those are reported already.
+    if (all.length === 0 && ctx.diag.errors.length === 0) ctx.r.error(placementField, 'no hosts to place VMs on');
     return all.length === 0 ? undefined : all;
   }
   const items = isScalar(f.node) ? [f] : ctx.r.list(f, 'all, a host id or pattern such as "h*", or a list of them');
