@@ -194,6 +194,26 @@ hosts:
     expect(errs[0]).toMatchObject({ path: 'hosts[0].cpu', line: 5 });
   });
 
+  it('keeps the error of a cycled value even when another field of the template has one too', () => {
+    const errs = errors(`version: 1
+duration: 5ms
+hosts: [{ id: h1, cpu: intel-spr, pcpus: 4 }]
+vms:
+  - id: "v{i}"
+    count: 4
+    host: h1
+    memory: lots
+    cycle:
+      vpmu.mode:
+        - emulated
+        - passthru
+`);
+    expect(errs.map((e) => [e.path, e.line])).toEqual([
+      ['vms[0].memory', 8],
+      ['vms[0].vpmu.mode', 12],
+    ]);
+  });
+
   const vmTemplate = (vm: string): string => `version: 1
 duration: 5ms
 hosts:

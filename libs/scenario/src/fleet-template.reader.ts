@@ -38,9 +38,10 @@ export function isTemplateEntry(f: Field, kind: Kind): boolean {
 
 /**
  * The copies of a template as fields to hand to readHost / readVm, one after the other through
- * `read`. Every copy is read (later ones may be referenced by VMs and timeline actions), but
- * the errors and warnings of a copy are kept only until one copy has had some: they would be
- * the same problem once per copy.
+ * `read`. Every copy is read (later ones may be referenced by VMs and timeline actions), but of
+ * the errors and warnings at one place (path and line) only the first copy's are kept: the
+ * others are the same problem once per copy. A cycled value has its own line, so its problems
+ * are kept.
  */
 export function expandTemplate<T>(ctx: ScenarioBuildContext, f: Field, kind: Kind, entryKeys: readonly string[], read: (copy: Field) => T | undefined): T[] {
   const templateKeys: readonly string[] = kind === 'host' ? TEMPLATE_KEYS : VM_TEMPLATE_KEYS;
@@ -50,8 +51,8 @@ export function expandTemplate<T>(ctx: ScenarioBuildContext, f: Field, kind: Kin
   if (!plan) return [];
 
   const out: T[] = [];
-  let errorsSeen = false;
-  let warningsSeen = false;
+  const errorsSeen = new Set<string>();
+  const warningsSeen = new Set<string>();
   for (const copy of plan) {
     const errorsBefore = ctx.diag.errors.length;
     const warningsBefore = ctx.diag.warnings.length;
@@ -61,13 +62,25 @@ export function expandTemplate<T>(ctx: ScenarioBuildContext, f: Field, kind: Kin
     };
     // Aliases inside the template are counted once, for the first copy (MAX_ALIAS_EXPANSIONS).
     const spec = copy.index === 0 ? readCopy() : ctx.r.withoutAliasCount(readCopy);
-    if (errorsSeen) ctx.diag.errors.splice(errorsBefore);
-    if (warningsSeen) ctx.diag.warnings.splice(warningsBefore);
-    errorsSeen ||= ctx.diag.errors.length > errorsBefore;
-    warningsSeen ||= ctx.diag.warnings.length > warningsBefore;
+    keepFirstOfEachPlace(ctx.diag.errors, errorsBefore, errorsSeen);
+    keepFirstOfEachPlace(ctx.diag.warnings, warningsBefore, warningsSeen);
     if (spec !== undefined) out.push(spec);
   }
   return out;
+}
+
+/** Drops the diagnostics from `from` on whose path and line an earlier copy already had one. */
+function keepFirstOfEachPlace(list: { path: string; line?: number }[], from: number, seen: Set<string>): void {
+  const fresh = list.slice(from);
+  list.splice(from);
+  const places = new Set<string>();
+  for (const d of fresh) {
+    const place = `${d.path}\u0000${d.line ?? ''}`;
+    if (seen.has(place)) continue;
+    places.add(place);
+    list.push(d as (typeof list)[number]);
+  }
+  for (const p of places) seen.add(p);
 }
 
 // ---- planning: how many copies, their ids and hosts ------------------------------------------------
