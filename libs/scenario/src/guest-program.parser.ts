@@ -8,23 +8,10 @@ import { isMap } from 'yaml';
 
 import { U32_MAX } from './scenario.defaults';
 import { ScenarioBuildContext } from './scenario-build.context';
+import { keysOf, PROGRAM_OPS, PV_HW_CONFIG } from './scenario.fields';
 import { childPath, Field, MapView } from './yaml-node.reader';
 
-const PROGRAM_OPS = ['wrmsr', 'rdmsr', 'rdpmc', 'loop', 'expect', 'setPmu', 'setNrCounters', 'hypercall', 'armRead', 'armWrite'] as const;
-const PROGRAM_KEYS: Record<(typeof PROGRAM_OPS)[number], readonly string[]> = {
-  wrmsr: ['msr', 'value', 'vcpu'],
-  rdmsr: ['msr', 'vcpu'],
-  rdpmc: ['index', 'vcpu'],
-  loop: ['instructions', 'branches', 'vcpu'],
-  expect: ['step', 'equals', 'fault', 'atLeast', 'atMost', 'errno'],
-  setPmu: ['pmu'],
-  setNrCounters: ['n'],
-  hypercall: ['call', 'id', 'vcpu', 'count', 'event', 'type', 'config', 'period', 'freq', 'sampleType', 'flags', 'excludeUser', 'excludeKernel'],
-  armRead: ['reg', 'n', 'vcpu'],
-  armWrite: ['reg', 'n', 'value', 'vcpu'],
-};
-/** PERF_COUNT_HW_* (include/uapi/linux/perf_event.h) of the events a paravirt `hypercall: open` may name. */
-const PV_HW_CONFIG: Record<string, number> = { cycles: 0, instructions: 1, 'cache-references': 2, 'cache-misses': 3, branches: 4, 'branch-misses': 5, 'ref-cycles': 9 };
+const PROGRAM_KEYS = Object.fromEntries(PROGRAM_OPS.map((op) => [op, keysOf(op)])) as Record<(typeof PROGRAM_OPS)[number], readonly string[]>;
 
 export function readProgram(ctx: ScenarioBuildContext, f: Field, vmLabel: string, vcpus: number | undefined): ProgramOp[] {
   const items = ctx.r.list(f);

@@ -8,13 +8,10 @@ import { readHostPerfSession } from './perf-session.parser';
 import { MAX_PCPUS, SCENARIO_DEFAULTS } from './scenario.defaults';
 import { MIN_NOISE_PERIOD_NS, MIN_TIMESLICE_NS, WHY } from './scenario.limits';
 import { ScenarioBuildContext } from './scenario-build.context';
+import { keysOf } from './scenario.fields';
 import { childPath, Field } from './yaml-node.reader';
 
-const KEYS = {
-  host: ['id', 'cpu', 'pcpus', 'pmu', 'vpmuModes', 'nmiWatchdog', 'timeslice', 'perf', 'noise', 'armPmuProbeOrder'],
-  pmu: ['gpCounters', 'fixedCounters', 'counterWidth', 'lbrDepth', 'pmiSkid'],
-  noise: ['id', 'cpus', 'period', 'runtime', 'lbr', 'priority'],
-} as const;
+const KEYS = { host: keysOf('host'), pmu: keysOf('pmu'), noise: keysOf('noise') };
 
 export function readHost(ctx: ScenarioBuildContext, f: Field): HostSpec | undefined {
   const m = ctx.r.map(f, KEYS.host);

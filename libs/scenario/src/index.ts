@@ -7,6 +7,8 @@
 // @vpmu/world-spec directly.
 export * from '@vpmu/world-spec';
 export { parseScenario } from './scenario.parser';
+// The JSON Schema of the format, made from the reader's own field table (npm run schema).
+export { scenarioJsonSchema } from './scenario.schema';
 export type { ScenarioParseResult } from './scenario.parser';
 export { EVENT_NAMES } from './perf-session.parser';
 export type { EventName } from './perf-session.parser';

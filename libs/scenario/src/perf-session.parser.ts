@@ -6,17 +6,14 @@ import type { GuestPerfSpec, HostPerfSession, SampleSpec } from '@vpmu/world-spe
 
 import { MAX_SAMPLE_RATE_HZ, SCENARIO_DEFAULTS } from './scenario.defaults';
 import { ScenarioBuildContext } from './scenario-build.context';
+import { keysOf } from './scenario.fields';
 import { Field, MapView } from './yaml-node.reader';
 
 /** Event names accepted in host perf and guest perf `events` lists: the workload events the PMU models count. */
 export const EVENT_NAMES = WORKLOAD_EVENT_NAMES;
 export type EventName = WorkloadEventName;
 
-const KEYS = {
-  hostPerf: ['id', 'events', 'group', 'excludeGuest', 'excludeHost', 'excludeUser', 'excludeKernel', 'pinned', 'cpus', 'sample', 'start', 'stop'],
-  sample: ['freq', 'period'],
-  guestPerf: ['id', 'command', 'events', 'sample', 'allCpus', 'callGraph', 'start', 'stop'],
-} as const;
+const KEYS = { hostPerf: keysOf('hostPerf'), sample: keysOf('sample'), guestPerf: keysOf('guestPerf') };
 
 export function readHostPerfSession(ctx: ScenarioBuildContext, f: Field, hostLabel: string, pcpus: number | undefined, ids: Map<string, string>): HostPerfSession | undefined {
   const m = ctx.r.map(f, KEYS.hostPerf);

@@ -52,6 +52,23 @@ describe('docs/scenario.md', () => {
     expect(r.warnings).toEqual([]);
   });
 
+  it('the fleet template example expands to 64 hosts and 256 VMs of 2 vCPUs', () => {
+    const i = blocks.findIndex((b) => b.body.startsWith('version: 1\nname: fleet-64\n'));
+    expect(i).toBeGreaterThanOrEqual(0);
+    const r = parseScenario(blocks[i].body);
+    if (!r.ok) throw new Error(formatScenarioErrors(r.errors, 'docs/scenario.md (fleet templates)'));
+    expect(r.warnings).toEqual([]);
+    const s = r.scenario;
+    expect([s.hosts.length, s.vms.length, s.vms.reduce((n, v) => n + v.vcpus, 0)]).toEqual([64, 256, 512]);
+    expect([s.hosts[0].id, s.hosts[63].id, s.vms[0].id, s.vms[255].id]).toEqual(['h01', 'h64', 'h01-vm1', 'h64-vm4']);
+    expect(s.vms.slice(0, 4).map((v) => [v.vpmu.mode, v.workload.profile, v.affinity[0]])).toEqual([
+      ['emulated', 'specint', [0, 1]],
+      ['passthrough', 'fio', [2, 3]],
+      ['emulated', 'specint', [4, 5]],
+      ['passthrough', 'fio', [6, 7]],
+    ]);
+  });
+
   it('the error example prints exactly what the docs show', () => {
     const i = blocks.findIndex((b) => b.body.startsWith('version: 1\nname: bad\n'));
     expect(i).toBeGreaterThanOrEqual(0);

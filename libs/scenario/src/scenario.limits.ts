@@ -78,6 +78,13 @@ export const RECORDED_BYTES_PER_EPOCH = 800;
 /** A run is "large" past this many counter samples (duration / sampleInterval x vCPUs). */
 export const LARGE_RUN_SAMPLES = 10_000_000;
 
+/**
+ * Most copies one fleet template makes: 10,000. The bench's fleet worlds simulate about one
+ * vCPU-second per wall second, so ten thousand one-vCPU VMs take hours per simulated second: a
+ * larger count is a typo, not a world this tool can run.
+ */
+export const MAX_TEMPLATE_COUNT = 10_000;
+
 /** The reasons as error messages give them (short forms of the comments above). */
 export const WHY = {
   epoch: 'each epoch is a barrier and a recorded batch; below 1us a run is all overhead',
@@ -90,5 +97,6 @@ export const WHY = {
   exits: 'an exit round trip alone takes about 0.3us',
   dirtyRate: 'above the memory bandwidth of any socket',
   cost: 'no modelled action costs more than 1s',
+  templateCount: 'ten thousand VMs already take hours per simulated second',
   pvEventLimit: 'KVM_MAX_PARAVIRT_PERF_EVENT of the paravirt perf design, already called "really high" in its review',
 } as const;

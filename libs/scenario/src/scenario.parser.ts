@@ -10,10 +10,12 @@
 import { formatDurationNs, type HostSpec, type Scenario, type TimelineEntry, type VmSpec } from '@vpmu/world-spec';
 import { LineCounter, parseDocument, YAMLError } from 'yaml';
 
+import { expandTemplate, isTemplateEntry } from './fleet-template.reader';
 import { readHost } from './host-spec.parser';
 import { SCENARIO_DEFAULTS } from './scenario.defaults';
 import { ScenarioBuildContext } from './scenario-build.context';
 import { ScenarioError } from './scenario.errors';
+import { keysOf } from './scenario.fields';
 import { checkMigrations, readTimelineEntry } from './timeline.parser';
 import { readVm } from './vm-spec.parser';
 import { checkRunSize } from './run-size.check';
@@ -25,9 +27,6 @@ export type ScenarioParseResult =
   | { ok: true; scenario: Scenario; warnings: string[] }
   | { ok: false; errors: ScenarioError[] };
 
-const KEYS = {
-  top: ['version', 'name', 'seed', 'duration', 'epoch', 'checkpointEvery', 'sampleInterval', 'hosts', 'vms', 'timeline', 'costs'],
-} as const;
 
 // ---- entry point -------------------------------------------------------------------------------
 
@@ -132,7 +131,7 @@ function firstLine(s: string): string {
 // ---- the top level -------------------------------------------------------------------------------
 
 function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undefined {
-  const m = ctx.r.map(root, KEYS.top, { ignoreKeys: /^x-/ });
+  const m = ctx.r.map(root, keysOf('top'), { ignoreKeys: /^x-/ });
   if (!m) return undefined;
 
   const versionField = m.require('version', 'write `version: 1`');
@@ -167,6 +166,10 @@ function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undef
     const items = ctx.r.list(hostsField);
     if (items && items.length === 0) ctx.r.error(hostsField, 'needs at least one host');
     items?.forEach((f) => {
+      if (isTemplateEntry(f, 'host')) {
+        hosts.push(...expandTemplate(ctx, f, 'host', keysOf('host'), (copy) => readHost(ctx, copy)));
+        return;
+      }
       const h = readHost(ctx, f);
       if (h) hosts.push(h);
     });
@@ -176,6 +179,10 @@ function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undef
   const vmsField = m.get('vms');
   if (vmsField) {
     ctx.r.list(vmsField)?.forEach((f) => {
+      if (isTemplateEntry(f, 'vm')) {
+        vms.push(...expandTemplate(ctx, f, 'vm', keysOf('vm'), (copy) => readVm(ctx, copy)));
+        return;
+      }
       const vm = readVm(ctx, f);
       if (vm) vms.push(vm);
     });

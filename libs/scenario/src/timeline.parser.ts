@@ -10,18 +10,18 @@ import { WORKLOAD_EVENT_NAMES } from '@vpmu/pmu';
 import { didYouMean } from './did-you-mean';
 import { SCENARIO_DEFAULTS } from './scenario.defaults';
 import { ScenarioBuildContext } from './scenario-build.context';
+import { keysOf, TIMELINE_ACTIONS } from './scenario.fields';
 import { childPath, Field } from './yaml-node.reader';
 
-const TIMELINE_ACTIONS = ['migrate', 'setPmu', 'hostPerf', 'guestPerf', 'fault'] as const;
 
 const KEYS = {
-  timeline: ['at', 'migrate', 'setPmu', 'hostPerf', 'guestPerf', 'fault'],
-  migrate: ['vm', 'to', 'bandwidth', 'maxDowntime'],
-  tlSetPmu: ['vm', 'pmu'],
-  tlHostPerf: ['host', 'session', 'action'],
-  tlGuestPerf: ['vm', 'session', 'action'],
-  fault: ['kind', 'target', 'duration', 'params'],
-} as const;
+  timeline: keysOf('timeline'),
+  migrate: keysOf('migrate'),
+  tlSetPmu: keysOf('tlSetPmu'),
+  tlHostPerf: keysOf('tlHostPerf'),
+  tlGuestPerf: keysOf('tlGuestPerf'),
+  fault: keysOf('fault'),
+};
 
 export function readTimelineEntry(ctx: ScenarioBuildContext, f: Field): TimelineEntry | undefined {
   const m = ctx.r.map(f, KEYS.timeline);

@@ -9,13 +9,12 @@ import { readProgram } from './guest-program.parser';
 import { readGuestPerfSession } from './perf-session.parser';
 import { MAX_PCPUS, SCENARIO_DEFAULTS } from './scenario.defaults';
 import { ScenarioBuildContext } from './scenario-build.context';
+import { keysOf } from './scenario.fields';
 import { checkModeOnHost, defaultVpmu, readVpmu } from './vpmu-spec.parser';
 import { readWorkload } from './workload-spec.parser';
 import { childPath, Field } from './yaml-node.reader';
 
-const KEYS = {
-  vm: ['id', 'host', 'vcpus', 'affinity', 'memory', 'vpmu', 'workload', 'guestPerf', 'program'],
-} as const;
+const KEYS = { vm: keysOf('vm') };
 
 export function readVm(ctx: ScenarioBuildContext, f: Field): VmSpec | undefined {
   const m = ctx.r.map(f, KEYS.vm);

@@ -6,14 +6,10 @@ import { VPMU_MODES, type EventFilterSpec, type HostSpec, type VpmuMode, type Vp
 import { MAX_FILTER_EVENTS, SCENARIO_DEFAULTS, U32_MAX } from './scenario.defaults';
 import { MAX_PV_EVENT_LIMIT, WHY } from './scenario.limits';
 import { ScenarioBuildContext } from './scenario-build.context';
+import { keysOf } from './scenario.fields';
 import { Field } from './yaml-node.reader';
 
-const KEYS = {
-  vpmu: ['mode', 'interceptEventSelect', 'filter', 'lbr', 'lazyLbrRelease', 'armPmu', 'nrCounters', 'pvEventLimit', 'pmiVector'],
-  filter: ['action', 'events', 'fixedCounterBitmap', 'masked'],
-  filterEvent: ['event', 'umask'],
-  maskedEvent: ['event', 'mask', 'match', 'exclude'],
-} as const;
+const KEYS = { vpmu: keysOf('vpmu'), filter: keysOf('filter'), filterEvent: keysOf('filterEvent'), maskedEvent: keysOf('maskedEvent') };
 
 export function defaultVpmu(): VpmuSpec {
   const d = SCENARIO_DEFAULTS.vm;

@@ -4,43 +4,11 @@
 import { WORKLOAD_PROFILES, type WorkloadRates, type WorkloadSpec } from '@vpmu/world-spec';
 
 import { SCENARIO_DEFAULTS } from './scenario.defaults';
-import {
-  MAX_DIRTY_BYTES_PER_SEC,
-  MAX_EXITS_PER_SEC,
-  MAX_GHZ,
-  MAX_IPC,
-  MAX_LLC_REFS_PER_KILO_INSTR,
-  MIN_GHZ,
-  MIN_TIMESLICE_NS,
-  WHY,
-} from './scenario.limits';
 import { ScenarioBuildContext } from './scenario-build.context';
+import { keysOf, WORKLOAD_OVERRIDES } from './scenario.fields';
 import { Field } from './yaml-node.reader';
 
-/**
- * YAML name and kind of each workload rate override. A mapped type over WorkloadRates, so a rate
- * added to the contract does not compile until it is given a YAML name here.
- */
-type OverrideKind = 'number' | 'fraction' | 'duration' | 'bandwidth';
-const WORKLOAD_OVERRIDES: { [K in keyof WorkloadRates]: { yaml: string; kind: OverrideKind; min?: number; max?: number; why?: string } } = {
-  ipc: { yaml: 'ipc', kind: 'number', max: MAX_IPC, why: WHY.ipc },
-  cpuGhz: { yaml: 'cpuGhz', kind: 'number', min: MIN_GHZ, max: MAX_GHZ, why: WHY.ghz },
-  refGhz: { yaml: 'refGhz', kind: 'number', min: MIN_GHZ, max: MAX_GHZ, why: WHY.ghz },
-  branchFraction: { yaml: 'branchFraction', kind: 'fraction' },
-  branchMissRate: { yaml: 'branchMissRate', kind: 'fraction' },
-  llcRefsPerKiloInstr: { yaml: 'llcRefsPerKiloInstr', kind: 'number', max: MAX_LLC_REFS_PER_KILO_INSTR, why: WHY.llcRefs },
-  llcMissRate: { yaml: 'llcMissRate', kind: 'fraction' },
-  kernelFraction: { yaml: 'kernelFraction', kind: 'fraction' },
-  ioExitsPerSec: { yaml: 'ioExitsPerSec', kind: 'number', max: MAX_EXITS_PER_SEC, why: WHY.exits },
-  hltExitsPerSec: { yaml: 'hltExitsPerSec', kind: 'number', max: MAX_EXITS_PER_SEC, why: WHY.exits },
-  dirtyBytesPerSec: { yaml: 'dirtyRate', kind: 'bandwidth', max: MAX_DIRTY_BYTES_PER_SEC, why: WHY.dirtyRate },
-  guestTimesliceNs: { yaml: 'guestTimeslice', kind: 'duration', min: MIN_TIMESLICE_NS, why: WHY.timeslice },
-  busyFraction: { yaml: 'busyFraction', kind: 'fraction' },
-};
-
-const KEYS = {
-  workload: ['profile', 'tasksPerVcpu', 'overrides'],
-} as const;
+const KEYS = { workload: keysOf('workload') };
 
 export function readWorkload(ctx: ScenarioBuildContext, f: Field): WorkloadSpec | undefined {
   // `workload: fio` is short for `workload: { profile: fio }`.

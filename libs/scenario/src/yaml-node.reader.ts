@@ -139,6 +139,7 @@ export function findTooDeep(root: unknown, limit: number): YamlNode | undefined 
 export class NodeReader {
   private aliasExpansions = 0;
   private aliasLimitReported = false;
+  private aliasCounting = true;
 
   constructor(
     private readonly doc: Document,
@@ -166,7 +167,7 @@ export class NodeReader {
         this.diag.error(path, `unknown anchor *${n.source} (an anchor must be defined before it is used)`, this.lineOf(n) ?? lineHint);
         return undefined;
       }
-      if ((isMap(target) || isSeq(target)) && ++this.aliasExpansions > MAX_ALIAS_EXPANSIONS) {
+      if ((isMap(target) || isSeq(target)) && this.aliasCounting && ++this.aliasExpansions > MAX_ALIAS_EXPANSIONS) {
         if (!this.aliasLimitReported) {
           this.diag.error(path, `more than ${MAX_ALIAS_EXPANSIONS} aliases to mappings or lists; write the scenario out instead`, this.lineOf(n) ?? lineHint);
           this.aliasLimitReported = true;
@@ -176,6 +177,21 @@ export class NodeReader {
       n = target;
     }
     return n as YamlNode;
+  }
+
+  /**
+   * Runs `read` without counting alias hops against MAX_ALIAS_EXPANSIONS: for the second and
+   * later copies of a fleet template, which walk the same nodes as the first (counted) copy.
+   * Their number is bounded by the template's count instead.
+   */
+  withoutAliasCount<T>(read: () => T): T {
+    const before = this.aliasCounting;
+    this.aliasCounting = false;
+    try {
+      return read();
+    } finally {
+      this.aliasCounting = before;
+    }
   }
 
   static isNull(node: YamlNode | null | undefined): boolean {

@@ -7,5 +7,5 @@ export * from './host-spec.types';
 export * from './vm-spec.types';
 export * from './workload-spec.types';
 export * from './program-op.types';
-export { parseDurationNs, parseSizeBytes, parseBandwidthBytesPerSec, parseInteger, formatDurationNs } from './quantity.parser';
+export { parseDurationNs, parseSizeBytes, parseBandwidthBytesPerSec, parseInteger, formatDurationNs, QUANTITY_UNIT_NAMES } from './quantity.parser';
 export type { QuantityResult } from './quantity.parser';

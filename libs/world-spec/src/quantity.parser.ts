@@ -142,6 +142,13 @@ function parseQuantity(input: string | number, kind: QuantityKind): QuantityResu
   return { ok: true, value: Number(value) };
 }
 
+/** The unit names each quantity accepts (`ms`, `GiB`, `Gbps`, ...), for schemas and help. */
+export const QUANTITY_UNIT_NAMES: Readonly<Record<'duration' | 'size' | 'bandwidth', readonly string[]>> = {
+  duration: Object.keys(DURATION_UNITS),
+  size: Object.keys(SIZE_UNITS),
+  bandwidth: Object.keys(BANDWIDTH_UNITS),
+};
+
 /** `2s`, `500ms`, `250us`, `1.5ms`, `100ns` or an integer number of nanoseconds → ns. */
 export function parseDurationNs(input: string | number): QuantityResult {
   return parseQuantity(input, DURATION);

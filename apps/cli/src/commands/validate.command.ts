@@ -1,6 +1,7 @@
 // `vpmu validate FILE [--json]`: checks a scenario; every error with its path (and line) in the
 // file. With --json, stdout carries the normalized counts or the errors, the exit code stays.
 import { isOperatingError } from '@vpmu/errors';
+import type { Scenario } from '@vpmu/scenario';
 import { parseArgs, type CommandSpec } from '../args';
 import { CliError } from '../cli-error';
 import { loadScenarioFile, ScenarioFileError, type LoadedScenario } from '../scenario-file';
@@ -10,7 +11,7 @@ export const VALIDATE_SPEC: CommandSpec = {
   name: 'validate',
   positionals: [{ name: 'FILE', required: true, help: 'the scenario file (YAML) to check' }],
   flags: { json: 'bool', debug: 'bool' },
-  help: { json: { text: 'print the normalized counts, or every error with its path and line, as JSON on stdout' } },
+  help: { json: { text: 'print the normalized counts (hosts, VMs, vCPUs after fleet templates), or every error with its path and line, as JSON on stdout' } },
 };
 
 export async function validateCommand(argv: string[], io: CommandIo): Promise<number> {
@@ -20,10 +21,16 @@ export async function validateCommand(argv: string[], io: CommandIo): Promise<nu
   const loaded = loadScenarioFile(file);
   const s = loaded.scenario;
   for (const w of loaded.warnings) io.err(`warning: ${w}`);
+  const vcpus = vcpuCount(s);
+  // The counts are after fleet templates are expanded: the size of the world that will run.
   io.out(
-    `${loaded.file}: valid scenario "${s.name}" (${s.hosts.length} host${s.hosts.length === 1 ? '' : 's'}, ${s.vms.length} VM${s.vms.length === 1 ? '' : 's'}, ${s.timeline.length} timeline action${s.timeline.length === 1 ? '' : 's'}, seed ${s.seed}).`,
+    `${loaded.file}: valid scenario "${s.name}" (${s.hosts.length} host${s.hosts.length === 1 ? '' : 's'}, ${s.vms.length} VM${s.vms.length === 1 ? '' : 's'}, ${vcpus} vCPU${vcpus === 1 ? '' : 's'}, ${s.timeline.length} timeline action${s.timeline.length === 1 ? '' : 's'}, seed ${s.seed}).`,
   );
   return 0;
+}
+
+function vcpuCount(s: Scenario): number {
+  return s.vms.reduce((n, vm) => n + vm.vcpus, 0);
 }
 
 async function validateJson(file: string, io: CommandIo): Promise<number> {
@@ -38,7 +45,7 @@ async function validateJson(file: string, io: CommandIo): Promise<number> {
     throw err instanceof ScenarioFileError ? new CliError(err.message.replace(/:$/, '.'), err.kind) : err;
   }
   const s = loaded.scenario;
-  const counts = { hosts: s.hosts.length, vms: s.vms.length, timelineActions: s.timeline.length };
+  const counts = { hosts: s.hosts.length, vms: s.vms.length, vcpus: vcpuCount(s), timelineActions: s.timeline.length };
   io.out(JSON.stringify({ file, valid: true, scenario: s.name, seed: s.seed, durationNs: s.durationNs, ...counts, warnings: loaded.warnings }, null, 2));
   return 0;
 }
