@@ -1,0 +1,107 @@
+// The model invariants the swarm checks on one finished run, from what a run leaves behind: its
+// summary.json and the events of its recording. Each holds for every world, whatever the
+// scenario says, unless the world itself injects the cause (a timeline fault); a violation names
+// the invariant and its evidence in one sentence.
+import type { SimEvent } from '@vpmu/sim';
+import type { RunSummary } from '@vpmu/summary';
+import type { WorldDoc } from './world-generator';
+
+export interface Violation {
+  /** Stable name of the invariant (docs/cli/swarm.md lists them). */
+  invariant: string;
+  detail: string;
+}
+
+/** Findings that mean one guest saw another's (or the host's) counts, or a denied event counted. */
+const ISOLATION_FINDINGS = ['counter-leak', 'filter-bypass'] as const;
+/** The faults that break isolation on purpose (docs/findings.md, test-only kinds). */
+const ISOLATION_CAUSES: Record<string, string> = { 'counter-leak': 'test-leak-host-counter', 'filter-bypass': 'test-filter-bypass' };
+
+export interface InvariantOptions {
+  /**
+   * Fault kinds that do not count as a declared cause: the swarm's test hook plants a test-only
+   * fault to stand for a model defect, so the finding it causes must be reported, not excused.
+   */
+  undeclaredFaults?: readonly string[];
+}
+
+/** Folds a run's events into what the invariants need, one event at a time (recordings can be large). */
+export class RunEventsFold {
+  /** Last counterSample per `vm|vcpu|event`: actual and observed. */
+  private readonly last = new Map<string, { atNs: number; host: string; actual: number; observed: number }>();
+  readonly violations: Violation[] = [];
+  /** VMs whose guest-visible counts may legitimately go down (a guest program writes counters). */
+  constructor(private readonly writesCounters: ReadonlySet<string>) {}
+
+  onEvents(events: readonly SimEvent[]): void {
+    for (const e of events) {
+      if (e.kind !== 'counterSample') continue;
+      const vm = e.at.vm ?? '';
+      const key = `${vm}|${e.at.vcpu ?? 0}|${e.event}`;
+      const prev = this.last.get(key);
+      const host = e.at.host ?? '';
+      if (prev) {
+        // Ground truth counts only ever grow: events that happened cannot un-happen.
+        if (e.actual < prev.actual) this.add('counters-monotonic', `${key}: the true count fell from ${prev.actual} at ${prev.atNs}ns to ${e.actual} at ${e.atNs}ns`);
+        // What the guest reads across a completed migration continues where it was on the source.
+        if (prev.host !== host && e.observed < prev.observed && !this.writesCounters.has(vm)) {
+          this.add('migration-continuity', `${key}: the guest-observed count fell from ${prev.observed} on ${prev.host} to ${e.observed} on ${host} at ${e.atNs}ns`);
+        }
+      }
+      this.last.set(key, { atNs: e.atNs, host, actual: e.actual, observed: e.observed });
+    }
+  }
+
+  private add(invariant: string, detail: string): void {
+    // One example per invariant is enough evidence; the shrinker needs the name.
+    if (!this.violations.some((v) => v.invariant === invariant)) this.violations.push({ invariant, detail });
+  }
+}
+
+/** VMs whose guest program writes counters or control registers (their counts may restart). */
+export function vmsWritingCounters(world: WorldDoc): Set<string> {
+  const out = new Set<string>();
+  for (const vm of world.vms) if ((vm.program ?? []).some((s) => 'wrmsr' in s || 'armWrite' in s || 'hypercall' in s)) out.add(vm.id);
+  return out;
+}
+
+/** The invariants that need only summary.json. */
+export function checkSummary(world: WorldDoc, summary: RunSummary, options: InvariantOptions = {}): Violation[] {
+  const out: Violation[] = [];
+  const undeclared = new Set(options.undeclaredFaults ?? []);
+  const faults = new Set(world.timeline.map((t) => (t.fault as { kind?: string } | undefined)?.kind).filter((k): k is string => k !== undefined && !undeclared.has(k)));
+  for (const kind of ISOLATION_FINDINGS) {
+    const f = summary.findings.find((x) => x.kind === kind);
+    if (f && !faults.has(ISOLATION_CAUSES[kind])) {
+      out.push({ invariant: `no-${kind}`, detail: `${kind} on ${f.vm ?? f.host ?? '?'} at ${f.atNs}ns without an injected cause: ${f.detail}` });
+    }
+  }
+  for (const [vmId, vm] of Object.entries(summary.vms)) {
+    for (const g of vm.guestPerf) {
+      // perf's time_running is the part of time_enabled the event had a counter (multiplexing).
+      if (g.timeRunningNs > g.timeEnabledNs) out.push({ invariant: 'time-running-le-enabled', detail: `${vmId} guest perf ${g.command} ${g.event}: time_running ${g.timeRunningNs}ns > time_enabled ${g.timeEnabledNs}ns` });
+    }
+    const session = world.vms.find((v) => v.id === vmId)?.guestPerf ?? [];
+    for (const s of session) {
+      const period = (s.sample as { period?: number } | undefined)?.period;
+      if (s.command !== 'record' || period === undefined) continue;
+      for (const g of vm.guestPerf.filter((x) => x.command === 'record' && (s.events as string[]).includes(x.event))) {
+        // A sampling event overflows once per `period` events: more samples than that means
+        // samples without overflows. (Fewer is legal: throttling, PMIs still in flight at the end.)
+        const most = Math.floor(g.count / period);
+        if (g.samples > most) out.push({ invariant: 'overflows-per-period', detail: `${vmId} guest perf record ${g.event}: ${g.samples} samples from ${g.count} events at period ${period} (at most ${most})` });
+      }
+    }
+    const pmis = vm.fidelity?.pmis;
+    if (pmis) {
+      // Every PMI a counter raised is either delivered to the guest or lost, never both or neither.
+      if (pmis.delivered + pmis.lost !== pmis.raised) out.push({ invariant: 'pmis-accounted', detail: `${vmId}: ${pmis.raised} PMIs raised, ${pmis.delivered} delivered + ${pmis.lost} lost` });
+    }
+  }
+  for (const [hostId, host] of Object.entries(summary.hosts)) {
+    for (const e of host.perfEvents) {
+      if (e.timeRunningNs > e.timeEnabledNs) out.push({ invariant: 'time-running-le-enabled', detail: `${hostId} host perf ${e.id}: time_running ${e.timeRunningNs}ns > time_enabled ${e.timeEnabledNs}ns` });
+    }
+  }
+  return out;
+}
