@@ -30,8 +30,16 @@ export class RunEventsFold {
   /** Last counterSample per `vm|vcpu|event`: actual and observed. */
   private readonly last = new Map<string, { atNs: number; host: string; actual: number; observed: number }>();
   readonly violations: Violation[] = [];
-  /** VMs whose guest-visible counts may legitimately go down (a guest program writes counters). */
-  constructor(private readonly writesCounters: ReadonlySet<string>) {}
+  /**
+   * `writesCounters`: VMs whose guest-visible counts may legitimately go down (a guest program
+   * writes counters). `windowChangesNs`: per VM, the times a guest perf session starts or stops:
+   * a counterSample then changes what it measures (observation.part.ts: the truth over the
+   * session's enabled window instead of since the VM started), so no comparison spans them.
+   */
+  constructor(
+    private readonly writesCounters: ReadonlySet<string>,
+    private readonly windowChangesNs: ReadonlyMap<string, readonly number[]> = new Map(),
+  ) {}
 
   onEvents(events: readonly SimEvent[]): void {
     for (const e of events) {
@@ -40,7 +48,7 @@ export class RunEventsFold {
       const key = `${vm}|${e.at.vcpu ?? 0}|${e.event}`;
       const prev = this.last.get(key);
       const host = e.at.host ?? '';
-      if (prev) {
+      if (prev && !this.windowChanged(vm, prev.atNs, e.atNs)) {
         // Ground truth counts only ever grow: events that happened cannot un-happen.
         if (e.actual < prev.actual) this.add('counters-monotonic', `${key}: the true count fell from ${prev.actual} at ${prev.atNs}ns to ${e.actual} at ${e.atNs}ns`);
         // What the guest reads across a completed migration continues where it was on the source.
@@ -50,6 +58,10 @@ export class RunEventsFold {
       }
       this.last.set(key, { atNs: e.atNs, host, actual: e.actual, observed: e.observed });
     }
+  }
+
+  private windowChanged(vm: string, fromNs: number, toNs: number): boolean {
+    return (this.windowChangesNs.get(vm) ?? []).some((t) => t > fromNs && t <= toNs);
   }
 
   private add(invariant: string, detail: string): void {
@@ -62,6 +74,27 @@ export class RunEventsFold {
 export function vmsWritingCounters(world: WorldDoc): Set<string> {
   const out = new Set<string>();
   for (const vm of world.vms) if ((vm.program ?? []).some((s) => 'wrmsr' in s || 'armWrite' in s || 'hypercall' in s)) out.add(vm.id);
+  return out;
+}
+
+/** Per VM, the times its guest perf sessions start or stop (scenario fields and timeline actions), in ns. */
+export function guestPerfWindowChanges(world: WorldDoc): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  const add = (vm: string, t: unknown) => {
+    if (typeof t !== 'string') return;
+    const ns = parseInt(t, 10) * 1000; // the generator writes every time in whole microseconds
+    if (ns > 0) out.set(vm, [...(out.get(vm) ?? []), ns]);
+  };
+  for (const vm of world.vms) {
+    for (const s of vm.guestPerf ?? []) {
+      add(vm.id, s.start);
+      add(vm.id, s.stop);
+    }
+  }
+  for (const t of world.timeline) {
+    const g = t.guestPerf as { vm?: string } | undefined;
+    if (g?.vm) add(g.vm, t.at);
+  }
   return out;
 }
 

@@ -11,7 +11,7 @@ import { decodeEventBatch } from '@vpmu/proto';
 import { iterateRecording } from '@vpmu/recording';
 import type { RunSummary } from '@vpmu/summary';
 import { stringify } from 'yaml';
-import { checkSummary, RunEventsFold, vmsWritingCounters, type InvariantOptions, type Violation } from './invariants';
+import { checkSummary, guestPerfWindowChanges, RunEventsFold, vmsWritingCounters, type InvariantOptions, type Violation } from './invariants';
 import type { WorldDoc } from './world-generator';
 
 export interface WorldCheckOptions extends InvariantOptions {
@@ -96,7 +96,7 @@ async function firstViolation(world: WorldDoc, dir: string, options: WorldCheckO
   }
   const fromSummary = checkSummary(world, summaryA, options);
   if (fromSummary.length > 0) return fromSummary[0];
-  const fold = new RunEventsFold(vmsWritingCounters(world));
+  const fold = new RunEventsFold(vmsWritingCounters(world), guestPerfWindowChanges(world));
   for (const item of iterateRecording(path.join(dir, 'a', 'recording.vpmurec'))) {
     if (item.kind !== 'epoch') continue;
     for (const frame of item.frames) fold.onEvents(decodeEventBatch(frame.batch));
