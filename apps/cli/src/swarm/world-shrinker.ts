@@ -37,6 +37,7 @@ export function shrinkCandidates(w: WorldDoc): ShrinkCandidate[] {
       const c = clone(w);
       const vm = c.vms.find((x) => x.id === v.id)!;
       vm.guestPerf = vm.guestPerf!.filter((x) => x.id !== id);
+      if (vm.guestPerf.length === 0) delete vm.guestPerf;
       c.timeline = c.timeline.filter((t) => !((t.guestPerf as { vm?: string; session?: string } | undefined)?.vm === v.id && (t.guestPerf as { session?: string }).session === id));
       out.push({ change: `${v.id}: remove guest perf session ${id}`, world: c });
     }
