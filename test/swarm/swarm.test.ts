@@ -86,4 +86,11 @@ describe('worlds the swarm found (test/swarm/regressions)', () => {
     const run = await runScenarioText(fs.readFileSync(path.join(REGRESSIONS, 'test-leak-other-pcpu.yaml'), 'utf8'));
     expect(run.summary.findings.map((f) => f.kind)).toContain('counter-leak');
   });
+
+  it('pmi-in-flight-at-end: a PMI raised just before the end is counted pending (fidelity-monitor vmFigures), so raised = delivered + lost + pending', async () => {
+    const run = await runScenarioText(fs.readFileSync(path.join(REGRESSIONS, 'pmi-in-flight-at-end.yaml'), 'utf8'));
+    const pmis = run.summary.vms.vm3.fidelity!.pmis;
+    expect(pmis.pending).toBeGreaterThan(0);
+    expect(pmis.delivered + pmis.lost + pmis.pending!).toBe(pmis.raised);
+  });
 });

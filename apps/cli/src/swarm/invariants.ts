@@ -142,8 +142,9 @@ export function checkSummary(world: WorldDoc, summary: RunSummary, options: Inva
     }
     const pmis = vm.fidelity?.pmis;
     if (pmis) {
-      // Every PMI a counter raised is either delivered to the guest or lost, never both or neither.
-      if (pmis.delivered + pmis.lost !== pmis.raised) out.push({ invariant: 'pmis-accounted', detail: `${vmId}: ${pmis.raised} PMIs raised, ${pmis.delivered} delivered + ${pmis.lost} lost` });
+      // Every PMI a counter raised is delivered to the guest, lost, or still in flight at the end.
+      const pending = pmis.pending ?? 0;
+      if (pmis.delivered + pmis.lost + pending !== pmis.raised) out.push({ invariant: 'pmis-accounted', detail: `${vmId}: ${pmis.raised} PMIs raised, ${pmis.delivered} delivered + ${pmis.lost} lost + ${pending} in flight at the end` });
     }
   }
   for (const [hostId, host] of Object.entries(summary.hosts)) {
