@@ -89,8 +89,9 @@ async function firstViolation(world: WorldDoc, dir: string, options: WorldCheckO
       const badC = childViolation('cluster run', cluster, options);
       if (badC) return badC;
       const summaryC = readSummary(path.join(dir, 'cluster'));
-      if (summaryC.contentDigest !== summaryA.contentDigest) {
-        return { invariant: 'embedded-equals-cluster', detail: `the cluster run's content digest ${summaryC.contentDigest.slice(0, 12)} differs from the embedded run's ${summaryA.contentDigest.slice(0, 12)}` };
+      // The whole digest (header and frames): the transport is not part of what is recorded.
+      if (summaryC.digest !== summaryA.digest) {
+        return { invariant: 'embedded-equals-cluster', detail: `the cluster run's digest ${summaryC.digest.slice(0, 12)} differs from the embedded run's ${summaryA.digest.slice(0, 12)}` };
       }
     }
   }
