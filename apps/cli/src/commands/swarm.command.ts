@@ -18,10 +18,11 @@ import type { CommandIo } from './command-io';
 export const SWARM_SPEC: CommandSpec = {
   name: 'swarm',
   positionals: [],
-  flags: { seed: 'int', count: 'int', kafka: 'string', out: 'string', timeout: 'int', 'shrink-steps': 'int', json: 'bool', debug: 'bool' },
+  flags: { seed: 'int', count: 'int', first: 'int', kafka: 'string', out: 'string', timeout: 'int', 'shrink-steps': 'int', json: 'bool', debug: 'bool' },
   help: {
     seed: { value: 'N', text: 'root of every generated world (required); the same seed makes the same worlds' },
     count: { value: 'K', text: 'how many worlds to generate and check (default 10)' },
+    first: { value: 'I', text: 'index of the first world (default 0): --first 17 --count 1 re-checks world 17 of the seed alone' },
     kafka: { value: 'BROKERS', text: 'also run each world on the cluster through these brokers and compare with the embedded run' },
     out: { value: 'DIR', text: 'where the worlds, their runs and a violation go (default out/swarm-<seed>)' },
     timeout: { value: 'S', text: 'seconds each run or replay of a world may take before it counts as unbounded (default 300)' },
@@ -45,6 +46,7 @@ export async function swarmCommand(argv: string[], io: CommandIo): Promise<numbe
   const seed = args.flags.seed as number | undefined;
   if (seed === undefined) throw new CliError('vpmu swarm: --seed N is required (the same seed makes the same worlds; try --seed 1).');
   const count = (args.flags.count as number | undefined) ?? 10;
+  const first = (args.flags.first as number | undefined) ?? 0;
   if (count < 1) throw new CliError('vpmu swarm: --count must be at least 1.');
   const timeoutS = (args.flags.timeout as number | undefined) ?? 300;
   if (timeoutS < 1) throw new CliError('vpmu swarm: --timeout must be at least 1 second.');
@@ -62,13 +64,13 @@ export async function swarmCommand(argv: string[], io: CommandIo): Promise<numbe
   const say = (line: string) => (json ? io.err(line) : io.out(line));
   say(`swarm seed ${seed}: ${count} world${count === 1 ? '' : 's'}${options.kafka ? `, each also on the cluster at ${options.kafka}` : ''}, written under ${relativeForDisplay(outDir)}`);
   const checked: { name: string; wallMs: number }[] = [];
-  for (let i = 0; i < count; i++) {
+  for (let i = first; i < first + count; i++) {
     const world = generateWorld(seed, i);
     if (plant) plantFault(world, plant);
     const dir = path.join(outDir, `world-${i}`);
     const { violation, wallMs } = await checkWorld(world, dir, options);
     checked.push({ name: world.name, wallMs });
-    say(`world ${i + 1}/${count} ${world.name} (${describe(world)}): ${violation ? `VIOLATION ${violation.invariant}` : 'ok'} (${(wallMs / 1000).toFixed(1)}s)`);
+    say(`world ${i + 1 - first}/${count} ${world.name} (${describe(world)}): ${violation ? `VIOLATION ${violation.invariant}` : 'ok'} (${(wallMs / 1000).toFixed(1)}s)`);
     if (!violation) continue;
     say(`  ${violation.detail}`);
     const found = path.join(outDir, 'violation.yaml');

@@ -20,7 +20,7 @@ function world(extra: Partial<WorldDoc> = {}): WorldDoc {
 }
 
 function vmSummary(extra: Partial<VmSummary> = {}): VmSummary {
-  return { host: 'h1', vpmu: 'passthrough', workloadScore: 1, guestRunNs: 1, counters: {}, vmExits: {}, pmis: { delivered: 0, lost: 0 }, program: [], migrations: [], guestPerf: [], ...extra };
+  return { host: 'h1', vpmu: 'passthrough', workloadScore: 1, guestRunNs: 1_000_000, counters: {}, vmExits: {}, pmis: { delivered: 0, lost: 0 }, program: [], migrations: [], guestPerf: [], ...extra };
 }
 
 function summary(vms: Record<string, VmSummary>, extra: Partial<RunSummary> = {}): RunSummary {
@@ -60,9 +60,15 @@ describe('swarm invariants on summary.json', () => {
   it('a sampling event with a fixed period takes at most floor(events / period) samples', () => {
     const w = world();
     w.vms[0].guestPerf = [{ id: 'rec', command: 'record', events: ['cycles'], sample: { period: 1000 } }];
-    const gp = { command: 'record', event: 'cycles', count: 2999, timeEnabledNs: 1, timeRunningNs: 1, samples: 3 };
+    const gp = { command: 'record:rec', event: 'cycles', count: 2999, timeEnabledNs: 1, timeRunningNs: 1, samples: 3 };
     expect(checkSummary(w, summary({ vm1: vmSummary({ guestPerf: [gp] }) })).map((v) => v.invariant)).toEqual(['overflows-per-period']);
     expect(checkSummary(w, summary({ vm1: vmSummary({ guestPerf: [{ ...gp, samples: 2 }] }) }))).toEqual([]);
+  });
+
+  it('a guest count never exceeds what the guest could retire in its run time (8 IPC at 10 GHz)', () => {
+    const gp = { command: 'stat:s', event: 'branches', count: 281_474_979_281_398, timeEnabledNs: 1, timeRunningNs: 1, samples: 0 };
+    expect(checkSummary(world(), summary({ vm1: vmSummary({ guestRunNs: 5_000_000, guestPerf: [gp] }) })).map((v) => v.invariant)).toEqual(['guest-counts-physical']);
+    expect(checkSummary(world(), summary({ vm1: vmSummary({ guestRunNs: 5_000_000, guestPerf: [{ ...gp, count: 20_000_000 }] }) }))).toEqual([]);
   });
 
   it('every raised PMI is delivered, lost or still in flight at the end', () => {

@@ -17,6 +17,9 @@ const ISOLATION_FINDINGS = ['counter-leak', 'filter-bypass'] as const;
 /** The faults that break isolation on purpose (docs/findings.md, test-only kinds). */
 const ISOLATION_CAUSES: Record<string, string> = { 'counter-leak': 'test-leak-host-counter', 'filter-bypass': 'test-filter-bypass' };
 
+/** 8 instructions per cycle (the widest core retires 8) at 10 GHz: the scenario's own bounds. */
+const MAX_EVENTS_PER_GUEST_NS = 80;
+
 export interface InvariantOptions {
   /**
    * Fault kinds that do not count as a declared cause: the swarm's test hook plants a test-only
@@ -129,11 +132,19 @@ export function checkSummary(world: WorldDoc, summary: RunSummary, options: Inva
       // perf's time_running is the part of time_enabled the event had a counter (multiplexing).
       if (g.timeRunningNs > g.timeEnabledNs) out.push({ invariant: 'time-running-le-enabled', detail: `${vmId} guest perf ${g.command} ${g.event}: time_running ${g.timeRunningNs}ns > time_enabled ${g.timeEnabledNs}ns` });
     }
+    for (const g of vm.guestPerf) {
+      // No event counts faster than 8 instructions a cycle at 10 GHz (docs/scenario.md Limits:
+      // ipc <= 8, cpuGhz <= 10), so a guest's count is bounded by its guest run time; a count
+      // beyond it is a counter read across a wrap (a value near 2^width) or another's count.
+      const most = MAX_EVENTS_PER_GUEST_NS * vm.guestRunNs;
+      if (g.count > most) out.push({ invariant: 'guest-counts-physical', detail: `${vmId} guest perf ${g.command} ${g.event}: ${g.count} events in ${vm.guestRunNs}ns of guest run time (at most ${most})` });
+    }
     const session = world.vms.find((v) => v.id === vmId)?.guestPerf ?? [];
     for (const s of session) {
       const period = (s.sample as { period?: number } | undefined)?.period;
       if (s.command !== 'record' || period === undefined) continue;
-      for (const g of vm.guestPerf.filter((x) => x.command === 'record' && (s.events as string[]).includes(x.event))) {
+      // summary.json names a guest perf reading's command `<command>:<session id>`.
+      for (const g of vm.guestPerf.filter((x) => x.command === `record:${s.id as string}`)) {
         // A sampling event overflows once per `period` events: more samples than that means
         // samples without overflows. (Fewer is legal: throttling, PMIs still in flight at the end.)
         const most = Math.floor(g.count / period);
