@@ -306,6 +306,10 @@ export class FidelityMonitor {
     out.skidP50Ns = skids.length > 0 ? skids[Math.floor((skids.length - 1) / 2)] : 0;
     out.skidToleranceNs = Number.isFinite(tol) ? tol : 0;
     for (const fx of all) for (const [k, n] of Object.entries(fx.detected)) out[`detected:${k}`] = (out[`detected:${k}`] ?? 0) + n;
+    // PMIs raised and neither injected nor yet lost when the run ended (in flight: raised =
+    // delivered + lost + pending). Only when there are any, so runs without keep their events.
+    const pending = all.reduce((sum, fx) => sum + fx.raised.length, 0);
+    if (pending > 0) out.pmisPending = pending;
     return out;
   }
 }

@@ -268,7 +268,9 @@ export class GuestFidelity {
 /** A value the host produced on this pCPU: its largest host perf count there, else host cycles so far. */
 function hostProducedValue(perf: PerfCore, pcpu: number, nowNs: number): number {
   let best = 0;
-  for (const r of perf.readAll(nowNs)) if (r.id.endsWith(`@cpu${pcpu}`) && r.count > best) best = r.count;
+  // Only this pCPU's events: the other pCPUs' perf contexts may still be behind now.
+  const here = `@cpu${pcpu}`;
+  for (const r of perf.readAll(nowNs, (id) => id.endsWith(here))) if (r.count > best) best = r.count;
   return best > 0 ? best : Math.max(1, nowNs * 3);
 }
 

@@ -229,9 +229,12 @@ export class PerfCore implements PerfCoreLink {
     return reading(ev);
   }
 
-  /** Readings of every event ever created, in creation order (for summary.json perfEvents). */
-  readAll(nowNs: number): PerfReading[] {
-    return this.order.map((id) => this.read(id, nowNs)!);
+  /**
+   * Readings of every event ever created, in creation order (for summary.json perfEvents), or of
+   * those `which` picks: an event on a pCPU whose context is behind `nowNs` cannot be read.
+   */
+  readAll(nowNs: number, which: (id: string) => boolean = () => true): PerfReading[] {
+    return this.order.filter(which).map((id) => this.read(id, nowNs)!);
   }
 
   close(id: string, nowNs: number): boolean {

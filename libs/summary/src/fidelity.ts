@@ -16,6 +16,8 @@ export interface VmFidelity {
     raised: number;
     delivered: number;
     lost: number;
+    /** Raised and still in flight when the run ended (neither injected nor yet counted lost): raised = delivered + lost + pending. */
+    pending?: number;
     late: number;
     imprecise: number;
     skidP50Ns: number;
@@ -77,6 +79,7 @@ export class FidelityCollector {
         raised: n('pmisRaised'),
         delivered: n('pmisDelivered'),
         lost: n('pmisLost'),
+        pending: n('pmisPending'),
         late: n('pmisLate'),
         imprecise: n('pmisImprecise'),
         skidP50Ns: n('skidP50Ns'),
