@@ -1,6 +1,8 @@
 // guest-vm: owns what belongs to a VM wherever it runs: its identity and its guest-visible
 // results (the workload score, guest run time). It receives each epoch's guest output from
 // whichever host runs the VM and, in the first drain epoch, hands the totals to the aggregator.
+// It only sums what it receives and sends nothing to a simulation node, so it never bounds a
+// lookahead window: it takes a window's guest outputs at the next grant, all before the totals.
 // Failover (cluster): a VM's state is its totals, rebuilt by re-running it from the start of
 // the run with every guest output of the run's log.
 import { Inject, Injectable } from '@nestjs/common';
@@ -18,6 +20,7 @@ import {
   type MessageBus,
   type Participant,
   type RunContext,
+  type StepOutcome,
 } from '@vpmu/transport';
 
 export const GUEST_VM_CONFIG = Symbol('GUEST_VM_CONFIG');
@@ -59,7 +62,7 @@ export class GuestVmService implements AdoptionPort {
   private begin(m: vpmu.v1.IRunStart, owned: (vmId: string) => boolean): void {
     const run = runContextFromStart(m);
     this.run = run;
-    this.participants = new EpochParticipants(run.runId, this.bus, (p, grant, inbound) => this.runEpoch(run, p, grant, inbound));
+    this.participants = new EpochParticipants(run.runId, this.bus, (p, grant, inbound) => this.runWindow(run, p, grant, inbound));
     for (const vm of run.scenario.vms) {
       if (owned(vm.id)) this.participants.add(vmNode(vm.id), { id: vm.id, workloadUnits: 0, guestNs: 0 });
     }
@@ -97,16 +100,17 @@ export class GuestVmService implements AdoptionPort {
     this.participants?.onMessage(env);
   }
 
-  private runEpoch(run: RunContext, p: Participant<VmTotals>, grant: vpmu.v1.IEpochGrant, inbound: vpmu.v1.Envelope[]): number {
+  private runWindow(run: RunContext, p: Participant<VmTotals>, grant: vpmu.v1.IEpochGrant, inbound: vpmu.v1.Envelope[]): StepOutcome {
     const vm = p.state;
     for (const env of inbound) {
       if (!env.guestOutput) continue;
       vm.workloadUnits += Number(env.guestOutput.workloadUnits ?? 0);
       vm.guestNs += Number(env.guestOutput.guestNs ?? 0);
     }
+    // The first drain epoch is a grant of its own (windows never reach into the drain epochs).
     if (grant.epoch === run.epochs) {
       p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, grant.epoch, { guestOutput: { vm: vm.id, workloadUnits: vm.workloadUnits, guestNs: vm.guestNs } });
     }
-    return 0;
+    return { events: 0 };
   }
 }

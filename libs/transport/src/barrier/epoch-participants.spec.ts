@@ -21,7 +21,7 @@ function world(bus: MessageBus): { parts: EpochParticipants<{ sum: number }>; st
     steps.push({ epoch: g.epoch ?? 0, inbound: inbound.map((e) => Number(e.guestOutput?.workloadUnits)), resumed: p.resumedAt === g.epoch });
     for (const e of inbound) p.state.sum += Number(e.guestOutput?.workloadUnits);
     p.endpoint.send(TOPICS.inbox, 'other', g.epoch ?? 0, { guestOutput: { workloadUnits: p.state.sum } });
-    return 0;
+    return { events: 0 };
   });
   return { parts, steps };
 }
