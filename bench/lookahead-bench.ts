@@ -37,6 +37,11 @@ export interface LookaheadRow {
   roundTrips: number;
   roundTripsPerVirtualS: number;
   roundTripP50Ms: number;
+  /**
+   * Cluster rows: CPU seconds each service process used during the run (Linux /proc; {} elsewhere),
+   * by service kind: the per-host and serial (aggregator) work of the scaling model.
+   */
+  cpuSByService: Record<string, number>;
   contentDigest: string;
 }
 
@@ -63,7 +68,28 @@ function p50(xs: number[]): number {
   return s[Math.floor(s.length / 2)] ?? 0;
 }
 
-function row(w: LookaheadWorld, scenario: Scenario, where: LookaheadRow['where'], lookahead: boolean, wallMs: number, events: number, rt: number[], contentDigest: string): LookaheadRow {
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat; null when unreadable. */
+function processCpuS(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+function cpuByService(services: ClusterState['services']): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of services) {
+    const cpu = processCpuS(s.pid);
+    if (cpu !== null) out[s.app] = (out[s.app] ?? 0) + cpu;
+  }
+  return out;
+}
+
+function row(w: LookaheadWorld, scenario: Scenario, where: LookaheadRow['where'], lookahead: boolean, wallMs: number, events: number, rt: number[], contentDigest: string, cpuSByService: Record<string, number> = {}): LookaheadRow {
   const virtualS = scenario.durationNs / 1e9;
   return {
     world: w.name,
@@ -77,6 +103,7 @@ function row(w: LookaheadWorld, scenario: Scenario, where: LookaheadRow['where']
     roundTrips: rt.length,
     roundTripsPerVirtualS: rt.length / virtualS,
     roundTripP50Ms: p50(rt),
+    cpuSByService,
     contentDigest,
   };
 }
@@ -120,6 +147,7 @@ export async function benchLookahead(worlds: LookaheadWorld[], notes: string[]):
       const scenario = scenarioOf(w);
       for (const lookahead of [true, false]) {
         process.stderr.write(`bench: lookahead ${lookahead ? 'on' : 'off'}, ${w.name}, cluster ...\n`);
+        const cpuBefore = cpuByService(services);
         const r = await runOnCluster({
           brokers: [broker.address],
           runId: deriveRunId(w.text, scenario),
@@ -129,7 +157,10 @@ export async function benchLookahead(worlds: LookaheadWorld[], notes: string[]):
           epochTimeoutMs: 120_000,
           ...(!lookahead && { maxWindowEpochs: 1 }),
         });
-        rows.push(row(w, scenario, 'cluster', lookahead, r.runWallMs, r.summary.events.total, r.barrierRoundTripMs, r.summary.contentDigest));
+        const cpuAfter = cpuByService(services);
+        // Includes the handshake before RunStart (small: a few probes).
+        const cpuS = Object.fromEntries(Object.entries(cpuAfter).map(([app, s]) => [app, Math.round((s - (cpuBefore[app] ?? 0)) * 100) / 100]));
+        rows.push(row(w, scenario, 'cluster', lookahead, r.runWallMs, r.summary.events.total, r.barrierRoundTripMs, r.summary.contentDigest, cpuS));
       }
     }
   } finally {
@@ -146,7 +177,7 @@ export async function benchLookahead(worlds: LookaheadWorld[], notes: string[]):
 
 /** The rows as a table, and per world the cluster's speed against the embedded run and the cost of one round trip. */
 export function formatLookahead(rows: LookaheadRow[]): string {
-  const header = ['world', 'where', 'lookahead', 'wall s', 'events/s', 'round trips', 'round trips/virtual s', 'round trip p50 ms'];
+  const header = ['world', 'where', 'lookahead', 'wall s', 'events/s', 'round trips', 'round trips/virtual s', 'round trip p50 ms', 'CPU s: host-node, guest-vm, aggregator'];
   const body = rows.map((r) => [
     r.world,
     r.where,
@@ -156,6 +187,7 @@ export function formatLookahead(rows: LookaheadRow[]): string {
     String(r.roundTrips),
     r.roundTripsPerVirtualS.toFixed(1),
     r.roundTripP50Ms.toFixed(2),
+    r.where === 'cluster' ? ['host-node', 'guest-vm', 'aggregator'].map((a) => (r.cpuSByService[a] ?? 0).toFixed(2)).join(', ') : '',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i <= 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');

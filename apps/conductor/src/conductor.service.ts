@@ -5,7 +5,8 @@
 // results, then their recording by the aggregator).
 // Lookahead windows: one grant covers every epoch up to the one in which some simulation node
 // may first send to another (the earliest of the hosts' reported next hand-off and the
-// migrations the timeline starts), capped at maxWindowEpochs. Messages are still applied at the
+// migrations the timeline starts), capped by windowEpochCap (maxWindowEpochs, and fewer epochs
+// for worlds of many hosts: a replica runs a window in one turn). Messages are still applied at the
 // epochs one grant per epoch applies them, so only the number of round trips changes.
 // On a cluster it also publishes the failover supervisor's Takeover (a new placement mid-run):
 // the adopters re-simulate from the log and report again; reports are idempotent per epoch, so
@@ -13,7 +14,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { pb, type vpmu } from '@vpmu/proto';
 import type { Scenario } from '@vpmu/scenario';
-import { actionsDueIn, DEFAULT_MAX_WINDOW_EPOCHS, lookaheadWindowEnd, runEpochCount, runEpochWindow, timelineHandOffBoundNs } from '@vpmu/engine';
+import { actionsDueIn, DEFAULT_MAX_WINDOW_EPOCHS, lookaheadWindowEnd, runEpochCount, runEpochWindow, timelineHandOffBoundNs, windowEpochCap } from '@vpmu/engine';
 import { AGGREGATOR_NODE, CONDUCTOR_NODE, hostNode, MESSAGE_BUS, TOPICS, toActionMessage, vmNode, type MessageBus } from '@vpmu/transport';
 import { encodeEnvelope } from '@vpmu/proto';
 
@@ -166,7 +167,7 @@ export class ConductorService {
     const s = this.run!.scenario;
     const startNs = runEpochWindow(s, epoch).startNs;
     const earliestSendNs = Math.min(nodesNextSendNs, timelineHandOffBoundNs(s.timeline, startNs));
-    const endEpoch = lookaheadWindowEnd(s, epoch, earliestSendNs, this.run!.maxWindowEpochs ?? DEFAULT_MAX_WINDOW_EPOCHS);
+    const endEpoch = lookaheadWindowEnd(s, epoch, earliestSendNs, windowEpochCap(s.hosts.length, this.run!.maxWindowEpochs ?? DEFAULT_MAX_WINDOW_EPOCHS));
     // Drain epochs (after the last simulated one) get an empty window at the end of the run: no actions.
     const endNs = runEpochWindow(s, endEpoch - 1).endNs;
     const actions = actionsDueIn(s.timeline, startNs, endNs).map((t) => toActionMessage(t.atNs, t.action));

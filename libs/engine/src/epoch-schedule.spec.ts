@@ -1,6 +1,6 @@
 import type { TimelineEntry } from '@vpmu/scenario';
 import { MIGRATION_SETUP_NS } from '@vpmu/host';
-import { actionsDueIn, checkpointDue, DEFAULT_MAX_WINDOW_EPOCHS, lookaheadWindowEnd, runEpochCount, runEpochWindow, timelineHandOffBoundNs } from './epoch-schedule';
+import { actionsDueIn, checkpointDue, DEFAULT_MAX_WINDOW_EPOCHS, lookaheadWindowEnd, MAX_WINDOW_HOST_EPOCHS, runEpochCount, runEpochWindow, timelineHandOffBoundNs, windowEpochCap } from './epoch-schedule';
 import { orderInboundTransfers, type InboundTransfer } from './inbound-transfers';
 
 const MS = 1_000_000;
@@ -63,6 +63,17 @@ describe('lookahead windows', () => {
     expect(lookaheadWindowEnd(long, 0, Infinity)).toBe(DEFAULT_MAX_WINDOW_EPOCHS);
     expect(lookaheadWindowEnd(long, 10, Infinity, 4)).toBe(14);
     expect(lookaheadWindowEnd(long, 10, Infinity, 1)).toBe(11);
+  });
+
+  it('caps a window by host-epochs too, so one replica turn stays short in a big world', () => {
+    expect(MAX_WINDOW_HOST_EPOCHS).toBe(64);
+    expect(windowEpochCap(1)).toBe(DEFAULT_MAX_WINDOW_EPOCHS);
+    expect(windowEpochCap(2)).toBe(32);
+    expect(windowEpochCap(6)).toBe(10);
+    expect(windowEpochCap(16)).toBe(4);
+    expect(windowEpochCap(100)).toBe(1);
+    expect(windowEpochCap(2, 1)).toBe(1); // --no-lookahead
+    expect(windowEpochCap(2, 3)).toBe(3);
   });
 
   it('stops at the last simulated epoch: each drain epoch is a grant of its own', () => {

@@ -46,6 +46,20 @@ export function checkpointDue(epoch: number, everyEpochs: number): boolean {
 export const DEFAULT_MAX_WINDOW_EPOCHS = 64;
 
 /**
+ * The most host-epochs (hosts x epochs) one window holds. A service replica runs a window in one
+ * synchronous turn, and a Kafka consumer that cannot heartbeat for its session timeout (6 s) is
+ * thrown out of its group and its nodes taken over; a host-epoch of a fleet host costs about
+ * 10 ms, so 64 of them keep a turn near 0.6 s, with room for a loaded machine. Big worlds get
+ * short windows, where their per-epoch work dwarfs the round trip anyway.
+ */
+export const MAX_WINDOW_HOST_EPOCHS = 64;
+
+/** The window cap for a world of `hostCount` hosts: at most maxEpochs, at most MAX_WINDOW_HOST_EPOCHS host-epochs, at least 1. */
+export function windowEpochCap(hostCount: number, maxEpochs: number = DEFAULT_MAX_WINDOW_EPOCHS): number {
+  return Math.max(1, Math.min(maxEpochs, Math.floor(MAX_WINDOW_HOST_EPOCHS / Math.max(hostCount, 1))));
+}
+
+/**
  * The earliest virtual time at which a timeline action due at or after `fromNs` can make a host
  * hand a VM off to another host, or Infinity. Only `migrate` moves anything between hosts, and
  * its setup phase comes first (migration.part.ts), so the hand-off is at least MIGRATION_SETUP_NS
