@@ -128,6 +128,7 @@ export async function benchLookahead(worlds: LookaheadWorld[], notes: string[]):
     for (const lookahead of [true, false]) {
       process.stderr.write(`bench: lookahead ${lookahead ? 'on' : 'off'}, ${w.name}, embedded ...\n`);
       rows.push(await embeddedRow(w, lookahead));
+      process.stderr.write(`bench: ${JSON.stringify(rows[rows.length - 1])}\n`);
     }
   }
   if (process.env.VPMU_BENCH_CLUSTER === '0') return notes.push('lookahead cluster rows skipped (VPMU_BENCH_CLUSTER=0)'), rows;
@@ -155,12 +156,14 @@ export async function benchLookahead(worlds: LookaheadWorld[], notes: string[]):
           scenarioText: w.text,
           toolVersion: TOOL_VERSION,
           epochTimeoutMs: 120_000,
+          readyTimeoutMs: 120_000, // a loaded machine: the services may take long to answer the first probes
           ...(!lookahead && { maxWindowEpochs: 1 }),
         });
         const cpuAfter = cpuByService(services);
         // Includes the handshake before RunStart (small: a few probes).
         const cpuS = Object.fromEntries(Object.entries(cpuAfter).map(([app, s]) => [app, Math.round((s - (cpuBefore[app] ?? 0)) * 100) / 100]));
         rows.push(row(w, scenario, 'cluster', lookahead, r.runWallMs, r.summary.events.total, r.barrierRoundTripMs, r.summary.contentDigest, cpuS));
+        process.stderr.write(`bench: ${JSON.stringify(rows[rows.length - 1])}\n`);
       }
     }
   } finally {
