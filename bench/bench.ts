@@ -18,6 +18,7 @@ import { kcatAvailable, startKcatMock } from '../apps/cli/src/cluster/kcat-mock'
 import { measureExportThroughput } from '@vpmu/telemetry';
 import { createKafkaClient, readRunFromKafka } from '@vpmu/transport';
 import { formatScaleMatrix, parseMatrix, runScaleRow, type ScaleMatrixRow } from './scale-matrix';
+import { benchLookahead, formatLookahead, lookaheadWorlds, type LookaheadRow } from './lookahead-bench';
 
 interface Row {
   name: string;
@@ -151,6 +152,8 @@ async function main(): Promise<void> {
   }
   const files = (process.env.VPMU_BENCH_SCENARIOS ?? 'quickstart.yaml').split(',');
   for (const f of files) await benchScenario(f, rows);
+  // Barrier round trips with lookahead windows on and off, embedded and on a cluster (VPMU_BENCH_LOOKAHEAD=0 skips).
+  const lookahead: LookaheadRow[] = process.env.VPMU_BENCH_LOOKAHEAD === '0' ? [] : await benchLookahead(lookaheadWorlds(), notes);
   // Viewer throughput: spans/s through the real OTLP http/protobuf exporter to a local receiver.
   const otlp = await measureExportThroughput({ durationMs: Number(process.env.VPMU_BENCH_OTLP_MS ?? 1000) });
   rows.push({ name: `OTLP export throughput (${otlp.spans} spans, ${otlp.otlpRequests} requests)`, value: Math.round(otlp.spansPerSec), unit: 'spans/s' });
@@ -161,10 +164,11 @@ async function main(): Promise<void> {
   process.stdout.write(`vpmu-lab bench (${os.cpus().length} cores, node ${process.version})\n\n`);
   process.stdout.write('scale matrix (generated fleets: per host 8 pCPUs, 4 VMs of 2 vCPUs, emulated/specint and passthrough/fio, guest perf stat; embedded)\n');
   process.stdout.write(formatScaleMatrix(matrix) + '\n');
+  if (lookahead.length > 0) process.stdout.write('lookahead windows (barrier round trips; cluster: 1 aggregator, 2 host-node, 2 guest-vm processes on the kcat mock)\n' + formatLookahead(lookahead) + '\n');
   for (const r of rows) process.stdout.write(`${r.name.padEnd(width)}  ${String(r.value).padStart(12)} ${r.unit}\n`);
   for (const n of notes) process.stdout.write(`note: ${n}\n`);
   const out = path.join(ROOT, 'bench', 'results.json');
-  fs.writeFileSync(out, JSON.stringify({ node: process.version, cores: os.cpus().length, scaleMatrix: matrix, rows, notes }, null, 2) + '\n');
+  fs.writeFileSync(out, JSON.stringify({ node: process.version, cores: os.cpus().length, scaleMatrix: matrix, lookahead, rows, notes }, null, 2) + '\n');
   process.stdout.write(`wrote ${path.relative(process.cwd(), out)}\n`);
 }
 

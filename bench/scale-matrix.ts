@@ -45,6 +45,8 @@ export interface ScaleMatrixRow extends ScaleRowResult {
   bytesPerEvent: number;
   /** CPU seconds the run's process used per wall second (above 1: GC and compiler threads). */
   cpuSecondsPerWallSecond: number;
+  /** Barrier round trips per virtual second (lookahead windows on; one per epoch without them). */
+  roundTripsPerVirtualSecond: number;
 }
 
 export function runScaleRow(cell: ScaleCell): ScaleMatrixRow {
@@ -61,12 +63,13 @@ export function runScaleRow(cell: ScaleCell): ScaleMatrixRow {
     ratioToDecode: eventsPerSec / row.pbjsDecodeEventsPerSec,
     bytesPerEvent: row.recordingBytes / Math.max(row.events, 1),
     cpuSecondsPerWallSecond: row.cpuMs / row.wallMs,
+    roundTripsPerVirtualSecond: row.barrierRoundTrips / (row.durationMs / 1000),
   };
 }
 
 /** The matrix as a fixed-width text table, plus the RSS growth from 1x to 10x per world. */
 export function formatScaleMatrix(rows: ScaleMatrixRow[]): string {
-  const header = ['world', 'vCPUs', 'virtual s', 'wall s', 'vCPU-s/wall-s', 'events', 'events/s', 'pbjs decode ev/s', 'sim/pbjs', 'decodeEventBatch ev/s', 'B/event', 'peak RSS MiB'];
+  const header = ['world', 'vCPUs', 'virtual s', 'wall s', 'vCPU-s/wall-s', 'events', 'events/s', 'pbjs decode ev/s', 'sim/pbjs', 'decodeEventBatch ev/s', 'B/event', 'peak RSS MiB', 'round trips/virtual s'];
   const body = rows.map((r) => [
     `${r.hosts} host${r.hosts === 1 ? '' : 's'}`,
     String(r.vcpus),
@@ -80,6 +83,7 @@ export function formatScaleMatrix(rows: ScaleMatrixRow[]): string {
     String(Math.round(r.decodeEventsPerSec)),
     r.bytesPerEvent.toFixed(2),
     (r.peakRssBytes / (1024 * 1024)).toFixed(1),
+    r.roundTripsPerVirtualSecond.toFixed(1),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');

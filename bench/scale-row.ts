@@ -33,6 +33,8 @@ export interface ScaleRowResult {
   decodeEventsPerSec: number;
   /** Peak resident set of the whole process (simulation, recording, decode pass), bytes. */
   peakRssBytes: number;
+  /** Barrier round trips (grants) of the run, lookahead windows on. */
+  barrierRoundTrips: number;
   /** Run digest (names the tool version too) and content digest (the events only). */
   digest: string;
   contentDigest: string;
@@ -76,6 +78,7 @@ async function runRow(hosts: number, durationMs: number, decodePass: boolean): P
       pbjsDecodeEventsPerSec,
       decodeEventsPerSec,
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      barrierRoundTrips: r.barrierRoundTripMs.length,
       digest: r.summary.digest,
       contentDigest: r.summary.contentDigest,
     };

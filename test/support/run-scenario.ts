@@ -44,13 +44,27 @@ export interface ScenarioRun extends EmbeddedRunResult {
   scenario: Scenario;
 }
 
-export async function runScenarioText(text: string, opts: { seed?: number; outDir?: string } = {}): Promise<ScenarioRun> {
+/** maxWindowEpochs: the most epochs one grant covers (1: no lookahead windows); default the conductor's. */
+export interface RunScenarioOptions {
+  seed?: number;
+  outDir?: string;
+  maxWindowEpochs?: number;
+}
+
+export async function runScenarioText(text: string, opts: RunScenarioOptions = {}): Promise<ScenarioRun> {
   const scenario = loadScenarioText(text, opts.seed);
   const outDir = opts.outDir ?? tempDir(scenario.name);
-  const result = await runEmbedded({ runId: deriveRunId(text, scenario), scenario, scenarioText: text, toolVersion: TOOL_VERSION, outDir });
+  const result = await runEmbedded({
+    runId: deriveRunId(text, scenario),
+    scenario,
+    scenarioText: text,
+    toolVersion: TOOL_VERSION,
+    outDir,
+    ...(opts.maxWindowEpochs !== undefined && { maxWindowEpochs: opts.maxWindowEpochs }),
+  });
   return { ...result, outDir, scenario };
 }
 
-export function runScenarioFile(name: string, opts: { seed?: number; outDir?: string } = {}): Promise<ScenarioRun> {
+export function runScenarioFile(name: string, opts: RunScenarioOptions = {}): Promise<ScenarioRun> {
   return runScenarioText(fs.readFileSync(path.join(SCENARIOS_DIR, name), 'utf8'), opts);
 }

@@ -1,7 +1,9 @@
 // aggregator: ingests every node's events, writes the recording (one frame per epoch and node,
 // hash-chained), folds the summary and feeds the viewers. It is a barrier participant like the
-// others: at grant e it waits for exactly the event messages sent to it in epoch e-1, so the
-// recording's order never depends on delivery order.
+// others: at a grant it waits for exactly the event messages sent to it during the previous
+// window and records them epoch by epoch, so the recording's order never depends on delivery
+// order nor on how many epochs a grant covered. It sends nothing to a simulation node, so it
+// never bounds a lookahead window.
 // Failover (cluster): a restarted aggregator rebuilds the recording from the start of the run
 // with every event batch of the run's log (the same bytes in the same order give the same hash
 // chain). A run that ends without completing keeps its recording as PATH.partial, valid up to
@@ -22,6 +24,7 @@ import {
   type MessageBus,
   type Participant,
   type RunContext,
+  type StepOutcome,
 } from '@vpmu/transport';
 import type { SimEvent } from '@vpmu/sim';
 import type { OtlpExporterFactory } from '@vpmu/telemetry';
@@ -143,7 +146,7 @@ export class AggregatorService implements AdoptionPort {
       ctx,
       writer,
       summary: new SummaryBuilder(ctx.scenario),
-      participants: new EpochParticipants<null>(ctx.runId, this.bus, (p, grant, inbound) => this.onEpoch(run, p, grant, inbound)),
+      participants: new EpochParticipants<null>(ctx.runId, this.bus, (p, grant, inbound) => this.onGrantInbound(run, p, grant, inbound)),
       eventCount: 0,
       lastRecordedEpoch: -1,
       guestFiles: new GuestFilesAssembler(),
@@ -249,9 +252,23 @@ export class AggregatorService implements AdoptionPort {
     }
   }
 
-  private onEpoch(run: AggregatorRun, _p: Participant<null>, grant: vpmu.v1.IEpochGrant, inbound: vpmu.v1.Envelope[]): number {
-    const recordedEpoch = (grant.epoch ?? 0) - 1;
-    if (recordedEpoch < 0) return 0;
+  /**
+   * Records every epoch from the last one recorded up to the grant's first epoch - 1: the
+   * messages sent during the previous window, epoch by epoch, exactly as one grant per epoch
+   * would have recorded them (an epoch without frames is recorded as empty).
+   */
+  private onGrantInbound(run: AggregatorRun, _p: Participant<null>, grant: vpmu.v1.IEpochGrant, inbound: vpmu.v1.Envelope[]): StepOutcome {
+    const bySentEpoch = new Map<number, vpmu.v1.Envelope[]>();
+    for (const env of inbound) {
+      let list = bySentEpoch.get(env.epoch);
+      if (!list) bySentEpoch.set(env.epoch, (list = []));
+      list.push(env);
+    }
+    for (let epoch = run.lastRecordedEpoch + 1; epoch < (grant.epoch ?? 0); epoch++) this.recordEpoch(run, epoch, bySentEpoch.get(epoch) ?? []);
+    return { events: 0 };
+  }
+
+  private recordEpoch(run: AggregatorRun, recordedEpoch: number, inbound: vpmu.v1.Envelope[]): void {
     const frames: { node: string; batch: Uint8Array; eventCount: number; events: SimEvent[] }[] = [];
     const checkpoints: { node: string; state: Uint8Array }[] = [];
     for (const env of inbound) {
@@ -275,7 +292,7 @@ export class AggregatorService implements AdoptionPort {
     checkpoints.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
     for (const c of checkpoints) run.writer.writeCheckpoint(recordedEpoch, c.node, c.state);
     run.lastRecordedEpoch = recordedEpoch;
-    if (frames.length === 0) return 0;
+    if (frames.length === 0) return;
     frames.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
     run.writer.writeEpoch(
       recordedEpoch,
@@ -286,7 +303,6 @@ export class AggregatorService implements AdoptionPort {
       for (const s of this.sinks) s.onEpoch(recordedEpoch, f.events);
       run.eventCount += f.eventCount;
     }
-    return 0;
   }
 }
 

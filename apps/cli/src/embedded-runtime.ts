@@ -30,6 +30,8 @@ export interface EmbeddedRunRequest {
   otlpExporterFactory?: OtlpExporterFactory;
   /** false: skip report.html and trace.perfetto.json. */
   viewers?: boolean;
+  /** The most epochs one grant covers (1: no lookahead windows); default the conductor's. */
+  maxWindowEpochs?: number;
 }
 
 export interface EmbeddedRunResult extends RunArtifacts {
@@ -84,7 +86,7 @@ export async function runEmbedded(req: EmbeddedRunRequest): Promise<EmbeddedRunR
       conductor.abort(`a service failed: ${failure.message}`);
     });
     try {
-      await conductor.start({ runId: req.runId, scenario: req.scenario, scenarioText: req.scenarioText, toolVersion: req.toolVersion });
+      await conductor.start({ runId: req.runId, scenario: req.scenario, scenarioText: req.scenarioText, toolVersion: req.toolVersion, ...(req.maxWindowEpochs !== undefined && { maxWindowEpochs: req.maxWindowEpochs }) });
       const artifacts = await finished;
       await bus.flush();
       // A service that failed after the conductor's last epoch (while handling RunEnd) has

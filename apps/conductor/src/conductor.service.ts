@@ -1,15 +1,20 @@
-// The conductor drives a run: it announces the run, grants epochs one by one with the counted
-// barrier (each grant carries how many messages every node must receive from the previous
-// epoch, and the window and the timeline actions due in it from the engine's epoch schedule,
+// The conductor drives a run: it announces the run, grants epochs with the counted barrier
+// (each grant carries how many messages every node must receive from the previous grant's
+// window, and the window and the timeline actions due in it from the engine's epoch schedule,
 // @vpmu/engine), waits for every node's report, and ends the run after two drain epochs (guest
 // results, then their recording by the aggregator).
+// Lookahead windows: one grant covers every epoch up to the one in which some simulation node
+// may first send to another (the earliest of the hosts' reported next hand-off and the
+// migrations the timeline starts), capped by windowEpochCap (maxWindowEpochs, and fewer epochs
+// for worlds of many hosts: a replica runs a window in one turn). Messages are still applied at the
+// epochs one grant per epoch applies them, so only the number of round trips changes.
 // On a cluster it also publishes the failover supervisor's Takeover (a new placement mid-run):
 // the adopters re-simulate from the log and report again; reports are idempotent per epoch, so
 // a node's report for the current epoch counts once whoever sends it, and older ones are ignored.
 import { Inject, Injectable } from '@nestjs/common';
 import { pb, type vpmu } from '@vpmu/proto';
 import type { Scenario } from '@vpmu/scenario';
-import { actionsDueIn, runEpochCount, runEpochWindow } from '@vpmu/engine';
+import { actionsDueIn, DEFAULT_MAX_WINDOW_EPOCHS, lookaheadWindowEnd, runEpochCount, runEpochWindow, timelineHandOffBoundNs, windowEpochCap } from '@vpmu/engine';
 import { AGGREGATOR_NODE, CONDUCTOR_NODE, hostNode, MESSAGE_BUS, TOPICS, toActionMessage, vmNode, type MessageBus } from '@vpmu/transport';
 import { encodeEnvelope } from '@vpmu/proto';
 
@@ -22,6 +27,11 @@ export interface RunRequest {
   assignments?: { node: string; replica: string }[];
   /** Cluster runs: where each topic partition ended before the run (RunStart.log_start, failover). */
   logStart?: { topic: string; partition: number; offset: number }[];
+  /**
+   * The most epochs one grant may cover (lookahead windows); 1 grants every epoch on its own
+   * (`vpmu run --no-lookahead`). Default DEFAULT_MAX_WINDOW_EPOCHS.
+   */
+  maxWindowEpochs?: number;
 }
 
 export interface ConductorProgress {
@@ -33,6 +43,8 @@ export interface ConductorProgress {
 export interface ConductorOutcome {
   epochs: number;
   events: number;
+  /** Barrier round trips (grants) the run took, drain epochs included. */
+  grants: number;
 }
 
 export class RunAbortedError extends Error {}
@@ -43,6 +55,9 @@ export class ConductorService {
   private nodes: string[] = [];
   private epochs = 0;
   private current = -1;
+  /** Exclusive end of the current grant's window. */
+  private currentEnd = 0;
+  private grants = 0;
   private reports = new Map<string, vpmu.v1.IEpochReport>();
   private seq = 0;
   private events = 0;
@@ -85,7 +100,8 @@ export class ConductorService {
         logStart: req.logStart ?? [],
       },
     });
-    this.grant(0, new Map());
+    this.grants = 0;
+    this.grant(0, new Map(), Infinity);
     return done;
   }
 
@@ -123,37 +139,51 @@ export class ConductorService {
     if (this.reports.size < this.nodes.length) return;
     this.barrierRoundTripMs.push(performance.now() - this.grantStartedMs); // wall-clock ok: bench figure only
     const expected = new Map<string, number>();
+    let nextSendNs = Infinity;
     for (const node of this.nodes) {
       const r = this.reports.get(node)!;
       this.events += r.eventCount ?? 0;
       for (const s of r.sentTo ?? []) expected.set(s.node ?? '', (expected.get(s.node ?? '') ?? 0) + (s.count ?? 0));
+      if (r.nextSendNs !== undefined && r.nextSendNs !== null) nextSendNs = Math.min(nextSendNs, Number(r.nextSendNs));
     }
-    this.progressListener?.({ epoch: Math.min(this.current + 1, this.epochs), epochs: this.epochs, events: this.events });
-    const next = this.current + 1;
+    const next = this.currentEnd;
+    this.progressListener?.({ epoch: Math.min(next, this.epochs), epochs: this.epochs, events: this.events });
     if (next <= this.epochs + 1) {
-      this.grant(next, expected);
+      this.grant(next, expected, nextSendNs);
       return;
     }
     const run = this.run;
     this.publish(next, { runEnd: { runId: run.runId, finalEpoch: this.current, reason: 'completed' } });
     this.run = null;
-    this.resolve?.({ epochs: this.epochs, events: this.events });
+    this.resolve?.({ epochs: this.epochs, events: this.events, grants: this.grants });
   }
 
-  private grant(epoch: number, expected: Map<string, number>): void {
+  /**
+   * Grants the window from `epoch`: up to the epoch in which the earliest send between
+   * simulation nodes may happen, the hosts' reported `nodesNextSendNs` or a migration the
+   * timeline starts from the window's start on (at epoch 0 no host has anything in flight).
+   */
+  private grant(epoch: number, expected: Map<string, number>, nodesNextSendNs: number): void {
     const s = this.run!.scenario;
+    const startNs = runEpochWindow(s, epoch).startNs;
+    const earliestSendNs = Math.min(nodesNextSendNs, timelineHandOffBoundNs(s.timeline, startNs));
+    const endEpoch = lookaheadWindowEnd(s, epoch, earliestSendNs, windowEpochCap(s.hosts.length, this.run!.maxWindowEpochs ?? DEFAULT_MAX_WINDOW_EPOCHS));
     // Drain epochs (after the last simulated one) get an empty window at the end of the run: no actions.
-    const w = runEpochWindow(s, epoch);
-    const actions = actionsDueIn(s.timeline, w.startNs, w.endNs).map((t) => toActionMessage(t.atNs, t.action));
+    const endNs = runEpochWindow(s, endEpoch - 1).endNs;
+    const actions = actionsDueIn(s.timeline, startNs, endNs).map((t) => toActionMessage(t.atNs, t.action));
     this.current = epoch;
+    this.currentEnd = endEpoch;
+    this.grants++;
     this.reports = new Map();
     this.grantStartedMs = performance.now(); // wall-clock ok: bench figure only
     const grant: vpmu.v1.IEpochGrant = {
       epoch,
-      startNs: w.startNs,
-      endNs: w.endNs,
+      startNs,
+      endNs,
       expected: [...expected.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([node, count]) => ({ node, count })),
       actions,
+      // Written only for a window of several epochs: a one-epoch grant stays as it always was.
+      ...(endEpoch > epoch + 1 && { endEpoch }),
     };
     this.publish(epoch, { grant });
   }

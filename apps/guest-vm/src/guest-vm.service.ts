@@ -3,6 +3,8 @@
 // `perf record` / `perf stat` sessions would have written). It receives each epoch's guest
 // output from whichever host runs the VM, so a migrated VM's perf.data is one session across
 // hosts, and in the first drain epoch hands the totals and the perf files to the aggregator.
+// It only collects what it receives and sends nothing to a simulation node, so it never bounds
+// a lookahead window: it takes a window's guest outputs at the next grant, all before the totals.
 // Failover (cluster): a VM's state is its totals and guest events, rebuilt by re-running it
 // from the start of the run with every guest output of the run's log.
 import { Inject, Injectable } from '@nestjs/common';
@@ -21,6 +23,7 @@ import {
   type MessageBus,
   type Participant,
   type RunContext,
+  type StepOutcome,
 } from '@vpmu/transport';
 
 export const GUEST_VM_CONFIG = Symbol('GUEST_VM_CONFIG');
@@ -68,7 +71,7 @@ export class GuestVmService implements AdoptionPort {
   private begin(m: vpmu.v1.IRunStart, owned: (vmId: string) => boolean): void {
     const run = runContextFromStart(m);
     this.run = run;
-    this.participants = new EpochParticipants(run.runId, this.bus, (p, grant, inbound) => this.runEpoch(run, p, grant, inbound));
+    this.participants = new EpochParticipants(run.runId, this.bus, (p, grant, inbound) => this.runWindow(run, p, grant, inbound));
     for (const vm of run.scenario.vms) {
       if (owned(vm.id)) this.participants.add(vmNode(vm.id), freshTotals(vm.id));
     }
@@ -106,7 +109,7 @@ export class GuestVmService implements AdoptionPort {
     this.participants?.onMessage(env);
   }
 
-  private runEpoch(run: RunContext, p: Participant<VmTotals>, grant: vpmu.v1.IEpochGrant, inbound: vpmu.v1.Envelope[]): number {
+  private runWindow(run: RunContext, p: Participant<VmTotals>, grant: vpmu.v1.IEpochGrant, inbound: vpmu.v1.Envelope[]): StepOutcome {
     const vm = p.state;
     for (const env of inbound) {
       if (!env.guestOutput) continue;
@@ -115,6 +118,7 @@ export class GuestVmService implements AdoptionPort {
       const batch = env.guestOutput.guestEvents;
       if (batch && batch.length > 0) vm.guestEvents.onEvents(decodeEventBatch(batch));
     }
+    // The first drain epoch is a grant of its own (windows never reach into the drain epochs).
     if (grant.epoch === run.epochs) {
       p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, grant.epoch, { guestOutput: { vm: vm.id, workloadUnits: vm.workloadUnits, guestNs: vm.guestNs } });
       const spec = run.scenario.vms.find((v) => v.id === vm.id);
@@ -124,6 +128,6 @@ export class GuestVmService implements AdoptionPort {
         }
       }
     }
-    return 0;
+    return { events: 0 };
   }
 }

@@ -1,19 +1,22 @@
-// host-node: simulates the physical hosts this replica owns. For each granted epoch and each
-// owned host it waits for exactly the announced node-to-node messages, hands the host's inbound
-// VM transfers and the grant to the engine's host step (@vpmu/engine: arrivals, checkpoint
-// cadence, the window, canonical event order), then sends what the step returns: the checkpoint
-// to the aggregator (and on a cluster to vpmu.checkpoints), the events to the aggregator, each
-// VM's guest output to its guest-vm node and each hand-off to its destination host, and reports.
+// host-node: simulates the physical hosts this replica owns. For each grant (a lookahead window
+// of one or more epochs) and each owned host it waits for exactly the announced node-to-node
+// messages, then steps the host through every epoch of the window with the engine's host step
+// (@vpmu/engine: arrivals at the window's first epoch, checkpoint cadence, the epoch's window and
+// actions, canonical event order), and sends per epoch what the step returns: the checkpoint to
+// the aggregator (and on a cluster to vpmu.checkpoints), the events to the aggregator, each VM's
+// guest output to its guest-vm node and each hand-off to its destination host. Its report says
+// when it may next hand a VM off, which bounds the conductor's next window; a hand-off inside a
+// window (before its last epoch) would reach its destination late, so it is refused as a bug.
 // Failover (cluster): it can adopt a host mid-run, restored from the host's latest checkpoint
 // (or rebuilt from the start of the run) and re-simulated up to the current epoch from the run's
 // log; everything it re-sends has the (epoch, source, seq) it had the first time.
 import { Inject, Injectable } from '@nestjs/common';
-import { freshHostWorlds, stepHost, type InboundTransfer } from '@vpmu/engine';
+import { actionsDueIn, freshHostWorlds, runEpochWindow, stepHost, type InboundTransfer } from '@vpmu/engine';
 import { restoreHostWorld, type HostWorld, type VmTransferOut } from '@vpmu/host';
 import { isGuestVisible } from '@vpmu/guest-perf-output';
 import { encodeEventBatch, type vpmu } from '@vpmu/proto';
 import type { SimEvent } from '@vpmu/sim';
-import type { Scenario } from '@vpmu/world-spec';
+import type { Scenario, TimelineEntry } from '@vpmu/world-spec';
 import { vpmuStateFromMessage, vpmuStateToMessage } from './vpmu-state.codec';
 import {
   AGGREGATOR_NODE,
@@ -29,8 +32,10 @@ import {
   type Adoption,
   type AdoptionPort,
   type MessageBus,
+  grantEndEpoch,
   type Participant,
   type RunContext,
+  type StepOutcome,
 } from '@vpmu/transport';
 
 export const HOST_NODE_CONFIG = Symbol('HOST_NODE_CONFIG');
@@ -72,7 +77,7 @@ export class HostNodeService implements AdoptionPort {
     const run = runContextFromStart(m);
     this.run = run;
     this.resumeCheckpoints.clear();
-    this.participants = new EpochParticipants(run.runId, this.bus, (p, grant, inbound) => this.runEpoch(run, p, grant, inbound));
+    this.participants = new EpochParticipants(run.runId, this.bus, (p, grant, inbound, fromEpoch) => this.runWindow(run, p, grant, inbound, fromEpoch));
     const hostIds = run.scenario.hosts.map((h) => h.id).filter(owned);
     for (const world of freshHostWorlds(run.scenario, hostIds)) this.participants.add(hostNode(world.id), world);
   }
@@ -91,15 +96,22 @@ export class HostNodeService implements AdoptionPort {
     for (const n of nodes) this.participants?.remove(n);
   }
 
-  /** Restores each host from its latest checkpoint (else from the start) and re-simulates it. */
+  /**
+   * Restores each host from its latest checkpoint (else from the start) and re-simulates it. The
+   * checkpoint is the latest one at or before the first epoch of the current (last) grant, so
+   * the host re-runs that whole window and its report counts everything it sent in it.
+   */
   adopt(a: Adoption): void {
     if (!a.inRun || this.run?.runId !== a.runStart.runId) this.begin(a.runStart, () => false);
     const run = this.run!;
     const participants = this.participants!;
+    let currentGrantEpoch = 0;
+    for (const g of a.grants) currentGrantEpoch = Math.max(currentGrantEpoch, g.epoch ?? 0);
     for (const node of a.nodes) {
       let latest: vpmu.v1.Envelope | null = null;
       for (const env of a.envelopes) {
-        if (env.checkpoint && env.sourceNode === node && (latest === null || (env.checkpoint.epoch ?? 0) > (latest.checkpoint!.epoch ?? 0))) latest = env;
+        const at = env.checkpoint?.epoch ?? 0;
+        if (env.checkpoint && env.sourceNode === node && at <= currentGrantEpoch && (latest === null || at > (latest.checkpoint!.epoch ?? 0))) latest = env;
       }
       this.resumeCheckpoints.delete(node);
       if (latest) {
@@ -123,17 +135,31 @@ export class HostNodeService implements AdoptionPort {
     this.participants?.onMessage(env);
   }
 
-  private runEpoch(run: RunContext, p: Participant<HostWorld>, grant: vpmu.v1.IEpochGrant, inbound: vpmu.v1.Envelope[]): number {
-    const epoch = grant.epoch ?? 0;
-    if (epoch >= run.epochs) return 0; // drain epochs: nothing to simulate (the step would skip them too)
-    const startNs = Number(grant.startNs);
+  private runWindow(run: RunContext, p: Participant<HostWorld>, grant: vpmu.v1.IEpochGrant, inbound: vpmu.v1.Envelope[], fromEpoch: number): StepOutcome {
+    const first = grant.epoch ?? 0;
+    const endEpoch = Math.min(grantEndEpoch(grant), run.epochs);
+    const actions = (grant.actions ?? []).map(fromActionMessage);
+    // Hosts receive only hand-offs, each sent in the last epoch of a window: all were sent in first - 1.
+    const late = inbound.find((env) => env.epoch !== first - 1);
+    if (late) throw new Error(`${p.node}: a message sent in epoch ${late.epoch} by ${late.sourceNode} arrived for the window starting at epoch ${first}: a lookahead window was granted past a hand-off (seed ${run.scenario.seed})`);
+    let events = 0;
+    for (let epoch = fromEpoch; epoch < endEpoch; epoch++) {
+      events += this.runEpoch(run, p, epoch, actions, epoch === first ? inbound : [], epoch === grantEndEpoch(grant) - 1);
+    }
+    // Drain epochs simulate nothing and hand nothing off.
+    return { events, nextSendNs: first >= run.epochs ? Infinity : p.state.earliestHandOffNs() };
+  }
+
+  private runEpoch(run: RunContext, p: Participant<HostWorld>, epoch: number, windowActions: TimelineEntry[], inbound: vpmu.v1.Envelope[], lastOfWindow: boolean): number {
+    const w = runEpochWindow(run.scenario, epoch);
+    const startNs = w.startNs;
     // A host restored from this epoch's checkpoint already holds its arrivals.
     const resumed = p.resumedAt === epoch;
     const step = stepHost(p.state, run.scenario, {
       epoch,
       startNs,
-      endNs: Number(grant.endNs),
-      actions: (grant.actions ?? []).map(fromActionMessage),
+      endNs: w.endNs,
+      actions: actionsDueIn(windowActions, w.startNs, w.endNs),
       inbound: inbound.filter((env) => env.vmTransfer).map(inboundTransferOf),
       ...(resumed && { resumedFrom: { checkpoint: this.resumeCheckpoints.get(p.node) ?? null } }),
     });
@@ -153,6 +179,9 @@ export class HostNodeService implements AdoptionPort {
     // A VM that left this host during the epoch (migration) has no output here, but its guest
     // saw events until it paused: they belong to its one perf session across hosts.
     for (const [vm, guestEvents] of guestViews) p.endpoint.send(TOPICS.inbox, vmNode(vm), epoch, { guestOutput: { vm, guestEvents } });
+    if (step.transfers.length > 0 && !lastOfWindow) {
+      throw new Error(`${p.node}: hands VM ${step.transfers[0].vm} off in epoch ${epoch}, inside a lookahead window that runs past it: its destination would apply it late (seed ${run.scenario.seed}, ${step.transfers[0].pausedAtNs} ns)`);
+    }
     for (const t of step.transfers) {
       const vm = run.scenario.vms.find((v) => v.id === t.vm)!;
       p.endpoint.send(TOPICS.inbox, hostNode(t.toHost), epoch, {

@@ -1,5 +1,6 @@
 import type { TimelineEntry } from '@vpmu/scenario';
-import { actionsDueIn, checkpointDue, runEpochCount, runEpochWindow } from './epoch-schedule';
+import { MIGRATION_SETUP_NS } from '@vpmu/host';
+import { actionsDueIn, checkpointDue, DEFAULT_MAX_WINDOW_EPOCHS, lookaheadWindowEnd, MAX_WINDOW_HOST_EPOCHS, runEpochCount, runEpochWindow, timelineHandOffBoundNs, windowEpochCap } from './epoch-schedule';
 import { orderInboundTransfers, type InboundTransfer } from './inbound-transfers';
 
 const MS = 1_000_000;
@@ -35,6 +36,62 @@ describe('epoch schedule', () => {
     expect(due).toEqual([4, 8, 12]);
     expect(checkpointDue(0, 1)).toBe(false);
     expect(checkpointDue(5, 0)).toBe(false);
+  });
+});
+
+// The window rule follows the per-epoch protocol (docs/architecture.md "The epoch protocol"): a
+// message sent in epoch x is applied at the start of x + 1, so one grant may run through the
+// epoch of the earliest possible send and must stop there.
+describe('lookahead windows', () => {
+  const long = { durationNs: 500 * MS, epochNs: MS };
+  const migrate = (atNs: number): TimelineEntry => ({ atNs, action: { kind: 'migrate', vm: 'v', to: 'h2', bandwidthBytesPerSec: 1e9, maxDowntimeNs: MS } });
+
+  it('runs through the epoch of the earliest send, and no further', () => {
+    // A send at 7.5 ms happens in epoch 7, applied at 8: the window from 2 is [2, 8).
+    expect(lookaheadWindowEnd(long, 2, 7.5 * MS)).toBe(8);
+    // A send exactly at an epoch's start belongs to that epoch.
+    expect(lookaheadWindowEnd(long, 2, 7 * MS)).toBe(8);
+    expect(lookaheadWindowEnd(long, 2, 7 * MS - 1)).toBe(7);
+  });
+
+  it('covers at least one epoch, even when a send is possible in it or already overdue', () => {
+    expect(lookaheadWindowEnd(long, 5, 5 * MS)).toBe(6);
+    expect(lookaheadWindowEnd(long, 5, 0)).toBe(6);
+  });
+
+  it('is capped by maxEpochs (default DEFAULT_MAX_WINDOW_EPOCHS) and 1 turns windows off', () => {
+    expect(lookaheadWindowEnd(long, 0, Infinity)).toBe(DEFAULT_MAX_WINDOW_EPOCHS);
+    expect(lookaheadWindowEnd(long, 10, Infinity, 4)).toBe(14);
+    expect(lookaheadWindowEnd(long, 10, Infinity, 1)).toBe(11);
+  });
+
+  it('caps a window by host-epochs too, so one replica turn stays short in a big world', () => {
+    expect(MAX_WINDOW_HOST_EPOCHS).toBe(64);
+    expect(windowEpochCap(1)).toBe(DEFAULT_MAX_WINDOW_EPOCHS);
+    expect(windowEpochCap(2)).toBe(32);
+    expect(windowEpochCap(6)).toBe(10);
+    expect(windowEpochCap(16)).toBe(4);
+    expect(windowEpochCap(100)).toBe(1);
+    expect(windowEpochCap(2, 1)).toBe(1); // --no-lookahead
+    expect(windowEpochCap(2, 3)).toBe(3);
+  });
+
+  it('stops at the last simulated epoch: each drain epoch is a grant of its own', () => {
+    // clock: 11 epochs (the last one clipped), drains 11 and 12.
+    expect(lookaheadWindowEnd(clock, 3, Infinity)).toBe(11);
+    expect(lookaheadWindowEnd(clock, 3, clock.durationNs + 5 * MS)).toBe(11);
+    expect(lookaheadWindowEnd(clock, 11, Infinity)).toBe(12);
+    expect(lookaheadWindowEnd(clock, 12, Infinity)).toBe(13);
+  });
+
+  it('bounds hand-offs from the timeline by the migrations not yet granted, each after its setup phase', () => {
+    const timeline = [entry(2 * MS, 'a'), migrate(3 * MS), migrate(9 * MS)];
+    expect(timelineHandOffBoundNs(timeline, 0)).toBe(3 * MS + MIGRATION_SETUP_NS);
+    expect(timelineHandOffBoundNs(timeline, 3 * MS)).toBe(3 * MS + MIGRATION_SETUP_NS);
+    // Granted already: the host that started it reports its stop-and-copy instead.
+    expect(timelineHandOffBoundNs(timeline, 3 * MS + 1)).toBe(9 * MS + MIGRATION_SETUP_NS);
+    expect(timelineHandOffBoundNs(timeline, 10 * MS)).toBe(Infinity);
+    expect(timelineHandOffBoundNs([entry(0, 'x')], 0)).toBe(Infinity);
   });
 });
 

@@ -139,6 +139,14 @@ export class HostWorld {
   }
 
   /**
+   * The earliest virtual time at which this host may next hand a VM off to another host, from
+   * the migrations in flight (Infinity: none). Timeline actions not yet due are not counted.
+   */
+  earliestHandOffNs(): number {
+    return this.w.migration.earliestHandOffNs();
+  }
+
+  /**
    * The scheduler and guest state at the current instant (what `vpmu inspect` prints): per pCPU
    * the running thread and the run queue, per vCPU its state, guest task and counts.
    */

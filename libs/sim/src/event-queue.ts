@@ -75,6 +75,14 @@ export class EventQueue<T> {
     return h.length > 0 && h[0].dueNs < endNs ? this.pop() : undefined;
   }
 
+  /**
+   * Every pending entry, in heap (not due) order: for order-independent questions such as the
+   * earliest entry of some kind. Nothing is popped.
+   */
+  pending(): readonly QueueEntry<T>[] {
+    return this.heap;
+  }
+
   /** Pops every entry due strictly before `endNs`, in order. */
   *drainBefore(endNs: number): Generator<QueueEntry<T>> {
     while (this.heap.length > 0 && this.heap[0].dueNs < endNs) yield this.pop()!;

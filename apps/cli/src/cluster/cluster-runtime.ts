@@ -40,6 +40,8 @@ export interface ClusterRunRequest {
   epochTimeoutMs?: number;
   /** Failover decisions, one line each (stderr). */
   log?: (line: string) => void;
+  /** The most epochs one grant covers (1: no lookahead windows); default the conductor's. */
+  maxWindowEpochs?: number;
 }
 
 export interface ClusterRunResult {
@@ -130,7 +132,7 @@ async function conductRun(req: ClusterRunRequest, conductorId: string): Promise<
     const runStartedMs = performance.now(); // wall-clock ok: reporting only
     supervisor.start();
     try {
-      await started.start({ runId: req.runId, scenario: req.scenario, scenarioText: req.scenarioText, toolVersion: req.toolVersion, assignments: placement.assignments, logStart });
+      await started.start({ runId: req.runId, scenario: req.scenario, scenarioText: req.scenarioText, toolVersion: req.toolVersion, assignments: placement.assignments, logStart, ...(req.maxWindowEpochs !== undefined && { maxWindowEpochs: req.maxWindowEpochs }) });
     } catch (err) {
       supervisor.stop();
       await bus.flush();

@@ -119,23 +119,28 @@ export async function loadRunFromKafka(brokers: string[], runId: string, timeout
 }
 
 /**
- * The topics still hold the whole run: every host node reported every epoch, and each report's
- * event count is the count of the batch read for it. Retention (or the kcat mock's few MB per
+ * The topics still hold the whole run: every host node reported every epoch (one grant or a
+ * lookahead window per report), and each report's event count is the count of the batches read
+ * for its epochs. Retention (or the kcat mock's few MB per
  * partition) deletes the oldest messages first; a replay of a partial run would be a false
  * divergence, so this is refused with what is missing.
  */
 function assertWholeRun(run: KafkaRun, ctx: RunContext, batchEvents: Map<string, number>): void {
-  const reported = new Map(run.reports.map((r) => [`${r.epoch}\u0000${r.node}`, r.eventCount]));
+  // A report covers its grant's epochs [epoch, endEpoch) (one, or a lookahead window).
+  const covered = new Set<string>();
+  for (const r of run.reports) for (let e = r.epoch; e < r.endEpoch; e++) covered.add(`${e}\u0000${r.node}`);
   const gaps: { epoch: number; node: string; what: string }[] = [];
   for (let epoch = 0; epoch < ctx.epochs; epoch++) {
     for (const h of ctx.scenario.hosts) {
       const node = hostNode(h.id);
-      if (!reported.has(`${epoch}\u0000${node}`)) gaps.push({ epoch, node, what: 'its epoch report' });
+      if (!covered.has(`${epoch}\u0000${node}`)) gaps.push({ epoch, node, what: 'its epoch report' });
     }
   }
   for (const r of run.reports) {
-    const got = batchEvents.get(`${r.epoch}\u0000${r.node}`) ?? 0;
-    if (r.eventCount !== got) gaps.push({ epoch: r.epoch, node: r.node, what: `its event batch (${r.eventCount} events reported, ${got} on vpmu.events)` });
+    let got = 0;
+    for (let e = r.epoch; e < r.endEpoch; e++) got += batchEvents.get(`${e}\u0000${r.node}`) ?? 0;
+    const batches = r.endEpoch > r.epoch + 1 ? `event batches of epochs ${r.epoch}..${r.endEpoch - 1}` : 'event batch';
+    if (r.eventCount !== got) gaps.push({ epoch: r.epoch, node: r.node, what: `its ${batches} (${r.eventCount} events reported, ${got} on vpmu.events)` });
   }
   if (gaps.length === 0) return;
   gaps.sort((a, b) => a.epoch - b.epoch);

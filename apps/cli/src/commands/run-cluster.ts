@@ -13,7 +13,7 @@ import { TOOL_VERSION } from '../version';
 import { brokersFrom } from './cluster.command';
 import type { CommandIo } from './command-io';
 
-export async function runClusterCommand(loaded: LoadedScenario, flags: { kafka?: string; out?: string; quiet?: boolean; otlp?: string; json?: boolean }, io: CommandIo): Promise<number> {
+export async function runClusterCommand(loaded: LoadedScenario, flags: { kafka?: string; out?: string; quiet?: boolean; otlp?: string; json?: boolean; maxWindowEpochs?: number }, io: CommandIo): Promise<number> {
   const brokers = brokersFrom(flags.kafka, 'run');
   if (flags.otlp) throw new CliError('vpmu run: --otlp is not supported with --kafka yet; run embedded, or export the recording with "vpmu export --format otlp-json".');
   const scenario = loaded.scenario;
@@ -26,6 +26,7 @@ export async function runClusterCommand(loaded: LoadedScenario, flags: { kafka?:
     scenario,
     scenarioText: loaded.text,
     toolVersion: TOOL_VERSION,
+    maxWindowEpochs: flags.maxWindowEpochs,
     onProgress: (p) => progress.update(p.epoch, p.epochs, p.events),
     log: (line) => io.err(line), // stderr: stdout stays one JSON object with --json
   });
@@ -54,12 +55,12 @@ export async function runClusterCommand(loaded: LoadedScenario, flags: { kafka?:
   if (flags.json) {
     const placement = result.assignments.map((a) => ({ replica: a.replica, node: a.node }));
     const failovers = result.failovers.map((f) => ({ epoch: f.epoch, adopt: f.adopt, detectMs: roundTo(f.detectMs), recoverMs: f.recoverMs === null ? null : roundTo(f.recoverMs) }));
-    const figures = { ...summaryFigures(result.summary), wallMs: roundTo(wallMs), barrierRoundTripP50Ms: roundTo(p50), brokers, placement, failovers, otlp: null };
+    const figures = { ...summaryFigures(result.summary), wallMs: roundTo(wallMs), barrierRoundTripP50Ms: roundTo(p50), barrierRoundTrips: rt.length, brokers, placement, failovers, otlp: null };
     io.out(JSON.stringify({ ...figures, files: files.map(relativeForDisplay) }, null, 2));
     return 0;
   }
   for (const line of renderSummaryTable(result.summary)) io.out(line);
-  io.out(`took ${(wallMs / 1000).toFixed(2)}s wall (${Math.round(result.summary.events.total / Math.max(wallMs / 1000, 1e-3))} events/s, barrier round trip p50 ${p50.toFixed(2)} ms) on Kafka ${brokers.join(',')}`);
+  io.out(`took ${(wallMs / 1000).toFixed(2)}s wall (${Math.round(result.summary.events.total / Math.max(wallMs / 1000, 1e-3))} events/s, barrier round trip p50 ${p50.toFixed(2)} ms, ${rt.length} round trips) on Kafka ${brokers.join(',')}`);
   const owners = new Map<string, string[]>();
   for (const a of result.assignments) owners.set(a.replica, [...(owners.get(a.replica) ?? []), a.node]);
   io.out(`placement: ${[...owners.entries()].map(([r, nodes]) => `${r}: ${nodes.join(' ')}`).join('; ')}`);

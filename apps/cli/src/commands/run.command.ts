@@ -1,4 +1,4 @@
-// `vpmu run FILE [--out DIR] [--seed N] [--otlp URL] [--kafka BROKERS] [--json]`: runs a scenario
+// `vpmu run FILE [--out DIR] [--seed N] [--otlp URL] [--kafka BROKERS] [--json] [--no-lookahead]`: runs a scenario
 // embedded in this process (or on a cluster with --kafka), shows progress, prints the summary
 // table (or its key figures as JSON) and the paths it wrote.
 import * as fs from 'node:fs';
@@ -20,13 +20,14 @@ import { runClusterCommand } from './run-cluster';
 export const RUN_SPEC: CommandSpec = {
   name: 'run',
   positionals: [{ name: 'FILE', required: true, help: 'the scenario file (YAML), e.g. scenarios/quickstart.yaml' }],
-  flags: { out: 'string', seed: 'int', otlp: 'string', quiet: 'bool', json: 'bool', debug: 'bool', kafka: 'string' },
+  flags: { out: 'string', seed: 'int', otlp: 'string', quiet: 'bool', json: 'bool', debug: 'bool', kafka: 'string', 'no-lookahead': 'bool' },
   help: {
     out: { value: 'DIR', text: 'where the recording, summary.json and viewers go (default out/<scenario name>)' },
     seed: { value: 'N', text: "replace the scenario's seed (the run id and every random choice follow it)" },
     otlp: { value: 'URL', text: 'export the trace over OTLP/HTTP; a URL without a path gets /v1/traces (default OTEL_EXPORTER_OTLP_ENDPOINT)' },
     json: { text: "print the summary's key figures and the files written as JSON on stdout (no progress line)" },
     kafka: { value: 'BROKERS', text: 'run on a cluster through these Kafka brokers (default KAFKA_BROKERS; see vpmu cluster up)' },
+    'no-lookahead': { text: 'grant every epoch in its own barrier round trip (no lookahead windows); the recording is the same, only slower' },
   },
 };
 
@@ -38,7 +39,11 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<number>
   const loaded = loadScenarioFile(args.positionals[0], args.flags.seed as number | undefined);
   for (const w of loaded.warnings) io.err(`warning: ${w}`);
   const kafka = (args.flags.kafka as string | undefined) ?? process.env.KAFKA_BROKERS;
-  if (kafka) return runClusterCommand(loaded, { kafka, out: args.flags.out as string | undefined, quiet: args.flags.quiet as boolean | undefined, otlp: args.flags.otlp as string | undefined, json }, io);
+  // One epoch per grant: the per-epoch protocol the lookahead windows must reproduce byte for byte.
+  const maxWindowEpochs = args.flags['no-lookahead'] === true ? 1 : undefined;
+  if (kafka) {
+    return runClusterCommand(loaded, { kafka, out: args.flags.out as string | undefined, quiet: args.flags.quiet as boolean | undefined, otlp: args.flags.otlp as string | undefined, json, maxWindowEpochs }, io);
+  }
   const scenario = loaded.scenario;
   if (otlpUrl) await assertOtlpReachable(otlpUrl);
   const outDir = prepareOutDir((args.flags.out as string | undefined) ?? path.join('out', scenario.name));
@@ -56,6 +61,7 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<number>
       toolVersion: TOOL_VERSION,
       outDir,
       otlpUrl,
+      maxWindowEpochs,
       onProgress: (p) => progress.update(p.epoch, p.epochs, p.events),
     });
     summary = result.summary;

@@ -78,4 +78,25 @@ describe('migration part', () => {
     for (const id of ['a', 'b', 'c']) expect(restored.events.get(id)).toEqual(original.events.get(id));
     expect(restored.host('b').inspect()).toEqual(original.host('b').inspect());
   });
+
+  // Lookahead windows (docs/cluster.md) rest on this: the hand-off time a host reports while a
+  // migration is in flight is the instant its stop-and-copy actually happens, from the setup
+  // phase through every pre-copy pass, never later (a later bound would let a window run past it).
+  it('earliestHandOffNs: nothing before the migrate action, then exactly the stop-and-copy instant until the hand-off', () => {
+    const w = SmallWorld.of(twoHosts('emulated', MIGRATE)).runUntil(5_000_000);
+    expect(w.host('a').earliestHandOffNs()).toBe(Infinity);
+    const predicted: number[] = [];
+    for (let t = 6_000_000; w.transfers.length === 0; t += 1_000_000) {
+      w.runUntil(t);
+      if (w.transfers.length === 0) predicted.push(w.host('a').earliestHandOffNs());
+    }
+    const stop = w.of('migrationPhase', 'a').find((p) => p.phase === 'stop-and-copy')!;
+    expect(w.of('migrationPhase', 'a').filter((p) => p.phase === 'precopy').length).toBeGreaterThan(0);
+    expect(predicted.length).toBeGreaterThan(1);
+    expect(new Set(predicted)).toEqual(new Set([stop.atNs]));
+    expect(w.transfers[0].pausedAtNs).toBe(stop.atNs);
+    // Handed off: neither host has anything in flight any more.
+    expect(w.host('a').earliestHandOffNs()).toBe(Infinity);
+    expect(w.host('b').earliestHandOffNs()).toBe(Infinity);
+  });
 });

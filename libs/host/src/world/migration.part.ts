@@ -61,6 +61,28 @@ export class MigrationPart {
     return out;
   }
 
+  /**
+   * The earliest virtual time at which a migration already in flight here hands its VM off to
+   * another host (its stop-and-copy), or Infinity. Each in-flight migration has exactly one
+   * pending pass or stop item; from it on the plan fixes the rest: pass k at x stops at x plus
+   * the durations of passes k.. of the plan. A new migration starts only from a timeline action,
+   * which the conductor knows ahead (the engine's epoch schedule bounds those).
+   */
+  earliestHandOffNs(): number {
+    let earliestNs = Infinity;
+    for (const entry of this.w.queue.pending()) {
+      const item = entry.item;
+      if (item.p !== 'migration' || item.t === 'resume') continue;
+      let stopNs = entry.dueNs;
+      if (item.t === 'pass') {
+        const passes = this.migrations.get(item.vm)!.plan.passes;
+        for (let k = item.pass; k < passes.length; k++) stopNs += passes[k].durationNs;
+      }
+      earliestNs = Math.min(earliestNs, stopNs);
+    }
+    return earliestNs;
+  }
+
   /** A timeline `migrate` action (every host sees it; the one holding the VM acts). */
   onMigrate(vmId: string, to: string, bandwidthBytesPerSec: number, maxDowntimeNs: number): void {
     const w = this.w;

@@ -21,7 +21,7 @@ function world(bus: MessageBus): { parts: EpochParticipants<{ sum: number }>; st
     steps.push({ epoch: g.epoch ?? 0, inbound: inbound.map((e) => Number(e.guestOutput?.workloadUnits)), resumed: p.resumedAt === g.epoch });
     for (const e of inbound) p.state.sum += Number(e.guestOutput?.workloadUnits);
     p.endpoint.send(TOPICS.inbox, 'other', g.epoch ?? 0, { guestOutput: { workloadUnits: p.state.sum } });
-    return 0;
+    return { events: 0 };
   });
   return { parts, steps };
 }
@@ -69,5 +69,51 @@ describe('EpochParticipants.restore (failover)', () => {
     expect(w.parts.remove('n')).toBe(true);
     w.parts.onGrant(grant(2, 0));
     expect(w.steps).toHaveLength(2);
+  });
+});
+
+describe('EpochParticipants with lookahead windows', () => {
+  const windowGrant = (epoch: number, endEpoch: number, count: number): vpmu.v1.IEpochGrant => ({ epoch, endEpoch, startNs: epoch * 10, endNs: endEpoch * 10, expected: [{ node: 'n', count }] });
+
+  function windowed(bus: MessageBus): { parts: EpochParticipants<null>; runs: { from: number; epochs: [number, number]; inbound: number[] }[] } {
+    const runs: { from: number; epochs: [number, number]; inbound: number[] }[] = [];
+    const parts = new EpochParticipants<null>('r', bus, (_p, g, inbound, fromEpoch) => {
+      runs.push({ from: fromEpoch, epochs: [g.epoch ?? 0, g.endEpoch ?? 0], inbound: inbound.map((e) => e.epoch) });
+      return { events: 2, nextSendNs: 1234 };
+    });
+    return { parts, runs };
+  }
+
+  it('runs a window once, with every message sent during the previous window, and reports it once', () => {
+    const bus = new RecordingBus();
+    const w = windowed(bus);
+    w.parts.add('n', null);
+    w.parts.onGrant(windowGrant(0, 3, 0));
+    // Sent during [0, 3): in epochs 0 and 2; the grant of [3, 5) announces both.
+    w.parts.onGrant(windowGrant(3, 5, 2));
+    expect(w.runs).toEqual([{ from: 0, epochs: [0, 3], inbound: [] }]);
+    w.parts.onMessage(msg(2, 1));
+    expect(w.runs).toHaveLength(1); // one of two: not yet
+    w.parts.onMessage(msg(0, 0));
+    expect(w.runs[1]).toEqual({ from: 3, epochs: [3, 5], inbound: [0, 2] });
+    const reports = bus.sent.filter((m) => m.topic === TOPICS.reports).map((m) => decodeEnvelope(m.value).report!);
+    expect(reports.map((r) => [r.epoch, r.endEpoch, r.eventCount, Number(r.nextSendNs)])).toEqual([
+      [0, 3, 2, 1234],
+      [3, 5, 2, 1234],
+    ]);
+  });
+
+  it('a node restored inside a window runs the rest of it, without inbound messages', () => {
+    const bus = new RecordingBus();
+    const w = windowed(bus);
+    w.parts.restore('n', null, { epoch: 4, seq: 0, inboundApplied: true });
+    w.parts.onGrant(windowGrant(0, 3, 0));
+    w.parts.onGrant(windowGrant(3, 6, 1));
+    w.parts.onMessage(msg(2, 0)); // applied at 3: the checkpoint of 4 holds it
+    w.parts.onGrant(windowGrant(6, 7, 0));
+    expect(w.runs).toEqual([
+      { from: 4, epochs: [3, 6], inbound: [] },
+      { from: 6, epochs: [6, 7], inbound: [] },
+    ]);
   });
 });

@@ -1,8 +1,11 @@
-// Steps the logical nodes a service owns through granted epochs. A node runs epoch e only when
-// it has run e-1 and holds exactly the messages the grant announced for it; grants and messages
-// may arrive in any order and any number of times (duplicates are dropped by the endpoint).
+// Steps the logical nodes a service owns through granted epochs. A grant covers a window of one
+// or more epochs [a, b) (lookahead windows, docs/cluster.md); a node runs it only when it has run
+// a-1 and holds exactly the messages the grant announced for it (those sent to it during the
+// previous window), and reports once for the whole window. Grants and messages may arrive in any
+// order and any number of times (duplicates are dropped by the endpoint).
 // A node can also be restored mid-run (failover): from a checkpoint of epoch c, which already
-// holds the messages applied at c, it re-runs c, c+1, ... from the grants and messages of the log.
+// holds the messages applied at c, it re-runs c, c+1, ... from the grants and messages of the log
+// (c may lie inside a window: the node runs that window's rest).
 import type { vpmu } from '@vpmu/proto';
 import type { MessageBus } from '../bus/message-bus.port';
 import { NodeEndpoint } from './node-endpoint';
@@ -31,8 +34,26 @@ export interface RestorePoint {
   inboundApplied: boolean;
 }
 
-/** Runs one node's epoch; returns the number of simulation events it emitted. */
-export type EpochStep<S> = (p: Participant<S>, grant: vpmu.v1.IEpochGrant, inbound: Envelope[]) => number;
+/** What a node's run of one grant gives the conductor back in its report. */
+export interface StepOutcome {
+  /** Simulation events the node emitted in the window. */
+  events: number;
+  /** The earliest virtual time the node may next send to another simulation node; default Infinity. */
+  nextSendNs?: number;
+}
+
+/**
+ * Runs one node through the epochs [fromEpoch, grantEndEpoch(grant)) of a grant: fromEpoch is
+ * the grant's first epoch, or later for a node restored inside the window. `inbound` are the
+ * messages sent to it during the previous window (none when it resumes from a checkpoint).
+ */
+export type EpochStep<S> = (p: Participant<S>, grant: vpmu.v1.IEpochGrant, inbound: Envelope[], fromEpoch: number) => StepOutcome;
+
+/** The exclusive end epoch of a grant's window (a grant without end_epoch covers one epoch). */
+export function grantEndEpoch(grant: vpmu.v1.IEpochGrant): number {
+  const epoch = grant.epoch ?? 0;
+  return Math.max(epoch + 1, grant.endEpoch ?? 0);
+}
 
 export class EpochParticipants<S> {
   private readonly nodes = new Map<string, Participant<S>>();
@@ -92,23 +113,34 @@ export class EpochParticipants<S> {
     this.advance();
   }
 
+  /** The grant whose window holds `epoch` (normally the one starting there). */
+  private grantCovering(epoch: number): vpmu.v1.IEpochGrant | undefined {
+    const exact = this.grants.get(epoch);
+    if (exact) return exact;
+    for (const g of this.grants.values()) if ((g.epoch ?? 0) < epoch && epoch < grantEndEpoch(g)) return g;
+    return undefined;
+  }
+
   private advance(): void {
     for (const p of this.all()) {
       for (;;) {
-        const grant = this.grants.get(p.lastEpoch + 1);
+        const fromEpoch = p.lastEpoch + 1;
+        const grant = this.grantCovering(fromEpoch);
         if (!grant) break;
-        const epoch = grant.epoch ?? 0;
+        const first = grant.epoch ?? 0;
         const expected = grant.expected?.find((x) => x.node === p.node)?.count ?? 0;
-        const inbound = p.resumedAt === epoch ? [] : p.endpoint.take(epoch - 1, expected);
+        // A node restored inside a window resumes from a checkpoint that holds the window's arrivals.
+        const inbound = p.resumedAt === fromEpoch ? [] : p.endpoint.take(first, expected);
         if (inbound === null) break;
-        const eventCount = this.step(p, grant, inbound);
-        p.lastEpoch = epoch;
+        const endEpoch = grantEndEpoch(grant);
+        const outcome = this.step(p, grant, inbound, fromEpoch);
+        p.lastEpoch = endEpoch - 1;
         p.resumedAt = null;
-        p.endpoint.report(epoch, eventCount);
+        p.endpoint.report(first, endEpoch, outcome.events, outcome.nextSendNs);
       }
     }
     let oldest = Infinity;
     for (const p of this.nodes.values()) oldest = Math.min(oldest, p.lastEpoch);
-    for (const e of [...this.grants.keys()]) if (e <= oldest) this.grants.delete(e);
+    for (const [e, g] of [...this.grants.entries()]) if (grantEndEpoch(g) - 1 <= oldest) this.grants.delete(e);
   }
 }

@@ -73,29 +73,44 @@ export class NodeEndpoint {
     return true;
   }
 
-  /** The messages sent to this node in `sentEpoch`, canonically sorted, once all `expected` are in. */
-  take(sentEpoch: number, expected: number): Envelope[] | null {
-    const list = this.inbox.get(sentEpoch) ?? [];
-    if (list.length < expected) return null;
-    if (list.length > expected) {
-      throw new Error(`${this.nodeId}: ${list.length} messages from epoch ${sentEpoch}, the grant announced ${expected}`);
+  /**
+   * The messages sent to this node before `beforeEpoch` and not yet taken (those of the previous
+   * grant's window), canonically sorted, once all `expected` are in; null while some are missing.
+   */
+  take(beforeEpoch: number, expected: number): Envelope[] | null {
+    const epochs = [...this.inbox.keys()].filter((e) => e < beforeEpoch);
+    let count = 0;
+    for (const e of epochs) count += this.inbox.get(e)!.length;
+    if (count < expected) return null;
+    if (count > expected) {
+      throw new Error(`${this.nodeId}: ${count} messages sent before epoch ${beforeEpoch}, the grant announced ${expected}`);
     }
-    this.inbox.delete(sentEpoch);
-    // Later deliveries of this epoch are old (dropped before the seen check); keep the set small.
-    this.floorEpoch = Math.max(this.floorEpoch, sentEpoch + 1);
-    for (const k of [...this.seen]) if (k.startsWith(`${sentEpoch}\u0000`)) this.seen.delete(k);
+    const list: Envelope[] = [];
+    for (const e of epochs) {
+      list.push(...this.inbox.get(e)!);
+      this.inbox.delete(e);
+    }
+    // Later deliveries of these epochs are old (dropped before the seen check); keep the set small.
+    if (beforeEpoch > this.floorEpoch) {
+      this.floorEpoch = beforeEpoch;
+      for (const k of [...this.seen]) if (Number(k.slice(0, k.indexOf('\u0000'))) < beforeEpoch) this.seen.delete(k);
+    }
     return list.sort((a, b) =>
       compareMessageKeys({ sentEpoch: a.epoch, sourceNode: a.sourceNode, seq: a.seq }, { sentEpoch: b.epoch, sourceNode: b.sourceNode, seq: b.seq }),
     );
   }
 
-  /** Closes the epoch: sends the EpochReport to the conductor and resets the per-epoch counts. */
-  report(epoch: number, eventCount: number): void {
+  /**
+   * Closes a grant (epochs [epoch, endEpoch)): sends the EpochReport to the conductor and resets
+   * the counts. `nextSendNs`: the earliest virtual time this node may next send to another
+   * simulation node (Infinity: nothing in flight could).
+   */
+  report(epoch: number, endEpoch: number, eventCount: number, nextSendNs: number = Infinity): void {
     const digest = this.hash.digest();
     const sentTo = [...this.sentTo.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([node, count]) => ({ node, count }));
     this.sentTo = new Map();
     this.hash = createHash('sha256');
-    const report = pb.EpochReport.create({ epoch, node: this.nodeId, sentTo, eventCount, digest });
+    const report = pb.EpochReport.create({ epoch, endEpoch, node: this.nodeId, sentTo, eventCount, digest, ...(Number.isFinite(nextSendNs) && { nextSendNs }) });
     // Reports are not barrier traffic: they are not counted in any grant.
     this.publish(TOPICS.reports, CONDUCTOR_NODE, epoch, { report });
   }

@@ -103,7 +103,7 @@ describe('readRunFromKafka', () => {
     log.append(TOPICS.reports, 0, { runId: RUN, sourceNode: 'host/a', report: { epoch: 1, node: 'host/a', eventCount: 1 } });
     log.append(TOPICS.control, 0, end(RUN));
     const run = await read(log);
-    expect(run.reports).toEqual([{ epoch: 1, node: 'host/a', eventCount: 1 }]);
+    expect(run.reports).toEqual([{ epoch: 1, endEpoch: 2, node: 'host/a', eventCount: 1 }]);
     expect(run.epochs.map((e) => ({ epoch: e.epoch, frames: e.frames.map((f) => `${f.node}:${f.batch[0].toString(16)}`) }))).toEqual([
       { epoch: 0, frames: ['host/a:a0'] },
       { epoch: 1, frames: ['host/a:a1', 'host/b:b1'] },

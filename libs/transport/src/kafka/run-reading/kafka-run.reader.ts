@@ -55,9 +55,13 @@ export interface KafkaGuestOutput {
   guestNs: number;
 }
 
-/** A node's EpochReport: how many events it produced in the epoch (its batch holds exactly these). */
+/**
+ * A node's EpochReport: how many events it produced in the grant's epochs [epoch, endEpoch) (a
+ * lookahead window; endEpoch = epoch + 1 for a one-epoch grant); its batches hold exactly these.
+ */
 export interface KafkaEpochReport {
   epoch: number;
+  endEpoch: number;
   node: string;
   eventCount: number;
 }
@@ -70,7 +74,7 @@ export interface KafkaRun {
   epochs: KafkaRunEpoch[];
   /** In canonical order (epoch, source, seq). */
   guestOutputs: KafkaGuestOutput[];
-  /** The nodes' epoch reports of this run (one per epoch and node), for completeness checks. */
+  /** The nodes' epoch reports of this run (one per grant and node), for completeness checks. */
   reports: KafkaEpochReport[];
   /** "topic/partition@low" of partitions whose oldest messages were deleted (retention). */
   truncated: string[];
@@ -218,7 +222,7 @@ export async function readRunFromKafka(o: KafkaRunReadOptions): Promise<KafkaRun
       const r = env.report;
       if (r && env.runId === o.runId) {
         const key = `${r.epoch}\u0000${r.node}`;
-        if (!reports.has(key)) reports.set(key, { epoch: r.epoch ?? 0, node: r.node ?? '', eventCount: r.eventCount ?? 0 });
+        if (!reports.has(key)) reports.set(key, { epoch: r.epoch ?? 0, endEpoch: Math.max((r.epoch ?? 0) + 1, r.endEpoch ?? 0), node: r.node ?? '', eventCount: r.eventCount ?? 0 });
       }
     } else if (env.runId === o.runId && (env.events || env.guestOutput)) {
       const key = `${env.epoch}\u0000${env.sourceNode}\u0000${env.seq}`;
