@@ -16,6 +16,7 @@ import { REPLAY_SPEC, replayCommand } from './commands/replay.command';
 import { INSPECT_SPEC, inspectCommand } from './commands/inspect.command';
 import { EXPORT_SPEC, exportCommand } from './commands/export.command';
 import { OVERHEAD_SPEC, overheadCommand } from './commands/overhead.command';
+import { DIFF_SPEC, diffCommand } from './commands/diff.command';
 
 type Command = (argv: string[], io: CommandIo) => Promise<number>;
 
@@ -50,6 +51,11 @@ export const COMMANDS: Record<string, CommandEntry & { run: Command }> = {
     ],
   },
   overhead: { run: overheadCommand, specs: [OVERHEAD_SPEC], forms: [['overhead FILE [--json]', 'guest perf overhead: emulated / passthrough / passthrough+filter']] },
+  diff: {
+    run: diffCommand,
+    specs: [DIFF_SPEC],
+    forms: [['diff A B [--json]', 'two runs side by side: counters, exits, PMIs, overhead, findings added/gone, first diverging event']],
+  },
   cluster: {
     run: clusterCommand,
     specs: [CLUSTER_UP_SPEC, CLUSTER_DOWN_SPEC],
