@@ -17,6 +17,7 @@ import { INSPECT_SPEC, inspectCommand } from './commands/inspect.command';
 import { EXPORT_SPEC, exportCommand } from './commands/export.command';
 import { OVERHEAD_SPEC, overheadCommand } from './commands/overhead.command';
 import { DIFF_SPEC, diffCommand } from './commands/diff.command';
+import { SWEEP_SPEC, sweepCommand } from './commands/sweep.command';
 
 type Command = (argv: string[], io: CommandIo) => Promise<number>;
 
@@ -51,6 +52,11 @@ export const COMMANDS: Record<string, CommandEntry & { run: Command }> = {
     ],
   },
   overhead: { run: overheadCommand, specs: [OVERHEAD_SPEC], forms: [['overhead FILE [--json]', 'guest perf overhead: emulated / passthrough / passthrough+filter']] },
+  sweep: {
+    run: sweepCommand,
+    specs: [SWEEP_SPEC],
+    forms: [['sweep FILE --vary PATH=V1,V2 [--vary ...] [--seeds N] [--out DIR] [--jobs N] [--json]', 'the cross product of varied values x seeds, in parallel, cached; sweep.json/csv/html']],
+  },
   diff: {
     run: diffCommand,
     specs: [DIFF_SPEC],
