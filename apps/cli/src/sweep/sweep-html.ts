@@ -23,6 +23,12 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
+function niceStep(raw: number): number {
+  const p = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
 function fmt(x: number): string {
   const a = Math.abs(x);
   if (a !== 0 && (a >= 1e6 || a < 0.01)) return x.toPrecision(3);
@@ -63,20 +69,20 @@ function renderPlot(doc: SweepDoc, figure: (typeof SWEEP_FIGURES)[number], axisI
   const lines = plotLines(doc, axisIndex, figure.of);
   const ys = lines.flatMap((l) => l.points.flatMap((p) => (p ? [p.min, p.max] : [])));
   if (ys.length === 0) return '';
-  let lo = Math.min(0, ...ys);
-  let hi = Math.max(...ys);
-  if (hi === lo) hi = lo + 1;
-  const pad = (hi - lo) * 0.05;
-  hi += pad;
-  if (lo < 0) lo -= pad;
+  // Round tick steps (1, 2, 2.5 or 5 times a power of ten) and a range that starts at 0 when all is positive.
+  const rawLo = Math.min(0, ...ys);
+  const rawHi = Math.max(...ys);
+  const step = niceStep((rawHi - rawLo || Math.abs(rawHi) || 1) / 4);
+  const lo = Math.floor(rawLo / step) * step;
+  const hi = Math.max(lo + step, Math.ceil(rawHi / step) * step);
   const iw = W - M.left - M.right;
   const ih = H - M.top - M.bottom;
   const n = axis.values.length;
-  const xAt = (i: number): number => M.left + (n === 1 ? iw / 2 : (i * iw) / (n - 1));
+  const inset = 36; // room for the first and last x labels
+  const xAt = (i: number): number => M.left + inset + (n === 1 ? (iw - 2 * inset) / 2 : (i * (iw - 2 * inset)) / (n - 1));
   const yAt = (v: number): number => M.top + ih - ((v - lo) / (hi - lo)) * ih;
   const parts: string[] = [];
-  for (let t = 0; t <= 4; t++) {
-    const v = lo + ((hi - lo) * t) / 4;
+  for (let v = lo; v <= hi + step / 2; v += step) {
     const y = yAt(v);
     parts.push(`<line class="grid" x1="${M.left}" x2="${W - M.right}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}"/><text class="tick" x="${M.left - 6}" y="${(y + 4).toFixed(1)}" text-anchor="end">${fmt(v)}</text>`);
   }
