@@ -15,6 +15,8 @@ export interface SweepDoc {
 }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
+/** Past the palette, lines repeat its colours with another dash pattern. */
+const DASHES = ['', '7 4', '2 3', '10 3 2 3'];
 const W = 460;
 const H = 260;
 const M = { left: 64, right: 16, top: 14, bottom: 40 };
@@ -92,12 +94,13 @@ function renderPlot(doc: SweepDoc, figure: (typeof SWEEP_FIGURES)[number], axisI
   parts.push(`<text class="axis-label" x="${M.left + iw / 2}" y="${H - 6}" text-anchor="middle">${esc(axis.path)}</text>`);
   lines.forEach((l, li) => {
     const color = COLORS[li % COLORS.length];
+    const dash = DASHES[Math.floor(li / COLORS.length) % DASHES.length];
     const pts = l.points.map((p, i) => (p ? [xAt(i), yAt(p.mean)] : null));
     const d = pts
       .map((p, i) => (p ? `${i === 0 || !pts[i - 1] ? 'M' : 'L'}${p[0].toFixed(1)},${p[1].toFixed(1)}` : ''))
       .filter(Boolean)
       .join(' ');
-    parts.push(`<g class="series" data-label="${esc(l.label)}"><path class="line" d="${d}" stroke="${color}"/>`);
+    parts.push(`<g class="series" data-label="${esc(l.label)}"><path class="line" d="${d}" stroke="${color}"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
     l.points.forEach((p, i) => {
       if (!p) return;
       const x = xAt(i).toFixed(1);
@@ -108,7 +111,12 @@ function renderPlot(doc: SweepDoc, figure: (typeof SWEEP_FIGURES)[number], axisI
     });
     parts.push('</g>');
   });
-  const legend = lines.map((l, li) => `<li><span class="swatch" style="background:${COLORS[li % COLORS.length]}"></span>${esc(l.label)}</li>`).join('');
+  const legend = lines
+    .map((l, li) => {
+      const dash = DASHES[Math.floor(li / COLORS.length) % DASHES.length];
+      return `<li><svg class="swatch" width="22" height="10"><line x1="0" x2="22" y1="5" y2="5" stroke="${COLORS[li % COLORS.length]}" stroke-width="3"${dash ? ` stroke-dasharray="${dash}"` : ''}/></svg>${esc(l.label)}</li>`;
+    })
+    .join('');
   return `<figure class="plot" data-figure="${figure.name}" data-axis="${esc(axis.path)}">
 <figcaption>${esc(figure.label)} against <code>${esc(axis.path)}</code></figcaption>
 <svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(figure.label)} against ${esc(axis.path)}">${parts.join('')}</svg>
@@ -134,7 +142,7 @@ figcaption{font-weight:600;margin-bottom:4px}
 svg .grid{stroke:#e4e4e4}svg .tick{font-size:11px;fill:#555}svg .axis-label{font-size:12px;fill:#333}
 svg .line{fill:none;stroke-width:2}svg .spread{stroke-width:1.5;opacity:.6}
 ul.legend{list-style:none;padding:0;margin:4px 0 0;font-size:12px;columns:2}
-.swatch{display:inline-block;width:10px;height:10px;margin-right:6px;border-radius:2px}
+.swatch{display:inline-block;vertical-align:middle;margin-right:6px}
 </style></head>
 <body>
 <h1>Sweep of ${esc(doc.scenario)}</h1>

@@ -6,8 +6,9 @@
 // PATH walks the document: map keys by name, list items by index (`vms[0]`, `vms.0`) or by their
 // `id` (`vms.guest`), as the reader's error paths and scenario ids name them. A final `length` on
 // a list resizes it, cycling its items (`guestPerf.s.events.length=6,16`: 6 or 16 events, the
-// multiplexing axis). A value `*` on a `vpmu.mode` path stands for every mode of VPMU_MODES the
-// scenario accepts there.
+// multiplexing axis). A value `*` on a `vpmu.mode` path stands for every vPMU design of VPMU_MODES
+// (all but `none`, which gives the guest no PMU at all) that the scenario accepts there, so a sweep
+// picks up a design added to the models without being edited.
 import { isMap, isScalar, isSeq, parseDocument, parse as parseYamlValue, type Document, type Node } from 'yaml';
 import { closest, parseScenario, VPMU_MODES } from '@vpmu/scenario';
 import { CliError } from '../cli-error';
@@ -150,8 +151,8 @@ export function resolveAxes(baseText: string, axes: readonly VaryAxis[]): VaryAx
     for (const v of axis.values) {
       if (v === '*') {
         if (!/(^|\.)vpmu\.mode$/.test(axis.path)) throw new CliError(`vpmu sweep: --vary ${axis.path}=*: "*" (every mode) applies to a vpmu.mode path only; list the values.`);
-        for (const mode of VPMU_MODES) if (scenarioProblem(expandScenario(baseText, [[axis.path, mode]])) === null && !values.includes(mode)) values.push(mode);
-        if (values.length === 0) throw new CliError(`vpmu sweep: --vary ${axis.path}=*: the scenario accepts none of the modes ${VPMU_MODES.join('|')} there.`);
+        for (const mode of VPMU_MODES) if (mode !== 'none' && scenarioProblem(expandScenario(baseText, [[axis.path, mode]])) === null && !values.includes(mode)) values.push(mode);
+        if (values.length === 0) throw new CliError(`vpmu sweep: --vary ${axis.path}=*: the scenario accepts none of the vPMU designs ${VPMU_MODES.filter((m) => m !== 'none').join('|')} there.`);
         continue;
       }
       const problem = scenarioProblem(expandScenario(baseText, [[axis.path, v]]));
