@@ -55,7 +55,7 @@ export const COMMANDS: Record<string, CommandEntry & { run: Command }> = {
   sweep: {
     run: sweepCommand,
     specs: [SWEEP_SPEC],
-    forms: [['sweep FILE --vary PATH=V1,V2 [--vary ...] [--seeds N] [--out DIR] [--jobs N] [--json]', 'the cross product of varied values x seeds, in parallel, cached; sweep.json/csv/html']],
+    forms: [['sweep FILE --vary PATH=V1,V2 [--vary ...] [--seeds N] [--out DIR] [--jobs N | --kafka B] [--json]', 'the cross product of varied values x seeds, in parallel, cached; sweep.json/csv/html']],
   },
   diff: {
     run: diffCommand,

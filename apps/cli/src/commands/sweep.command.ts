@@ -15,19 +15,22 @@ import { planSweep, SweepCache } from '../sweep/sweep-plan';
 import { runPool, type PoolProgress } from '../sweep/sweep-pool';
 import { sweepCsv, sweepRows, type SweepRow } from '../sweep/sweep-rows';
 import { readSweepInput } from '../sweep/sweep-file';
+import { runOnClusterSequentially } from '../sweep/sweep-cluster';
+import { brokersFrom } from './cluster.command';
 import { parseVaryFlag, resolveAxes, type VaryAxis } from '../sweep/vary-path';
 import type { CommandIo } from './command-io';
 
 export const SWEEP_SPEC: CommandSpec = {
   name: 'sweep',
   positionals: [{ name: 'FILE', required: true, help: 'a scenario (axes from --vary) or a sweep file (scenarios/sweeps/*.yaml)' }],
-  flags: { vary: 'list', seeds: 'int', out: 'string', jobs: 'int', cache: 'string', json: 'bool', quiet: 'bool', debug: 'bool' },
+  flags: { vary: 'list', seeds: 'int', out: 'string', jobs: 'int', cache: 'string', kafka: 'string', json: 'bool', quiet: 'bool', debug: 'bool' },
   help: {
     vary: { value: 'PATH', text: 'PATH=V1,V2,...: an axis (e.g. vms.guest.vpmu.mode=emulated,passthrough; * = every vPMU mode); repeat for more' },
     seeds: { value: 'N', text: "run each point with N seeds: the scenario's seed and the N-1 after it (default 1)" },
     out: { value: 'DIR', text: 'where sweep.json, sweep.csv and sweep.html go (default out/sweeps/<scenario name>)' },
     jobs: { value: 'N', text: 'worker processes running points in parallel (default: the CPUs available)' },
     cache: { value: 'DIR', text: 'the run cache, keyed by (expanded scenario, seed, tool version) (default DIR/cache of --out)' },
+    kafka: { value: 'BROKERS', text: 'run the uncached points on a cluster through these brokers, one after another (see vpmu cluster up)' },
     json: { text: 'print the sweep (counts, timing, files) as JSON on stdout (no progress line)' },
   },
 };
@@ -45,6 +48,7 @@ export async function sweepCommand(argv: string[], io: CommandIo): Promise<numbe
   if (seedCount < 1) throw new CliError('vpmu sweep: --seeds must be at least 1.');
   const jobs = (args.flags.jobs as number | undefined) ?? os.availableParallelism();
   if (jobs < 1) throw new CliError('vpmu sweep: --jobs must be at least 1.');
+  const kafka = args.flags.kafka === undefined ? null : brokersFrom(args.flags.kafka as string, 'sweep');
   const resolved = resolveAxes(input.loaded.text, axes);
   const plan = planSweep(input.loaded.text, resolved, seedCount, TOOL_VERSION);
   const outDir = prepareOutDir((args.flags.out as string | undefined) ?? path.join('out', 'sweeps', plan.scenarioName));
@@ -55,7 +59,8 @@ export async function sweepCommand(argv: string[], io: CommandIo): Promise<numbe
 
   const progress = new SweepProgress(io.stderr, plan.runs.length, cached, !args.flags.quiet && !json);
   const startedMs = Date.now(); // wall-clock ok: progress and throughput only
-  await runPool(todo, cache, jobs, (p) => progress.update(p));
+  if (kafka) await runOnClusterSequentially(todo, cache, kafka, (p) => progress.update(p));
+  else await runPool(todo, cache, jobs, (p) => progress.update(p));
   const wallMs = Date.now() - startedMs; // wall-clock ok: throughput only
   progress.finish();
 
@@ -83,7 +88,8 @@ export async function sweepCommand(argv: string[], io: CommandIo): Promise<numbe
     runs: plan.runs.length,
     simulated,
     cached,
-    jobs,
+    jobs: kafka ? null : jobs,
+    kafka,
     wallMs: roundTo(wallMs),
     simulatedRunsPerMinute: perMinute(simulated),
     cache: cache.dir,
@@ -97,7 +103,7 @@ export async function sweepCommand(argv: string[], io: CommandIo): Promise<numbe
   io.out(
     `sweep ${plan.scenarioName}: ${stats.points} points x ${stats.seeds} seed(s) = ${rows.length} rows; ${plan.runs.length} runs (points and no-perf baselines): ${simulated} simulated, ${cached} from the cache`,
   );
-  io.out(`took ${(wallMs / 1000).toFixed(2)}s wall with ${jobs} job(s)${simulated > 0 ? ` (${stats.simulatedRunsPerMinute} runs/min)` : ''}; cache ${relativeForDisplay(cache.dir)}`);
+  io.out(`took ${(wallMs / 1000).toFixed(2)}s wall ${kafka ? `on Kafka ${kafka.join(',')}` : `with ${jobs} job(s)`}${simulated > 0 ? ` (${stats.simulatedRunsPerMinute} runs/min)` : ''}; cache ${relativeForDisplay(cache.dir)}`);
   io.out('wrote:');
   for (const f of files) io.out(`  ${relativeForDisplay(f)}`);
   return 0;
