@@ -21,6 +21,12 @@ export type WorkerReply = { key: string; ok: true } | { key: string; ok: false; 
 /** The sweep that forked this worker; a different parent means it was killed (we were re-parented). */
 const parentPid = process.ppid;
 
+function abandonIfOrphaned(tmpDir: string): void {
+  if (process.ppid === parentPid) return;
+  fs.rmSync(tmpDir, { recursive: true, force: true });
+  process.exit(0);
+}
+
 async function runJob(job: WorkerJob): Promise<void> {
   const tmpDir = `${job.entryDir}.tmp-${process.pid}`;
   const scenario = { ...loadScenarioText(job.scenarioText), seed: job.seed };
@@ -33,13 +39,12 @@ async function runJob(job: WorkerJob): Promise<void> {
     toolVersion: TOOL_VERSION,
     outDir: tmpDir,
     viewers: false,
+    // Checked every epoch: a worker whose sweep was killed stops at once instead of finishing a run nobody reads.
+    onProgress: () => abandonIfOrphaned(tmpDir),
   });
   // A run finished after its sweep was killed is not published: the resumed sweep runs it again,
   // so what an interrupted sweep leaves behind is exactly what it had finished.
-  if (process.ppid !== parentPid) {
-    fs.rmSync(tmpDir, { recursive: true, force: true });
-    process.exit(0);
-  }
+  abandonIfOrphaned(tmpDir);
   try {
     fs.renameSync(tmpDir, job.entryDir);
   } catch (err) {
