@@ -99,7 +99,7 @@ vms:
     const byMode = page.locator(`figure.plot[data-figure="overheadPct"][data-axis="${MODE}"]`);
     expect(await byMode.locator('g.series').count()).toBe(3); // one per frequency
     expect(await byMode.locator('circle.mean').count()).toBe(6);
-    const box = await byFreq.locator('svg').boundingBox();
+    const box = await byFreq.locator('svg.chart').boundingBox();
     expect(box!.width).toBeGreaterThan(300);
     expect(box!.height).toBeGreaterThan(150);
     await page.locator('#fig-overheadPct').screenshot({ path: join(OUT_DIR, 'overhead.png') });

@@ -119,7 +119,7 @@ function renderPlot(doc: SweepDoc, figure: (typeof SWEEP_FIGURES)[number], axisI
     .join('');
   return `<figure class="plot" data-figure="${figure.name}" data-axis="${esc(axis.path)}">
 <figcaption>${esc(figure.label)} against <code>${esc(axis.path)}</code></figcaption>
-<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(figure.label)} against ${esc(axis.path)}">${parts.join('')}</svg>
+<svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(figure.label)} against ${esc(axis.path)}">${parts.join('')}</svg>
 <ul class="legend">${legend}</ul>
 </figure>`;
 }
