@@ -19,7 +19,7 @@ function decimalsAtMost3(json: string): boolean {
   return !/[0-9]\.[0-9]{4,}/.test(json.replace(/"[^"]*"/g, '""'));
 }
 
-const COMMANDS = ['run', 'validate', 'replay', 'inspect', 'export', 'overhead', 'cluster', 'swarm'];
+const COMMANDS = ['run', 'validate', 'replay', 'inspect', 'export', 'overhead', 'sweep', 'diff', 'swarm', 'cluster'];
 
 describe('help', () => {
   it.each(COMMANDS)('vpmu %s --help, -h and "vpmu help" of it print the same page: forms, every flag with its meaning, the docs page', (cmd) => {

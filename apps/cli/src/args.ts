@@ -6,7 +6,8 @@
 import { closest } from '@vpmu/scenario';
 import { CliError } from './cli-error';
 
-export type FlagKind = 'string' | 'int' | 'number' | 'bool';
+/** `list`: a string flag that may be given more than once (`--vary A=1 --vary B=2`), kept in order. */
+export type FlagKind = 'string' | 'int' | 'number' | 'bool' | 'list';
 
 /** What `vpmu CMD --help` says about a flag: its value's name (value flags) and one line. */
 export interface FlagHelp {
@@ -24,7 +25,7 @@ export interface CommandSpec {
 
 export interface ParsedArgs {
   positionals: string[];
-  flags: Record<string, string | number | boolean>;
+  flags: Record<string, string | number | boolean | string[]>;
 }
 
 /** Help lines every command shares. */
@@ -40,7 +41,7 @@ export function wantsHelp(argv: readonly string[]): boolean {
 
 export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
   const positionals: string[] = [];
-  const flags: Record<string, string | number | boolean> = {};
+  const flags: Record<string, string | number | boolean | string[]> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (!a.startsWith('--')) {
@@ -72,6 +73,8 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
       const n = Number(value);
       if (!Number.isFinite(n) || n <= 0) throw new CliError(`vpmu ${spec.name}: --${name} must be a positive number, got "${value}".`);
       flags[name] = n;
+    } else if (kind === 'list') {
+      flags[name] = [...((flags[name] as string[] | undefined) ?? []), value];
     } else {
       flags[name] = value;
     }
@@ -93,7 +96,7 @@ export function usageOf(spec: CommandSpec): string {
 }
 
 function valueName(spec: CommandSpec, flag: string, kind: FlagKind): string {
-  return spec.help?.[flag]?.value ?? (kind === 'string' ? 'VALUE' : kind === 'int' ? 'N' : 'X');
+  return spec.help?.[flag]?.value ?? (kind === 'string' || kind === 'list' ? 'VALUE' : kind === 'int' ? 'N' : 'X');
 }
 
 /** The help of a flag: the spec's line, else the common one, else null (a spec test keeps none missing). */

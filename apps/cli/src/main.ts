@@ -17,6 +17,8 @@ import { INSPECT_SPEC, inspectCommand } from './commands/inspect.command';
 import { EXPORT_SPEC, exportCommand } from './commands/export.command';
 import { OVERHEAD_SPEC, overheadCommand } from './commands/overhead.command';
 import { SWARM_SPEC, swarmCommand } from './commands/swarm.command';
+import { DIFF_SPEC, diffCommand } from './commands/diff.command';
+import { SWEEP_SPEC, sweepCommand } from './commands/sweep.command';
 
 type Command = (argv: string[], io: CommandIo) => Promise<number>;
 
@@ -55,6 +57,16 @@ export const COMMANDS: Record<string, CommandEntry & { run: Command }> = {
     run: swarmCommand,
     specs: [SWARM_SPEC],
     forms: [['swarm --seed N [--count K] [--kafka B] [--out DIR] [--json]', 'generated worlds checked against invariants; a violation is shrunk (exit 3)']],
+  },
+  sweep: {
+    run: sweepCommand,
+    specs: [SWEEP_SPEC],
+    forms: [['sweep FILE --vary PATH=V1,V2 [--vary ...] [--seeds N] [--out DIR] [--jobs N | --kafka B] [--json]', 'the cross product of varied values x seeds, in parallel, cached; sweep.json/csv/html']],
+  },
+  diff: {
+    run: diffCommand,
+    specs: [DIFF_SPEC],
+    forms: [['diff A B [--json]', 'two runs side by side: counters, exits, PMIs, overhead, findings added/gone, first diverging event']],
   },
   cluster: {
     run: clusterCommand,

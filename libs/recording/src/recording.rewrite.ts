@@ -2,6 +2,7 @@
 // the result is a valid recording that differs only in content. Tests use it to plant a
 // change that replay --verify must find; tools can use it to cut a recording to its intact
 // prefix.
+import type { RecordingHeaderInit } from './recording.format';
 import { readRecording, RecordedEpoch } from './recording.reader';
 import { EpochFrameInput, RecordingWriter, RecordingWriteResult } from './recording.writer';
 
@@ -12,11 +13,13 @@ export interface RewriteOptions {
   untilEpoch?: number;
   /** Read the intact prefix of a damaged source instead of failing. */
   salvage?: boolean;
+  /** Header fields to replace (e.g. the tool version: a recording as another build would have made it). */
+  header?: Partial<RecordingHeaderInit>;
 }
 
 export function rewriteRecording(srcPath: string, dstPath: string, options: RewriteOptions = {}): RecordingWriteResult {
   const src = readRecording(srcPath, { salvage: options.salvage });
-  const writer = new RecordingWriter().open(dstPath, src.header);
+  const writer = new RecordingWriter().open(dstPath, { ...src.header, ...options.header });
   try {
     let c = 0;
     for (const e of src.epochs) {
