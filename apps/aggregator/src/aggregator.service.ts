@@ -6,15 +6,21 @@
 // with every event batch of the run's log (the same bytes in the same order give the same hash
 // chain). A run that ends without completing keeps its recording as PATH.partial, valid up to
 // the last epoch written (the recording reader's "writer died" case).
+// Every message to the aggregator is checked on receipt against its sender's report, relayed
+// in the grant (batch-check.ts in @vpmu/transport): one that does not match is dead-lettered and
+// never recorded, and the genuine one is still accepted under the same (epoch, source, seq).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
-import { decodeEventBatch, type vpmu } from '@vpmu/proto';
+import { decodeEventBatch, pb, type vpmu } from '@vpmu/proto';
 import { PARTIAL_SUFFIX, RecordingWriter, type RecordingWriteResult } from '@vpmu/recording';
 import { SummaryBuilder, type RunSummary } from '@vpmu/summary';
 import {
   AGGREGATOR_NODE,
+  checkAgainstReport,
+  checkKey,
   EpochParticipants,
+  TOPICS,
   MESSAGE_BUS,
   runContextFromStart,
   type Adoption,
@@ -61,6 +67,13 @@ interface AggregatorRun {
   eventCount: number;
   /** The last epoch recorded (written, or empty), -1 before the first. */
   lastRecordedEpoch: number;
+  /** The highest grant seen: messages sent before it can be checked, later ones wait in `held`. */
+  grantedUpTo: number;
+  /** Sent epoch -> "source\0seq" -> what the sender reported (from the grant of the next epoch). */
+  checks: Map<number, Map<string, vpmu.v1.ISentCheck>>;
+  held: Map<number, vpmu.v1.Envelope[]>;
+  /** Batches decoded by the check, so the epoch step does not decode them again. */
+  decoded: WeakMap<vpmu.v1.Envelope, SimEvent[]>;
 }
 
 @Injectable()
@@ -71,6 +84,8 @@ export class AggregatorService implements AdoptionPort {
   private readonly finished: ((r: RunArtifacts) => void)[] = [];
   private readonly failed: ((e: Error) => void)[] = [];
   deadLetters = 0;
+  /** Told why a delivered message was dead-lettered instead of recorded (the service's log). */
+  onRejected: ((reason: string) => void) | null = null;
 
   constructor(
     @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
@@ -143,6 +158,10 @@ export class AggregatorService implements AdoptionPort {
       participants: new EpochParticipants<null>(ctx.runId, this.bus, (p, grant, inbound) => this.onEpoch(run, p, grant, inbound)),
       eventCount: 0,
       lastRecordedEpoch: -1,
+      grantedUpTo: -1,
+      checks: new Map(),
+      held: new Map(),
+      decoded: new WeakMap(),
     };
     run.participants.add(AGGREGATOR_NODE, null);
     this.sinks = sinks;
@@ -171,7 +190,44 @@ export class AggregatorService implements AdoptionPort {
   }
 
   onGrant(grant: vpmu.v1.IEpochGrant): void {
-    this.run?.participants.onGrant(grant);
+    if (this.run) this.grantTo(this.run, grant);
+  }
+
+  private grantTo(run: AggregatorRun, grant: vpmu.v1.IEpochGrant): void {
+    const epoch = grant.epoch ?? 0;
+    if ((grant.checks ?? []).length > 0 && !run.checks.has(epoch - 1)) run.checks.set(epoch - 1, new Map((grant.checks ?? []).map((c) => [checkKey(c.source ?? '', c.seq ?? 0), c])));
+    run.grantedUpTo = Math.max(run.grantedUpTo, epoch);
+    for (const sent of [...run.held.keys()].sort((a, b) => a - b)) {
+      if (sent >= run.grantedUpTo) break;
+      const held = run.held.get(sent)!;
+      run.held.delete(sent);
+      for (const env of held) this.receive(run, env);
+    }
+    run.participants.onGrant(grant);
+  }
+
+  /** A message to the aggregator: checked against its sender's report once that is known, then delivered. */
+  private receive(run: AggregatorRun, env: vpmu.v1.Envelope): void {
+    if (env.destination !== AGGREGATOR_NODE || env.epoch < run.lastRecordedEpoch) {
+      run.participants.onMessage(env); // not the aggregator's, or old: the endpoint drops it
+      return;
+    }
+    if (env.epoch >= run.grantedUpTo) {
+      let list = run.held.get(env.epoch);
+      if (!list) run.held.set(env.epoch, (list = []));
+      list.push(env);
+      return;
+    }
+    const checks = run.checks.get(env.epoch);
+    // No checks in the grant (a conductor that sends none): delivered as before.
+    const outcome = checks ? checkAgainstReport(env, checks.get(checkKey(env.sourceNode, env.seq))) : { ok: true as const, events: null };
+    if (!outcome.ok) {
+      this.bus.publish({ topic: TOPICS.deadletter, key: env.sourceNode, value: Buffer.from(pb.Envelope.encode(env).finish()), headers: { 'vpmu-reason': outcome.reason, 'vpmu-topic': TOPICS.events } });
+      this.onRejected?.(`dead-lettered instead of recorded: ${outcome.reason}`);
+      return;
+    }
+    if (outcome.events) run.decoded.set(env, outcome.events);
+    run.participants.onMessage(env);
   }
 
   ownedNodes(): string[] {
@@ -194,12 +250,12 @@ export class AggregatorService implements AdoptionPort {
     }
     this.onRunStart(a.runStart);
     const run = this.run!;
-    for (const env of a.envelopes) run.participants.onMessage(env);
-    for (const g of a.grants) run.participants.onGrant(g);
+    for (const env of a.envelopes) this.receive(run, env);
+    for (const g of a.grants) this.grantTo(run, g);
   }
 
   onEvents(env: vpmu.v1.Envelope): void {
-    this.run?.participants.onMessage(env);
+    if (this.run) this.receive(this.run, env);
   }
 
   async onRunEnd(m: vpmu.v1.IRunEnd): Promise<void> {
@@ -242,6 +298,7 @@ export class AggregatorService implements AdoptionPort {
   private onEpoch(run: AggregatorRun, _p: Participant<null>, grant: vpmu.v1.IEpochGrant, inbound: vpmu.v1.Envelope[]): number {
     const recordedEpoch = (grant.epoch ?? 0) - 1;
     if (recordedEpoch < 0) return 0;
+    run.checks.delete(recordedEpoch);
     const frames: { node: string; batch: Uint8Array; eventCount: number; events: SimEvent[] }[] = [];
     const checkpoints: { node: string; state: Uint8Array }[] = [];
     for (const env of inbound) {
@@ -255,7 +312,7 @@ export class AggregatorService implements AdoptionPort {
         continue;
       }
       if (!env.events) continue;
-      const events = decodeEventBatch(env.events);
+      const events = run.decoded.get(env) ?? decodeEventBatch(env.events);
       frames.push({ node: env.sourceNode, batch: env.events, eventCount: events.length, events });
     }
     checkpoints.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));

@@ -31,6 +31,7 @@ export function start(): Promise<void> {
     },
     afterStart: (app, bus, _config, log) => {
       service = app.get(AggregatorService);
+      service!.onRejected = log;
       const answer = (result: { summaryJson?: string; files?: string[]; error?: string }): void => {
         const env = pb.Envelope.create({ runId, sourceNode: AGGREGATOR_NODE, seq: seq++, destination: CONDUCTOR_NODE, runResult: { runId, ...result } });
         bus.publish({ topic: TOPICS.reports, key: CONDUCTOR_NODE, value: encodeEnvelope(env) });

@@ -123,15 +123,17 @@ export class ConductorService {
     if (this.reports.size < this.nodes.length) return;
     this.barrierRoundTripMs.push(performance.now() - this.grantStartedMs); // wall-clock ok: bench figure only
     const expected = new Map<string, number>();
+    const checks: vpmu.v1.ISentCheck[] = [];
     for (const node of this.nodes) {
       const r = this.reports.get(node)!;
       this.events += r.eventCount ?? 0;
       for (const s of r.sentTo ?? []) expected.set(s.node ?? '', (expected.get(s.node ?? '') ?? 0) + (s.count ?? 0));
+      checks.push(...(r.sentChecks ?? []));
     }
     this.progressListener?.({ epoch: Math.min(this.current + 1, this.epochs), epochs: this.epochs, events: this.events });
     const next = this.current + 1;
     if (next <= this.epochs + 1) {
-      this.grant(next, expected);
+      this.grant(next, expected, checks);
       return;
     }
     const run = this.run;
@@ -140,7 +142,7 @@ export class ConductorService {
     this.resolve?.({ epochs: this.epochs, events: this.events });
   }
 
-  private grant(epoch: number, expected: Map<string, number>): void {
+  private grant(epoch: number, expected: Map<string, number>, checks: vpmu.v1.ISentCheck[] = []): void {
     const s = this.run!.scenario;
     // Drain epochs (after the last simulated one) get an empty window at the end of the run: no actions.
     const w = runEpochWindow(s, epoch);
@@ -154,6 +156,8 @@ export class ConductorService {
       endNs: w.endNs,
       expected: [...expected.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([node, count]) => ({ node, count })),
       actions,
+      // In node order (the reports'), each node's in send order: the grant's bytes are the same every run.
+      checks,
     };
     this.publish(epoch, { grant });
   }
