@@ -1,4 +1,4 @@
-// `vpmu run FILE [--out DIR] [--seed N] [--otlp URL] [--kafka BROKERS] [--json]`: runs a scenario
+// `vpmu run FILE [--out DIR] [--seed N] [--otlp URL] [--kafka BROKERS] [--json] [--allow-test-faults]`: runs a scenario
 // embedded in this process (or on a cluster with --kafka), shows progress, prints the summary
 // table (or its key figures as JSON) and the paths it wrote.
 import * as fs from 'node:fs';
@@ -12,6 +12,7 @@ import { prepareOutDir, relativeForDisplay } from '../out-dir';
 import { Progress } from '../progress';
 import { deriveRunId, loadScenarioFile } from '../scenario-file';
 import { renderSummaryTable } from '../summary-table';
+import { assertTestFaultsAllowed } from '../test-faults';
 import { traceLine } from '../trace-line';
 import { TOOL_VERSION } from '../version';
 import type { CommandIo } from './command-io';
@@ -20,13 +21,14 @@ import { runClusterCommand } from './run-cluster';
 export const RUN_SPEC: CommandSpec = {
   name: 'run',
   positionals: [{ name: 'FILE', required: true, help: 'the scenario file (YAML), e.g. scenarios/quickstart.yaml' }],
-  flags: { out: 'string', seed: 'int', otlp: 'string', quiet: 'bool', json: 'bool', debug: 'bool', kafka: 'string' },
+  flags: { out: 'string', seed: 'int', otlp: 'string', quiet: 'bool', json: 'bool', debug: 'bool', kafka: 'string', 'allow-test-faults': 'bool' },
   help: {
     out: { value: 'DIR', text: 'where the recording, summary.json and viewers go (default out/<scenario name>)' },
     seed: { value: 'N', text: "replace the scenario's seed (the run id and every random choice follow it)" },
     otlp: { value: 'URL', text: 'export the trace over OTLP/HTTP; a URL without a path gets /v1/traces (default OTEL_EXPORTER_OTLP_ENDPOINT)' },
     json: { text: "print the summary's key figures and the files written as JSON on stdout (no progress line)" },
     kafka: { value: 'BROKERS', text: 'run on a cluster through these Kafka brokers (default KAFKA_BROKERS; see vpmu cluster up)' },
+    'allow-test-faults': { text: 'run a scenario that injects test-only faults (they imitate KVM defects to test the checks; refused without it)' },
   },
 };
 
@@ -37,6 +39,7 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<number>
   const otlpUrl = resolveOtlpTracesUrl(args.flags.otlp as string | undefined);
   const loaded = loadScenarioFile(args.positionals[0], args.flags.seed as number | undefined);
   for (const w of loaded.warnings) io.err(`warning: ${w}`);
+  assertTestFaultsAllowed(loaded.scenario, args.flags['allow-test-faults'] === true);
   const kafka = (args.flags.kafka as string | undefined) ?? process.env.KAFKA_BROKERS;
   if (kafka) return runClusterCommand(loaded, { kafka, out: args.flags.out as string | undefined, quiet: args.flags.quiet as boolean | undefined, otlp: args.flags.otlp as string | undefined, json }, io);
   const scenario = loaded.scenario;
