@@ -8,7 +8,7 @@ import { assertOtlpReachable, deriveTraceId, jaegerTraceUrl, resolveOtlpTracesUr
 import { parseArgs, type CommandSpec } from '../args';
 import { runEmbedded } from '../embedded-runtime';
 import { roundTo, summaryFigures } from '../json-figures';
-import { prepareOutDir, relativeForDisplay } from '../out-dir';
+import { defaultOutDir, prepareOutDir, relativeForDisplay } from '../out-dir';
 import { Progress } from '../progress';
 import { deriveRunId, loadScenarioFile } from '../scenario-file';
 import { renderSummaryTable } from '../summary-table';
@@ -44,7 +44,7 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<number>
   if (kafka) return runClusterCommand(loaded, { kafka, out: args.flags.out as string | undefined, quiet: args.flags.quiet as boolean | undefined, otlp: args.flags.otlp as string | undefined, json }, io);
   const scenario = loaded.scenario;
   if (otlpUrl) await assertOtlpReachable(otlpUrl);
-  const outDir = prepareOutDir((args.flags.out as string | undefined) ?? path.join('out', scenario.name));
+  const outDir = prepareOutDir((args.flags.out as string | undefined) ?? defaultOutDir(scenario.name));
   const runId = deriveRunId(loaded.text, scenario);
   const progress = new Progress(io.stderr, `running ${scenario.name}`, !args.flags.quiet && !json);
   const startedMs = Date.now(); // wall-clock ok: reporting only
