@@ -61,3 +61,25 @@ it('a CRC-valid batch that does not decode: export and replay streaming exit 2 (
     expect(hasStackTrace(r.stderr)).toBe(false);
   }
 });
+
+it('a CRC-valid garbage checkpoint: inspect sets it aside and restores from an earlier one (exit 0, says so), never an internal error', () => {
+  const dir = tempDir('crafted-ckpt-src');
+  fs.writeFileSync(path.join(dir, 'tiny.yaml'), tinyScenarioText('tiny-ckpt').replace('duration: 5ms', 'duration: 5ms\ncheckpointEvery: 2'));
+  expect(vpmu(['run', 'tiny.yaml', '--out', 'run', '--quiet'], { cwd: dir }).code).toBe(0);
+  const rec = readRecording(path.join(dir, 'run', 'recording.vpmurec'), { requireComplete: true });
+  const latest = Math.max(...rec.checkpoints.map((c) => c.epoch).filter((e) => e <= 4));
+  expect(latest).toBeGreaterThan(0);
+  const out = tempDir('crafted-ckpt');
+  const w = new RecordingWriter().open(path.join(out, 'recording.vpmurec'), rec.header);
+  for (const e of rec.epochs) {
+    for (const c of rec.checkpoints.filter((x) => x.epoch === e.epoch)) w.writeCheckpoint(c.epoch, c.node, c.epoch === latest ? Buffer.from('not a host state at all') : c.state);
+    w.writeEpoch(e.epoch, e.frames.map((f) => ({ node: f.node, batch: f.batch, eventCount: f.eventCount })));
+  }
+  w.close();
+  const r = vpmu(['inspect', out, '--at', '4ms']);
+  expect({ code: r.code, trace: hasStackTrace(r.stderr) }).toEqual({ code: 0, trace: false });
+  expect(r.stdout).toContain(`(the checkpoint at epoch ${latest} was set aside: its state cannot be restored (`);
+  const j = JSON.parse(vpmu(['inspect', out, '--at', '4ms', '--json']).stdout);
+  expect(j.restoredFromEpoch === null || j.restoredFromEpoch < latest).toBe(true);
+  expect(j.matchesRecording).toBe(true);
+});
