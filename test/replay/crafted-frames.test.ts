@@ -83,3 +83,19 @@ it('a CRC-valid garbage checkpoint: inspect sets it aside and restores from an e
   expect(j.restoredFromEpoch === null || j.restoredFromEpoch < latest).toBe(true);
   expect(j.matchesRecording).toBe(true);
 });
+
+it.each([
+  ['epoch length', { epochNs: 500_000 }],
+  ['duration', { durationNs: 9_000_000 }],
+])('a header whose %s disagrees with its embedded scenario: replay, export and inspect exit 2 naming both values', (field, change) => {
+  const rec = readRecording(source, { requireComplete: true });
+  const dir = tempDir('crafted-header');
+  const w = new RecordingWriter().open(path.join(dir, 'recording.vpmurec'), { ...rec.header, ...change });
+  for (const e of rec.epochs) w.writeEpoch(e.epoch, e.frames.map((f) => ({ node: f.node, batch: f.batch, eventCount: f.eventCount })));
+  w.close();
+  for (const args of [['replay', dir, '--verify'], ['export', dir, '--format', 'jsonl', '--out', path.join(dir, 'x.jsonl')], ['inspect', dir, '--at', '1ms']]) {
+    const r = vpmu(args);
+    expect({ args, code: r.code }).toEqual({ args, code: 2 });
+    expect(r.stderr).toMatch(new RegExp(`the header of \\S+ says ${field} \\S+ but the scenario recorded in it says \\S+; the recording is inconsistent`));
+  }
+});
