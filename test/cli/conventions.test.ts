@@ -139,7 +139,7 @@ describe('--json', () => {
     const file = write('ok-v.yaml', VALID);
     const r = vpmu(['validate', file, '--json']);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ file, valid: true, scenario: 'tiny-json', seed: 1, durationNs: 5_000_000, hosts: 1, vms: 1, vcpus: 1, timelineActions: 0, warnings: [] });
+    expect(JSON.parse(r.stdout)).toEqual({ file, valid: true, scenario: 'tiny-json', seed: 1, durationNs: 5_000_000, hosts: 1, vms: 1, vcpus: 1, timelineActions: 0, warnings: [], testOnlyFaults: [] });
   });
 
   it('validate: every error with its path and line, exit 2', () => {

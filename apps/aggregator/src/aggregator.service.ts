@@ -8,15 +8,21 @@
 // with every event batch of the run's log (the same bytes in the same order give the same hash
 // chain). A run that ends without completing keeps its recording as PATH.partial, valid up to
 // the last epoch written (the recording reader's "writer died" case).
+// Every message to the aggregator is checked on receipt against its sender's report, relayed
+// in the grant (batch-check.ts in @vpmu/transport): one that does not match is dead-lettered and
+// never recorded, and the genuine one is still accepted under the same (epoch, source, seq).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
-import { decodeEventBatch, type vpmu } from '@vpmu/proto';
+import { decodeEventBatch, pb, type vpmu } from '@vpmu/proto';
 import { PARTIAL_SUFFIX, RecordingWriter, type RecordingWriteResult } from '@vpmu/recording';
 import { SummaryBuilder, type RunSummary } from '@vpmu/summary';
 import {
   AGGREGATOR_NODE,
+  checkAgainstReport,
+  checkKey,
   EpochParticipants,
+  TOPICS,
   MESSAGE_BUS,
   runContextFromStart,
   type Adoption,
@@ -67,6 +73,18 @@ interface AggregatorRun {
   lastRecordedEpoch: number;
   /** The guest perf files the guest-vm services send at the run's end. */
   guestFiles: GuestFilesAssembler;
+  /** The highest grant seen: messages sent before it can be checked, later ones wait in `held`. */
+  grantedUpTo: number;
+  /**
+   * "source\0seq" -> what the sender reported (a node's seq is unique over the run). A grant
+   * carries the reports of the whole previous window, so its checks cover every epoch sent in it.
+   */
+  checks: Map<string, vpmu.v1.ISentCheck>;
+  /** Sent epochs whose grant carried checks (a conductor that sends none: delivered unchecked). */
+  checkedEpochs: Set<number>;
+  held: Map<number, vpmu.v1.Envelope[]>;
+  /** Batches decoded by the check, so the epoch step does not decode them again. */
+  decoded: WeakMap<vpmu.v1.Envelope, SimEvent[]>;
 }
 
 @Injectable()
@@ -77,6 +95,8 @@ export class AggregatorService implements AdoptionPort {
   private readonly finished: ((r: RunArtifacts) => void)[] = [];
   private readonly failed: ((e: Error) => void)[] = [];
   deadLetters = 0;
+  /** Told why a delivered message was dead-lettered instead of recorded (the service's log). */
+  onRejected: ((reason: string) => void) | null = null;
 
   constructor(
     @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
@@ -150,6 +170,11 @@ export class AggregatorService implements AdoptionPort {
       eventCount: 0,
       lastRecordedEpoch: -1,
       guestFiles: new GuestFilesAssembler(),
+      grantedUpTo: -1,
+      checks: new Map(),
+      checkedEpochs: new Set(),
+      held: new Map(),
+      decoded: new WeakMap(),
     };
     run.participants.add(AGGREGATOR_NODE, null);
     this.sinks = sinks;
@@ -178,7 +203,46 @@ export class AggregatorService implements AdoptionPort {
   }
 
   onGrant(grant: vpmu.v1.IEpochGrant): void {
-    this.run?.participants.onGrant(grant);
+    if (this.run) this.grantTo(this.run, grant);
+  }
+
+  private grantTo(run: AggregatorRun, grant: vpmu.v1.IEpochGrant): void {
+    const epoch = grant.epoch ?? 0;
+    if ((grant.checks ?? []).length > 0 && epoch > run.grantedUpTo) {
+      for (const c of grant.checks ?? []) run.checks.set(checkKey(c.source ?? '', c.seq ?? 0), c);
+      for (let sent = Math.max(0, run.grantedUpTo); sent < epoch; sent++) run.checkedEpochs.add(sent);
+    }
+    run.grantedUpTo = Math.max(run.grantedUpTo, epoch);
+    for (const sent of [...run.held.keys()].sort((a, b) => a - b)) {
+      if (sent >= run.grantedUpTo) break;
+      const held = run.held.get(sent)!;
+      run.held.delete(sent);
+      for (const env of held) this.receive(run, env);
+    }
+    run.participants.onGrant(grant);
+  }
+
+  /** A message to the aggregator: checked against its sender's report once that is known, then delivered. */
+  private receive(run: AggregatorRun, env: vpmu.v1.Envelope): void {
+    if (env.destination !== AGGREGATOR_NODE || env.epoch < run.lastRecordedEpoch) {
+      run.participants.onMessage(env); // not the aggregator's, or old: the endpoint drops it
+      return;
+    }
+    if (env.epoch >= run.grantedUpTo) {
+      let list = run.held.get(env.epoch);
+      if (!list) run.held.set(env.epoch, (list = []));
+      list.push(env);
+      return;
+    }
+    // No checks in the grant (a conductor that sends none): delivered as before.
+    const outcome = run.checkedEpochs.has(env.epoch) ? checkAgainstReport(env, run.checks.get(checkKey(env.sourceNode, env.seq))) : { ok: true as const, events: null };
+    if (!outcome.ok) {
+      this.bus.publish({ topic: TOPICS.deadletter, key: env.sourceNode, value: Buffer.from(pb.Envelope.encode(env).finish()), headers: { 'vpmu-reason': outcome.reason, 'vpmu-topic': TOPICS.events } });
+      this.onRejected?.(`dead-lettered instead of recorded: ${outcome.reason}`);
+      return;
+    }
+    if (outcome.events) run.decoded.set(env, outcome.events);
+    run.participants.onMessage(env);
   }
 
   ownedNodes(): string[] {
@@ -201,12 +265,12 @@ export class AggregatorService implements AdoptionPort {
     }
     this.onRunStart(a.runStart);
     const run = this.run!;
-    for (const env of a.envelopes) run.participants.onMessage(env);
-    for (const g of a.grants) run.participants.onGrant(g);
+    for (const env of a.envelopes) this.receive(run, env);
+    for (const g of a.grants) this.grantTo(run, g);
   }
 
   onEvents(env: vpmu.v1.Envelope): void {
-    this.run?.participants.onMessage(env);
+    if (this.run) this.receive(this.run, env);
   }
 
   async onRunEnd(m: vpmu.v1.IRunEnd): Promise<void> {
@@ -272,6 +336,7 @@ export class AggregatorService implements AdoptionPort {
     const frames: { node: string; batch: Uint8Array; eventCount: number; events: SimEvent[] }[] = [];
     const checkpoints: { node: string; state: Uint8Array }[] = [];
     for (const env of inbound) {
+      run.checks.delete(checkKey(env.sourceNode, env.seq)); // used: a later copy under its key is old
       if (env.checkpoint) {
         checkpoints.push({ node: env.sourceNode, state: env.checkpoint.state ?? new Uint8Array() });
         continue;
@@ -286,7 +351,7 @@ export class AggregatorService implements AdoptionPort {
         continue;
       }
       if (!env.events) continue;
-      const events = decodeEventBatch(env.events);
+      const events = run.decoded.get(env) ?? decodeEventBatch(env.events);
       frames.push({ node: env.sourceNode, batch: env.events, eventCount: events.length, events });
     }
     checkpoints.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));

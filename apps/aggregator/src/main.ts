@@ -23,7 +23,9 @@ export function start(): Promise<void> {
     module: (bus) => AggregatorModule.register(bus, aggregatorConfig),
     adoption: (app) => app.get(AggregatorService),
     beforeRunStart: (m, config) => {
-      const name = runContextFromStart(m).scenario.name.replace(/[^A-Za-z0-9_.-]+/g, '-') || 'run';
+      // One harmless path component: a name like ".." must not write outside --out.
+      const safe = runContextFromStart(m).scenario.name.replace(/[^A-Za-z0-9_.-]+/g, '-');
+      const name = safe === '' || /^\.+$/.test(safe) ? 'run' : safe;
       aggregatorConfig.outDir = path.resolve(config.out, name);
       runId = m.runId ?? '';
       // Dead letters are counted per run (the counter lives as long as the process).
@@ -31,6 +33,7 @@ export function start(): Promise<void> {
     },
     afterStart: (app, bus, _config, log) => {
       service = app.get(AggregatorService);
+      service!.onRejected = log;
       const answer = (result: { summaryJson?: string; files?: string[]; error?: string }): void => {
         const env = pb.Envelope.create({ runId, sourceNode: AGGREGATOR_NODE, seq: seq++, destination: CONDUCTOR_NODE, runResult: { runId, ...result } });
         bus.publish({ topic: TOPICS.reports, key: CONDUCTOR_NODE, value: encodeEnvelope(env) });

@@ -157,6 +157,9 @@ export function start(): void {
     (code) => {
       settled = true;
       process.exitCode = code;
+      // A client library that keeps reconnecting to a dead broker (kafkajs) must not keep a
+      // finished command alive: unref'd, so a process that drains on its own exits at once.
+      setTimeout(() => process.exit(code), 10_000).unref(); // wall-clock ok: exit bound
     },
     (err) => {
       settled = true;

@@ -140,16 +140,18 @@ export class ConductorService {
     this.barrierRoundTripMs.push(performance.now() - this.grantStartedMs); // wall-clock ok: bench figure only
     const expected = new Map<string, number>();
     let nextSendNs = Infinity;
+    const checks: vpmu.v1.ISentCheck[] = [];
     for (const node of this.nodes) {
       const r = this.reports.get(node)!;
       this.events += r.eventCount ?? 0;
       for (const s of r.sentTo ?? []) expected.set(s.node ?? '', (expected.get(s.node ?? '') ?? 0) + (s.count ?? 0));
       if (r.nextSendNs !== undefined && r.nextSendNs !== null) nextSendNs = Math.min(nextSendNs, Number(r.nextSendNs));
+      checks.push(...(r.sentChecks ?? []));
     }
     const next = this.currentEnd;
     this.progressListener?.({ epoch: Math.min(next, this.epochs), epochs: this.epochs, events: this.events });
     if (next <= this.epochs + 1) {
-      this.grant(next, expected, nextSendNs);
+      this.grant(next, expected, nextSendNs, checks);
       return;
     }
     const run = this.run;
@@ -163,7 +165,7 @@ export class ConductorService {
    * simulation nodes may happen, the hosts' reported `nodesNextSendNs` or a migration the
    * timeline starts from the window's start on (at epoch 0 no host has anything in flight).
    */
-  private grant(epoch: number, expected: Map<string, number>, nodesNextSendNs: number): void {
+  private grant(epoch: number, expected: Map<string, number>, nodesNextSendNs: number, checks: vpmu.v1.ISentCheck[] = []): void {
     const s = this.run!.scenario;
     const startNs = runEpochWindow(s, epoch).startNs;
     const earliestSendNs = Math.min(nodesNextSendNs, timelineHandOffBoundNs(s.timeline, startNs));
@@ -184,6 +186,8 @@ export class ConductorService {
       actions,
       // Written only for a window of several epochs: a one-epoch grant stays as it always was.
       ...(endEpoch > epoch + 1 && { endEpoch }),
+      // In node order (the reports'), each node's in send order: the grant's bytes are the same every run.
+      checks,
     };
     this.publish(epoch, { grant });
   }

@@ -56,6 +56,29 @@ export const FAULT_PARAMS: Record<FaultKind, Readonly<Record<string, FaultParamT
   'test-filter-bypass': {},
   'test-migration-drop-state': { drop: 'list', from: 'choice' },
 };
+/**
+ * The finding kinds each fault shows up as (docs/findings.md "Fault injection"): the summary and
+ * the report list every injected fault beside the findings of these kinds on its target, so an
+ * injected defect is never read as a real one.
+ */
+export const FAULT_FINDINGS: Record<FaultKind, readonly string[]> = {
+  'pmi-skid': ['pmi-imprecise', 'pmi-misattributed', 'pmi-late'],
+  'drop-pmi': ['pmi-lost'],
+  'late-pmi': ['pmi-late', 'pmi-imprecise'],
+  'pmi-overcount': ['counter-overcount'],
+  'counter-stuck-zero': ['guest-counter-stuck'],
+  'kernel-leak-into-user': ['user-count-includes-kernel'],
+  'branch-miscount-at-exit': ['branch-miscount'],
+  'test-leak-host-counter': ['counter-leak'],
+  'test-filter-bypass': ['filter-bypass'],
+  'test-migration-drop-state': ['counter-discontinuity'],
+};
+
+/** True for a fault that imitates a KVM defect only to prove a check can fire (run --allow-test-faults). */
+export function isTestOnlyFault(kind: string): boolean {
+  return (TEST_ONLY_FAULT_KINDS as readonly string[]).includes(faultKindOf(kind) ?? kind);
+}
+
 /** The name a fault kind goes by (aliases resolved); undefined for an unknown kind. */
 export function faultKindOf(name: string): FaultKind | undefined {
   const kind = (Object.prototype.hasOwnProperty.call(ALIASES, name) ? ALIASES[name] : name) as FaultKind;

@@ -2,4 +2,4 @@
 export * from './host-world';
 export * from './host-presets';
 export * from './host-world.snapshot';
-export { FAULT_PARAMS, faultKindOf, FIDELITY_FAULT_KINDS, MAX_FAULT_EVENTS, TEST_ONLY_FAULT_KINDS, type FaultKind, type FaultParamType } from './fault-injector';
+export { FAULT_FINDINGS, FAULT_PARAMS, faultKindOf, isTestOnlyFault, FIDELITY_FAULT_KINDS, MAX_FAULT_EVENTS, TEST_ONLY_FAULT_KINDS, type FaultKind, type FaultParamType } from './fault-injector';

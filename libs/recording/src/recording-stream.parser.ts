@@ -179,6 +179,11 @@ export class RecordingParser {
     if (frameCrc(f.batch, epoch, f.eventCount, nodeBytes) !== f.crc32c) {
       throw this.corrupt(`CRC32C mismatch in the frame of node ${node}, epoch ${epoch}`, rec.offset);
     }
+    // The count is CRC-protected but not decoded here: every encoded event takes at least one
+    // byte of its batch, so a larger count (0xffffffff in a small frame) is damage or forgery.
+    if (f.eventCount > f.batch.length) {
+      throw this.corrupt(`the frame of node ${node}, epoch ${epoch} claims ${f.eventCount} events in a batch of ${f.batch.length} bytes`, rec.offset);
+    }
     const runningHash = this.chain!.addFrame(epoch, node, f.batch);
     if (!bytesEqual(runningHash, f.runningHash)) {
       throw this.corrupt(`hash chain broken at the frame of node ${node}, epoch ${epoch}`, rec.offset);

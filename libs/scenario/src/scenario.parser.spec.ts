@@ -308,6 +308,14 @@ describe('parseScenario: whole-file problems', () => {
     expect(errors('version: 1\nduration: 1ms\nduration: 2ms\n')[0]).toMatchObject({ message: expect.stringContaining('appears twice'), line: 3 });
   });
 
+  it('checks duplicate keys in one pass: 50k keys in a mapping are read (the library check compared every pair), a repeat deep inside is found with its line', () => {
+    const keys = Array.from({ length: 50_000 }, (_, i) => `x-k${i}: ${i}\n`).join('');
+    expect(parseScenario(`${MINIMAL}${keys}`)).toMatchObject({ ok: true });
+    const nested = `${MINIMAL}x-extra:\n  list:\n    - { a: 1, b: 2, a: 3 }\n`;
+    const line = nested.split('\n').findIndex((l) => l.includes('a: 3')) + 1;
+    expect(errors(nested)[0]).toMatchObject({ message: expect.stringContaining('appears twice'), line });
+  });
+
   it('reports a second YAML document', () => {
     expect(errors(`${MINIMAL}---\nversion: 1\n`)[0].message).toContain('one YAML document');
   });

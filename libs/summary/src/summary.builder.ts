@@ -1,8 +1,9 @@
 // Folds a run's event stream into summary.json (schema 1). Pure and streaming: the aggregator
 // feeds each epoch's decoded events in canonical order; nothing is kept per event.
+import { FAULT_FINDINGS, faultKindOf, isTestOnlyFault } from '@vpmu/host';
 import type { Scenario } from '@vpmu/scenario';
 import type { SimEvent } from '@vpmu/sim';
-import { MAX_FINDING_ENTRIES, TIMELINE_ACTION_FINDING, type FindingSummary, type HostSummary, type RunSummary, type VmSummary } from './summary.types';
+import { MAX_FINDING_ENTRIES, TIMELINE_ACTION_FINDING, type FindingSummary, type InjectedFaultSummary, type HostSummary, type RunSummary, type VmSummary } from './summary.types';
 import { FIDELITY_RECORD_COMMAND, FidelityCollector } from './fidelity';
 
 export interface RunIdentity {
@@ -239,8 +240,23 @@ export class SummaryBuilder {
       vms: Object.fromEntries([...this.vms.entries()].sort(([a], [b]) => (a < b ? -1 : 1))),
       hosts: Object.fromEntries([...this.hosts.entries()].sort(([a], [b]) => (a < b ? -1 : 1))),
       findings: this.findings,
+      ...this.injectedFaults(),
       deadLetters: this.deadLetters,
     };
+  }
+
+  /** Every fault the timeline injects, with the findings of its kinds on its target (a VM, or a host and its VMs). */
+  private injectedFaults(): { injectedFaults?: InjectedFaultSummary[] } {
+    const faults: InjectedFaultSummary[] = [];
+    for (const t of this.scenario.timeline) {
+      const a = t.action;
+      if (a.kind !== 'fault') continue;
+      const kind = faultKindOf(a.fault) ?? a.fault;
+      const findingKinds = [...((FAULT_FINDINGS as Record<string, readonly string[]>)[kind] ?? [])];
+      const findings = this.findings.filter((f) => findingKinds.includes(f.kind) && (f.vm === a.target || f.host === a.target)).reduce((n, f) => n + f.count, 0);
+      faults.push({ kind, target: a.target, atNs: t.atNs, durationNs: a.durationNs, testOnly: isTestOnlyFault(kind), findingKinds, findings });
+    }
+    return faults.length > 0 ? { injectedFaults: faults } : {};
   }
 
   /** Repeats (same kind, place and detail class) fold into one entry with a count and the first/last time. */

@@ -112,6 +112,24 @@ export interface FindingSummary {
  */
 export const MAX_FINDING_ENTRIES = 1000;
 
+/**
+ * A fault the scenario injected (timeline `fault`), beside the findings it can cause: findings of
+ * those kinds on its target are the fault's doing, not a real KVM defect. `testOnly` faults
+ * imitate KVM defects only to prove a check fires (run --allow-test-faults).
+ */
+export interface InjectedFaultSummary {
+  kind: string;
+  target: string;
+  atNs: number;
+  /** 0 = to the end of the run. */
+  durationNs: number;
+  testOnly: boolean;
+  /** The finding kinds it shows up as (docs/findings.md). */
+  findingKinds: string[];
+  /** How many findings of those kinds the run raised on its target (repeats counted). */
+  findings: number;
+}
+
 export interface RunSummary {
   schema: 1;
   run: {
@@ -131,6 +149,8 @@ export interface RunSummary {
   vms: Record<string, VmSummary>;
   hosts: Record<string, HostSummary>;
   findings: FindingSummary[];
+  /** Present when the scenario injects faults: each one and the findings it can account for. */
+  injectedFaults?: InjectedFaultSummary[];
   deadLetters: number;
   overhead?: OverheadTable;
   /** The guest perf sessions' files the run wrote (absent when no VM has a guest perf session). */

@@ -191,13 +191,28 @@ function repeats(f: RunSummary['findings'][number]): string {
   return n > 1 ? ` <span class="muted small">×${esc(n.toLocaleString('en-US'))}, last at ${esc(formatNs(f.lastAtNs ?? f.atNs))}</span>` : '';
 }
 
+/** The faults the scenario injected, beside the findings: what they cause is not a real KVM defect. */
+function renderInjectedFaults(s: RunSummary): string {
+  const faults = s.injectedFaults ?? [];
+  if (faults.length === 0) return '';
+  const rows = faults
+    .map((f) => {
+      const until = f.durationNs > 0 ? ` – ${esc(formatNs(f.atNs + f.durationNs))}` : ' – end';
+      const kind = `<span class="kind">${esc(f.kind)}</span>${f.testOnly ? ' <span class="warn small">test-only</span>' : ''}`;
+      return `<tr><td class="num">${esc(formatNs(f.atNs))}${until}</td><td>${kind}</td><td>${esc(f.target)}</td><td>${esc(f.findingKinds.join(', '))}: ${esc(f.findings.toLocaleString('en-US'))} finding${f.findings === 1 ? '' : 's'} here</td></tr>`;
+    })
+    .join('');
+  const test = faults.some((f) => f.testOnly) ? ' Test-only faults imitate KVM defects only to prove a check fires (run --allow-test-faults).' : '';
+  return `<h3>Injected faults</h3><p class="muted small">The scenario injected these faults; findings of the kinds they cause, on their target, are their doing.${test}</p><table class="grid faults"><thead><tr><th class="num">active</th><th>fault</th><th>target</th><th>causes</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
 function renderFindings(s: RunSummary): string {
-  if (s.findings.length === 0) return section('findings', 'Findings', '<p class="good big">No semantic hazard observed in this run.</p>');
+  if (s.findings.length === 0) return section('findings', 'Findings', `<p class="good big">No semantic hazard observed in this run.</p>${renderInjectedFaults(s)}`);
   const rows = s.findings.map((f, i) => {
     const place = [f.host && `host ${f.host}`, f.vm && `vm ${f.vm}`, f.vcpu !== null && f.vcpu !== undefined ? `vcpu${f.vcpu}` : null].filter(Boolean).join(' · ');
     return `<tr id="finding-${i}"><td class="num"><a href="#timeline" class="jump" data-t="${f.atNs}" data-i="${i}" title="show on the timeline">${esc(formatNs(f.atNs))}</a></td><td><span class="kind">${esc(f.kind)}</span></td><td>${esc(place)}</td><td>${esc(f.detail)}${repeats(f)}</td></tr>`;
   }).join('');
-  return section('findings', 'Findings', `<table class="grid findings"><thead><tr><th class="num">at</th><th>kind</th><th>where</th><th>detail</th></tr></thead><tbody>${rows}</tbody></table>`,
+  return section('findings', 'Findings', `${renderInjectedFaults(s)}<table class="grid findings"><thead><tr><th class="num">at</th><th>kind</th><th>where</th><th>detail</th></tr></thead><tbody>${rows}</tbody></table>`,
     'Every semantic hazard the model observed. Click a time to see it on the timeline.');
 }
 

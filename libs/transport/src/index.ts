@@ -15,6 +15,7 @@ export * from './bus/message-bus.port';
 export * from './bus/dead-letter';
 export * from './barrier/node-endpoint';
 export * from './barrier/epoch-participants';
+export * from './barrier/batch-check';
 export * from './control/timeline.codec';
 export * from './control/assignments';
 export * from './in-process/in-process.bus';

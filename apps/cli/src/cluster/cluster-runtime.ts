@@ -17,6 +17,8 @@ import {
   ensureTopics,
   KafkaBus,
   KafkaTransportServer,
+  KafkaUnavailableError,
+  probeBroker,
   ALL_TOPICS,
   logEndOffsets,
   RunSupervisor,
@@ -36,8 +38,10 @@ export interface ClusterRunRequest {
   onProgress?: (p: ConductorProgress) => void;
   /** How long to wait for the services to answer (default 30 s). */
   readyTimeoutMs?: number;
-  /** An epoch that makes no progress for this long ends the run (default 30 s). */
+  /** An epoch that makes no progress while no service does any work for this long ends the run (default 30 s). */
   epochTimeoutMs?: number;
+  /** The broker refusing connections for this long ends the run with exit 4 (default 10 s). */
+  brokerLostMs?: number;
   /** Failover decisions, one line each (stderr). */
   log?: (line: string) => void;
   /** The most epochs one grant covers (1: no lookahead windows); default the conductor's. */
@@ -120,13 +124,41 @@ async function conductRun(req: ClusterRunRequest, conductorId: string): Promise<
       supervisor.progressed();
       req.onProgress?.(p);
     });
+    // Slow is not dead: the watchdog ends a stalled run only when no live service has done any
+    // work (heartbeats report what they handle) for its whole budget, never because an epoch
+    // simply takes long on a busy machine.
     const watchdog = setInterval(() => {
       // A takeover restarts the clock (the adopters re-simulate before the epoch can complete);
       // while nodes wait for a new owner the supervisor bounds the wait itself.
       if (supervisor.awaitingOwners) return;
-      if (performance.now() - Math.max(lastProgressMs, supervisor.lastTakeoverMs) < epochTimeoutMs) return; // wall-clock ok: stall watchdog
-      fail(new ClusterNotReadyError(`epoch ${lastEpoch + 1} made no progress for ${Math.round(epochTimeoutMs / 1000)} s: a service stopped answering (see .vpmu/cluster/*.log)`));
+      if (performance.now() - Math.max(lastProgressMs, supervisor.lastTakeoverMs, supervisor.lastActivityMs()) < epochTimeoutMs) return; // wall-clock ok: stall watchdog
+      fail(new ClusterNotReadyError(`epoch ${lastEpoch + 1} made no progress for ${Math.round(epochTimeoutMs / 1000)} s and no service did any work meanwhile: a service stopped answering (see .vpmu/cluster/*.log)`));
     }, 500); // wall-clock ok: stall watchdog
+    // A dead broker: nothing arrives and nothing can be sent, so neither the supervisor nor the
+    // watchdog hears anything to judge by. Checked directly (a TCP connection) once the run
+    // stalls; refused for brokerLostMs in a row ends the run (exit 4).
+    const brokerLostMs = req.brokerLostMs ?? 10_000;
+    let brokerDownSinceMs: number | null = null;
+    let brokerChecking = false;
+    const brokerCheck = setInterval(() => {
+      if (brokerChecking || failure || performance.now() - lastProgressMs < 1500) { // wall-clock ok: broker check
+        if (!brokerChecking && !failure) brokerDownSinceMs = null;
+        return;
+      }
+      brokerChecking = true;
+      void Promise.all(brokers.map((b) => probeBroker(b, 2000)))
+        .then((reasons) => {
+          const now = performance.now(); // wall-clock ok: broker check
+          if (reasons.some((r) => r === null)) {
+            brokerDownSinceMs = null;
+            return;
+          }
+          brokerDownSinceMs ??= now;
+          if (now - brokerDownSinceMs < brokerLostMs) return;
+          fail(new KafkaUnavailableError(`lost the Kafka broker at ${brokers.join(',')} during epoch ${lastEpoch + 1} (${[...new Set(reasons)].join('; ')} for ${Math.round(brokerLostMs / 1000)} s); restart it and run the scenario again`, brokers));
+        })
+        .finally(() => (brokerChecking = false));
+    }, 1000); // wall-clock ok: broker check
     // Where this run's share of each log begins: failover reads the run back from there.
     const logStart = await logEndOffsets(client, brokers, ALL_TOPICS);
     const runStartedMs = performance.now(); // wall-clock ok: reporting only
@@ -135,16 +167,20 @@ async function conductRun(req: ClusterRunRequest, conductorId: string): Promise<
       await started.start({ runId: req.runId, scenario: req.scenario, scenarioText: req.scenarioText, toolVersion: req.toolVersion, assignments: placement.assignments, logStart, ...(req.maxWindowEpochs !== undefined && { maxWindowEpochs: req.maxWindowEpochs }) });
     } catch (err) {
       supervisor.stop();
-      await bus.flush();
       const cause: Error = failure ?? (err as Error);
+      const brokerLost = cause instanceof KafkaUnavailableError;
+      // Bounded: with the broker gone the abort can never be sent.
+      await bounded(bus.flush(), 5000);
       // The aggregator answers an aborted run too, saying how much of the recording is valid.
-      const result = await handshake.waitForResult(req.runId, 10_000);
+      const result = brokerLost ? null : await handshake.waitForResult(req.runId, 10_000);
       const kept = /\((the recording up to epoch \d+ is valid in .*|no epoch was recorded)\)$/.exec(result?.error ?? '')?.[1];
       if (kept) cause.message = `${cause.message.replace(/\.$/, '')}; ${kept}.`;
+      else if (brokerLost) cause.message = `${cause.message.replace(/\.$/, '')}; the aggregator's recording (recording.vpmurec.partial in its output directory) is valid up to its last complete epoch.`;
       throw cause;
     } finally {
       supervisor.stop();
       clearInterval(watchdog);
+      clearInterval(brokerCheck);
     }
     await bus.flush();
     const result = await handshake.waitForResult(req.runId, 60_000);
@@ -161,9 +197,17 @@ async function conductRun(req: ClusterRunRequest, conductorId: string): Promise<
       failovers: supervisor.failovers,
     };
   } finally {
-    await app?.close().catch(() => undefined);
-    await bus.close().catch(() => undefined);
+    // Bounded: disconnecting from a dead broker would otherwise wait for kafkajs' retries.
+    await bounded(app?.close().catch(() => undefined), 5000);
+    await bounded(bus.close().catch(() => undefined), 5000);
   }
+}
+
+/** Waits for `p` at most `ms` (shutdown steps that a dead broker could hold forever). */
+async function bounded(p: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise((resolve) => (t = setTimeout(resolve, ms)))]); // wall-clock ok: shutdown bound
+  clearTimeout(t);
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, error: () => Error): Promise<T> {

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, usageOf, type CommandSpec } from '../args';
 import { CliError } from '../cli-error';
-import { relativeForDisplay } from '../out-dir';
+import { assertNotAnInput, relativeForDisplay } from '../out-dir';
 import { checkToolVersion, resolveRecordingPath, toolVersionWarning } from '../replay/recording-input';
 import { prepareStream, streamRecording } from '../replay/stream';
 import { htmlReportViewer, jsonlViewer, otlpJsonViewer, perfettoViewer, type Viewer } from '../replay/viewers';
@@ -37,6 +37,7 @@ export async function exportCommand(argv: string[], io: CommandIo): Promise<numb
     throw new CliError(`vpmu export: unknown --format "${format}" (formats: ${EXPORT_FORMATS.join(', ')}).`);
   }
   const file = resolveRecordingPath(args.positionals[0]);
+  assertNotAnInput('--out', out, [file]);
   if (format === 'perf-data') {
     const r = await exportPerfData(file, out);
     if (r.warning) io.err(r.warning);

@@ -51,7 +51,7 @@ export function renderInspection(r: InspectResult): string[] {
     `state at ${formatNs(r.atNs)} (epoch ${r.epoch}) of run ${r.runId}, seed ${r.seed}`,
     `restored from ${from}; simulated ${r.simulatedEpochs} epoch${r.simulatedEpochs === 1 ? '' : 's'} forward${r.partialWindowNs > 0 ? ` (the last one partly, ${formatNs(r.partialWindowNs)})` : ''}`,
   ];
-  for (const c of r.rejectedCheckpoints) lines.push(`(the checkpoint at epoch ${c.epoch} was set aside: simulating from it did not reproduce the recording: ${c.reason})`);
+  for (const c of r.rejectedCheckpoints) lines.push(`(the checkpoint at epoch ${c.epoch} was set aside: ${c.reason})`);
   for (const h of r.hosts) lines.push('', ...renderHost(h));
   return lines;
 }

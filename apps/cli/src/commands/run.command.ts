@@ -1,4 +1,5 @@
-// `vpmu run FILE [--out DIR] [--seed N] [--otlp URL] [--kafka BROKERS] [--json] [--no-lookahead]`: runs a scenario
+// `vpmu run FILE [--out DIR] [--seed N] [--otlp URL] [--kafka BROKERS] [--json] [--no-lookahead]
+// [--allow-test-faults]`: runs a scenario
 // embedded in this process (or on a cluster with --kafka), shows progress, prints the summary
 // table (or its key figures as JSON) and the paths it wrote.
 import * as fs from 'node:fs';
@@ -8,10 +9,11 @@ import { assertOtlpReachable, deriveTraceId, jaegerTraceUrl, resolveOtlpTracesUr
 import { parseArgs, type CommandSpec } from '../args';
 import { runEmbedded } from '../embedded-runtime';
 import { roundTo, summaryFigures } from '../json-figures';
-import { prepareOutDir, relativeForDisplay } from '../out-dir';
+import { defaultOutDir, prepareOutDir, relativeForDisplay } from '../out-dir';
 import { Progress } from '../progress';
 import { deriveRunId, loadScenarioFile } from '../scenario-file';
 import { renderSummaryTable } from '../summary-table';
+import { assertTestFaultsAllowed } from '../test-faults';
 import { traceLine } from '../trace-line';
 import { TOOL_VERSION } from '../version';
 import type { CommandIo } from './command-io';
@@ -20,7 +22,7 @@ import { runClusterCommand } from './run-cluster';
 export const RUN_SPEC: CommandSpec = {
   name: 'run',
   positionals: [{ name: 'FILE', required: true, help: 'the scenario file (YAML), e.g. scenarios/quickstart.yaml' }],
-  flags: { out: 'string', seed: 'int', otlp: 'string', quiet: 'bool', json: 'bool', debug: 'bool', kafka: 'string', 'no-lookahead': 'bool' },
+  flags: { out: 'string', seed: 'int', otlp: 'string', quiet: 'bool', json: 'bool', debug: 'bool', kafka: 'string', 'no-lookahead': 'bool', 'allow-test-faults': 'bool' },
   help: {
     out: { value: 'DIR', text: 'where the recording, summary.json and viewers go (default out/<scenario name>)' },
     seed: { value: 'N', text: "replace the scenario's seed (the run id and every random choice follow it)" },
@@ -28,6 +30,7 @@ export const RUN_SPEC: CommandSpec = {
     json: { text: "print the summary's key figures and the files written as JSON on stdout (no progress line)" },
     kafka: { value: 'BROKERS', text: 'run on a cluster through these Kafka brokers (default KAFKA_BROKERS; see vpmu cluster up)' },
     'no-lookahead': { text: 'grant every epoch in its own barrier round trip (no lookahead windows); the recording is the same, only slower' },
+    'allow-test-faults': { text: 'run a scenario that injects test-only faults (they imitate KVM defects to test the checks; refused without it)' },
   },
 };
 
@@ -38,6 +41,7 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<number>
   const otlpUrl = resolveOtlpTracesUrl(args.flags.otlp as string | undefined);
   const loaded = loadScenarioFile(args.positionals[0], args.flags.seed as number | undefined);
   for (const w of loaded.warnings) io.err(`warning: ${w}`);
+  assertTestFaultsAllowed(loaded.scenario, args.flags['allow-test-faults'] === true);
   const kafka = (args.flags.kafka as string | undefined) ?? process.env.KAFKA_BROKERS;
   // One epoch per grant: the per-epoch protocol the lookahead windows must reproduce byte for byte.
   const maxWindowEpochs = args.flags['no-lookahead'] === true ? 1 : undefined;
@@ -46,7 +50,7 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<number>
   }
   const scenario = loaded.scenario;
   if (otlpUrl) await assertOtlpReachable(otlpUrl);
-  const outDir = prepareOutDir((args.flags.out as string | undefined) ?? path.join('out', scenario.name));
+  const outDir = prepareOutDir((args.flags.out as string | undefined) ?? defaultOutDir(scenario.name));
   const runId = deriveRunId(loaded.text, scenario);
   const progress = new Progress(io.stderr, `running ${scenario.name}`, !args.flags.quiet && !json);
   const startedMs = Date.now(); // wall-clock ok: reporting only

@@ -5,6 +5,7 @@ import type { Scenario } from '@vpmu/scenario';
 import { parseArgs, type CommandSpec } from '../args';
 import { CliError } from '../cli-error';
 import { loadScenarioFile, ScenarioFileError, type LoadedScenario } from '../scenario-file';
+import { testFaultsNote, testOnlyFaultsOf } from '../test-faults';
 import type { CommandIo } from './command-io';
 
 export const VALIDATE_SPEC: CommandSpec = {
@@ -26,6 +27,8 @@ export async function validateCommand(argv: string[], io: CommandIo): Promise<nu
   io.out(
     `${loaded.file}: valid scenario "${s.name}" (${s.hosts.length} host${s.hosts.length === 1 ? '' : 's'}, ${s.vms.length} VM${s.vms.length === 1 ? '' : 's'}, ${vcpus} vCPU${vcpus === 1 ? '' : 's'}, ${s.timeline.length} timeline action${s.timeline.length === 1 ? '' : 's'}, seed ${s.seed}).`,
   );
+  const note = testFaultsNote(s);
+  if (note) io.out(`note: ${note}`);
   return 0;
 }
 
@@ -46,6 +49,6 @@ async function validateJson(file: string, io: CommandIo): Promise<number> {
   }
   const s = loaded.scenario;
   const counts = { hosts: s.hosts.length, vms: s.vms.length, vcpus: vcpuCount(s), timelineActions: s.timeline.length };
-  io.out(JSON.stringify({ file, valid: true, scenario: s.name, seed: s.seed, durationNs: s.durationNs, ...counts, warnings: loaded.warnings }, null, 2));
+  io.out(JSON.stringify({ file, valid: true, scenario: s.name, seed: s.seed, durationNs: s.durationNs, ...counts, warnings: loaded.warnings, testOnlyFaults: testOnlyFaultsOf(s) }, null, 2));
   return 0;
 }

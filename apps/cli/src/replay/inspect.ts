@@ -91,13 +91,23 @@ export function inspectRecording(file: string, atNs: number, options: InspectOpt
   const rejected: { epoch: number; reason: string }[] = [];
   let last: { worlds: HostWorld[]; from: number | null; mismatch: string | null } | null = null;
   for (const from of candidates) {
-    const worlds = from === null ? freshHostWorlds(scenario) : restoreWorlds(file, scenario, index.checkpoints.get(from)!);
-    const latest = from !== null && from === index.latestCheckpoint;
-    const recorded = latest ? index.latestFrames : recordedHostFrames(file, from ?? 0, epoch);
-    const mismatch = simulateForward(scenario, worlds, from ?? 0, atNs, recorded);
+    let worlds: HostWorld[];
+    let mismatch: string | null;
+    try {
+      worlds = from === null ? freshHostWorlds(scenario) : restoreWorlds(file, scenario, index.checkpoints.get(from)!);
+      const latest = from !== null && from === index.latestCheckpoint;
+      const recorded = latest ? index.latestFrames : recordedHostFrames(file, from ?? 0, epoch);
+      mismatch = simulateForward(scenario, worlds, from ?? 0, atNs, recorded);
+    } catch (err) {
+      // A checkpoint can pass its CRC and still be garbage (a buggy or hostile writer): it is
+      // rejected like one that leads elsewhere, and an earlier one (finally time 0) is taken.
+      if (from === null || err instanceof CliError) throw err;
+      rejected.push({ epoch: from, reason: `its state cannot be restored (${(err as Error).message})` });
+      continue;
+    }
     last = { worlds, from, mismatch };
     if (mismatch === null) break;
-    if (from !== null) rejected.push({ epoch: from, reason: mismatch });
+    if (from !== null) rejected.push({ epoch: from, reason: `simulating from it did not reproduce the recording: ${mismatch}` });
   }
   const { worlds, from, mismatch } = last!;
   const partialWindowNs = epoch < epochs ? atNs - epoch * scenario.epochNs : 0;

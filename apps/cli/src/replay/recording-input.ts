@@ -13,6 +13,7 @@ import {
   type ReadRecordingOptions,
 } from '@vpmu/recording';
 import { parseScenario, type Scenario } from '@vpmu/scenario';
+import { formatNs } from '@vpmu/sim';
 import { CliError, EXIT } from '../cli-error';
 import { TOOL_VERSION } from '../version';
 
@@ -63,7 +64,16 @@ export function scenarioFromHeader(file: string, header: RecordingHeaderInfo): S
       EXIT.badInput,
     );
   }
-  return { ...parsed.scenario, seed: header.seed };
+  // The header's epoch length and duration are written from the embedded scenario: a header
+  // that disagrees with it (a hand-edited or forged file) would pace, window and count the
+  // epochs differently from the run that made the recording.
+  const s = parsed.scenario;
+  for (const [field, inHeader, inScenario] of [['epoch length', header.epochNs, s.epochNs], ['duration', header.durationNs, s.durationNs]] as const) {
+    if (inHeader !== inScenario) {
+      throw new CliError(`the header of ${file} says ${field} ${formatNs(inHeader)} but the scenario recorded in it says ${formatNs(inScenario)}; the recording is inconsistent (damaged or edited).`, EXIT.badInput);
+    }
+  }
+  return { ...s, seed: header.seed };
 }
 
 export interface ToolVersionCheck {

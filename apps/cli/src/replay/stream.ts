@@ -5,7 +5,8 @@
 // recorded events (guest workload scores are not recorded, so they read 0 there).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { decodeEventBatch } from '@vpmu/proto';
+import { decodeEventBatch, EventBatchDecodeError } from '@vpmu/proto';
+import { CliError } from '../cli-error';
 import type { RecordingEnd, RecordingHeaderInfo } from '@vpmu/recording';
 import type { Scenario } from '@vpmu/scenario';
 import type { SimEvent } from '@vpmu/sim';
@@ -58,7 +59,8 @@ export async function streamRecording(file: string, consumers: readonly Recordin
 /** An epoch's event batches, in canonical node order (a recording's or a run read from Kafka). */
 export interface EpochBatches {
   epoch: number;
-  frames: readonly { node: string; batch: Uint8Array }[];
+  /** `eventCount` (a recording's frame field, CRC-protected) is checked against the decoded batch when given. */
+  frames: readonly { node: string; batch: Uint8Array; eventCount?: number }[];
 }
 
 /**
@@ -85,7 +87,7 @@ export async function streamEpochs(
       if (aheadMs > 1) await sleep(aheadMs);
     }
     for (const f of item.frames) {
-      const decoded = decodeEventBatch(f.batch);
+      const decoded = decodeFrame(item.epoch, f);
       builder.onEvents(decoded);
       for (const c of consumers) c.onEvents(item.epoch, f.node, decoded);
       events += decoded.length;
@@ -96,6 +98,25 @@ export async function streamEpochs(
     options.onEpoch?.(epochs, epochCount, events);
   }
   return { epochs, events, frames };
+}
+
+/**
+ * A frame's events. A batch can pass its CRC and still be damage (written so, or forged with a
+ * matching CRC): one that does not decode, or decodes to another number of events than its frame
+ * says, is bad input (exit 2), never an internal error and never silently fewer events.
+ */
+function decodeFrame(epoch: number, f: { node: string; batch: Uint8Array; eventCount?: number }): SimEvent[] {
+  let decoded: SimEvent[];
+  try {
+    decoded = decodeEventBatch(f.batch);
+  } catch (err) {
+    if (!(err instanceof EventBatchDecodeError)) throw err;
+    throw new CliError(`the recorded batch of ${f.node} in epoch ${epoch} passes its CRC but cannot be decoded (${err.message}); the recording is damaged from epoch ${epoch} on.`);
+  }
+  if (f.eventCount !== undefined && decoded.length !== f.eventCount) {
+    throw new CliError(`the recorded frame of ${f.node} in epoch ${epoch} says ${f.eventCount} events but its batch holds ${decoded.length}; the recording is damaged from epoch ${epoch} on.`);
+  }
+  return decoded;
 }
 
 /** DIR/summary.json of the run that wrote DIR/recording.vpmurec, if its digest matches. */

@@ -13,7 +13,7 @@ import { decodeEnvelope, decodeEventBatch, encodeEnvelope, encodeEventBatch } fr
 import { findFirstDivergence, RECORDING_FILE_NAME, type Divergence, type EpochFramesLike } from '@vpmu/recording';
 import type { Scenario } from '@vpmu/scenario';
 import type { SimEvent } from '@vpmu/sim';
-import { TOPICS, type BusMessage } from '@vpmu/transport';
+import { checkKey, payloadDigest, TOPICS, type BusMessage } from '@vpmu/transport';
 import type { ConductorProgress } from '@vpmu/conductor';
 import { runEmbedded } from '../embedded-runtime';
 import { checkToolVersion, recordedEpochs, scanRecording, scenarioFromHeader, type ToolVersionCheck } from './recording-input';
@@ -134,8 +134,22 @@ export async function resimulateAndCompare(run: RunIdentity, recorded: () => Ite
   }
 }
 
+/**
+ * Plays a divergent sender: mutates its batches and, so that the aggregator's per-batch check
+ * (batch-check.ts) accepts them as that sender's, the checks in its next report too.
+ */
 function perturbingTap(p: ReplayPerturbation, epochNs: number): (m: BusMessage) => BusMessage {
+  const rewritten = new Map<string, { eventCount: number; digest: Buffer }>();
   return (m) => {
+    if (m.topic === TOPICS.reports && rewritten.size > 0) {
+      const env = decodeEnvelope(m.value);
+      if (!env.report) return m;
+      for (const c of env.report.sentChecks ?? []) {
+        const r = rewritten.get(checkKey(c.source ?? '', c.seq ?? 0));
+        if (r) Object.assign(c, r);
+      }
+      return { ...m, value: encodeEnvelope(env) };
+    }
     if (m.topic !== TOPICS.events) return m;
     const env = decodeEnvelope(m.value);
     if (!env.events || env.epoch < p.fromEpoch) return m;
@@ -143,6 +157,7 @@ function perturbingTap(p: ReplayPerturbation, epochNs: number): (m: BusMessage) 
     const events = decodeEventBatch(env.events);
     p.mutate(events, env.epoch, env.sourceNode);
     env.events = encodeEventBatch(events, env.epoch * epochNs);
+    rewritten.set(checkKey(env.sourceNode, env.seq), { eventCount: events.length, digest: payloadDigest(env) });
     return { ...m, value: encodeEnvelope(env) };
   };
 }

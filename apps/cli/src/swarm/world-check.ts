@@ -13,6 +13,7 @@ import type { RunSummary } from '@vpmu/summary';
 import { stringify } from 'yaml';
 import { checkSummary, guestPerfWindowChanges, RunEventsFold, vmsWritingCounters, type InvariantOptions, type Violation } from './invariants';
 import type { WorldDoc } from './world-generator';
+import { testOnlyFaultsOf } from '../test-faults';
 
 export interface WorldCheckOptions extends InvariantOptions {
   /** The CLI's entry script (dist/apps/cli/main.js). */
@@ -68,13 +69,15 @@ async function firstViolation(world: WorldDoc, dir: string, options: WorldCheckO
     // The generator (or the shrinker) made a world the parser refuses: a swarm bug, reported as one.
     return { invariant: 'generated-world-valid', detail: `validate refuses it: ${parsed.errors[0].path}: ${parsed.errors[0].message}` };
   }
-  const runA = await runChild(options, ['run', file, '--out', path.join(dir, 'a'), '--json', '--quiet']);
+  // A world with a test-only fault (a planted defect, a kept regression) runs only when asked to.
+  const runFlags = ['--json', '--quiet', ...(testOnlyFaultsOf(parsed.scenario).length > 0 ? ['--allow-test-faults'] : [])];
+  const runA = await runChild(options, ['run', file, '--out', path.join(dir, 'a'), ...runFlags]);
   const bad = childViolation('run', runA, options);
   if (bad) return bad;
   const summaryA = readSummary(path.join(dir, 'a'));
   const wantDeterminism = options.only === undefined || DETERMINISM_INVARIANTS.has(options.only);
   if (wantDeterminism) {
-    const runB = await runChild(options, ['run', file, '--out', path.join(dir, 'b'), '--json', '--quiet']);
+    const runB = await runChild(options, ['run', file, '--out', path.join(dir, 'b'), ...runFlags]);
     const badB = childViolation('second run', runB, options);
     if (badB) return badB;
     const summaryB = readSummary(path.join(dir, 'b'));
@@ -85,7 +88,7 @@ async function firstViolation(world: WorldDoc, dir: string, options: WorldCheckO
     const badR = childViolation('replay --verify', replay, options);
     if (badR) return badR;
     if (options.kafka) {
-      const cluster = await runChild(options, ['run', file, '--out', path.join(dir, 'cluster'), '--json', '--quiet', '--kafka', options.kafka]);
+      const cluster = await runChild(options, ['run', file, '--out', path.join(dir, 'cluster'), ...runFlags, '--kafka', options.kafka]);
       const badC = childViolation('cluster run', cluster, options);
       if (badC) return badC;
       const summaryC = readSummary(path.join(dir, 'cluster'));

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { pb, encodeEnvelope, type vpmu } from '@vpmu/proto';
 import { compareMessageKeys } from '@vpmu/sim';
 import type { MessageBus } from '../bus/message-bus.port';
-import { CONDUCTOR_NODE, TOPICS } from '../bus/topics';
+import { AGGREGATOR_NODE, CONDUCTOR_NODE, TOPICS } from '../bus/topics';
+import { payloadDigest } from './batch-check';
 
 type Envelope = vpmu.v1.Envelope;
 export type EnvelopePayload = Omit<vpmu.v1.IEnvelope, 'runId' | 'epoch' | 'sourceNode' | 'seq' | 'destination'>;
@@ -16,6 +17,8 @@ export type EnvelopePayload = Omit<vpmu.v1.IEnvelope, 'runId' | 'epoch' | 'sourc
 export class NodeEndpoint {
   private seq = 0;
   private sentTo = new Map<string, number>();
+  /** What this node sent the aggregator this epoch, reported for the aggregator's checks (batch-check.ts). */
+  private sentChecks: vpmu.v1.ISentCheck[] = [];
   private readonly inbox = new Map<number, Envelope[]>();
   private readonly seen = new Set<string>();
   private hash = createHash('sha256');
@@ -30,8 +33,12 @@ export class NodeEndpoint {
     private readonly bus: MessageBus,
   ) {}
 
-  /** Sends a payload to `destination` on `topic`, tagged with the epoch it is sent in. */
-  send(topic: string, destination: string, epoch: number, payload: EnvelopePayload): Buffer {
+  /**
+   * Sends a payload to `destination` on `topic`, tagged with the epoch it is sent in. A message
+   * to the aggregator is also reported with its payload digest and `eventCount` (of a batch).
+   */
+  send(topic: string, destination: string, epoch: number, payload: EnvelopePayload, eventCount = 0): Buffer {
+    if (destination === AGGREGATOR_NODE) this.sentChecks.push({ source: this.nodeId, seq: this.seq, eventCount, digest: payloadDigest(payload) });
     const bytes = this.publish(topic, destination, epoch, payload);
     this.hash.update(bytes);
     this.sentTo.set(destination, (this.sentTo.get(destination) ?? 0) + 1);
@@ -110,7 +117,9 @@ export class NodeEndpoint {
     const sentTo = [...this.sentTo.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([node, count]) => ({ node, count }));
     this.sentTo = new Map();
     this.hash = createHash('sha256');
-    const report = pb.EpochReport.create({ epoch, endEpoch, node: this.nodeId, sentTo, eventCount, digest, ...(Number.isFinite(nextSendNs) && { nextSendNs }) });
+    const sentChecks = this.sentChecks;
+    this.sentChecks = [];
+    const report = pb.EpochReport.create({ epoch, endEpoch, node: this.nodeId, sentTo, eventCount, digest, sentChecks, ...(Number.isFinite(nextSendNs) && { nextSendNs }) });
     // Reports are not barrier traffic: they are not counted in any grant.
     this.publish(TOPICS.reports, CONDUCTOR_NODE, epoch, { report });
   }

@@ -131,11 +131,13 @@ export async function startService(def: ServiceDefinition, argv = process.argv.s
   const tracing = startPlatformTracing(`vpmu-${def.service}`, { instance: config.replica, log });
   let app: INestMicroservice | null = null;
   let bus: KafkaBus | null = null;
+  let heartbeats: ClusterMember | null = null;
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log(`stopping (${signal})`);
+    heartbeats?.stopHeartbeats();
     await app?.close().catch(() => undefined);
     await bus?.close().catch(() => undefined);
     await tracing?.shutdown();
@@ -192,6 +194,9 @@ export async function startService(def: ServiceDefinition, argv = process.argv.s
     log('connected; joining consumer groups');
     await server.whenReady();
     log(`ready: ${sharedInbox ? `vpmu.inbox partitions [${server.assignedPartitions(TOPICS.inbox).join(',')}] in group ${config.group}.${def.service}` : 'consuming'}`);
+    // From now on the conductor can tell this replica is alive while its handlers are busy.
+    member.startHeartbeats();
+    heartbeats = member;
     def.afterStart?.(app, connected, config, log);
   } catch (err) {
     const unavailable = err instanceof KafkaUnavailableError || err instanceof KafkaSetupError;

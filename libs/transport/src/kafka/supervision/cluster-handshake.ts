@@ -21,6 +21,16 @@ export interface ReadyReply {
   staticNodes: string[];
   /** The run the replica is taking part in ('' = none; absent in the pure tests = none). */
   inRun?: string;
+  /** Deliveries its handlers finished so far, and whether one is being handled (liveness). */
+  handled?: number;
+  busy?: boolean;
+}
+
+/** The latest sign of life of one replica: a heartbeat or an answer to a probe. */
+export interface HeardReply {
+  reply: ReadyReply;
+  /** Wall time (performance.now) it arrived. */
+  atMs: number;
 }
 
 export interface NodeAssignment {
@@ -101,6 +111,8 @@ export interface RunResultMessage {
 export class ClusterHandshake implements DeliveryInterceptor {
   private readonly replies = new Map<string, ReadyReply[]>();
   private readonly results = new Map<string, RunResultMessage>();
+  /** "service/replica" -> its latest heartbeat or answer (failover liveness, run-supervisor.ts). */
+  private readonly heard = new Map<string, HeardReply>();
   private resultWaiters: (() => void)[] = [];
   private seq = 0;
 
@@ -119,17 +131,20 @@ export class ClusterHandshake implements DeliveryInterceptor {
     }
     if (env.serviceReady) {
       const r = env.serviceReady;
+      const reply: ReadyReply = {
+        service: r.service ?? '',
+        replica: r.replica ?? '',
+        partitions: [...(r.partitions ?? [])].map(Number),
+        partitionCount: r.partitionCount ?? 0,
+        staticNodes: [...(r.staticNodes ?? [])],
+        inRun: r.inRun ?? '',
+        handled: Number(r.handled ?? 0),
+        busy: r.busy ?? false,
+      };
+      this.heard.set(`${reply.service}/${reply.replica}`, { reply, atMs: performance.now() }); // wall-clock ok: liveness
+      if (r.heartbeat) return;
       const list = this.replies.get(r.probeId ?? '');
-      if (list && !list.some((x) => x.replica === r.replica && x.service === r.service)) {
-        list.push({
-          service: r.service ?? '',
-          replica: r.replica ?? '',
-          partitions: [...(r.partitions ?? [])].map(Number),
-          partitionCount: r.partitionCount ?? 0,
-          staticNodes: [...(r.staticNodes ?? [])],
-          inRun: r.inRun ?? '',
-        });
-      }
+      if (list && !list.some((x) => x.replica === r.replica && x.service === r.service)) list.push(reply);
       return;
     }
     if (env.runResult) {
@@ -141,13 +156,21 @@ export class ClusterHandshake implements DeliveryInterceptor {
     return dispatch(m);
   }
 
+  /** Every replica heard from (heartbeat or answer) within the last `leaseMs`, with when. */
+  heardWithin(leaseMs: number): HeardReply[] {
+    const now = performance.now(); // wall-clock ok: liveness
+    return [...this.heard.values()].filter((h) => now - h.atMs <= leaseMs).sort((a, b) => (`${a.reply.service}/${a.reply.replica}` < `${b.reply.service}/${b.reply.replica}` ? -1 : 1));
+  }
+
   /** One probe round: who answers within `waitMs`; `failover`: during the run (it stalled). */
   async probe(runId: string, waitMs: number, failover = false): Promise<ReadyReply[]> {
     const probeId = `${this.conductorId}-${this.seq++}`;
     this.replies.set(probeId, []);
     const env = pb.Envelope.create({ runId, sourceNode: CONDUCTOR_NODE, seq: this.seq, readyProbe: { probeId, runId, failover } });
     this.bus.publish({ topic: TOPICS.control, key: CONDUCTOR_NODE, value: encodeEnvelope(env) });
-    await this.bus.flush();
+    // Bounded: with the broker gone a flush waits for the producer's whole outage budget, and
+    // the failover rounds (and the broker check beside them) must keep running meanwhile.
+    await Promise.race([this.bus.flush(), sleep(Math.max(waitMs, 2000))]);
     await sleep(waitMs);
     const replies = this.replies.get(probeId) ?? [];
     this.replies.delete(probeId);

@@ -11,7 +11,10 @@
 //   others, and adopts the nodes given to it by reading the run back from the log (RunStart and
 //   grants, checkpoints, the nodes' messages; log-catch-up.ts) and handing that to the service,
 //   which restores and re-simulates them. Live deliveries are held meanwhile and released after,
-//   in order, so the adopter sees everything exactly once (duplicates are dropped downstream).
+//   in order, so the adopter sees everything exactly once (duplicates are dropped downstream);
+// - sends a heartbeat (ServiceReady marked heartbeat) every second from a timer that does not
+//   wait behind queued deliveries, with how many deliveries it has handled: the conductor tells
+//   a slow replica (heartbeats on time, handled count moving) from a dead one (no heartbeat).
 import { decodeEnvelope, pb, encodeEnvelope, type vpmu } from '@vpmu/proto';
 import type { BusMessage, MessageBus } from '../../bus/message-bus.port';
 import { CONDUCTOR_NODE, TOPICS } from '../../bus/topics';
@@ -85,15 +88,50 @@ export class ClusterMember implements DeliveryInterceptor {
   private readonly pending: { m: BusMessage; dispatch: (m: BusMessage) => Promise<void> }[] = [];
   /** Resolves when the last adoption has finished (tests, shutdown). */
   idle: Promise<void> = Promise.resolve();
+  /** Deliveries handled so far and being handled now (heartbeat evidence of progress). */
+  private handled = 0;
+  private inFlight = 0;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: ClusterMemberOptions) {}
 
   async intercept(m: BusMessage, dispatch: (m: BusMessage) => Promise<void>): Promise<void> {
-    if (this.adopting !== null) {
-      this.pending.push({ m, dispatch });
-      return;
+    this.inFlight++;
+    try {
+      if (this.adopting !== null) {
+        this.pending.push({ m, dispatch });
+        return;
+      }
+      return await this.process(m, dispatch);
+    } finally {
+      this.inFlight--;
+      this.handled++;
     }
-    return this.process(m, dispatch);
+  }
+
+  /** Sends a heartbeat every `intervalMs` until stopHeartbeats (the process lives, whatever its handlers do). */
+  startHeartbeats(intervalMs = 1000): void {
+    if (this.heartbeatTimer) return;
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), intervalMs); // wall-clock ok: liveness, never a simulation input
+    this.heartbeatTimer.unref();
+  }
+
+  stopHeartbeats(): void {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+  }
+
+  private heartbeat(): void {
+    if (!this.o.isReady()) return; // a rebalance in flight: its partitions are not known yet
+    const inRun = this.adopting ?? this.current ?? '';
+    const partitions = this.o.staticNodes.length > 0 ? [] : this.o.assignedPartitions();
+    const ready = { probeId: '', service: this.o.service, replica: this.o.replica, partitions, partitionCount: this.o.partitionCount, staticNodes: this.o.staticNodes, inRun, heartbeat: true, handled: this.handled, busy: this.inFlight > 0 || this.adopting !== null };
+    const env = pb.Envelope.create({ runId: inRun, sourceNode: `${this.o.service}/${this.o.replica}`, seq: this.seq++, destination: CONDUCTOR_NODE, serviceReady: ready });
+    try {
+      this.o.bus.publish({ topic: TOPICS.reports, key: CONDUCTOR_NODE, value: encodeEnvelope(env) });
+    } catch {
+      this.stopHeartbeats(); // the bus is closed: the process is shutting down
+    }
   }
 
   private async process(m: BusMessage, dispatch: (m: BusMessage) => Promise<void>): Promise<void> {
@@ -153,7 +191,7 @@ export class ClusterMember implements DeliveryInterceptor {
       this.seenControl.clear();
     }
     const partitions = this.o.staticNodes.length > 0 ? [] : this.o.assignedPartitions();
-    const ready = { probeId: probe.probeId, service: this.o.service, replica: this.o.replica, partitions, partitionCount: this.o.partitionCount, staticNodes: this.o.staticNodes, inRun: probe.failover && runId === inRun ? runId : '' };
+    const ready = { probeId: probe.probeId, service: this.o.service, replica: this.o.replica, partitions, partitionCount: this.o.partitionCount, staticNodes: this.o.staticNodes, inRun: probe.failover && runId === inRun ? runId : '', handled: this.handled, busy: this.inFlight > 1 };
     const answer = `${partitions.join(',')}/${this.o.partitionCount}`;
     if (answer !== this.lastAnswer) {
       this.lastAnswer = answer;

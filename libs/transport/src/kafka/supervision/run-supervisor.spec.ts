@@ -1,6 +1,6 @@
 import type { ReadyReply } from './cluster-handshake';
 import { partitionForKey } from '../client/partitioner';
-import { NodeLostError, planFailover, RunSupervisor, type SupervisedConductor } from './run-supervisor';
+import { NodeLostError, planFailover, RunSupervisor, TakeoverFailedError, type SupervisedConductor } from './run-supervisor';
 
 const R = 'run-1';
 const hosts = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'];
@@ -124,5 +124,68 @@ describe('RunSupervisor', () => {
     s.stop();
     expect(c.takeovers).toEqual([{ adopt: ['host/h1'] }]);
     expect(s.failovers).toEqual([expect.objectContaining({ epoch: 7, adopt: ['host/h1'], gone: ['host/h1'] })]);
+  });
+});
+
+describe('RunSupervisor: slow is not dead (heartbeats), takeovers bounded', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  const conductor = (): SupervisedConductor & { takeovers: { adopt: string[] }[] } => {
+    const takeovers: { adopt: string[] }[] = [];
+    return { currentEpoch: 7, missingNodes: () => ['host/h1'], takeover: (_a, adopt) => void takeovers.push({ adopt }), takeovers };
+  };
+  type Heart = { reply: ReadyReply; fresh: boolean };
+  const start = (answers: () => ReadyReply[], hearts: () => Heart[], c: SupervisedConductor, onLost: (e: Error) => void, maxTakeovers?: number): RunSupervisor => {
+    const s = new RunSupervisor({
+      runId: R,
+      hosts: ['h1'],
+      vms: [],
+      assignments: [{ node: 'host/h1', replica: 'a' }],
+      aggregatorReplica: 'agg',
+      handshake: {
+        probe: async (_run, waitMs) => new Promise((res) => setTimeout(() => res(answers()), waitMs)),
+        // A fresh heart arrived just now; a stale one is left out (its lease ran out).
+        heardWithin: () => hearts().filter((h) => h.fresh).map((h) => ({ reply: h.reply, atMs: performance.now() })),
+      },
+      conductor: c,
+      onLost,
+      maxTakeovers,
+    });
+    s.start();
+    return s;
+  };
+
+  it('never takes over from an owner too busy to answer probes while its heartbeats arrive and its handled count moves', async () => {
+    const c = conductor();
+    const lost: Error[] = [];
+    let handled = 0;
+    // The owner never answers a probe in time (its deliveries queue behind a long epoch), but its heartbeat timer does.
+    const s = start(() => [reply('aggregator', 'agg', [])], () => [{ reply: reply('aggregator', 'agg', []), fresh: true }, { reply: { ...reply('host-node', 'a', [0, 1, 2, 3]), handled: handled++ }, fresh: true }], c, (e) => lost.push(e));
+    for (let i = 0; i < 240; i++) await jest.advanceTimersByTimeAsync(500); // two minutes without progress
+    s.stop();
+    expect({ takeovers: c.takeovers, lost }).toEqual({ takeovers: [], lost: [] });
+  });
+
+  it('still finds a dead owner once its heartbeats stop', async () => {
+    const c = conductor();
+    const lost: Error[] = [];
+    const s = start(() => [reply('aggregator', 'agg', [])], () => [{ reply: reply('aggregator', 'agg', []), fresh: true }], c, (e) => lost.push(e));
+    for (let i = 0; i < 100 && lost.length === 0; i++) await jest.advanceTimersByTimeAsync(500);
+    s.stop();
+    expect(lost[0]?.message).toMatch(/^lost host\/h1 at epoch 7: host-node replica a stopped answering/);
+  });
+
+  it('re-adopts from an idle owner, and ends the run after maxTakeovers that bring no progress instead of looping', async () => {
+    const c = conductor();
+    const lost: Error[] = [];
+    const live = (): ReadyReply[] => [reply('aggregator', 'agg', []), { ...reply('host-node', 'a', [0, 1, 2, 3]), handled: 5 }];
+    const s = start(live, () => live().map((r) => ({ reply: r, fresh: true })), c, (e) => lost.push(e), 2);
+    for (let i = 0; i < 400 && lost.length === 0; i++) await jest.advanceTimersByTimeAsync(500);
+    s.stop();
+    expect(c.takeovers).toEqual([{ adopt: ['host/h1'] }, { adopt: ['host/h1'] }]);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]).toBeInstanceOf(TakeoverFailedError);
+    expect(lost[0].message).toMatch(/^epoch 7 did not complete after 2 takeovers in a row \(last of host\/h1: no progress for \d+ s with their owners idle\); giving up/);
   });
 });

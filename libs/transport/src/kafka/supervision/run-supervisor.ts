@@ -1,23 +1,32 @@
 // Failover on a cluster (docs/cluster.md), the conductor's side. Results never depend on
 // it: a run is a pure function of its inputs whoever simulates which node. What it decides is
-// who simulates what after a failure, and when to give up:
+// who simulates what after a failure, and when to give up. Slow is not dead: a replica counts
+// as alive while its own heartbeats arrive (cluster-member.ts sends them from a timer that does
+// not wait for its handlers), however long the epoch takes; only evidence makes it gone (its
+// heartbeats stop for `leaseMs`, or it answers from outside the run after a restart, or the
+// consumer group gave its partitions to another member):
 // - an epoch that stalls (no progress for `stallMs`) starts probe rounds (ReadyProbe with the
-//   run's id; live replicas answer with the run they are in, see cluster-member.ts);
+//   run's id; live replicas answer with the run they are in, see cluster-member.ts); a replica
+//   whose answer is late but whose heartbeat is recent counts with its last heartbeat;
 // - the placement is recomputed from the answers exactly as at the start (the vpmu.inbox
 //   partitions each replica's consumer group holds now); a node whose owner stopped answering,
 //   restarted (answers outside the run) or no longer holds the node's partition goes to the new
 //   owner, which restores it from the log (Takeover). Two consecutive rounds must agree, so a
 //   rebalance in flight is never used. A dead replica keeps its partitions until its session
 //   times out (6 s), so a takeover takes that long at least;
-// - a stall with an unchanged placement is given `readoptAfterMs`, then the stalled nodes are
-//   restored by their own owners (a message they missed during a rebalance is in the log);
+// - a stall with an unchanged placement whose owners are idle (their handled count has not
+//   moved and nothing is being handled) for `readoptAfterMs` has the stalled nodes restored by
+//   their own owners (a message they missed during a rebalance is in the log); busy owners are
+//   left alone;
+// - takeovers are bounded: after `maxTakeovers` in a row without the run progressing the run
+//   ends with TakeoverFailedError naming the nodes (the CLI exits 4) instead of trying forever;
 // - a node whose owner is gone ends the run with NodeLostError, naming the nodes (the CLI exits
 //   4), when no other replica of its service has answered for `lostAfterMs`, or after
 //   `maxOwnerWaitMs` however busy the consumer group is with rebalancing.
 // Wall-clock time decides only these timeouts.
 import { OperatingError } from '@vpmu/errors';
 import { AGGREGATOR_NODE } from '../../bus/topics';
-import { computeAssignments, type ClusterHandshake, type NodeAssignment, type ReadyReply } from './cluster-handshake';
+import { computeAssignments, type ClusterHandshake, type HeardReply, type NodeAssignment, type ReadyReply } from './cluster-handshake';
 
 /**
  * How long nodes may have no live owner before the run ends. A takeover needs the dead member's
@@ -27,6 +36,25 @@ import { computeAssignments, type ClusterHandshake, type NodeAssignment, type Re
 export const DEFAULT_LOST_AFTER_MS = 20_000;
 /** With live replicas of the service around, rebalance rounds may take this long in all. */
 export const DEFAULT_MAX_OWNER_WAIT_MS = 60_000;
+/**
+ * A replica whose heartbeat (one a second) has not arrived for this long is gone. Longer than a
+ * consumer's session timeout (6 s), so the group has let its partitions go by then too; long
+ * enough that a replica on a machine at load 10 is never mistaken for a dead one.
+ */
+export const DEFAULT_LEASE_MS = 8_000;
+/** Takeovers in a row without the run progressing before the run ends (no takeover loop). */
+export const DEFAULT_MAX_TAKEOVERS = 3;
+
+/** Takeovers did not bring the run forward: the same nodes would be taken over again and again. */
+export class TakeoverFailedError extends OperatingError {
+  constructor(
+    message: string,
+    readonly nodes: string[],
+    readonly epoch: number,
+  ) {
+    super('unavailable', message, { retriable: false });
+  }
+}
 
 export class NodeLostError extends OperatingError {
   constructor(
@@ -83,10 +111,11 @@ export interface RunSupervisorOptions {
   /** The placement the run started with (RunStart.assignments) and the aggregator's replica. */
   assignments: NodeAssignment[];
   aggregatorReplica: string;
-  handshake: Pick<ClusterHandshake, 'probe'>;
+  /** `heardWithin` (heartbeats) is optional only for tests that probe alone. */
+  handshake: Pick<ClusterHandshake, 'probe'> & Partial<Pick<ClusterHandshake, 'heardWithin'>>;
   conductor: SupervisedConductor;
-  /** The run cannot go on: `err` says which nodes are lost. */
-  onLost: (err: NodeLostError) => void;
+  /** The run cannot go on: `err` says which nodes are lost, or which takeovers kept failing. */
+  onLost: (err: NodeLostError | TakeoverFailedError) => void;
   log?: (line: string) => void;
   stallMs?: number;
   probeWaitMs?: number;
@@ -95,6 +124,8 @@ export interface RunSupervisorOptions {
   readoptAfterMs?: number;
   lostAfterMs?: number;
   maxOwnerWaitMs?: number;
+  leaseMs?: number;
+  maxTakeovers?: number;
 }
 
 export interface FailoverRecord {
@@ -118,6 +149,10 @@ export class RunSupervisor {
   private busy = false;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** Takeovers since the run last progressed (bounded by maxTakeovers). */
+  private takeoversSinceProgress = 0;
+  /** "service/replica" -> its handled count and when that last moved or it was busy. */
+  private readonly activity = new Map<string, { handled: number; activeAtMs: number }>();
   readonly failovers: FailoverRecord[] = [];
 
   constructor(private readonly o: RunSupervisorOptions) {
@@ -152,6 +187,28 @@ export class RunSupervisor {
     this.lastProgressMs = now;
     this.goneSinceMs = null;
     this.previousPlan = '';
+    this.takeoversSinceProgress = 0;
+  }
+
+  /**
+   * Wall time of the latest work any live replica did (its handled count moved, or it was
+   * handling a delivery), from heartbeats: the epoch watchdog gives up on a stalled run only
+   * when nobody has been working for its whole budget.
+   */
+  lastActivityMs(): number {
+    this.noteActivity(this.o.handshake.heardWithin?.(this.o.leaseMs ?? DEFAULT_LEASE_MS) ?? []);
+    let latest = 0;
+    for (const a of this.activity.values()) latest = Math.max(latest, a.activeAtMs);
+    return latest;
+  }
+
+  private noteActivity(heard: HeardReply[]): void {
+    for (const h of heard) {
+      const key = `${h.reply.service}/${h.reply.replica}`;
+      const handled = h.reply.handled ?? 0;
+      const prev = this.activity.get(key);
+      if (!prev || prev.handled !== handled || h.reply.busy) this.activity.set(key, { handled, activeAtMs: h.reply.busy || !prev || prev.handled !== handled ? h.atMs : prev.activeAtMs });
+    }
   }
 
   private async tick(): Promise<void> {
@@ -170,15 +227,21 @@ export class RunSupervisor {
   }
 
   private async round(): Promise<void> {
-    const replies = await this.o.handshake.probe(this.o.runId, this.o.probeWaitMs ?? 300, true);
+    const answered = await this.o.handshake.probe(this.o.runId, this.o.probeWaitMs ?? 300, true);
     if (this.stopped) return;
     const now = performance.now(); // wall-clock ok: failover timeouts
+    // A replica too busy to answer within probeWaitMs still counts while its heartbeats arrive.
+    const heard = this.o.handshake.heardWithin?.(this.o.leaseMs ?? DEFAULT_LEASE_MS) ?? [];
+    this.noteActivity(heard);
+    const key = (r: ReadyReply): string => `${r.service}/${r.replica}`;
+    const answeredKeys = new Set(answered.map(key));
+    const replies = [...answered, ...heard.map((h) => h.reply).filter((r) => !answeredKeys.has(key(r)))];
     const plan = planFailover(this.o.runId, this.o.hosts, this.o.vms, this.owners, replies);
     const epoch = this.o.conductor.currentEpoch;
     if (plan.kind === 'takeover') {
-      const key = JSON.stringify(plan);
-      if (key !== this.previousPlan) {
-        this.previousPlan = key; // act only when the next round agrees
+      const planKey = JSON.stringify(plan);
+      if (planKey !== this.previousPlan) {
+        this.previousPlan = planKey; // act only when the next round agrees
         return;
       }
       const moved = plan.adopt.filter((n) => !plan.gone.includes(n));
@@ -189,9 +252,12 @@ export class RunSupervisor {
     this.previousPlan = '';
     if (plan.kind === 'steady') {
       this.goneSinceMs = null;
-      if (now - Math.max(this.lastProgressMs, this.lastActionMs) < (this.o.readoptAfterMs ?? 10_000)) return;
       const missing = this.o.conductor.missingNodes();
-      if (missing.length > 0) this.act(plan.assignments, missing, [], `no progress for ${Math.round((now - this.lastProgressMs) / 1000)} s`, now);
+      // Owners still working (slow, not stuck) are left to finish: only idle owners re-adopt.
+      const owners = new Set(missing.map((n) => `${serviceOfNode(n)}/${this.owners.get(n)}`));
+      const lastOwnerWorkMs = Math.max(0, ...[...owners].map((o) => this.activity.get(o)?.activeAtMs ?? 0));
+      if (now - Math.max(this.lastProgressMs, this.lastActionMs, lastOwnerWorkMs) < (this.o.readoptAfterMs ?? 10_000)) return;
+      if (missing.length > 0) this.act(plan.assignments, missing, [], `no progress for ${Math.round((now - this.lastProgressMs) / 1000)} s with their owners idle`, now);
       return;
     }
     if (plan.gone.length === 0) return; // e.g. a rebalance in flight; the epoch watchdog bounds it
@@ -217,6 +283,20 @@ export class RunSupervisor {
   }
 
   private act(assignments: NodeAssignment[], adopt: string[], gone: string[], reason: string, now: number): void {
+    const max = this.o.maxTakeovers ?? DEFAULT_MAX_TAKEOVERS;
+    if (this.takeoversSinceProgress >= max) {
+      const epoch = this.o.conductor.currentEpoch;
+      this.stop();
+      this.o.onLost(
+        new TakeoverFailedError(
+          `epoch ${epoch} did not complete after ${max} takeovers in a row (last of ${adopt.join(', ')}: ${reason}); giving up instead of trying again. The services' logs (.vpmu/cluster/*.log) say why the adopters failed.`,
+          adopt,
+          epoch,
+        ),
+      );
+      return;
+    }
+    this.takeoversSinceProgress++;
     this.o.log?.(`epoch ${this.o.conductor.currentEpoch}: takeover of ${adopt.join(' ')} (${reason})`);
     this.o.conductor.takeover(assignments, adopt, reason);
     for (const a of assignments) this.owners.set(a.node, a.replica);
