@@ -1,9 +1,9 @@
 // SimEvent[] <-> EventBatch bytes. Interns every name and place once per batch (reference =
 // index + 1, 0 = none), delta-encodes virtual time against the previous event, maps enums both ways.
 import type { MigrationPhaseName, MsrResultName, PerfStateName, Place, PmiOwner, SimEvent } from '@vpmu/sim';
-import { Writer } from 'protobufjs/minimal';
 import { vpmu } from './generated/vpmu';
 import { readEventBatch, WireFormatError } from './event-batch.decoder';
+import { BatchWriter } from './batch.writer';
 
 const PERF_STATES: PerfStateName[] = ['off', 'inactive', 'active', 'error'];
 const MSR_RESULTS: MsrResultName[] = ['ok', 'gp', 'undefined'];
@@ -12,16 +12,18 @@ const OWNERS: PmiOwner[] = ['host', 'guest'];
 
 export class EventBatchDecodeError extends Error {}
 
+/** One writer for every batch: encoding is synchronous, and finish() copies the bytes out. */
+const writer = new BatchWriter();
 
 /**
  * Encodes events (sorted by atNs, non-decreasing) into EventBatch bytes. Hand-written against the
- * schema in proto/vpmu/v1/events.proto with protobufjs' Writer: no intermediate message objects,
+ * schema in proto/vpmu/v1/events.proto with a reused BatchWriter: no intermediate message objects,
  * zero scalars left out (proto3 reads an absent scalar as zero), names and places interned on
  * first use. The generated decoder reads it back (see the codec spec). This is the hot path of
  * every host node, hence no generated encoder.
  */
 export function encodeEventBatch(events: readonly SimEvent[], baseNs = events.length ? events[0].atNs : 0): Uint8Array {
-  const w = Writer.create();
+  const w = writer.reset();
   const strings: string[] = [];
   const stringIndex = new Map<string, number>();
   const places: Place[] = [];
@@ -187,7 +189,7 @@ export function encodeEventBatch(events: readonly SimEvent[], baseNs = events.le
 }
 
 /** A varint field, left out when zero. Values are non-negative safe integers. */
-function varint(w: Writer, field: number, v: number): void {
+function varint(w: BatchWriter, field: number, v: number): void {
   if (!v) return;
   if (v < 0 || !Number.isSafeInteger(v)) throw new Error(`encodeEventBatch: field ${field} value ${v} is not a non-negative safe integer`);
   w.uint32(field << 3);
@@ -195,11 +197,11 @@ function varint(w: Writer, field: number, v: number): void {
   else w.uint64(v);
 }
 
-function bool(w: Writer, field: number, v: boolean): void {
+function bool(w: BatchWriter, field: number, v: boolean): void {
   if (v) w.uint32(field << 3).uint32(1);
 }
 
-function packed(w: Writer, field: number, values: readonly number[]): void {
+function packed(w: BatchWriter, field: number, values: readonly number[]): void {
   if (values.length === 0) return;
   w.uint32((field << 3) | 2).fork();
   for (const v of values) w.uint64(v);

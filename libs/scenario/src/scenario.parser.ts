@@ -18,7 +18,7 @@ import { checkMigrations, readTimelineEntry } from './timeline.parser';
 import { readVm } from './vm-spec.parser';
 import { checkRunSize } from './run-size.check';
 import { readCosts } from './costs.parser';
-import { MIN_EPOCH_NS, MIN_SAMPLE_INTERVAL_NS, WHY } from './scenario.limits';
+import { MAX_RUN_DURATION_NS, MIN_EPOCH_NS, MIN_SAMPLE_INTERVAL_NS, WHY } from './scenario.limits';
 import { Diagnostics, Field, findTooDeep, MAX_NESTING_DEPTH, NodeReader } from './yaml-node.reader';
 
 export type ScenarioParseResult =
@@ -145,7 +145,7 @@ function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undef
   const name = ctx.opt(m, 'name', (f) => ctx.nonEmptyString(f)) ?? SCENARIO_DEFAULTS.name;
   const seed = ctx.opt(m, 'seed', (f) => ctx.r.int(f, { min: 0 })) ?? SCENARIO_DEFAULTS.seed;
   const durationField = m.require('duration', 'e.g. `duration: 200ms`');
-  const durationNs = durationField && ctx.r.duration(durationField, { min: 1 });
+  const durationNs = durationField && ctx.r.duration(durationField, { min: 1, max: MAX_RUN_DURATION_NS, why: WHY.duration });
   ctx.durationNs = durationNs;
 
   // Default: 1ms, or the whole run when the run is shorter than that.
