@@ -1,6 +1,6 @@
 // SimEvent[] <-> EventBatch bytes. Interns every name and place once per batch (reference =
 // index + 1, 0 = none), delta-encodes virtual time against the previous event, maps enums both ways.
-import type { MigrationPhaseName, MsrResultName, PerfStateName, Place, PmiOwner, SimEvent } from '@vpmu/sim';
+import type { MigrationPhaseName, MsrResultName, PerfStateName, Place, PmiOwner, SimEvent, TraceSummaryOf } from '@vpmu/sim';
 import { vpmu } from './generated/vpmu';
 import { readEventBatch, WireFormatError } from './event-batch.decoder';
 import { BatchWriter } from './batch.writer';
@@ -9,6 +9,7 @@ const PERF_STATES: PerfStateName[] = ['off', 'inactive', 'active', 'error'];
 const MSR_RESULTS: MsrResultName[] = ['ok', 'gp', 'undefined'];
 const PHASES: MigrationPhaseName[] = ['setup', 'precopy', 'stop-and-copy', 'resume', 'refused'];
 const OWNERS: PmiOwner[] = ['host', 'guest'];
+const TRACE_SUMMARY_OF: TraceSummaryOf[] = ['vmExit', 'vmEntry', 'pmi'];
 
 export class EventBatchDecodeError extends Error {}
 
@@ -168,6 +169,16 @@ export function encodeEventBatch(events: readonly SimEvent[], baseNs = events.le
         varint(w, 5, e.timeEnabledNs);
         varint(w, 6, e.timeRunningNs);
         varint(w, 7, e.samples);
+        break;
+      case 'traceSummary':
+        w.uint32(186).fork(); // 23
+        varint(w, 1, at);
+        varint(w, 2, TRACE_SUMMARY_OF.indexOf(e.of) + 1);
+        varint(w, 3, e.reason ? str(e.reason) : 0);
+        varint(w, 4, e.count);
+        varint(w, 5, e.costNs);
+        varint(w, 6, e.flagged);
+        varint(w, 7, e.owner ? OWNERS.indexOf(e.owner) + 1 : 0);
         break;
       default: {
         const never: never = e;
@@ -359,6 +370,20 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
         timeRunningNs: u64(e.timeRunningNs),
         samples: u64(e.samples),
       });
+    } else if (ev.traceSummary) {
+      const e = ev.traceSummary;
+      const t: SimEvent = {
+        kind: 'traceSummary',
+        atNs,
+        at: place(e.at),
+        of: pick(TRACE_SUMMARY_OF, e.of, 'trace summary kind'),
+        reason: str(e.reason) ?? '',
+        count: u64(e.count),
+        costNs: u64(e.costNs),
+        flagged: u64(e.flagged),
+      };
+      if (e.owner) t.owner = pick(OWNERS, e.owner, 'PMI owner');
+      out.push(t);
     } else {
       throw new EventBatchDecodeError('event with no known kind (written by a newer tool?)');
     }

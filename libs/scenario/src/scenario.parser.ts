@@ -7,7 +7,7 @@
 // point and the document's top level; each section has its reader (host-spec.parser.ts,
 // vm-spec.parser.ts, timeline.parser.ts, ...), all sharing one ScenarioBuildContext.
 
-import { formatDurationNs, type HostSpec, type Scenario, type TimelineEntry, type VmSpec } from '@vpmu/world-spec';
+import { formatDurationNs, TRACE_LEVELS, type HostSpec, type Scenario, type TimelineEntry, type VmSpec } from '@vpmu/world-spec';
 import { LineCounter, parseDocument, YAMLError } from 'yaml';
 
 import { readHost } from './host-spec.parser';
@@ -26,7 +26,7 @@ export type ScenarioParseResult =
   | { ok: false; errors: ScenarioError[] };
 
 const KEYS = {
-  top: ['version', 'name', 'seed', 'duration', 'epoch', 'checkpointEvery', 'sampleInterval', 'hosts', 'vms', 'timeline', 'costs'],
+  top: ['version', 'name', 'seed', 'duration', 'epoch', 'checkpointEvery', 'sampleInterval', 'trace', 'hosts', 'vms', 'timeline', 'costs'],
 } as const;
 
 // ---- entry point -------------------------------------------------------------------------------
@@ -159,6 +159,7 @@ function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undef
     epochNs = e ?? epochNs;
   }
   const checkpointEveryEpochs = ctx.opt(m, 'checkpointEvery', (f) => ctx.r.int(f, { min: 1 })) ?? SCENARIO_DEFAULTS.checkpointEveryEpochs;
+  const trace = ctx.opt(m, 'trace', (f) => ctx.r.oneOf(f, TRACE_LEVELS)) ?? 'full';
   const sampleIntervalNs = ctx.opt(m, 'sampleInterval', (f) => ctx.r.duration(f, { min: MIN_SAMPLE_INTERVAL_NS, why: WHY.sampleInterval })) ?? SCENARIO_DEFAULTS.sampleIntervalNs;
 
   const hostsField = m.require('hosts', 'at least one host');
@@ -211,6 +212,8 @@ function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undef
     epochNs,
     checkpointEveryEpochs,
     sampleIntervalNs,
+    // Only a summary level is written out, so full-level scenarios keep their exact shape.
+    ...(trace === 'summary' && { trace }),
     hosts,
     vms,
     timeline: sortedTimeline,
