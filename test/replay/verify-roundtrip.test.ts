@@ -54,7 +54,7 @@ describe('vpmu replay on unusable recordings → exit 2, one sentence, no stack 
     { name: 'a missing file', file: () => path.join(dir, 'nope.vpmurec'), message: /does not exist/ },
     { name: 'an empty file', file: () => write('empty.vpmurec', ''), message: /is empty/ },
     { name: 'not a recording', file: () => write('text.vpmurec', 'hello, world\n'), message: /not a vpmu-lab recording/ },
-    { name: 'a newer format version', file: () => write('v9.vpmurec', Buffer.from([0x56, 0x50, 0x4d, 0x55, 0x52, 0x45, 0x43, 0x09, 0, 0])), message: /format v9 is newer than this tool's v1; upgrade/ },
+    { name: 'a newer format version', file: () => write('v9.vpmurec', Buffer.from([0x56, 0x50, 0x4d, 0x55, 0x52, 0x45, 0x43, 0x09, 0, 0])), message: /format v9 is newer than this tool's v2; upgrade/ },
   ];
   it.each(cases)('$name', ({ file, message }) => {
     for (const args of [['--verify'], ['--out', tempDir('x')], []]) {

@@ -9,6 +9,7 @@ import type { Scenario, TimelineEntry } from '@vpmu/world-spec';
 import { sortEventsCanonically, type SimEvent } from '@vpmu/sim';
 import { checkpointDue, runEpochCount } from './epoch-schedule';
 import { orderInboundTransfers, type InboundTransfer } from './inbound-transfers';
+import { summarizeTrace } from './trace-summary';
 
 export interface HostStepInput {
   epoch: number;
@@ -48,5 +49,11 @@ export function stepHost(world: HostWorld, scenario: Scenario, input: HostStepIn
     checkpoint = input.resumedFrom?.checkpoint ?? snapshotHostWorld(world);
   }
   const result = world.runEpoch(input.startNs, input.endNs, input.actions);
-  return { checkpoint, events: sortEventsCanonically(result.events), guestOutputs: result.guestOutputs, transfers: result.transfers };
+  const events = sortEventsCanonically(result.events);
+  return {
+    checkpoint,
+    events: scenario.trace === 'summary' ? summarizeTrace(events, input.startNs) : events,
+    guestOutputs: result.guestOutputs,
+    transfers: result.transfers,
+  };
 }

@@ -1,27 +1,30 @@
 // SimEvent[] <-> EventBatch bytes. Interns every name and place once per batch (reference =
 // index + 1, 0 = none), delta-encodes virtual time against the previous event, maps enums both ways.
-import type { MigrationPhaseName, MsrResultName, PerfStateName, Place, PmiOwner, SimEvent } from '@vpmu/sim';
-import { Writer } from 'protobufjs/minimal';
+import type { MigrationPhaseName, MsrResultName, PerfStateName, Place, PmiOwner, SimEvent, TraceSummaryOf } from '@vpmu/sim';
 import { vpmu } from './generated/vpmu';
 import { readEventBatch, WireFormatError } from './event-batch.decoder';
+import { BatchWriter } from './batch.writer';
 
 const PERF_STATES: PerfStateName[] = ['off', 'inactive', 'active', 'error'];
 const MSR_RESULTS: MsrResultName[] = ['ok', 'gp', 'undefined'];
 const PHASES: MigrationPhaseName[] = ['setup', 'precopy', 'stop-and-copy', 'resume', 'refused'];
 const OWNERS: PmiOwner[] = ['host', 'guest'];
+const TRACE_SUMMARY_OF: TraceSummaryOf[] = ['vmExit', 'vmEntry', 'pmi'];
 
 export class EventBatchDecodeError extends Error {}
 
+/** One writer for every batch: encoding is synchronous, and finish() copies the bytes out. */
+const writer = new BatchWriter();
 
 /**
  * Encodes events (sorted by atNs, non-decreasing) into EventBatch bytes. Hand-written against the
- * schema in proto/vpmu/v1/events.proto with protobufjs' Writer: no intermediate message objects,
+ * schema in proto/vpmu/v1/events.proto with a reused BatchWriter: no intermediate message objects,
  * zero scalars left out (proto3 reads an absent scalar as zero), names and places interned on
  * first use. The generated decoder reads it back (see the codec spec). This is the hot path of
  * every host node, hence no generated encoder.
  */
 export function encodeEventBatch(events: readonly SimEvent[], baseNs = events.length ? events[0].atNs : 0): Uint8Array {
-  const w = Writer.create();
+  const w = writer.reset();
   const strings: string[] = [];
   const stringIndex = new Map<string, number>();
   const places: Place[] = [];
@@ -167,6 +170,16 @@ export function encodeEventBatch(events: readonly SimEvent[], baseNs = events.le
         varint(w, 6, e.timeRunningNs);
         varint(w, 7, e.samples);
         break;
+      case 'traceSummary':
+        w.uint32(186).fork(); // 23
+        varint(w, 1, at);
+        varint(w, 2, TRACE_SUMMARY_OF.indexOf(e.of) + 1);
+        varint(w, 3, e.reason ? str(e.reason) : 0);
+        varint(w, 4, e.count);
+        varint(w, 5, e.costNs);
+        varint(w, 6, e.flagged);
+        varint(w, 7, e.owner ? OWNERS.indexOf(e.owner) + 1 : 0);
+        break;
       default: {
         const never: never = e;
         throw new Error(`encodeEventBatch: unknown event ${(never as SimEvent).kind}`);
@@ -187,7 +200,7 @@ export function encodeEventBatch(events: readonly SimEvent[], baseNs = events.le
 }
 
 /** A varint field, left out when zero. Values are non-negative safe integers. */
-function varint(w: Writer, field: number, v: number): void {
+function varint(w: BatchWriter, field: number, v: number): void {
   if (!v) return;
   if (v < 0 || !Number.isSafeInteger(v)) throw new Error(`encodeEventBatch: field ${field} value ${v} is not a non-negative safe integer`);
   w.uint32(field << 3);
@@ -195,11 +208,11 @@ function varint(w: Writer, field: number, v: number): void {
   else w.uint64(v);
 }
 
-function bool(w: Writer, field: number, v: boolean): void {
+function bool(w: BatchWriter, field: number, v: boolean): void {
   if (v) w.uint32(field << 3).uint32(1);
 }
 
-function packed(w: Writer, field: number, values: readonly number[]): void {
+function packed(w: BatchWriter, field: number, values: readonly number[]): void {
   if (values.length === 0) return;
   w.uint32((field << 3) | 2).fork();
   for (const v of values) w.uint64(v);
@@ -357,6 +370,20 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
         timeRunningNs: u64(e.timeRunningNs),
         samples: u64(e.samples),
       });
+    } else if (ev.traceSummary) {
+      const e = ev.traceSummary;
+      const t: SimEvent = {
+        kind: 'traceSummary',
+        atNs,
+        at: place(e.at),
+        of: pick(TRACE_SUMMARY_OF, e.of, 'trace summary kind'),
+        reason: str(e.reason) ?? '',
+        count: u64(e.count),
+        costNs: u64(e.costNs),
+        flagged: u64(e.flagged),
+      };
+      if (e.owner) t.owner = pick(OWNERS, e.owner, 'PMI owner');
+      out.push(t);
     } else {
       throw new EventBatchDecodeError('event with no known kind (written by a newer tool?)');
     }

@@ -7,13 +7,14 @@
 // singular field keeps its last value, packed and unpacked repeated uint64 both accepted, and an
 // event with more than one kind is read as its lowest-numbered kind (the order eventsFromBatch
 // tests them in).
-import type { MigrationPhaseName, MsrResultName, PerfStateName, Place, PmiOwner, SimEvent } from '@vpmu/sim';
+import type { MigrationPhaseName, MsrResultName, PerfStateName, Place, PmiOwner, SimEvent, TraceSummaryOf } from '@vpmu/sim';
 import { util } from 'protobufjs/minimal';
 
 const PERF_STATES: PerfStateName[] = ['off', 'inactive', 'active', 'error'];
 const MSR_RESULTS: MsrResultName[] = ['ok', 'gp', 'undefined'];
 const PHASES: MigrationPhaseName[] = ['setup', 'precopy', 'stop-and-copy', 'resume', 'refused'];
 const OWNERS: PmiOwner[] = ['host', 'guest'];
+const TRACE_SUMMARY_OF: TraceSummaryOf[] = ['vmExit', 'vmEntry', 'pmi'];
 
 /** Bytes that are not a well-formed message (truncated, bad varint, bad wire type). */
 export class WireFormatError extends Error {}
@@ -212,7 +213,7 @@ export function readEventBatch(bytes: Uint8Array, contentError: ContentError): S
       const tag = ev.uint32();
       const field = tag >>> 3;
       if (tag === 8) dtNs = ev.varint();
-      else if (field >= 10 && field <= 22 && (tag & 7) === 2) {
+      else if (field >= 10 && field <= 23 && (tag & 7) === 2) {
         const start = ev.delimited();
         if (kind === 0 || field <= kind) {
           kind = field;
@@ -359,6 +360,12 @@ function makeEvent(
         timeRunningNs: x[6],
         samples: x[7],
       };
+    case 23: {
+      const of = pick(TRACE_SUMMARY_OF, x[2], 'trace summary kind');
+      const e: SimEvent = { kind: 'traceSummary', atNs, at: place(u32(x[1])), of, reason: u32(x[3]) ? req(u32(x[3])) : '', count: x[4], costNs: x[5], flagged: x[6] };
+      if (x[7]) e.owner = pick(OWNERS, x[7], 'PMI owner');
+      return e;
+    }
     default:
       throw contentError('event with no known kind (written by a newer tool?)');
   }

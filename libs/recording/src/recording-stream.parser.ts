@@ -20,11 +20,13 @@ import {
   headerInfoFromMessage,
   NodeIdBytes,
   RECORDING_FORMAT_VERSION,
+  RECORDING_OLDEST_READABLE_VERSION,
   RECORDING_HEADER_MAGIC,
   RECORDING_MAGIC,
   RecordingHeaderInfo,
   toHex,
 } from './recording.format';
+import { loadBytes } from './stored-bytes.codec';
 import { RecordingBadMagicError, RecordingCorruptError, RecordingIoError, RecordingVersionError } from './recording.errors';
 
 const EMPTY = new Uint8Array(0);
@@ -58,6 +60,8 @@ export class RecordingParser {
   private open: OpenEpoch | null = null;
   private checkpointEpoch = -1;
   private readonly checkpointNodes = new Set<string>();
+  /** The file's format version (its magic's last byte): format 1 stores every batch and state as is. */
+  private formatVersion = RECORDING_FORMAT_VERSION;
 
   constructor(
     private readonly path: string,
@@ -124,9 +128,11 @@ export class RecordingParser {
     for (let i = 0; i < Math.min(avail, n - 1); i++) {
       if (head[i] !== RECORDING_MAGIC[i]) throw new RecordingBadMagicError(this.path);
     }
-    if (avail === n && head[n - 1] !== RECORDING_MAGIC[n - 1]) {
-      if (head[n - 1] > RECORDING_FORMAT_VERSION) throw new RecordingVersionError(this.path, head[n - 1], RECORDING_FORMAT_VERSION);
-      throw new RecordingBadMagicError(this.path);
+    if (avail === n) {
+      const version = head[n - 1];
+      if (version > RECORDING_FORMAT_VERSION) throw new RecordingVersionError(this.path, version, RECORDING_FORMAT_VERSION);
+      if (version < RECORDING_OLDEST_READABLE_VERSION) throw new RecordingBadMagicError(this.path);
+      this.formatVersion = version;
     }
     if (avail < n) throw this.corrupt('the file ends inside the magic bytes', 0);
     let rec: RawRecord | null;
@@ -145,8 +151,8 @@ export class RecordingParser {
       throw this.corrupt('the header is not decodable', rec.offset);
     }
     if (h.formatVersion > RECORDING_FORMAT_VERSION) throw new RecordingVersionError(this.path, h.formatVersion, RECORDING_FORMAT_VERSION);
-    if (h.magic !== RECORDING_HEADER_MAGIC || h.formatVersion !== RECORDING_FORMAT_VERSION) {
-      throw this.corrupt('the header does not identify a v1 recording', rec.offset);
+    if (h.magic !== RECORDING_HEADER_MAGIC || h.formatVersion !== this.formatVersion) {
+      throw this.corrupt(`the header does not identify a v${this.formatVersion} recording`, rec.offset);
     }
     this.chain = new HashChain(rec.payload);
     this.goodBytes = this.src.offset;
@@ -179,18 +185,20 @@ export class RecordingParser {
     if (frameCrc(f.batch, epoch, f.eventCount, nodeBytes) !== f.crc32c) {
       throw this.corrupt(`CRC32C mismatch in the frame of node ${node}, epoch ${epoch}`, rec.offset);
     }
+    const batch = this.formatVersion >= 2 ? loadBytes(f.batch, f.encoding) : f.batch;
+    if (batch === null) throw this.corrupt(`the batch of node ${node}, epoch ${epoch} does not inflate (encoding ${f.encoding})`, rec.offset);
     // The count is CRC-protected but not decoded here: every encoded event takes at least one
-    // byte of its batch, so a larger count (0xffffffff in a small frame) is damage or forgery.
-    if (f.eventCount > f.batch.length) {
-      throw this.corrupt(`the frame of node ${node}, epoch ${epoch} claims ${f.eventCount} events in a batch of ${f.batch.length} bytes`, rec.offset);
+    // byte of its (inflated) batch, so a larger count (0xffffffff in a small frame) is damage or forgery.
+    if (f.eventCount > batch.length) {
+      throw this.corrupt(`the frame of node ${node}, epoch ${epoch} claims ${f.eventCount} events in a batch of ${batch.length} bytes`, rec.offset);
     }
-    const runningHash = this.chain!.addFrame(epoch, node, f.batch);
+    const runningHash = this.chain!.addFrame(epoch, node, batch);
     if (!bytesEqual(runningHash, f.runningHash)) {
       throw this.corrupt(`hash chain broken at the frame of node ${node}, epoch ${epoch}`, rec.offset);
     }
     open.lastNode = nodeBytes;
     open.eventCount += f.eventCount;
-    open.frames.push({ epoch, node, batch: f.batch, eventCount: f.eventCount, runningHash });
+    open.frames.push({ epoch, node, batch, eventCount: f.eventCount, runningHash });
   }
 
   private onEpochEnd(rec: RawRecord): RecordingItem {
@@ -232,6 +240,8 @@ export class RecordingParser {
     if (c.node.length === 0 || checkpointCrc(c.state, c.epoch, this.nodes.get(c.node)) !== c.crc32c) {
       throw this.corrupt(`CRC32C mismatch in the checkpoint of epoch ${c.epoch}`, rec.offset);
     }
+    const state = this.formatVersion >= 2 ? loadBytes(c.state, c.encoding) : c.state;
+    if (state === null) throw this.corrupt(`the checkpoint of node ${c.node}, epoch ${c.epoch} does not inflate (encoding ${c.encoding})`, rec.offset);
     if (c.epoch !== this.checkpointEpoch) {
       if (c.epoch < this.checkpointEpoch) throw this.corrupt(`a checkpoint of epoch ${c.epoch} after one of epoch ${this.checkpointEpoch}`, rec.offset);
       this.checkpointEpoch = c.epoch;
@@ -240,7 +250,7 @@ export class RecordingParser {
     if (this.checkpointNodes.has(c.node)) throw this.corrupt(`a second checkpoint of node ${c.node} for epoch ${c.epoch}`, rec.offset);
     this.checkpointNodes.add(c.node);
     this.goodBytes = this.src.offset;
-    return { kind: 'checkpoint', epoch: c.epoch, node: c.node, state: c.state };
+    return { kind: 'checkpoint', epoch: c.epoch, node: c.node, state };
   }
 
   private onTrailer(rec: RawRecord): RecordingTrailerInfo {

@@ -1,7 +1,7 @@
-// Recording file format v1 (docs/recording-format.md is the normative description):
+// Recording file format v2 (docs/recording-format.md is the normative description):
 //
 //   file   = magic record*
-//   magic  = "VPMUREC" 0x01                       (8 bytes)
+//   magic  = "VPMUREC" 0x02                       (8 bytes; v1 files, 0x01, are still read)
 //   record = varint(len) RecordEntry[len]          (RecordEntry from proto/vpmu/v1/recording.proto)
 //
 // RecordEntry is a oneof, so every record is one tag byte, a varint length and the payload
@@ -11,10 +11,12 @@ import { pb, vpmu } from '@vpmu/proto';
 import { crc32c } from './crc32c';
 
 /** "VPMUREC" followed by the format version byte. */
-export const RECORDING_MAGIC: Uint8Array = Uint8Array.from([0x56, 0x50, 0x4d, 0x55, 0x52, 0x45, 0x43, 0x01]);
+export const RECORDING_MAGIC: Uint8Array = Uint8Array.from([0x56, 0x50, 0x4d, 0x55, 0x52, 0x45, 0x43, 0x02]);
 export const RECORDING_MAGIC_BYTES = RECORDING_MAGIC.length;
 /** The format version this tool writes and the newest one it reads. */
-export const RECORDING_FORMAT_VERSION = 1;
+export const RECORDING_FORMAT_VERSION = 2;
+/** Format 1 (batches and states stored as they are, JSON checkpoints) is still read. */
+export const RECORDING_OLDEST_READABLE_VERSION = 1;
 /** RecordingHeader.magic: a second, in-message identification of the header. */
 export const RECORDING_HEADER_MAGIC = 'vpmurec';
 /** Default file name inside a run's output directory. */
@@ -83,12 +85,12 @@ function crcU32(value: number, previous: number): number {
   return crc32c(u32, previous);
 }
 
-/** RecordingFrame.crc32c = CRC32C(batch ‖ u32le(epoch) ‖ u32le(event_count) ‖ utf8(node)). */
+/** RecordingFrame.crc32c = CRC32C(batch as stored ‖ u32le(epoch) ‖ u32le(event_count) ‖ utf8(node)). */
 export function frameCrc(batch: Uint8Array, epoch: number, eventCount: number, nodeUtf8: Uint8Array): number {
   return crc32c(nodeUtf8, crcU32(eventCount, crcU32(epoch, crc32c(batch))));
 }
 
-/** Checkpoint.crc32c = CRC32C(state ‖ u32le(epoch) ‖ utf8(node)). */
+/** Checkpoint.crc32c = CRC32C(state as stored ‖ u32le(epoch) ‖ utf8(node)). */
 export function checkpointCrc(state: Uint8Array, epoch: number, nodeUtf8: Uint8Array): number {
   return crc32c(nodeUtf8, crcU32(epoch, crc32c(state)));
 }

@@ -31,7 +31,7 @@ describe('RecordingWriter → readRecording round trip', () => {
     const { result, epochs } = writeSample(file(), { checkpointEpochs: [0, 2] });
     const rec = readRecording(file());
 
-    expect(rec.header).toEqual({ ...sampleHeader(), magic: 'vpmurec', formatVersion: 1 });
+    expect(rec.header).toEqual({ ...sampleHeader(), magic: 'vpmurec', formatVersion: 2 });
     expect(rec.complete).toBe(true);
     expect(rec.corruption).toBeNull();
     expect(rec.epochs.map((e) => e.epoch)).toEqual([0, 1, 2, 3]);
@@ -66,8 +66,8 @@ describe('RecordingWriter → readRecording round trip', () => {
   it('starts with the magic and a length-prefixed header record', () => {
     writeSample(file());
     const bytes = fs.readFileSync(file());
-    expect(bytes.subarray(0, 8)).toEqual(Buffer.from('VPMUREC\x01', 'latin1'));
-    expect(Buffer.from(RECORDING_MAGIC)).toEqual(Buffer.from('VPMUREC\x01', 'latin1'));
+    expect(bytes.subarray(0, 8)).toEqual(Buffer.from('VPMUREC\x02', 'latin1'));
+    expect(Buffer.from(RECORDING_MAGIC)).toEqual(Buffer.from('VPMUREC\x02', 'latin1'));
     expect(bytes[9]).toBe(0x0a); // RecordEntry.header, length-delimited
   });
 
@@ -246,10 +246,10 @@ describe('files that cannot be read', () => {
   it('a newer format version in the magic byte', () => {
     writeSample(file());
     const bytes = fs.readFileSync(file());
-    bytes[7] = 2;
+    bytes[7] = 3;
     fs.writeFileSync(file(), bytes);
     expect(() => readRecording(file())).toThrow(RecordingVersionError);
-    expect(() => readRecording(file())).toThrow("recording format v2 is newer than this tool's v1; upgrade vpmu-lab");
+    expect(() => readRecording(file())).toThrow("recording format v3 is newer than this tool's v2; upgrade vpmu-lab");
   });
 
   it('a newer format version in the header', () => {
@@ -257,7 +257,7 @@ describe('files that cannot be read', () => {
     const w = Writer.create();
     w.fork().uint32(0x0a).bytes(header).ldelim();
     fs.writeFileSync(file(), Buffer.concat([Buffer.from(RECORDING_MAGIC), w.finish()]));
-    expect(() => readRecording(file())).toThrow(/recording format v3 is newer than this tool's v1; upgrade vpmu-lab/);
+    expect(() => readRecording(file())).toThrow(/recording format v3 is newer than this tool's v2; upgrade vpmu-lab/);
     expect(() => readRecording(file())).toThrow(RecordingVersionError);
   });
 

@@ -19,6 +19,7 @@ import {
   RecordingHeaderInit,
 } from './recording.format';
 import { RecordingIoError } from './recording.errors';
+import { CHECKPOINT_DEFLATE_LEVEL, FRAME_DEFLATE_LEVEL, storeBytes } from './stored-bytes.codec';
 
 export interface EpochFrameInput {
   node: string;
@@ -112,9 +113,10 @@ export class RecordingWriter {
     let events = 0;
     for (const f of sorted) {
       const runningHash = chain.addFrame(epoch, f.node, f.batch);
-      const crc = frameCrc(f.batch, epoch, f.eventCount, this.nodes.get(f.node));
+      const stored = storeBytes(f.batch, FRAME_DEFLATE_LEVEL);
+      const crc = frameCrc(stored.bytes, epoch, f.eventCount, this.nodes.get(f.node));
       w.fork().uint32(tag(EntryField.Frame)).fork();
-      pb.RecordingFrame.encode({ epoch, node: f.node, batch: f.batch, crc32c: crc, runningHash, eventCount: f.eventCount }, w);
+      pb.RecordingFrame.encode({ epoch, node: f.node, batch: stored.bytes, crc32c: crc, runningHash, eventCount: f.eventCount, encoding: stored.encoding }, w);
       w.ldelim().ldelim();
       events += f.eventCount;
     }
@@ -146,9 +148,10 @@ export class RecordingWriter {
     }
     if (this.checkpointNodes.has(node)) throw new Error(`RecordingWriter.writeCheckpoint: node ${node} already checkpointed for epoch ${epoch}`);
     this.checkpointNodes.add(node);
+    const stored = storeBytes(state, CHECKPOINT_DEFLATE_LEVEL);
     const w = Writer.create();
     w.fork().uint32(tag(EntryField.Checkpoint)).fork();
-    pb.Checkpoint.encode({ epoch, node, state, crc32c: checkpointCrc(state, epoch, this.nodes.get(node)) }, w);
+    pb.Checkpoint.encode({ epoch, node, state: stored.bytes, crc32c: checkpointCrc(stored.bytes, epoch, this.nodes.get(node)), encoding: stored.encoding }, w);
     w.ldelim().ldelim();
     this.writeOut([w.finish()]);
     this.checkpointCount++;

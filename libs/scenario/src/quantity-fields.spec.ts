@@ -35,6 +35,10 @@ describe('parseScenario: quantities', () => {
     expectError(base({ duration: value }), 'duration', fragment);
   });
 
+  it('rejects a run longer than 2^52 ns, so virtual ns stay exact JS integers on the event path', () => {
+    expectError(base({ duration: '5000000s' }), 'duration', '2^53');
+  });
+
   it('rejects .nan and .inf durations', () => {
     expectError(MINIMAL.replace('10ms', '.nan'), 'duration', 'NaN');
     expectError(MINIMAL.replace('10ms', '.inf'), 'duration', 'Infinity');

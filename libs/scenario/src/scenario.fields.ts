@@ -7,7 +7,7 @@
 
 import { COST_PARAMETERS } from '@vpmu/kvm';
 import { ARM_PMU_REGS, CPU_PRESET_NAMES, WORKLOAD_EVENT_NAMES } from '@vpmu/pmu';
-import { PV_HYPERCALLS, VPMU_MODES, WORKLOAD_PROFILES, type WorkloadRates } from '@vpmu/world-spec';
+import { PV_HYPERCALLS, TRACE_LEVELS, VPMU_MODES, WORKLOAD_PROFILES, type WorkloadRates } from '@vpmu/world-spec';
 
 import { MAX_FILTER_EVENTS, MAX_PCPUS, U32_MAX } from './scenario.defaults';
 import {
@@ -118,6 +118,7 @@ export const SECTIONS = {
     epoch: { type: duration(1_000), doc: 'barrier interval of the distributed run (default 1ms)' },
     checkpointEvery: { type: int(1), doc: 'a checkpoint every this many epochs (default 50)' },
     sampleInterval: { type: duration(10_000), doc: 'period of the per-vCPU counter samples (default 1ms)' },
+    trace: { type: oneOf(TRACE_LEVELS), doc: 'full (default): every event; summary: VM exits, entries and PMIs as per-epoch counts per vCPU and reason' },
     hosts: { type: listOf(section('host'), 1), required: true, doc: 'the physical hosts, or fleet templates of hosts (with count)' },
     vms: { type: listOf(section('vm')), doc: 'the VMs, or fleet templates of VMs (with count or placement)' },
     timeline: { type: listOf(section('timeline')), doc: 'actions at virtual times' },

@@ -2,6 +2,14 @@
 // A value outside them is not a scenario a real machine could run: the reader refuses it with
 // the reason, so it never reaches the models as an internal error or an unbounded run.
 
+/**
+ * Longest run: 2^52 ns (about 52 days). Virtual time is integer ns in JS numbers, exact below
+ * 2^53, and the event path (batches, recording, checkpoints) carries it as plain numbers; half
+ * the exact range leaves room for every instant a run schedules past its end (costs, timers,
+ * skid), so no simulated instant is ever rounded.
+ */
+export const MAX_RUN_DURATION_NS = 2 ** 52;
+
 /** Shortest epoch: 1 us. Each epoch is a barrier and a recorded batch; below 1 us the run is all overhead. */
 export const MIN_EPOCH_NS = 1_000;
 
@@ -87,6 +95,7 @@ export const MAX_TEMPLATE_COUNT = 10_000;
 
 /** The reasons as error messages give them (short forms of the comments above). */
 export const WHY = {
+  duration: 'virtual time is integer ns, exact in this tool below 2^53 ns; 2^52 leaves room for what a run schedules past its end',
   epoch: 'each epoch is a barrier and a recorded batch; below 1us a run is all overhead',
   sampleInterval: 'the kernel samples at most 100000 times a second, perf_event_max_sample_rate',
   timeslice: 'a context switch alone costs about 1us',

@@ -7,7 +7,7 @@
 // point and the document's top level; each section has its reader (host-spec.parser.ts,
 // vm-spec.parser.ts, timeline.parser.ts, ...), all sharing one ScenarioBuildContext.
 
-import { formatDurationNs, type HostSpec, type Scenario, type TimelineEntry, type VmSpec } from '@vpmu/world-spec';
+import { formatDurationNs, TRACE_LEVELS, type HostSpec, type Scenario, type TimelineEntry, type VmSpec } from '@vpmu/world-spec';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, YAMLError, type Node as YamlNode } from 'yaml';
 
 import { expandTemplate, isTemplateEntry } from './fleet-template.reader';
@@ -20,7 +20,7 @@ import { checkMigrations, readTimelineEntry } from './timeline.parser';
 import { readVm } from './vm-spec.parser';
 import { checkRunSize } from './run-size.check';
 import { readCosts } from './costs.parser';
-import { MIN_EPOCH_NS, MIN_SAMPLE_INTERVAL_NS, WHY } from './scenario.limits';
+import { MAX_RUN_DURATION_NS, MIN_EPOCH_NS, MIN_SAMPLE_INTERVAL_NS, WHY } from './scenario.limits';
 import { Diagnostics, Field, findTooDeep, MAX_NESTING_DEPTH, NodeReader } from './yaml-node.reader';
 
 export type ScenarioParseResult =
@@ -179,7 +179,7 @@ function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undef
   const name = ctx.opt(m, 'name', (f) => ctx.nonEmptyString(f)) ?? SCENARIO_DEFAULTS.name;
   const seed = ctx.opt(m, 'seed', (f) => ctx.r.int(f, { min: 0 })) ?? SCENARIO_DEFAULTS.seed;
   const durationField = m.require('duration', 'e.g. `duration: 200ms`');
-  const durationNs = durationField && ctx.r.duration(durationField, { min: 1 });
+  const durationNs = durationField && ctx.r.duration(durationField, { min: 1, max: MAX_RUN_DURATION_NS, why: WHY.duration });
   ctx.durationNs = durationNs;
 
   // Default: 1ms, or the whole run when the run is shorter than that.
@@ -193,6 +193,7 @@ function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undef
     epochNs = e ?? epochNs;
   }
   const checkpointEveryEpochs = ctx.opt(m, 'checkpointEvery', (f) => ctx.r.int(f, { min: 1 })) ?? SCENARIO_DEFAULTS.checkpointEveryEpochs;
+  const trace = ctx.opt(m, 'trace', (f) => ctx.r.oneOf(f, TRACE_LEVELS)) ?? 'full';
   const sampleIntervalNs = ctx.opt(m, 'sampleInterval', (f) => ctx.r.duration(f, { min: MIN_SAMPLE_INTERVAL_NS, why: WHY.sampleInterval })) ?? SCENARIO_DEFAULTS.sampleIntervalNs;
 
   const hostsField = m.require('hosts', 'at least one host');
@@ -253,6 +254,8 @@ function buildScenario(ctx: ScenarioBuildContext, root: Field): Scenario | undef
     epochNs,
     checkpointEveryEpochs,
     sampleIntervalNs,
+    // Only a summary level is written out, so full-level scenarios keep their exact shape.
+    ...(trace === 'summary' && { trace }),
     hosts,
     vms,
     timeline: sortedTimeline,

@@ -82,6 +82,26 @@ export interface GuestPerfEvent extends Base {
   samples: number;
 }
 
+/**
+ * The summary trace level's stand-in for a vCPU's per-exit, per-entry or per-PMI events of one
+ * epoch: how many there were per reason (exit reason, or PMI counter and owner), stamped at the
+ * epoch's start. A full-level run never emits it.
+ */
+export interface TraceSummaryEvent extends Base {
+  kind: 'traceSummary';
+  of: TraceSummaryOf;
+  /** vmExit: the exit reason; pmi: the counter; vmEntry: empty. */
+  reason: string;
+  count: number;
+  /** vmExit: total costNs; vmEntry: total pmuSwitchNs; pmi: 0. */
+  costNs: number;
+  /** pmi: how many of `count` were lost; vmEntry: how many injected a PMI; vmExit: 0. */
+  flagged: number;
+  /** pmi only: whose PMI. */
+  owner?: PmiOwner;
+}
+export type TraceSummaryOf = 'vmExit' | 'vmEntry' | 'pmi';
+
 export type SimEvent =
   | CounterSampleEvent
   | PmiEvent
@@ -95,7 +115,8 @@ export type SimEvent =
   | MigrationPhaseEvent
   | FindingEvent
   | ProgramStepEvent
-  | GuestPerfEvent;
+  | GuestPerfEvent
+  | TraceSummaryEvent;
 
 export type SimEventKind = SimEvent['kind'];
 

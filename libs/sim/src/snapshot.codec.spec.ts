@@ -57,4 +57,33 @@ describe('snapshot codec', () => {
     expect(() => decodeSnapshot(new TextEncoder().encode('{nope'), registry)).toThrow(SnapshotError);
     expect(() => decodeSnapshot(new TextEncoder().encode('{"v":1,"root":{"$r":0},"nodes":[{"t":"o","c":"Gone","v":[]}]}'), registry)).toThrow(/class Gone/);
   });
+
+  it('reports a truncated or tampered binary checkpoint as SnapshotError, never a wrong graph', () => {
+    const bytes = encodeSnapshot({ a: [1, 2, 3], s: 'text', c: new Counter('x') }, registry);
+    for (let n = 0; n < bytes.length; n++) expect(() => decodeSnapshot(bytes.subarray(0, n), registry)).toThrow(SnapshotError);
+    expect(() => decodeSnapshot(Uint8Array.from([...bytes, 0]), registry)).toThrow(/after its root value/);
+  });
+
+  it('writes each string and object shape once (a checkpoint of many alike objects stays small)', () => {
+    const many = Array.from({ length: 1000 }, (_, i) => ({ name: 'same-name', index: i, ready: true }));
+    // 1000 objects of 3 fields: a shape reference, a string reference and two small values each.
+    expect(encodeSnapshot(many, registry).length).toBeLessThan(1000 * 8);
+    expect(decodeSnapshot(encodeSnapshot(many, registry), registry)).toEqual(many);
+  });
+
+  it('still reads encoding 1 (the JSON checkpoints of format-1 recordings)', () => {
+    const json = '{"v":1,"root":{"$r":0},"nodes":[{"t":"o","c":"Counter","v":[["value",2],["history",{"$r":1}],["name","a"]]},{"t":"a","v":[1,2]}]}';
+    const c = decodeSnapshot<Counter>(new TextEncoder().encode(json), registry);
+    expect(c).toBeInstanceOf(Counter);
+    expect(c.bump()).toBe(3);
+    expect(c.history).toEqual([1, 2, 3]);
+  });
+
+  it('keeps property order, big and negative integers, bigints and class instances in Maps', () => {
+    const root = { z: 1, a: -(2 ** 53 - 1), m: new Map<unknown, unknown>([[3, new Counter('m')], ['k', 2n ** 70n]]), f: 0.1, big: 2 ** 60 };
+    const copy = decodeSnapshot<typeof root>(encodeSnapshot(root, registry), registry);
+    expect(Object.keys(copy)).toEqual(['z', 'a', 'm', 'f', 'big']);
+    expect(copy).toEqual(root);
+    expect(copy.m.get(3)).toBeInstanceOf(Counter);
+  });
 });

@@ -87,6 +87,17 @@ export class SummaryBuilder {
           }
           break;
         }
+        case 'traceSummary': {
+          // The summary trace level's counts: the same totals as the events they stand for.
+          const vm = this.vmOf(e);
+          if (!vm) break;
+          if (e.of === 'vmExit') vm.vmExits[e.reason] = (vm.vmExits[e.reason] ?? 0) + e.count;
+          else if (e.of === 'pmi' && e.owner === 'guest') {
+            vm.pmis.lost += e.flagged;
+            vm.pmis.delivered += e.count - e.flagged;
+          }
+          break;
+        }
         case 'perfState': {
           if (e.at.host === undefined || e.at.vm !== undefined) break;
           let m = this.perfEvents.get(e.at.host);
@@ -233,6 +244,7 @@ export class SummaryBuilder {
         epochs,
         toolVersion: run.toolVersion,
         transport: run.transport,
+        ...(this.scenario.trace === 'summary' && { traceLevel: 'summary' as const }),
       },
       digest: digests.digestHex,
       contentDigest: digests.contentDigestHex,

@@ -130,6 +130,14 @@ export interface InjectedFaultSummary {
   findings: number;
 }
 
+/**
+ * What a viewer says about a summary-level run: what its trace holds and what no viewer can show
+ * from it (report banner, Perfetto otherData, OTLP run span attribute).
+ */
+export const SUMMARY_TRACE_NOTE =
+  'trace level summary: VM exits, VM entries and PMIs are recorded as per-epoch counts per vCPU and reason (traceSummary events); ' +
+  'their individual instants, per-event costs, PMI skid and PMI marks on the vCPU tracks cannot be shown';
+
 export interface RunSummary {
   schema: 1;
   run: {
@@ -140,6 +148,8 @@ export interface RunSummary {
     epochs: number;
     toolVersion: string;
     transport: 'in-process' | 'kafka';
+    /** Present when the scenario asked for `trace: summary` (absent = the full trace). */
+    traceLevel?: 'summary';
   };
   /** Running hash of the recording: header (tool version, run id, scenario) and every frame. */
   digest: string;

@@ -2,7 +2,7 @@
 // network, no external fonts), readable on a laptop screen. Numbers come from summary.json;
 // pictures (timeline, counter plots, migration phases) from ReportData, which is downsampled
 // with documented limits (report.collector.ts).
-import type { GuestPerfFileSummary, HostPerfEventSummary, RunSummary, VmSummary } from '@vpmu/summary';
+import { SUMMARY_TRACE_NOTE, type GuestPerfFileSummary, type HostPerfEventSummary, type RunSummary, type VmSummary } from '@vpmu/summary';
 import type { ReportCounterSeries, ReportData, ReportMigration } from './report.collector';
 import { formatNs } from './time-format';
 
@@ -82,6 +82,7 @@ function renderHeader(s: RunSummary, endNs: number): string {
     <div><dt>digest</dt><dd><code class="digest" title="${esc(s.digest)}">${esc(s.digest)}</code></dd></div>
     <div><dt>tool</dt><dd><code>${esc(s.run.toolVersion)}</code></dd></div>
   </dl>
+  ${s.run.traceLevel === 'summary' ? `<p class="trace-note">${esc(SUMMARY_TRACE_NOTE)}.</p>` : ''}
   <div class="stats">
     ${stat('virtual duration', formatNs(endNs))}
     ${stat('epochs', num(s.run.epochs))}
@@ -676,6 +677,7 @@ main{max-width:1320px;margin:0 auto;padding:18px 24px 40px}
 header.run{background:linear-gradient(135deg,#17202b,#131820);border:1px solid var(--line);border-radius:12px;padding:18px 22px;margin-bottom:18px}
 .title{display:flex;align-items:center;gap:12px}h1{margin:0;font-size:24px;font-weight:650}
 .pill{font-size:12px;padding:2px 9px;border-radius:20px;background:#23303f;color:#9cc3f5;border:1px solid #2f4259}
+.trace-note{margin:8px 0;padding:6px 10px;border-left:3px solid #d9a441;background:#2a2418;color:#e8d7b0;font-size:13px}
 dl.meta{display:flex;flex-wrap:wrap;gap:6px 28px;margin:12px 0 14px}dl.meta div{display:flex;gap:8px;align-items:baseline;min-width:0}
 dt{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.6px}dd{margin:0;min-width:0}
 code{font-family:var(--mono);font-size:12.5px;color:#c9d4e0}.digest{display:inline-block;max-width:420px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom}

@@ -26,7 +26,7 @@ import type {
   SimEvent,
   VmExitEvent,
 } from '@vpmu/sim';
-import type { RunSummary } from '@vpmu/summary';
+import { SUMMARY_TRACE_NOTE, type RunSummary } from '@vpmu/summary';
 import {
   type Attrs,
   type TelemetrySpan,
@@ -245,6 +245,8 @@ export class OtelTraceBuilder {
       'vpmu.epochs': summary.run.epochs,
       'vpmu.events.total': summary.events.total,
       'vpmu.findings.count': summary.findings.reduce((n, f) => n + (f.count ?? 1), 0), // repeats are folded with a count
+      'vpmu.trace.level': summary.run.traceLevel ?? 'full',
+      ...(summary.run.traceLevel === 'summary' && { 'vpmu.trace.note': SUMMARY_TRACE_NOTE }),
     });
     this.end(this.runSpan, endNs);
     return this.options.onSpan ? [] : this.collected;

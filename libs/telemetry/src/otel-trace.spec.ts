@@ -478,3 +478,17 @@ describe('export throughput (bench helper)', () => {
     expect(r.perfettoEvents).toBeGreaterThan(r.spans);
   });
 });
+
+describe('trace level on the run span', () => {
+  it('names the level, and at the summary level says what the trace cannot show', () => {
+    const run = makeSyntheticRun();
+    const runSpan = (spans: TelemetrySpan[]): TelemetrySpan => spans.find((s) => s.parentSpanId === undefined || s.parentSpanId === '')!;
+    const full = runSpan(build(run).spans);
+    expect(full.attributes['vpmu.trace.level']).toBe('full');
+    expect(full.attributes['vpmu.trace.note']).toBeUndefined();
+    const summaryRun = { ...run, summary: { ...run.summary, run: { ...run.summary.run, traceLevel: 'summary' as const } } };
+    const summary = runSpan(build(summaryRun).spans);
+    expect(summary.attributes['vpmu.trace.level']).toBe('summary');
+    expect(String(summary.attributes['vpmu.trace.note'])).toContain('cannot be shown');
+  });
+});

@@ -19,7 +19,7 @@ import type {
   VmExitEvent,
   Place,
 } from '@vpmu/sim';
-import type { RunSummary } from '@vpmu/summary';
+import { SUMMARY_TRACE_NOTE, type RunSummary } from '@vpmu/summary';
 import {
   layMigrationPhases,
   RunTimelineFold,
@@ -196,6 +196,8 @@ export class PerfettoWriter {
       seed: summary.run.seed,
       digest: summary.digest,
       toolVersion: summary.run.toolVersion,
+      traceLevel: summary.run.traceLevel ?? 'full',
+      ...(summary.run.traceLevel === 'summary' && { traceNote: SUMMARY_TRACE_NOTE }),
     };
     this.sink(`\n],"displayTimeUnit":"ns","otherData":${JSON.stringify(otherData)}}\n`);
   }

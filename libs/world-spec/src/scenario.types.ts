@@ -7,6 +7,9 @@
 import type { HostSpec } from './host-spec.types';
 import type { VmSpec } from './vm-spec.types';
 
+export type TraceLevel = 'full' | 'summary';
+export const TRACE_LEVELS: readonly TraceLevel[] = ['full', 'summary'];
+
 export interface Scenario {
   version: 1;
   name: string;
@@ -17,6 +20,11 @@ export interface Scenario {
   checkpointEveryEpochs: number;
   /** Period of the per-vCPU counter samples emitted into the event stream. */
   sampleIntervalNs: number;
+  /**
+   * What the event stream holds: 'full' (default: every exit, entry and PMI) or 'summary' (those
+   * three as per-epoch counts per vCPU and reason, traceSummary events). Absent means 'full'.
+   */
+  trace?: TraceLevel;
   hosts: HostSpec[];
   vms: VmSpec[];
   timeline: TimelineEntry[];
