@@ -154,7 +154,8 @@ export class PmiDeliveryPart {
     for (const overflowNs of overflows) this.emitGuestPmi(t, 'vpmu', 'guest', vector, overflowNs, false);
     const port = w.portOf(t);
     // The guest's perf_clock() is kvmclock (host time): the exit and injection time counts too.
-    for (const g of v.guestPerf) g.pmi(port, v.guestNsTotal, w.nowNs);
+    // One handler for every session: they share the vCPU's perf context.
+    v.guestPerf[0]?.ctx.pmi(port, v.guestNsTotal, w.nowNs);
     // LBR call-stack mode: the PMI handler reads the stack (DEBUGCTL.LBR cleared first).
     w.lbr?.readBegin(t, 'pmi');
     // The guest's NMI handler itself runs in the guest: no public figure, chosen (cost-model.ts).
