@@ -229,6 +229,16 @@ export class PerfCore implements PerfCoreLink {
     return reading(ev);
   }
 
+  /**
+   * perf_event_read_value, what an in-kernel user such as KVM reads: the count so far even for an
+   * event in ERROR (only read(2) from user space returns nothing then).
+   */
+  readValue(id: string, nowNs: number): PerfReading | undefined {
+    const r = this.read(id, nowNs);
+    const ev = this.events.get(id);
+    return r && ev && r.state === 'error' ? { ...r, count: ev.count } : r;
+  }
+
   /** Readings of every event ever created, in creation order (for summary.json perfEvents). */
   readAll(nowNs: number): PerfReading[] {
     return this.order.map((id) => this.read(id, nowNs)!);

@@ -282,9 +282,10 @@ export class HostPerfPart {
     return r.ok ? { ok: true, id: r.id } : { ok: false, errno: r.errno };
   }
 
-  read(id: string): { count: number; enabledNs: number; runningNs: number } {
-    const r = this.core.read(id, this.w.nowNs);
-    return r ? { count: r.count, enabledNs: r.timeEnabledNs, runningNs: r.timeRunningNs } : { count: 0, enabledNs: 0, runningNs: 0 };
+  /** An in-kernel read (KVM's backing and PV events): perf_event_read_value. */
+  read(id: string): { count: number; enabledNs: number; runningNs: number; error: boolean } {
+    const r = this.core.readValue(id, this.w.nowNs);
+    return r ? { count: r.count, enabledNs: r.timeEnabledNs, runningNs: r.timeRunningNs, error: r.state === 'error' } : { count: 0, enabledNs: 0, runningNs: 0, error: false };
   }
 
   enable(id: string): void {
