@@ -103,6 +103,8 @@ export class HostPerfPart {
       if (v && v.state === 'guest' && v.vpmu instanceof EmulatedVpmuClass && v.vpmu.pendingPmi && !v.vpmu.pmiExitQueued) {
         v.vpmu.pmiExitQueued = true;
         w.pmi.raiseEmulated(current, v.stint);
+      } else if (v && v.state === 'guest' && v.pvPerf.length > 0 && w.pv.table(v.vm)?.hasPendingFor(v.index)) {
+        w.pmi.raiseParavirt(w.threads.get(current)!);
       }
     }
   }

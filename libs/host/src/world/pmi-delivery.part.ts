@@ -19,7 +19,8 @@ export type PmiDeliveryItem =
   /** A passthrough guest counter's PMI reaching the CPU (overflow + skid). */
   | { p: 'pmi'; t: 'passthrough'; thread: string; stint: number; overflowNs: number; counter: number }
   /** An emulated backing event overflowed while the vCPU ran: the host PMI forces an exit. */
-  | { p: 'pmi'; t: 'emulated'; thread: string; stint: number };
+  | { p: 'pmi'; t: 'emulated'; thread: string; stint: number }
+  | { p: 'pmi'; t: 'paravirt'; thread: string; stint: number };
 
 /**
  * What a guest PMI record names: one guest counter (a passthrough PMI the guest lost), the vCPU's
@@ -37,10 +38,14 @@ export function guestPmiCounterName(vm: string, vcpu: number, source: GuestPmiSo
 }
 
 export class PmiDeliveryPart {
+  /** vCPU threads whose paravirt NMI exit is queued (one per burst of overflows). */
+  private readonly pvExitQueued = new Set<string>();
+
   constructor(private readonly w: WorldCore) {}
 
   dispatch(item: PmiDeliveryItem): void {
     if (item.t === 'passthrough') this.onPassthroughPmi(item.thread, item.stint, item.overflowNs, item.counter);
+    else if (item.t === 'paravirt') this.onParavirtPmi(item.thread, item.stint);
     else this.onEmulatedPmi(item.thread, item.stint);
   }
 
@@ -107,6 +112,27 @@ export class PmiDeliveryPart {
       'pmi-misattributed',
       `${v.vm}/vcpu${v.index}: guest counter ${counter} overflowed at ${overflowNs} ns just before a VM exit; its PMI arrived at ${w.nowNs} ns on the shared NMI vector and was taken by the host perf handler: the guest never sees it`,
     );
+  }
+
+  /**
+   * A paravirt guest's host event overflowed while its vCPU runs guest code. The host PMI is an
+   * NMI, and an NMI in VMX non-root mode always exits (the 2010 patch's overflow handler then
+   * records it for the sync at the next entry): the exit is now, not at the vCPU's next exit.
+   */
+  raiseParavirt(t: Thread): void {
+    const key = t.id;
+    if (this.pvExitQueued.has(key)) return;
+    this.pvExitQueued.add(key);
+    this.w.queue.push(this.w.nowNs, { p: 'pmi', t: 'paravirt', thread: t.id, stint: t.vcpu!.stint });
+  }
+
+  private onParavirtPmi(id: string, stint: number): void {
+    const w = this.w;
+    this.pvExitQueued.delete(id);
+    const t = w.threads.get(id);
+    if (!t || !this.runningStint(t, stint)) return;
+    // The NMI exit itself; the sync at re-entry charges pvEventSyncNs and the guest's handler.
+    w.exec.exitNow(t, 'pmi', w.costs.costNs('vmExitRoundTripCycles'));
   }
 
   /** An emulated backing event's host PMI while the vCPU runs: NMI exit, injection at re-entry. */
