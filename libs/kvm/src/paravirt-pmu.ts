@@ -4,7 +4,9 @@
 // per-VM ids. This models the host side, one table per VM, with the review's fixes applied:
 // - a per-VM limit on open events (KVM_MAX_PARAVIRT_PERF_EVENT, 1024; `VpmuSpec.pvEventLimit`),
 //   checked and accounted so that a failed open never leaks a slot (the patch's atomic_inc before
-//   validation did);
+//   validation did); over it the guest gets the patch's -ENOENT;
+// - the host event is exclude_host only if the guest's flags say so (the patch forces nothing
+//   else than exclude_user = exclude_kernel = 0), so it counts the vCPU thread's host time too;
 // - attributes are validated ("needs tons of parameter validation"): unknown type/config, a
 //   sampling request with period 0, period >= 2^63, reserved flags; exclude_user / exclude_kernel
 //   are refused unless supported ("if we don't support it, we should error out ... Don't lie to the
