@@ -120,7 +120,18 @@ export class EmulatedVpmu extends VcpuVpmu {
       if (b.perfId === null) continue;
       const ev = b.key.split('/')[0];
       const n = ev === 'instructions' ? instructions : ev === 'branches' ? branches : 0;
+      if (n === 0) continue;
+      const before = this.value(ops, i);
       b.base = BigInt.asUintN(this.width(i), b.base + BigInt(n));
+      const after = this.value(ops, i);
+      if (after < before) {
+        // The guest counter wrapped inside the loop: the backing event's overflow
+        // (kvm_perf_overflow) sets the GLOBAL_STATUS bit, and a PMI when the guest asked for one.
+        if (this.interruptOf(i)) this.onBackingOverflow(i, ops.nowNs);
+        else this.regs.wrmsr(MSR.PERF_GLOBAL_STATUS_SET, i < this.shape.host.gpCounters ? 1n << BigInt(i) : 1n << BigInt(32 + i - this.shape.host.gpCounters));
+      }
+      // pmc_update_sample_period: the backing event overflows where the guest counter now wraps.
+      if (this.interruptOf(i)) ops.perfSetPeriod(b.perfId, this.periodFor(i, after));
     }
   }
 
