@@ -52,4 +52,13 @@ describe('selftests: arm64 vpmu_counter_access', () => {
     expect(run.summary.vms.n7.actions).toEqual([expect.objectContaining({ action: 'setNrCounters', arg: '7', result: 'EINVAL' })]);
     expect((run.summary.vms.n7.program[0].value! >> 11) & 0x1f).toBe(6);
   });
+
+  // kvm_arm_pmu_v3_set_attr (arch/arm64/kvm/pmu-emul.c) refuses SET_NR_COUNTERS once the VM has
+  // run (kvm_vm_has_ran_once): a guest register access is guest code, so it took a KVM_RUN.
+  it('SET_NR_COUNTERS after the guest accessed a PMU register: EBUSY, PMCR_EL0.N unchanged', async () => {
+    const run = await runScenarioText(scenario(armVm('late', 0, 6, ['armRead: { reg: PMCR_EL0 }', 'setNrCounters: { n: 2 }', 'armRead: { reg: PMCR_EL0 }'])));
+    const p = run.summary.vms.late.program;
+    expect(p[1].result).toBe('EBUSY');
+    expect((p[2].value! >> 11) & 0x1f).toBe(6);
+  });
 });
