@@ -1,5 +1,5 @@
 // Repeated findings aggregate: a paravirt guest whose one program step opens 100,000 events past
-// its limit of 1024 gets ENOSPC 98,976 times. The model folds the refusals of one step into one
+// its limit of 1024 gets ENOENT 98,976 times. The model folds the refusals of one step into one
 // finding with a count, and the summary keeps one entry per kind, place and detail class, so the
 // outputs and the process's memory stay small (it used to be 98,976 findings: a 24 MB summary, a
 // 57 MB report and ~800 MB RSS for a 5 ms run). Runs the built CLI as a real process.
@@ -50,10 +50,10 @@ describe('repeated findings', () => {
     expect(limit).toEqual([
       expect.objectContaining({ kind: 'pv-limit-exceeded', vm: 'vm1', vcpu: 0, count: 100_000 - 1024, atNs: limit[0].atNs, lastAtNs: limit[0].atNs }),
     ]);
-    expect(limit[0].detail).toMatch(/open id 1025: .*limit 1024.* → ENOSPC to the guest \(and the same for 98975 more calls of this step, ids up to 100000: 98976 in all\)/);
+    expect(limit[0].detail).toMatch(/open id 1025: .*limit 1024.* → ENOENT to the guest \(and the same for 98975 more calls of this step, ids up to 100000: 98976 in all\)/);
     // The recorded stream holds one finding event for the burst (plus the single duplicate open's).
     expect(summary.events.byKind.finding).toBeLessThanOrEqual(3);
-    expect(summary.vms.vm1.program[0]).toMatchObject({ result: 'ENOSPC', value: 1024 });
+    expect(summary.vms.vm1.program[0]).toMatchObject({ result: 'ENOENT', value: 1024 });
 
     // Sizes and memory: bounded by the program, not by the number of calls it makes.
     expect(fs.statSync(path.join(out, 'summary.json')).size).toBeLessThan(1_000_000);

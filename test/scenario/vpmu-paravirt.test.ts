@@ -20,7 +20,7 @@ const EVIL_PROGRAM = `    program:
       - hypercall: { call: open, id: 105, event: branches, flags: 0x40 }
       - expect: { step: 11, errno: EINVAL }
       - hypercall: { call: open, id: 200, count: 12, event: cycles }
-      - expect: { step: 13, errno: ENOSPC, equals: 7 }
+      - expect: { step: 13, errno: ENOENT, equals: 7 }
       - hypercall: { call: enable, id: 200 }
       - hypercall: { call: enable, id: 201, vcpu: 1 }
       - hypercall: { call: close, id: 100, vcpu: 1 }
@@ -69,13 +69,18 @@ ${evilProgram}
 `;
 
 describe('paravirtual perf in the world', () => {
-  it('counts exactly through the host events when counters are free, samples reach the guest', async () => {
+  // The 2010 patch copies the guest's attr flags and forces no exclude_host: the per-task host
+  // event on the vCPU thread also counts the thread's host time (exit handling, hypercalls), so
+  // the guest reads a little more than it retired.
+  it('counts through the host events, plus the vCPU thread\'s host time (no forced exclude_host); samples reach the guest', async () => {
     const run = await runScenarioText(world(''));
     const good = run.summary.vms.good;
     for (const e of ['instructions', 'cycles', 'branches', 'branch-misses']) {
       expect(good.counters[e].actual).toBeGreaterThan(0);
-      expect(Math.abs(good.counters[e].errorPct)).toBeLessThan(0.1);
+      expect(good.counters[e].errorPct).toBeGreaterThanOrEqual(0);
+      expect(good.counters[e].errorPct).toBeLessThan(2);
     }
+    expect(good.counters.instructions.errorPct).toBeGreaterThan(0);
     expect(good.vmExits.hypercall).toBeGreaterThanOrEqual(2 * 2 * 4); // open + enable per event and vCPU
     const rec = good.guestPerf.find((g) => g.command === 'record:rec')!;
     // ~count / period samples; the ones pending since the last entry of each vCPU are not delivered yet.
@@ -85,18 +90,75 @@ describe('paravirtual perf in the world', () => {
     expect(run.summary.findings.filter((f) => f.kind.startsWith('pv-'))).toEqual([]);
   });
 
+  // A host PMI is an NMI; an NMI while the guest runs always causes a VM exit (VMX: NMI exiting),
+  // so the patch's overflow handler runs at once and the guest hears of it at that re-entry, not
+  // at whatever exit comes next (up to a timer tick later).
+  it('a host event overflow forces a VM exit at once (the host PMI is an NMI)', async () => {
+    const run = await runScenarioText(`version: 1
+name: pv-nmi
+seed: 5
+duration: 30ms
+hosts:
+  - id: h1
+    cpu: intel-spr
+    pcpus: 1
+vms:
+  - id: vm1
+    host: h1
+    vcpus: 1
+    vpmu: { mode: paravirt }
+    workload: specint
+    guestPerf:
+      - { id: rec, command: record, events: [instructions], sample: { period: 2000000 } }
+`);
+    const vm = run.summary.vms.vm1;
+    const rec = vm.guestPerf.find((g) => g.command === 'record:rec')!;
+    // One NMI exit per overflow (bursts aside): as many as the samples the guest got, give or take the last.
+    expect(vm.vmExits.pmi).toBeGreaterThan(0.8 * rec.samples);
+    expect(vm.pmis.delivered).toBeGreaterThan(0.8 * rec.samples);
+  });
+
+  // kvm_pv_perf_op_read returns the host event's count: a per-task event on the vCPU thread
+  // counts the guest code that thread ran, a program loop included.
+  it('a read after a loop returns the loop\'s instructions', async () => {
+    const run = await runScenarioText(`version: 1
+name: pv-loop
+seed: 5
+duration: 2ms
+hosts:
+  - id: h1
+    cpu: intel-spr
+    pcpus: 1
+vms:
+  - id: vm1
+    host: h1
+    vcpus: 1
+    vpmu: { mode: paravirt }
+    workload: specint
+    program:
+      - hypercall: { call: open, id: 1, event: instructions }
+      - hypercall: { call: enable, id: 1 }
+      - loop: { instructions: 5000, branches: 50 }
+      - hypercall: { call: read, id: 1 }
+      - expect: { step: 3, atLeast: 5000 }
+`);
+    const prog = run.summary.vms.vm1.program;
+    expect(prog[3].value).toBeGreaterThanOrEqual(5000);
+    expect(prog[4].ok).toBe(true);
+  });
+
   it('a malicious guest gets errors and findings, and cannot touch host perf or another VM', async () => {
     const benign = await runScenarioText(world(''));
     const evil = await runScenarioText(world(EVIL_PROGRAM));
     const prog = evil.summary.vms.evil.program;
     expect(prog.filter((s) => s.op === 'expect').map((s) => [s.step, s.ok])).toEqual(prog.filter((s) => s.op === 'expect').map((s) => [s.step, true]));
-    expect(prog[13]).toMatchObject({ result: 'ENOSPC', value: 7 });
+    expect(prog[13]).toMatchObject({ result: 'ENOENT', value: 7 });
     const kinds = (k: string) => evil.summary.findings.filter((f) => f.kind === k && f.vm === 'evil');
     // Repeats fold into one summary entry with a count (docs/findings.md "Repeated findings").
     const total = (k: string) => kinds(k).reduce((n, f) => n + f.count, 0);
     // 5 from the program's burst (one finding, count 5), 1 when the guest's own perf session then finds the table full on vCPU 1.
     expect(kinds('pv-limit-exceeded').map((f) => [f.vcpu, f.count])).toEqual([[0, 5], [1, 1]]);
-    expect(kinds('pv-limit-exceeded')[0].detail).toMatch(/open id 207: .* → ENOSPC to the guest \(and the same for 4 more calls of this step, ids up to 211: 5 in all\)/);
+    expect(kinds('pv-limit-exceeded')[0].detail).toMatch(/open id 207: .* → ENOENT to the guest \(and the same for 4 more calls of this step, ids up to 211: 5 in all\)/);
     expect(total('pv-error-to-guest')).toBeGreaterThanOrEqual(6);
     expect(total('pv-stale-id')).toBe(4);
     expect(kinds('pv-stale-id')[0].detail).toContain('was closed');

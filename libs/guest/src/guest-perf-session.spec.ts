@@ -3,7 +3,7 @@
 // driver, counter assignment, multiplexing, sampling, the frequency ramp and throttling.
 import { EventRates, IntelPmu, MSR, RDPMC_FIXED, getCpuPreset, intelConfigFromPreset, type ExecMode } from '@vpmu/pmu';
 import type { GuestPerfSpec } from '@vpmu/world-spec';
-import { GUEST_TICK_NS, GuestPerfVcpu, scaleCount, type GuestPerfMsrPort } from './guest-perf-session';
+import { GUEST_TICK_NS, GuestPerfVcpu, GuestPmuContext, scaleCount, type GuestPerfMsrPort } from './guest-perf-session';
 
 const TICK = GUEST_TICK_NS;
 const W48 = 2n ** 48n;
@@ -219,6 +219,74 @@ describe('GuestPerfVcpu: multiplexing (rotation every 4 ms tick)', () => {
     expect(active()).toEqual([1, 2]);
     s.tick(port, 2 * TICK);
     expect(active()).toEqual([0, 2]);
+  });
+});
+
+// The guest kernel keeps every event of a CPU in one perf context, whichever perf session opened
+// it: a new event goes through perf_install_in_context -> ctx_resched, which schedules the
+// flexible events out and back in over the counters left free (kernel/events/core.c); when they
+// do not all fit, rotate_ctx multiplexes them at the tick; intel_pmu_handle_irq serves them all.
+describe('GuestPmuContext: two sessions on one vCPU share the guest PMU (kernel/events/core.c ctx_resched)', () => {
+  const twoSessions = (gp: number, fixed: number, a: GuestPerfSpec, b: GuestPerfSpec) => {
+    const ctx = new GuestPmuContext(gp, fixed);
+    return [new GuestPerfVcpu(a, gp, fixed, 48, {}, ctx), new GuestPerfVcpu(b, gp, fixed, 48, {}, ctx)];
+  };
+
+  it('a stat session beside a record session: each event gets its own counter, both count exactly', () => {
+    const port = new RecordingPort();
+    const [st, rec] = twoSessions(8, 4, stat(['instructions', 'branches']), record(['cycles', 'branches'], { periodEvents: 1_000_000 }));
+    const rates = perNs(2, { branches: 0.5 });
+    rec.start(port, 0);
+    drive(rec, port, 0, 10 * TICK, rates);
+    st.start(port, 10 * TICK);
+    const counters = [...st.events, ...rec.events].map((e) => e.counter);
+    expect(new Set(counters).size).toBe(4); // no counter programmed by both sessions
+    drive(st, port, 10 * TICK, 60 * TICK, rates);
+    st.stop(port, 60 * TICK);
+    rec.stop(port, 60 * TICK);
+    const stats = st.readings(() => 0n, 60 * TICK);
+    expect(stats.map((r) => r.count)).toEqual([2 * 50 * TICK, 0.5 * 50 * TICK]);
+    const recs = rec.readings(() => 0n, 60 * TICK);
+    expect(recs.map((r) => r.count)).toEqual([4 * 60 * TICK, 0.5 * 60 * TICK]);
+    // -c 1000000 on cycles at 4/ns for 240 ms: one sample per period, none lost to the stat session.
+    expect(rec.events[0].samples).toBe((4 * 60 * TICK) / 1_000_000);
+  });
+
+  it('the fixed counter control keeps the other session\'s fields (one register, a field per counter)', () => {
+    const port = new RecordingPort();
+    const [a, b] = twoSessions(8, 4, stat(['instructions']), stat(['cycles']));
+    a.start(port, 0);
+    b.start(port, TICK);
+    const ctrl = port.pmu.rdmsr(MSR.FIXED_CTR_CTRL);
+    expect(ctrl.ok && (ctrl.value & 0xffn)).toBe(0xbbn); // fixed 0 and 1 both OS|USR|PMI
+  });
+
+  it('when they do not fit the sessions multiplex together; each count scales to the exact total', () => {
+    const port = new RecordingPort({ gpCounters: 2, fixedCounters: 0 });
+    const [a, b] = twoSessions(2, 0, stat(['branches', 'branch-misses']), stat(['cache-misses']));
+    const rates = perNs(1, { branches: 0.5, 'branch-misses': 0.25, 'cache-misses': 0.125 });
+    a.start(port, 0);
+    b.start(port, 0);
+    expect(a.multiplexed && b.multiplexed).toBe(true);
+    drive(a, port, 0, 300 * TICK, rates);
+    a.stop(port, 300 * TICK);
+    b.stop(port, 300 * TICK);
+    const rows = [...a.readings(() => 0n, 300 * TICK), ...b.readings(() => 0n, 300 * TICK)];
+    for (const r of rows) {
+      expect(r.timeRunningNs).toBe(200 * TICK); // two counters for three events: 2/3 of the time each
+      expect(r.timeEnabledNs).toBe(300 * TICK);
+    }
+    expect(rows.map((r) => r.scaledCount)).toEqual([0.5, 0.25, 0.125].map((q) => q * 300 * TICK));
+  });
+
+  it('a session that stops frees its counters for the others at the next rotation', () => {
+    const port = new RecordingPort({ gpCounters: 1, fixedCounters: 0 });
+    const [a, b] = twoSessions(1, 0, stat(['branches']), stat(['cache-misses']));
+    a.start(port, 0);
+    b.start(port, 0);
+    a.stop(port, TICK / 2);
+    b.tick(port, TICK);
+    expect(b.events[0].counter).toBe(0);
   });
 });
 

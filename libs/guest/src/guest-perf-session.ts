@@ -92,18 +92,171 @@ export interface GuestPerfReading {
 
 const HW_OVERFLOW_MIN_LEFT = 2;
 
-/** One guest perf session's state on one vCPU. */
+/**
+ * The guest kernel's perf context of one vCPU (one CPU's perf_cpu_context with its task context):
+ * every running session's events share the guest PMU. Sessions join the flexible list in the
+ * order they start; each (re)schedule fills the counters from the rotation point and stops at the
+ * first event that does not fit, so a second session gets the counters the first left free and
+ * multiplexes with it when they do not all fit (kernel/events/core.c: perf_install_in_context ->
+ * ctx_resched, rotate_ctx; arch/x86/events/core.c: x86_schedule_events). One PMI handler serves
+ * every event (intel_pmu_handle_irq walks the overflow status once), and FIXED_CTR_CTRL is one
+ * register with a field per counter, whoever programmed it.
+ */
+export class GuestPmuContext {
+  /** Running sessions in the order they started: the context's flexible list. */
+  sessions: GuestPerfVcpu[] = [];
+  rotation = 0;
+  multiplexed = false;
+  fixedCtrl = 0;
+
+  constructor(
+    readonly gpCounters: number,
+    readonly fixedCounters: number,
+  ) {}
+
+  /** perf_install_in_context for each event of `s`: ctx_resched (sched out flexible, then in). */
+  join(s: GuestPerfVcpu, port: GuestPerfMsrPort, nowNs: number): void {
+    this.accountAll(nowNs);
+    this.pmuDisable(port);
+    this.schedOutAll(port);
+    this.sessions.push(s);
+    this.schedInAll(port);
+    this.pmuEnable(port);
+  }
+
+  /**
+   * perf_remove_from_context for each event of `s`: they leave their counters; the others are not
+   * rescheduled now (the counters freed are taken at the next rotation, if one is needed).
+   */
+  leave(s: GuestPerfVcpu, port: GuestPerfMsrPort, nowNs: number): void {
+    s.account(nowNs);
+    this.pmuDisable(port);
+    s.schedOut(port);
+    this.pmuEnable(port);
+    this.sessions = this.sessions.filter((x) => x !== s);
+    if (this.sessions.length === 0) this.multiplexed = false;
+  }
+
+  /** The guest tick: each session's unthrottling / frequency adjustment, then the rotation. */
+  tick(port: GuestPerfMsrPort, nowNs: number): void {
+    if (this.sessions.length === 0) return;
+    this.accountAll(nowNs);
+    for (const s of this.sessions) s.adjustAtTick(port);
+    if (this.multiplexed) {
+      this.pmuDisable(port);
+      this.schedOutAll(port);
+      const n = this.flexible().length;
+      this.rotation = n === 0 ? 0 : (this.rotation + 1) % n;
+      this.schedInAll(port);
+      this.pmuEnable(port);
+    }
+  }
+
+  /** intel_pmu_handle_irq, once for every event of every session. Returns the samples taken. */
+  pmi(port: GuestPerfMsrPort, nowNs: number, clockNs: number): number {
+    if (this.sessions.length === 0) {
+      port.rdmsr(MSR.PERF_GLOBAL_STATUS); // not ours: the handler only looks
+      return 0;
+    }
+    this.accountAll(nowNs);
+    port.wrmsr(MSR.PERF_GLOBAL_CTRL, 0n); // __intel_pmu_disable_all
+    const status = port.rdmsr(MSR.PERF_GLOBAL_STATUS);
+    if (status !== 0n) port.wrmsr(MSR.PERF_GLOBAL_OVF_CTRL, status); // intel_pmu_ack_status
+    let taken = 0;
+    for (const s of this.sessions) taken += s.handleOverflows(port, status, clockNs);
+    port.rdmsr(MSR.PERF_GLOBAL_STATUS);
+    port.wrmsr(MSR.PERF_GLOBAL_CTRL, this.globalCtrlAll());
+    return taken;
+  }
+
+  /** x86_pmu.intel_ctrl: every counter the guest has (per-counter enables live in the selects). */
+  globalCtrlAll(): bigint {
+    return ((1n << BigInt(this.gpCounters)) - 1n) | (((1n << BigInt(this.fixedCounters)) - 1n) << 32n);
+  }
+
+  private pmuDisable(port: GuestPerfMsrPort): void {
+    port.wrmsr(MSR.PERF_GLOBAL_CTRL, 0n);
+  }
+
+  private pmuEnable(port: GuestPerfMsrPort): void {
+    port.wrmsr(MSR.PERF_GLOBAL_CTRL, this.globalCtrlAll());
+  }
+
+  private accountAll(nowNs: number): void {
+    for (const s of this.sessions) s.account(nowNs);
+  }
+
+  /** Every running session's events, in list order. */
+  private flexible(): { s: GuestPerfVcpu; e: GuestPerfEventState }[] {
+    const out: { s: GuestPerfVcpu; e: GuestPerfEventState }[] = [];
+    for (const s of this.sessions) for (const e of s.events) out.push({ s, e });
+    return out;
+  }
+
+  private schedOutAll(port: GuestPerfMsrPort): void {
+    for (const s of this.sessions) s.schedOut(port);
+  }
+
+  /** ctx_sched_in(EVENT_FLEXIBLE) from the rotation point, then x86_pmu_start(RELOAD) per event. */
+  private schedInAll(port: GuestPerfMsrPort): void {
+    let usedGp = 0;
+    let usedFixed = 0;
+    const list = this.flexible();
+    const n = list.length;
+    this.multiplexed = false;
+    const chosen: { s: GuestPerfVcpu; e: GuestPerfEventState }[] = [];
+    for (let k = 0; k < n; k++) {
+      const entry = list[(this.rotation + k) % n];
+      const e = entry.e;
+      if (!this.supported(e.name)) continue; // "<not supported>": never in the context
+      const f = INTEL_FIXED_COUNTER_EVENTS.indexOf(e.name);
+      let counter = -1;
+      if (f >= 0 && f < this.fixedCounters && (usedFixed & (1 << f)) === 0) {
+        counter = FIXED_COUNTER_ID_BASE + f;
+        usedFixed |= 1 << f;
+      } else if (e.name !== 'ref-cycles' && e.name !== 'topdown-slots') {
+        for (let i = 0; i < this.gpCounters; i++) {
+          if ((usedGp & (1 << i)) === 0) {
+            counter = i;
+            usedGp |= 1 << i;
+            break;
+          }
+        }
+      }
+      if (counter < 0) {
+        // can_add_hw = 0: no later hardware group is tried in this pass.
+        this.multiplexed = true;
+        break;
+      }
+      e.counter = counter;
+      chosen.push(entry);
+    }
+    for (const s of this.sessions) s.multiplexed = this.multiplexed;
+    chosen.sort((a, b) => a.e.counter - b.e.counter);
+    for (const { s, e } of chosen) s.load(port, e);
+  }
+
+  /** The guest's PMU can count the event at all (else perf_event_open failed: "<not supported>"). */
+  supported(name: WorkloadEventName): boolean {
+    const f = INTEL_FIXED_COUNTER_EVENTS.indexOf(name);
+    if (f >= 0 && f < this.fixedCounters) return true;
+    return name !== 'ref-cycles' && name !== 'topdown-slots' && this.gpCounters > 0;
+  }
+}
+
+/** One guest perf session's state on one vCPU (its counters come from the vCPU's GuestPmuContext). */
 export class GuestPerfVcpu {
   readonly events: GuestPerfEventState[];
   running = false;
-  private rotation = 0;
   private lastNs = 0;
   /** Guest ns at which the session started on this vCPU (the accuracy window's start). */
   startNs = 0;
   /** Guest ns the session was enabled on this vCPU. */
   windowNs = 0;
+  /** The context needed rotation at this session's last schedule. */
   multiplexed = false;
-  private fixedCtrl = 0;
+  /** The vCPU's perf context, shared with the other sessions of the vCPU. */
+  readonly ctx: GuestPmuContext;
   private readonly fullWidth: boolean;
   private readonly maxPeriod: number;
   private readonly maxPerTick: number;
@@ -114,7 +267,9 @@ export class GuestPerfVcpu {
     readonly fixedCounters: number,
     readonly widthBits: number,
     opts: GuestPerfOptions = {},
+    ctx?: GuestPmuContext,
   ) {
+    this.ctx = ctx ?? new GuestPmuContext(gpCounters, fixedCounters);
     this.fullWidth = opts.fullWidthWrites ?? true;
     this.maxPeriod = this.fullWidth ? 2 ** (widthBits - 1) - 1 : 2 ** 31 - 1;
     this.maxPerTick = Math.max(1, Math.floor((opts.maxSampleRateHz ?? GUEST_MAX_SAMPLE_RATE_HZ) / (1e9 / GUEST_TICK_NS)));
@@ -146,110 +301,30 @@ export class GuestPerfVcpu {
     return this.sampling ? this.spec.sample!.freqHz : undefined;
   }
 
-  /** Enables every event: one sched-in of the flexible groups. `clockNs`: the guest's perf_clock(). */
+  /** Enables every event: they join the vCPU's perf context. `clockNs`: the guest's perf_clock(). */
   start(port: GuestPerfMsrPort, nowNs: number, clockNs: number = nowNs): void {
     if (this.running) return;
     this.running = true;
     this.startNs = nowNs;
     this.lastNs = nowNs;
     for (const e of this.events) e.lastPmiNs = clockNs;
-    this.pmuDisable(port);
-    this.schedIn(port);
-    this.pmuEnable(port);
+    this.ctx.join(this, port, nowNs);
   }
 
   stop(port: GuestPerfMsrPort, nowNs: number): void {
     if (!this.running) return;
-    this.account(nowNs);
-    this.pmuDisable(port);
-    this.schedOut(port);
-    this.pmuEnable(port);
+    this.ctx.leave(this, port, nowNs);
     this.running = false;
   }
 
-  /**
-   * The guest tick: unthrottling and the frequency mode's period adjustment
-   * (perf_adjust_freq_unthr_context), then the multiplexing rotation when events do not all fit.
-   */
+  /** The guest tick of the vCPU's whole perf context (every session sharing it). */
   tick(port: GuestPerfMsrPort, nowNs: number): void {
-    if (!this.running) return;
-    this.account(nowNs);
-    const freq = this.freqHz !== undefined;
-    if (this.events.some((e) => e.counter >= 0 && (e.throttled || freq))) {
-      this.pmuDisable(port);
-      for (const e of this.events) {
-        if (e.counter < 0) continue;
-        if (e.throttled) {
-          e.throttled = false;
-          this.writeSel(port, e, true); // pmu->start(event, 0): no reload
-        }
-        if (!freq) continue;
-        this.writeSel(port, e, false); // pmu->stop(event, PERF_EF_UPDATE)
-        this.fold(port, e);
-        const delta = e.count - e.freqCountStamp;
-        e.freqCountStamp = e.count;
-        if (delta > 0) {
-          this.adjustPeriod(e, GUEST_TICK_NS, delta);
-          this.arm(port, e); // pmu->start(event, PERF_EF_RELOAD)
-        }
-        this.writeSel(port, e, true);
-      }
-      this.pmuEnable(port);
-    }
-    for (const e of this.events) e.interruptsThisTick = 0;
-    if (this.multiplexed) {
-      this.pmuDisable(port);
-      this.schedOut(port);
-      this.rotation = (this.rotation + 1) % this.events.length;
-      this.schedIn(port);
-      this.pmuEnable(port);
-    }
+    this.ctx.tick(port, nowNs);
   }
 
-  /**
-   * The guest PMI handler (intel_pmu_handle_irq). `clockNs` is the guest's perf_clock() (kvmclock,
-   * advancing while the vCPU is in the host), used for the frequency estimate. Returns the samples.
-   */
+  /** The guest PMI handler of the vCPU's whole perf context. Returns the samples. */
   pmi(port: GuestPerfMsrPort, nowNs: number, clockNs: number = nowNs): number {
-    if (!this.running) {
-      port.rdmsr(MSR.PERF_GLOBAL_STATUS); // not ours: the handler only looks
-      return 0;
-    }
-    this.account(nowNs);
-    port.wrmsr(MSR.PERF_GLOBAL_CTRL, 0n); // __intel_pmu_disable_all
-    const status = port.rdmsr(MSR.PERF_GLOBAL_STATUS);
-    if (status !== 0n) port.wrmsr(MSR.PERF_GLOBAL_OVF_CTRL, status); // intel_pmu_ack_status
-    let taken = 0;
-    for (const e of this.events) {
-      if (e.counter < 0) continue;
-      const bit = e.counter >= FIXED_COUNTER_ID_BASE ? 32n + BigInt(e.counter - FIXED_COUNTER_ID_BASE) : BigInt(e.counter);
-      if (((status >> bit) & 1n) === 0n) continue;
-      this.fold(port, e);
-      const elapsed = this.arm(port, e); // intel_pmu_save_and_restart
-      // Counting events overflow only to fold the count: no sample, no throttling.
-      if (!elapsed || !this.sampling) continue;
-      e.samples++;
-      taken++;
-      e.interruptsThisTick++;
-      if (e.interruptsThisTick > this.maxPerTick && !e.throttled) {
-        e.throttled = true; // __perf_event_account_interrupt → x86_pmu_stop(event, 0)
-        this.writeSel(port, e, false);
-      }
-      if (this.freqHz !== undefined) {
-        const dt = clockNs - e.lastPmiNs;
-        e.lastPmiNs = clockNs;
-        if (dt > 0 && dt < 2 * GUEST_TICK_NS && this.adjustPeriod(e, dt, e.lastPeriod) && !e.throttled) {
-          // perf_adjust_period(disable = true): the reset period_left is reloaded at once.
-          this.writeSel(port, e, false);
-          this.fold(port, e);
-          this.arm(port, e);
-          this.writeSel(port, e, true);
-        }
-      }
-    }
-    port.rdmsr(MSR.PERF_GLOBAL_STATUS);
-    port.wrmsr(MSR.PERF_GLOBAL_CTRL, this.globalCtrlAll());
-    return taken;
+    return this.ctx.pmi(port, nowNs, clockNs);
   }
 
   /** Counts as of now without touching the PMU's state beyond reads of `peek`. */
@@ -279,9 +354,9 @@ export class GuestPerfVcpu {
     return this.windowNs + (this.running ? nowNs - this.lastNs : 0);
   }
 
-  // ------------------------------------------------------------------------------------------
+  // ---- called by the context -----------------------------------------------------------------
 
-  private account(nowNs: number): void {
+  account(nowNs: number): void {
     const dt = nowNs - this.lastNs;
     if (dt <= 0) return;
     this.lastNs = nowNs;
@@ -291,6 +366,84 @@ export class GuestPerfVcpu {
       if (e.counter >= 0) e.runningNs += dt;
     }
   }
+
+  /** perf_adjust_freq_unthr_context for this session's events (the tick). */
+  adjustAtTick(port: GuestPerfMsrPort): void {
+    const freq = this.freqHz !== undefined;
+    if (this.events.some((e) => e.counter >= 0 && (e.throttled || freq))) {
+      port.wrmsr(MSR.PERF_GLOBAL_CTRL, 0n);
+      for (const e of this.events) {
+        if (e.counter < 0) continue;
+        if (e.throttled) {
+          e.throttled = false;
+          this.writeSel(port, e, true); // pmu->start(event, 0): no reload
+        }
+        if (!freq) continue;
+        this.writeSel(port, e, false); // pmu->stop(event, PERF_EF_UPDATE)
+        this.fold(port, e);
+        const delta = e.count - e.freqCountStamp;
+        e.freqCountStamp = e.count;
+        if (delta > 0) {
+          this.adjustPeriod(e, GUEST_TICK_NS, delta);
+          this.arm(port, e); // pmu->start(event, PERF_EF_RELOAD)
+        }
+        this.writeSel(port, e, true);
+      }
+      port.wrmsr(MSR.PERF_GLOBAL_CTRL, this.ctx.globalCtrlAll());
+    }
+    for (const e of this.events) e.interruptsThisTick = 0;
+  }
+
+  /** The PMI handler's work on this session's overflowed counters (status already acked). */
+  handleOverflows(port: GuestPerfMsrPort, status: bigint, clockNs: number): number {
+    let taken = 0;
+    for (const e of this.events) {
+      if (e.counter < 0) continue;
+      const bit = e.counter >= FIXED_COUNTER_ID_BASE ? 32n + BigInt(e.counter - FIXED_COUNTER_ID_BASE) : BigInt(e.counter);
+      if (((status >> bit) & 1n) === 0n) continue;
+      this.fold(port, e);
+      const elapsed = this.arm(port, e); // intel_pmu_save_and_restart
+      // Counting events overflow only to fold the count: no sample, no throttling.
+      if (!elapsed || !this.sampling) continue;
+      e.samples++;
+      taken++;
+      e.interruptsThisTick++;
+      if (e.interruptsThisTick > this.maxPerTick && !e.throttled) {
+        e.throttled = true; // __perf_event_account_interrupt → x86_pmu_stop(event, 0)
+        this.writeSel(port, e, false);
+      }
+      if (this.freqHz !== undefined) {
+        const dt = clockNs - e.lastPmiNs;
+        e.lastPmiNs = clockNs;
+        if (dt > 0 && dt < 2 * GUEST_TICK_NS && this.adjustPeriod(e, dt, e.lastPeriod) && !e.throttled) {
+          // perf_adjust_period(disable = true): the reset period_left is reloaded at once.
+          this.writeSel(port, e, false);
+          this.fold(port, e);
+          this.arm(port, e);
+          this.writeSel(port, e, true);
+        }
+      }
+    }
+    return taken;
+  }
+
+  /** x86_pmu_start(RELOAD) of an event just given its counter. */
+  load(port: GuestPerfMsrPort, e: GuestPerfEventState): void {
+    this.arm(port, e);
+    if (!e.throttled) this.writeSel(port, e, true);
+  }
+
+  /** ctx_sched_out(EVENT_FLEXIBLE): x86_pmu_del → x86_pmu_stop(UPDATE) for each active event. */
+  schedOut(port: GuestPerfMsrPort): void {
+    for (const e of this.events) {
+      if (e.counter < 0) continue;
+      if (!e.throttled) this.writeSel(port, e, false);
+      this.fold(port, e);
+      e.counter = -1;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
 
   /** x86_perf_event_update: RDPMC, fold the delta into the count and period_left. */
   private fold(port: GuestPerfMsrPort, e: GuestPerfEventState): void {
@@ -340,82 +493,14 @@ export class GuestPerfVcpu {
     return false;
   }
 
-  /** x86_pmu.intel_ctrl: every counter the guest has (per-counter enables live in the selects). */
-  private globalCtrlAll(): bigint {
-    return ((1n << BigInt(this.gpCounters)) - 1n) | (((1n << BigInt(this.fixedCounters)) - 1n) << 32n);
-  }
-
-  private pmuDisable(port: GuestPerfMsrPort): void {
-    port.wrmsr(MSR.PERF_GLOBAL_CTRL, 0n);
-  }
-
-  private pmuEnable(port: GuestPerfMsrPort): void {
-    port.wrmsr(MSR.PERF_GLOBAL_CTRL, this.globalCtrlAll());
-  }
-
-  /** ctx_sched_in(EVENT_FLEXIBLE) from the rotation point, then x86_pmu_start(RELOAD) per event. */
-  private schedIn(port: GuestPerfMsrPort): void {
-    let usedGp = 0;
-    let usedFixed = 0;
-    const n = this.events.length;
-    this.multiplexed = false;
-    const chosen: GuestPerfEventState[] = [];
-    for (let k = 0; k < n; k++) {
-      const e = this.events[(this.rotation + k) % n];
-      if (!this.supported(e.name)) continue; // "<not supported>": never in the context
-      const f = INTEL_FIXED_COUNTER_EVENTS.indexOf(e.name);
-      let counter = -1;
-      if (f >= 0 && f < this.fixedCounters && (usedFixed & (1 << f)) === 0) {
-        counter = FIXED_COUNTER_ID_BASE + f;
-        usedFixed |= 1 << f;
-      } else if (e.name !== 'ref-cycles' && e.name !== 'topdown-slots') {
-        for (let i = 0; i < this.gpCounters; i++) {
-          if ((usedGp & (1 << i)) === 0) {
-            counter = i;
-            usedGp |= 1 << i;
-            break;
-          }
-        }
-      }
-      if (counter < 0) {
-        // can_add_hw = 0: no later hardware group is tried in this pass.
-        this.multiplexed = true;
-        break;
-      }
-      e.counter = counter;
-      chosen.push(e);
-    }
-    chosen.sort((a, b) => a.counter - b.counter);
-    for (const e of chosen) {
-      this.arm(port, e);
-      if (!e.throttled) this.writeSel(port, e, true);
-    }
-  }
-
-  /** The guest's PMU can count the event at all (else perf_event_open failed: "<not supported>"). */
-  private supported(name: WorkloadEventName): boolean {
-    const f = INTEL_FIXED_COUNTER_EVENTS.indexOf(name);
-    if (f >= 0 && f < this.fixedCounters) return true;
-    return name !== 'ref-cycles' && name !== 'topdown-slots' && this.gpCounters > 0;
-  }
-
-  /** ctx_sched_out(EVENT_FLEXIBLE): x86_pmu_del → x86_pmu_stop(UPDATE) for each active event. */
-  private schedOut(port: GuestPerfMsrPort): void {
-    for (const e of this.events) {
-      if (e.counter < 0) continue;
-      if (!e.throttled) this.writeSel(port, e, false);
-      this.fold(port, e);
-      e.counter = -1;
-    }
-  }
-
   /** EVENTSEL / FIXED_CTR_CTRL field: USR, OS and INT (x86 sets INT on every event), EN / enable. */
   private writeSel(port: GuestPerfMsrPort, e: GuestPerfEventState, enable: boolean): void {
     if (e.counter >= FIXED_COUNTER_ID_BASE) {
       const f = e.counter - FIXED_COUNTER_ID_BASE;
       const field = enable ? FIXED_CTRL.OS | FIXED_CTRL.USR | FIXED_CTRL.PMI : 0;
-      this.fixedCtrl = (this.fixedCtrl & ~(0xf << (4 * f))) | (field << (4 * f));
-      port.wrmsr(MSR.FIXED_CTR_CTRL, BigInt(this.fixedCtrl));
+      // One register for every fixed counter: the other sessions' fields stay as they are.
+      this.ctx.fixedCtrl = (this.ctx.fixedCtrl & ~(0xf << (4 * f))) | (field << (4 * f));
+      port.wrmsr(MSR.FIXED_CTR_CTRL, BigInt(this.ctx.fixedCtrl));
       return;
     }
     const enc = INTEL_ARCH_EVENTS[e.name];

@@ -129,6 +129,9 @@ export class ArmPmuWorld {
         return attr(dev.setNrCounters(op.n));
       case 'armRead':
       case 'armWrite': {
+        // A guest MRS / MSR is guest code too: it takes a KVM_RUN, after which SET_PMU,
+        // SET_NR_COUNTERS and FILTER are refused (kvm_vm_has_ran_once, arch/arm64/kvm/pmu-emul.c).
+        if (this.enter(vm, op.vcpu, pcpuOf(op.vcpu)) !== null) return { result: 'undefined', value: 0, vcpu: op.vcpu };
         const r = dev.guestAccess(op.vcpu, op.reg as ArmPmuReg, op.n, op.op === 'armWrite' ? BigInt(op.value) : undefined);
         return r.ok ? { result: 'ok', value: op.op === 'armRead' ? Number(r.value) : op.value, vcpu: op.vcpu } : { result: 'undefined', value: 0, vcpu: op.vcpu };
       }

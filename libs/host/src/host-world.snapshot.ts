@@ -1,7 +1,7 @@
 // Checkpoints of a HostWorld: its whole object graph through the snapshot codec. Every model
 // class that can live in a host's state is registered here.
 import { CostModel, EmulatedPmiHook, EmulatedVpmu, KvmEventFilter, NoneVpmu, PassthroughVpmu } from '@vpmu/kvm';
-import { GuestPerfVcpu } from '@vpmu/guest';
+import { GuestPerfVcpu, GuestPmuContext } from '@vpmu/guest';
 import { ArmPmu, CounterBank, EventRates, IntelPmu } from '@vpmu/pmu';
 import { PerfCore, PerfCpuContext, PerfEvent, PerfEventContext } from '@vpmu/perf';
 import { decodeSnapshot, encodeSnapshot, EventQueue, Prng, SnapshotRegistry } from '@vpmu/sim';
@@ -30,6 +30,7 @@ export const HOST_WORLD_SNAPSHOT_REGISTRY = new SnapshotRegistry().registerAll([
   EmulatedPmiHook,
   KvmEventFilter,
   GuestPerfVcpu,
+  GuestPmuContext,
   ...EXT_HOST_SNAPSHOT_CLASSES,
   ...FIDELITY_HOST_SNAPSHOT_CLASSES,
 ]);

@@ -9,7 +9,7 @@
 import type { Scenario, TimelineEntry, VmSpec } from '@vpmu/world-spec';
 import type { Prng } from '@vpmu/sim';
 import { CostModel, EmulatedVpmu, NoneVpmu, PassthroughVpmu, type VcpuVpmu } from '@vpmu/kvm';
-import { eventRatesPerNs, GUEST_TICK_NS, GuestPerfVcpu, GuestPvPerfVcpu, resolveWorkloadRates, WORKLOAD_EVENTS } from '@vpmu/guest';
+import { eventRatesPerNs, GUEST_TICK_NS, GuestPerfVcpu, GuestPmuContext, GuestPvPerfVcpu, resolveWorkloadRates, WORKLOAD_EVENTS } from '@vpmu/guest';
 import { EventRates, getCpuPreset, intelConfigFromPreset, type RateRecord } from '@vpmu/pmu';
 import type { PerfCore } from '@vpmu/perf';
 import { cpuNominalGhz } from './host-presets';
@@ -281,7 +281,9 @@ export class HostWorld {
       };
       if (vpmu && spec.vpmu.mode !== 'paravirt') {
         const host = vpmu.shape.host;
-        v.guestPerf = spec.guestPerf.map((g) => new GuestPerfVcpu(g, vpmu.shape.gpCounters, host.fixedCounters, host.gpWidthBits, { fullWidthWrites: host.fullWidthWrites }));
+        // One perf context per vCPU: the sessions share the guest PMU as the guest kernel's perf does.
+        const ctx = new GuestPmuContext(vpmu.shape.gpCounters, host.fixedCounters);
+        v.guestPerf = spec.guestPerf.map((g) => new GuestPerfVcpu(g, vpmu.shape.gpCounters, host.fixedCounters, host.gpWidthBits, { fullWidthWrites: host.fullWidthWrites }, ctx));
       }
       v.fidelity = w.fidelity.newVcpu(spec, i, vpmu, vm.guestRates);
       const t: Thread = { id, affinity: [...spec.affinity[i]], cpu: spec.affinity[i][0], gen: 0, runnable: false, vcpu: v, prng };

@@ -66,12 +66,12 @@ describe('ParavirtWorld', () => {
     expect(pv.hostErrors.get('vm1')).toBe(1);
   });
 
-  it('creates guest-only, disabled host events on the calling vCPU; the table and host perf stay in step through races', () => {
+  it('creates disabled host events (no forced exclude_host, as the 2010 patch) on the calling vCPU; the table and host perf stay in step through races', () => {
     const host = new FakeHost();
     const pv = new ParavirtWorld(host);
     pv.addVm(spec);
     expect(pv.hypercall(host.port(1), 'vm1', 'open', 7, attr)).toEqual({ ok: true });
-    expect([...host.live.values()]).toEqual([{ attr: { event: 'instructions', excludeHost: true, disabled: true }, on: false, vcpu: 1 }]);
+    expect([...host.live.values()]).toEqual([{ attr: { event: 'instructions', disabled: true }, on: false, vcpu: 1 }]);
     expect(pv.peek(host.port(0), 'vm1', 7)).toBe(42);
     expect(pv.hypercall(host.port(0), 'vm1', 'close', 7)).toEqual({ ok: true, value: 0 });
     expect(pv.hypercall(host.port(1), 'vm1', 'enable', 7)).toMatchObject({ ok: false, side: 'guest', errno: 'EBADF' });

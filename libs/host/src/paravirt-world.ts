@@ -4,10 +4,11 @@
 // goes through the table, which validates it and keeps guest errors (bad attributes, duplicate or
 // stale ids, the per-VM limit) apart from host errors (host perf refused for a host reason: the
 // VMM's KVM_RUN fails with it, the guest sees nothing).
-// - Each host event is a per-task event on the vCPU thread that opened it, exclude_host, created
-//   disabled; ENABLE from another vCPU redirects its overflows to that vCPU (the table's owner).
+// - Each host event is a per-task event on the vCPU thread that opened it, created disabled,
+//   exclude_host only when the guest asks (the patch copies the guest's flags); ENABLE from another vCPU redirects its overflows to that vCPU (the table's owner).
 // - Its overflows (PerfHooks.onSample: the table is its events' overflow handler) accumulate in
-//   the table and are handed over at the owning vCPU's next VM entry (`syncBeforeEntry`, cost
+//   the table; the host PMI is an NMI, so a vCPU in guest mode exits at once, and they are handed
+//   over at its re-entry (`syncBeforeEntry`, cost
 //   `pvEventSyncNs` per event); the guest's handler then records them as samples (cost
 //   `guestPmiHandlerNs`).
 // - Every hypercall comes with the calling vCPU's port (VcpuWorldPort), which reaches host perf

@@ -1,10 +1,13 @@
 // Emulated vPMU (arch/x86/kvm/pmu.c): every PMU MSR access and RDPMC traps; an enabled guest
-// counter is backed by a host perf event (guest-only = exclude_host, per-task on the vCPU thread,
-// flexible) created by reprogram_counter when the guest changes its event select, released when
-// it disables it; the guest counter value = the value the guest wrote + what the backing event
-// counted since. A backing event that cannot get a hardware counter simply stops counting: the
-// guest is not told (guest-counter-starved). The backing event's overflow (kvm_perf_overflow)
-// sets GLOBAL_STATUS and requests a PMI injected at the next entry.
+// counter is backed by a host perf event created by reprogram_counter when the guest changes its
+// event select, released when it disables it; the guest counter value = the value the guest wrote
+// + what the backing event counted since. pmc_reprogram_counter (arch/x86/kvm/pmu.c) creates it
+// per-task on the vCPU thread with attr.pinned and exclude_host: it goes in before every flexible
+// host event (a host `perf stat` multiplexes, the guest keeps its counters), and when even a pinned
+// event cannot get a counter (other pinned events hold them) perf puts it in ERROR, where it counts
+// no more until KVM recreates it: the guest is not told (guest-counter-starved). The backing
+// event's overflow (kvm_perf_overflow) sets GLOBAL_STATUS and requests a PMI injected at the next
+// entry.
 import { EVTSEL, FIXED_COUNTER_ID_BASE, FIXED_CTRL, IntelPmu, MSR, RDPMC_FIXED, WORKLOAD_EVENT_NAMES, intelEventIndex, type RegResult, type WorkloadEventName, type WriteResult } from '@vpmu/pmu';
 import type { PerfEventAttr, PerfHooks } from '@vpmu/perf';
 import type { EventFilterSpec } from '@vpmu/world-spec';
@@ -117,7 +120,18 @@ export class EmulatedVpmu extends VcpuVpmu {
       if (b.perfId === null) continue;
       const ev = b.key.split('/')[0];
       const n = ev === 'instructions' ? instructions : ev === 'branches' ? branches : 0;
+      if (n === 0) continue;
+      const before = this.value(ops, i);
       b.base = BigInt.asUintN(this.width(i), b.base + BigInt(n));
+      const after = this.value(ops, i);
+      if (after < before) {
+        // The guest counter wrapped inside the loop: the backing event's overflow
+        // (kvm_perf_overflow) sets the GLOBAL_STATUS bit, and a PMI when the guest asked for one.
+        if (this.interruptOf(i)) this.onBackingOverflow(i, ops.nowNs);
+        else this.regs.wrmsr(MSR.PERF_GLOBAL_STATUS_SET, i < this.shape.host.gpCounters ? 1n << BigInt(i) : 1n << BigInt(32 + i - this.shape.host.gpCounters));
+      }
+      // pmc_update_sample_period: the backing event overflows where the guest counter now wraps.
+      if (this.interruptOf(i)) ops.perfSetPeriod(b.perfId, this.periodFor(i, after));
     }
   }
 
@@ -172,6 +186,7 @@ export class EmulatedVpmu extends VcpuVpmu {
     if (!cfg || !cfg.allowed) return;
     const attr: PerfEventAttr = {
       event: cfg.event,
+      pinned: true,
       excludeHost: true,
       excludeUser: !cfg.usr,
       excludeKernel: !cfg.os,
@@ -232,17 +247,17 @@ export class EmulatedVpmu extends VcpuVpmu {
     return this.pendingOverflowsNs.length > 0 ? [...this.pendingOverflowsNs] : [this.pendingPmiOverflowNs];
   }
 
-  /** Backing events that hold no counter while the vCPU runs: the guest counter silently stops. */
+  /** Backing events perf put in ERROR (pinned, no counter left): the guest counter silently stops. */
   checkStarved(ops: VcpuWorldPort): void {
     for (let i = 0; i < this.backing.length; i++) {
       const b = this.backing[i];
       if (b.perfId === null || this.starvedReported.includes(i)) continue;
       const r = ops.perfRead(b.perfId);
-      if (r.enabledNs > 0 && r.runningNs < r.enabledNs) {
+      if (r.error) {
         this.starvedReported.push(i);
         ops.emitFinding(
           'guest-counter-starved',
-          `${this.label}: guest counter ${i < this.shape.host.gpCounters ? `gp${i}` : `fixed${i - this.shape.host.gpCounters}`} (${b.key}) backed by host perf event ${b.perfId} ran ${r.runningNs} of ${r.enabledNs} ns: host events hold the counters and the guest counter silently stops`,
+          `${this.label}: guest counter ${i < this.shape.host.gpCounters ? `gp${i}` : `fixed${i - this.shape.host.gpCounters}`} (${b.key}) backed by pinned host perf event ${b.perfId} found no counter (other pinned events hold them) and is in ERROR after ${r.runningNs} ns running: the guest counter silently stops`,
         );
       }
     }

@@ -67,13 +67,13 @@ const attr = (over: Partial<PvPerfAttr>): PvPerfAttr => ({ ...ATTR, ...over });
 const guestErr = (r: PvResult) => (r.ok ? null : r.side === 'guest' ? { errno: r.errno, finding: r.finding.findingKind } : { host: r.errno });
 
 describe('PvPerfTable: hypercalls', () => {
-  it('open → enable → read → disable → close drives a guest-only, initially disabled host event', () => {
+  it('open → enable → read → disable → close drives an initially disabled host event, exclude_host only if the guest asks (the patch copies attr->flags)', () => {
     const port = new FakeHostPerf();
     const pv = new PvPerfTable({ vmId: 'vm1' });
     expect(pv.limit).toBe(1024);
     expect(pv.open(port.of(0), 7, attr({ config: 0, samplePeriod: 100_000, sampleType: 1 }))).toEqual({ ok: true });
     const [hostId] = [...port.live.keys()];
-    expect(port.live.get(hostId)!.attr).toEqual({ event: 'cycles', samplePeriod: 100_000, excludeHost: true, disabled: true });
+    expect(port.live.get(hostId)!.attr).toEqual({ event: 'cycles', samplePeriod: 100_000, disabled: true });
     expect(pv.enable(port.of(1), 7)).toEqual({ ok: true });
     expect(port.live.get(hostId)!.vcpu).toBe(1);
     port.live.get(hostId)!.count = 1234;
@@ -125,12 +125,12 @@ describe('PvPerfTable: hypercalls', () => {
     ]);
   });
 
-  it('the per-VM limit: ENOSPC + pv-limit-exceeded; a close frees a slot', () => {
+  it('the per-VM limit: ENOENT + pv-limit-exceeded (kvm_pv_perf_op_open returns -ENOENT); a close frees a slot', () => {
     const port = new FakeHostPerf();
     const pv = new PvPerfTable({ vmId: 'vm1', limit: 2 });
     pv.open(port.of(0), 1, ATTR);
     pv.open(port.of(0), 2, ATTR);
-    expect(guestErr(pv.open(port.of(0), 3, ATTR))).toEqual({ errno: 'ENOSPC', finding: 'pv-limit-exceeded' });
+    expect(guestErr(pv.open(port.of(0), 3, ATTR))).toEqual({ errno: 'ENOENT', finding: 'pv-limit-exceeded' });
     expect(port.live.size).toBe(2);
     pv.close(port.of(0), 1);
     expect(pv.open(port.of(0), 3, ATTR)).toEqual({ ok: true });

@@ -4,7 +4,9 @@
 // per-VM ids. This models the host side, one table per VM, with the review's fixes applied:
 // - a per-VM limit on open events (KVM_MAX_PARAVIRT_PERF_EVENT, 1024; `VpmuSpec.pvEventLimit`),
 //   checked and accounted so that a failed open never leaks a slot (the patch's atomic_inc before
-//   validation did);
+//   validation did); over it the guest gets the patch's -ENOENT;
+// - the host event is exclude_host only if the guest's flags say so (the patch forces nothing
+//   else than exclude_user = exclude_kernel = 0), so it counts the vCPU thread's host time too;
 // - attributes are validated ("needs tons of parameter validation"): unknown type/config, a
 //   sampling request with period 0, period >= 2^63, reserved flags; exclude_user / exclude_kernel
 //   are refused unless supported ("if we don't support it, we should error out ... Don't lie to the
@@ -62,6 +64,8 @@ export interface PvPerfAttr {
   sampleType: number;
   excludeUser: boolean;
   excludeKernel: boolean;
+  /** attr.exclude_host as the guest passes it in flags (the patch copies the flags, forcing nothing). */
+  excludeHost?: boolean;
   flags: number;
 }
 
@@ -72,7 +76,8 @@ export interface PvHostAttr {
   sampleFreqHz?: number;
   excludeUser: boolean;
   excludeKernel: boolean;
-  excludeHost: true;
+  /** Only when the guest asks: without it the vCPU thread's host time (exit handling) counts too. */
+  excludeHost: boolean;
   excludeGuest: false;
   disabled: true;
 }
@@ -121,6 +126,10 @@ export interface PvPerfTableOptions {
 interface Shadow {
   id: number;
   hostId: string;
+  /** The workload event the host event counts. */
+  event: string;
+  /** Events of guest code the world runs outside the rate model (program loops) on the owning vCPU. */
+  loopCount: number;
   /** vCPU whose next entry receives this event's overflows (last opener/enabler). */
   vcpu: number;
   enabled: boolean;
@@ -184,7 +193,8 @@ export class PvPerfTable implements PerfHooks {
     const v = this.validate(attr);
     if (!v.ok) return this.guestError(v.errno, 'pv-error-to-guest', `open id ${id}: ${v.reason}`);
     if (this.table.size >= this.limit) {
-      return this.guestError('ENOSPC', 'pv-limit-exceeded', `open id ${id}: VM ${this.vmId} already has ${this.table.size} paravirt perf events (limit ${this.limit})`);
+      // The patch's kvm_pv_perf_op_open returns -ENOENT at KVM_MAX_PARAVIRT_PERF_EVENT.
+      return this.guestError('ENOENT', 'pv-limit-exceeded', `open id ${id}: VM ${this.vmId} already has ${this.table.size} paravirt perf events (limit ${this.limit})`);
     }
     const created = port.perfCreate(hostAttr(v.host), this);
     if (!created.ok) {
@@ -194,7 +204,7 @@ export class PvPerfTable implements PerfHooks {
       return { ok: false, side: 'host', errno: created.errno, reason: `open id ${id}: host perf failed (${created.errno}); KVM_RUN returns it to the VMM` };
     }
     if (this.byHostId.has(created.id)) throw new Error(`PvPerfTable(${this.vmId}): host port returned a live id ${created.id} twice`);
-    const s: Shadow = { id, hostId: created.id, vcpu, enabled: false, pendingOverflows: 0 };
+    const s: Shadow = { id, hostId: created.id, event: v.host.event, loopCount: 0, vcpu, enabled: false, pendingOverflows: 0 };
     this.table.set(id, s);
     this.byHostId.set(s.hostId, s);
     this.closedIds.delete(id);
@@ -237,13 +247,31 @@ export class PvPerfTable implements PerfHooks {
   read(port: PvHostPerfPort, id: number): PvResult {
     const s = this.table.get(id);
     if (!s) return this.stale('read', port.vcpu, id);
-    return { ok: true, value: port.perfRead(s.hostId).count };
+    return { ok: true, value: port.perfRead(s.hostId).count + s.loopCount };
+  }
+
+  /**
+   * A loop of known guest code on the port's vCPU (a program step): every enabled event the
+   * vCPU thread counts sees its instructions and branches, as a per-task host event counting guest
+   * mode would.
+   */
+  programLoop(port: PvHostPerfPort, instructions: number, branches: number): void {
+    for (const s of this.table.values()) {
+      if (!s.enabled || s.vcpu !== port.vcpu) continue;
+      s.loopCount += s.event === 'instructions' ? instructions : s.event === 'branches' ? branches : 0;
+    }
+  }
+
+  /** Overflows wait for `vcpu` (its host PMI is an NMI: the world forces the VM exit now). */
+  hasPendingFor(vcpu: number): boolean {
+    for (const s of this.table.values()) if (s.pendingOverflows > 0 && s.vcpu === vcpu) return true;
+    return false;
   }
 
   /** A host event's count without a hypercall (observer view); null when `id` is not open. */
   peek(port: PvHostPerfPort, id: number): number | null {
     const s = this.table.get(id);
-    return s ? port.perfRead(s.hostId).count : null;
+    return s ? port.perfRead(s.hostId).count + s.loopCount : null;
   }
 
   /** PerfHooks: the host PMI of one of the table's events (kvm_perf_overflow of the patch). */
@@ -278,7 +306,7 @@ export class PvPerfTable implements PerfHooks {
       if (s.vcpu !== port.vcpu || s.pendingOverflows === 0) continue;
       const overflows = s.pendingOverflows;
       s.pendingOverflows = 0;
-      out.push({ id: s.id, overflows, count: port.perfRead(s.hostId).count });
+      out.push({ id: s.id, overflows, count: port.perfRead(s.hostId).count + s.loopCount });
     }
     return out;
   }
@@ -323,7 +351,7 @@ export class PvPerfTable implements PerfHooks {
       event,
       excludeUser: a.excludeUser,
       excludeKernel: a.excludeKernel,
-      excludeHost: true,
+      excludeHost: a.excludeHost ?? false,
       excludeGuest: false,
       disabled: true,
     };
@@ -344,12 +372,12 @@ export class PvPerfTable implements PerfHooks {
   }
 }
 
-/** The host perf attribute of a validated guest attribute: a guest-only event, created disabled. */
+/** The host perf attribute of a validated guest attribute: created disabled, exclude_host only if asked. */
 function hostAttr(a: PvHostAttr): PerfEventAttr {
   return {
     event: a.event,
-    excludeHost: true,
     disabled: true,
+    ...(a.excludeHost && { excludeHost: true }),
     ...(a.excludeUser && { excludeUser: true }),
     ...(a.excludeKernel && { excludeKernel: true }),
     ...(a.samplePeriod !== undefined && { samplePeriod: a.samplePeriod }),

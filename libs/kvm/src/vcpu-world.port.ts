@@ -12,6 +12,8 @@ export interface PerfCounts {
   count: number;
   enabledNs: number;
   runningNs: number;
+  /** The event is in ERROR (a pinned event that found no counter): it counts no more. */
+  error?: boolean;
 }
 
 export type PerfCreateResult = { ok: true; id: string } | { ok: false; errno: string };

@@ -230,6 +230,16 @@ export class PerfCore implements PerfCoreLink {
   }
 
   /**
+   * perf_event_read_value, what an in-kernel user such as KVM reads: the count so far even for an
+   * event in ERROR (only read(2) from user space returns nothing then).
+   */
+  readValue(id: string, nowNs: number): PerfReading | undefined {
+    const r = this.read(id, nowNs);
+    const ev = this.events.get(id);
+    return r && ev && r.state === 'error' ? { ...r, count: ev.count } : r;
+  }
+
+  /**
    * Readings of every event ever created, in creation order (for summary.json perfEvents), or of
    * those `which` picks: an event on a pCPU whose context is behind `nowNs` cannot be read.
    */

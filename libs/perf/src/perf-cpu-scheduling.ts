@@ -232,6 +232,8 @@ export abstract class PerfCpuScheduling {
       e.hwCounter = slot;
       this.slotOwner[slot] = e;
       this.program(e);
+      // The counted stream's fraction comes back with its event (a reload keeps the counter's own).
+      this.pmu.hostSetCarryQ(slot, e.carryQ);
       if (e.sampling && e.attr.sampleFreqHz !== undefined) this.freqActive++;
     }
     this.setState(e, 'active', 'sched-in');
@@ -242,6 +244,7 @@ export abstract class PerfCpuScheduling {
     this.touch(e);
     if (e.hwCounter >= 0) {
       this.fold(e);
+      e.carryQ = this.pmu.hostCarryQ(e.hwCounter);
       this.pmu.hostStop(e.hwCounter);
       this.slotOwner[e.hwCounter] = null;
       e.hwCounter = -1;

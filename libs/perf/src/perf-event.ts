@@ -105,6 +105,8 @@ export class PerfEvent {
   activeCpu = -1;
   /** countedSinceWrite already folded into count. */
   hwSeen = 0;
+  /** The counted stream's sub-event progress while the event is out (PmuModel.hostCarryQ). */
+  carryQ = 0;
 
   // Sampling (hw_perf_event).
   samplePeriod = 0;

@@ -382,6 +382,15 @@ export class ArmPmu implements PmuModel {
     return this.bank.sinceWrite[this.indexOf(counterId)];
   }
 
+  hostCarryQ(counterId: number): number {
+    return this.bank.acc[this.indexOf(counterId)];
+  }
+
+  hostSetCarryQ(counterId: number, carryQ: number): void {
+    this.bank.acc[this.indexOf(counterId)] = carryQ;
+    this.bank.touch();
+  }
+
   hostAckOverflow(counterId: number): void {
     this.ovs = (this.ovs & ~(1 << counterId)) >>> 0;
   }

@@ -404,6 +404,15 @@ export class IntelPmu implements PmuModel {
     return this.bank.sinceWrite[this.indexOf(counterId)];
   }
 
+  hostCarryQ(counterId: number): number {
+    return this.bank.acc[this.indexOf(counterId)];
+  }
+
+  hostSetCarryQ(counterId: number, carryQ: number): void {
+    this.bank.acc[this.indexOf(counterId)] = carryQ;
+    this.bank.touch();
+  }
+
   hostAckOverflow(counterId: number): void {
     this.clearStatusOf(this.indexOf(counterId));
   }

@@ -91,6 +91,15 @@ export interface PmuModel {
   hostStopAll(): void;
   /** Events counted by `counterId` since it was last programmed or written. */
   countedSinceWrite(counterId: number): number;
+  /**
+   * The counter's sub-event progress (2^-16 events, < 1 event). It belongs to the execution
+   * stream being counted, so perf saves it with an event it schedules out and gives it back at
+   * sched-in: a counter shared by several events (tasks, a vCPU's backing events) never hands one
+   * stream's fraction to another. Real counters count whole events; the fraction only exists
+   * because the model integrates rates, and must not create or lose events.
+   */
+  hostCarryQ(counterId: number): number;
+  hostSetCarryQ(counterId: number, carryQ: number): void;
   /** Clears the counter's overflow status bit (the PMI handler's acknowledge). */
   hostAckOverflow(counterId: number): void;
 }

@@ -27,9 +27,17 @@ export interface VmFidelity {
   };
   branches: { deterministic: boolean; maxAbsError: number; checks: number; exits: number };
   isolation: { checks: number; leaks: number };
+  /** `verdict === 'usable'`. */
   replayDebuggerUsable: boolean;
-  /** Why not (empty when usable). */
+  /**
+   * `usable` needs evidence: no reason against AND a checked retired-branch counter (rr's tick
+   * counter) AND delivered PMIs (rr's interrupt). Without them it is `not measured`, never usable.
+   */
+  verdict: 'usable' | 'not usable' | 'not measured';
+  /** Why not (empty when usable or not measured). */
   reasons: string[];
+  /** The evidence a `not measured` verdict lacks (empty otherwise). */
+  unmeasured: string[];
 }
 
 /** Findings that break record/replay, and what each means for it. */
@@ -89,7 +97,9 @@ export class FidelityCollector {
       branches: { deterministic: n('branchMaxAbsError') <= COUNT_TOLERANCE_EVENTS && !kinds.has('branch-miscount'), maxAbsError: n('branchMaxAbsError'), checks: n('branchChecks'), exits: n('exits') },
       isolation: { checks: n('isolationChecks'), leaks: n('leaks') },
       replayDebuggerUsable: false,
+      verdict: 'not usable',
       reasons: [],
+      unmeasured: [],
     };
     const reasons = fid.reasons;
     if (vpmuMode === 'none') reasons.push('no PMU is exposed to the guest (vpmu mode none)');
@@ -101,7 +111,13 @@ export class FidelityCollector {
     for (const [kind, count] of [...kinds.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
       reasons.push(`${kind}: ${REPLAY_BREAKERS[kind]}${count > 1 ? ` (${count} findings)` : ''}`);
     }
-    fid.replayDebuggerUsable = reasons.length === 0;
+    if (reasons.length === 0) {
+      // No evidence against is not evidence for: rr relies on a retired-branch counter and on PMIs.
+      if (fid.branches.checks === 0) fid.unmeasured.push('no retired-branch counter was checked (rr counts retired conditional branches; the guest counted none)');
+      if (fid.pmis.delivered === 0) fid.unmeasured.push('no PMI reached the guest (rr stops the tracee with a counter overflow PMI; none was raised)');
+    }
+    fid.verdict = reasons.length > 0 ? 'not usable' : fid.unmeasured.length > 0 ? 'not measured' : 'usable';
+    fid.replayDebuggerUsable = fid.verdict === 'usable';
     return fid;
   }
 }

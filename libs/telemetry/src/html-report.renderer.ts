@@ -171,7 +171,11 @@ function renderFidelity(s: RunSummary): string {
     const branches = judged(f.branches.checks, 'checks', f.branches.deterministic, 'deterministic', 'miscounted',
       `max |error| ${num(f.branches.maxAbsError)} · ${num(f.branches.exits)} exits`);
     const iso = judged(f.isolation.checks, 'checks', f.isolation.leaks === 0, 'no leak', `${num(f.isolation.leaks)} leaks`, '');
-    const verdict = f.replayDebuggerUsable ? '<b class="good">usable</b>' : `<b class="bad">not usable</b><ul class="reasons">${f.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>`;
+    const verdict = f.replayDebuggerUsable
+      ? '<b class="good">usable</b>'
+      : f.verdict === 'not measured'
+        ? `<b class="muted nm">not measured</b><ul class="reasons">${(f.unmeasured ?? []).map((r) => `<li>${esc(r)}</li>`).join('')}</ul>`
+        : `<b class="bad">not usable</b><ul class="reasons">${f.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>`;
     return `<tr><td>${esc(id)}</td><td><span class="mode mode-${esc(s.vms[id].vpmu)}">${esc(s.vms[id].vpmu)}</span></td><td>${counts}</td><td>${pmis}</td><td>${branches}</td><td>${iso}</td><td>${verdict}</td></tr>`;
   }).join('');
   return section('fidelity', 'Fidelity', `<table class="grid fidelity"><thead><tr><th>VM</th><th>vPMU</th><th>counts</th><th>PMIs</th><th>branches across exits</th><th>isolation</th><th>record/replay debugger</th></tr></thead><tbody>${rows}</tbody></table>`,

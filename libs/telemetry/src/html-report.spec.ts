@@ -48,12 +48,33 @@ describe('report.html (static checks)', () => {
       branches: { deterministic: true, maxAbsError: 0, checks: 3, exits: 7 },
       isolation: { checks: 20, leaks: 0 },
       replayDebuggerUsable: false,
+      verdict: 'not usable',
       reasons: ['pmi-lost: PMIs are lost <b>'],
+      unmeasured: [],
     };
     const html = renderHtmlReport(run.summary, data);
     expect(html).toContain('id="fidelity"');
     expect(html).toContain('not usable');
     expect(html).toContain('pmi-lost: PMIs are lost &lt;b&gt;');
+  });
+
+  it('a verdict without evidence reads "not measured" with what is missing, never "usable"', () => {
+    const { run, data } = buildReport();
+    const vmId = Object.keys(run.summary.vms)[0];
+    run.summary.vms[vmId].fidelity = {
+      counts: { exact: true, maxAbsError: 0, checks: 10, toleranceEvents: 1 },
+      pmis: { precise: true, raised: 0, delivered: 0, lost: 0, late: 0, imprecise: 0, skidP50Ns: 0, skidMaxNs: 0, skidToleranceNs: 800 },
+      branches: { deterministic: true, maxAbsError: 0, checks: 0, exits: 7 },
+      isolation: { checks: 20, leaks: 0 },
+      replayDebuggerUsable: false,
+      verdict: 'not measured',
+      reasons: [],
+      unmeasured: ['no retired-branch counter was checked'],
+    };
+    const fidelity = renderHtmlReport(run.summary, data).split('id="fidelity"')[1];
+    expect(fidelity).toContain('<b class="muted nm">not measured</b>');
+    expect(fidelity).toContain('<li>no retired-branch counter was checked</li>');
+    expect(fidelity).not.toContain('class="good">usable');
   });
 
   it('reads n/a for a vpmu none VM, fixed-decimal errors, "not measured" without checks', () => {
@@ -68,7 +89,9 @@ describe('report.html (static checks)', () => {
       branches: { deterministic: true, maxAbsError: 0, checks: 0, exits: 0 },
       isolation: { checks: 12, leaks: 0 },
       replayDebuggerUsable: false,
+      verdict: 'not usable',
       reasons: ['fidelity not measured'],
+      unmeasured: [],
     };
     const html = renderHtmlReport(run.summary, data);
     const counters = html.slice(html.indexOf('id="counters"'), html.indexOf('id="fidelity"'));

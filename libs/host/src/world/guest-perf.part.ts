@@ -77,7 +77,7 @@ export class GuestPerfPart {
     const v = t.vcpu!;
     if (!v.vpmu || !anyRunning(v.guestPerf)) return false;
     const port = this.w.portOf(t);
-    for (const g of v.guestPerf) g.tick(port, v.guestNsTotal);
+    v.guestPerf[0].ctx.tick(port, v.guestNsTotal); // the sessions share one perf context
     return true;
   }
 

@@ -75,6 +75,8 @@ export class GuestProgramPart {
       value = r.ok ? Number(r.value) : 0;
     } else {
       vpmu.programLoop(port, op.instructions, op.branches);
+      // A paravirt guest's open host events (per-task on this vCPU thread) count the loop too.
+      if (vm.spec.vpmu.mode === 'paravirt') w.pv.table(vm.spec.id)?.programLoop(port, op.instructions, op.branches);
       if (v.fidelity) w.fidelity.onGuestLoop(v, op.instructions, op.branches);
       value = op.instructions;
     }

@@ -103,6 +103,8 @@ export class HostPerfPart {
       if (v && v.state === 'guest' && v.vpmu instanceof EmulatedVpmuClass && v.vpmu.pendingPmi && !v.vpmu.pmiExitQueued) {
         v.vpmu.pmiExitQueued = true;
         w.pmi.raiseEmulated(current, v.stint);
+      } else if (v && v.state === 'guest' && v.pvPerf.length > 0 && w.pv.table(v.vm)?.hasPendingFor(v.index)) {
+        w.pmi.raiseParavirt(w.threads.get(current)!);
       }
     }
   }
@@ -282,9 +284,10 @@ export class HostPerfPart {
     return r.ok ? { ok: true, id: r.id } : { ok: false, errno: r.errno };
   }
 
-  read(id: string): { count: number; enabledNs: number; runningNs: number } {
-    const r = this.core.read(id, this.w.nowNs);
-    return r ? { count: r.count, enabledNs: r.timeEnabledNs, runningNs: r.timeRunningNs } : { count: 0, enabledNs: 0, runningNs: 0 };
+  /** An in-kernel read (KVM's backing and PV events): perf_event_read_value. */
+  read(id: string): { count: number; enabledNs: number; runningNs: number; error: boolean } {
+    const r = this.core.readValue(id, this.w.nowNs);
+    return r ? { count: r.count, enabledNs: r.timeEnabledNs, runningNs: r.timeRunningNs, error: r.state === 'error' } : { count: 0, enabledNs: 0, runningNs: 0, error: false };
   }
 
   enable(id: string): void {

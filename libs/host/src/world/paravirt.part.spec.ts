@@ -16,7 +16,7 @@ describe('paravirt part', () => {
     const w = SmallWorld.of(oneHost({ pcpus: 1, vms, duration: '2ms' })).runUntil();
     const limit = w.findings('pv-limit-exceeded');
     expect(limit.map((f) => [f.count, f.at.vcpu])).toEqual([[996, 0]]);
-    expect(limit[0].detail).toMatch(/open id 14: .* → ENOSPC to the guest \(and the same for 995 more calls of this step, ids up to 1009: 996 in all\)/);
+    expect(limit[0].detail).toMatch(/open id 14: .* → ENOENT to the guest \(and the same for 995 more calls of this step, ids up to 1009: 996 in all\)/);
     // A single call reports as before: one finding, no count.
     const dup = w.findings('pv-error-to-guest');
     expect(dup).toHaveLength(1);

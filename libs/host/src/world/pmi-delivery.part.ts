@@ -19,7 +19,8 @@ export type PmiDeliveryItem =
   /** A passthrough guest counter's PMI reaching the CPU (overflow + skid). */
   | { p: 'pmi'; t: 'passthrough'; thread: string; stint: number; overflowNs: number; counter: number }
   /** An emulated backing event overflowed while the vCPU ran: the host PMI forces an exit. */
-  | { p: 'pmi'; t: 'emulated'; thread: string; stint: number };
+  | { p: 'pmi'; t: 'emulated'; thread: string; stint: number }
+  | { p: 'pmi'; t: 'paravirt'; thread: string; stint: number };
 
 /**
  * What a guest PMI record names: one guest counter (a passthrough PMI the guest lost), the vCPU's
@@ -37,10 +38,14 @@ export function guestPmiCounterName(vm: string, vcpu: number, source: GuestPmiSo
 }
 
 export class PmiDeliveryPart {
+  /** vCPU threads whose paravirt NMI exit is queued (one per burst of overflows). */
+  private readonly pvExitQueued = new Set<string>();
+
   constructor(private readonly w: WorldCore) {}
 
   dispatch(item: PmiDeliveryItem): void {
     if (item.t === 'passthrough') this.onPassthroughPmi(item.thread, item.stint, item.overflowNs, item.counter);
+    else if (item.t === 'paravirt') this.onParavirtPmi(item.thread, item.stint);
     else this.onEmulatedPmi(item.thread, item.stint);
   }
 
@@ -109,6 +114,27 @@ export class PmiDeliveryPart {
     );
   }
 
+  /**
+   * A paravirt guest's host event overflowed while its vCPU runs guest code. The host PMI is an
+   * NMI, and an NMI in VMX non-root mode always exits (the 2010 patch's overflow handler then
+   * records it for the sync at the next entry): the exit is now, not at the vCPU's next exit.
+   */
+  raiseParavirt(t: Thread): void {
+    const key = t.id;
+    if (this.pvExitQueued.has(key)) return;
+    this.pvExitQueued.add(key);
+    this.w.queue.push(this.w.nowNs, { p: 'pmi', t: 'paravirt', thread: t.id, stint: t.vcpu!.stint });
+  }
+
+  private onParavirtPmi(id: string, stint: number): void {
+    const w = this.w;
+    this.pvExitQueued.delete(id);
+    const t = w.threads.get(id);
+    if (!t || !this.runningStint(t, stint)) return;
+    // The NMI exit itself; the sync at re-entry charges pvEventSyncNs and the guest's handler.
+    w.exec.exitNow(t, 'pmi', w.costs.costNs('vmExitRoundTripCycles'));
+  }
+
   /** An emulated backing event's host PMI while the vCPU runs: NMI exit, injection at re-entry. */
   private onEmulatedPmi(id: string, stint: number): void {
     const w = this.w;
@@ -154,7 +180,8 @@ export class PmiDeliveryPart {
     for (const overflowNs of overflows) this.emitGuestPmi(t, 'vpmu', 'guest', vector, overflowNs, false);
     const port = w.portOf(t);
     // The guest's perf_clock() is kvmclock (host time): the exit and injection time counts too.
-    for (const g of v.guestPerf) g.pmi(port, v.guestNsTotal, w.nowNs);
+    // One handler for every session: they share the vCPU's perf context.
+    v.guestPerf[0]?.ctx.pmi(port, v.guestNsTotal, w.nowNs);
     // LBR call-stack mode: the PMI handler reads the stack (DEBUGCTL.LBR cleared first).
     w.lbr?.readBegin(t, 'pmi');
     // The guest's NMI handler itself runs in the guest: no public figure, chosen (cost-model.ts).
