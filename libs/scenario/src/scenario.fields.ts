@@ -7,7 +7,7 @@
 
 import { COST_PARAMETERS } from '@vpmu/kvm';
 import { ARM_PMU_REGS, CPU_PRESET_NAMES, WORKLOAD_EVENT_NAMES } from '@vpmu/pmu';
-import { PV_HYPERCALLS, VPMU_MODES, WORKLOAD_PROFILES, type WorkloadRates } from '@vpmu/world-spec';
+import { KERNEL_GENERATIONS, PV_HYPERCALLS, VPMU_MODES, WORKLOAD_PROFILES, type WorkloadRates } from '@vpmu/world-spec';
 
 import { MAX_FILTER_EVENTS, MAX_PCPUS, U32_MAX } from './scenario.defaults';
 import {
@@ -134,6 +134,12 @@ export const SECTIONS = {
     perf: { type: listOf(section('hostPerf')), doc: 'host perf sessions' },
     noise: { type: listOf(section('noise')), doc: 'host noise threads' },
     armPmuProbeOrder: { type: listOf(STRING, 1), doc: 'arm64: order in which KVM probes PMUs' },
+    kernel: { type: oneOf(KERNEL_GENERATIONS), doc: "kernel generation's guest-PMU rules (default rfc-fixed; docs/mediated-vpmu.md)" },
+    kvm: { type: section('kvm'), doc: 'kvm module parameters' },
+  },
+  kvm: {
+    enablePmu: { type: BOOL, doc: 'enable_pmu: false gives no VM a PMU (default true)' },
+    enableMediatedPmu: { type: BOOL, doc: 'enable_mediated_pmu, mainline only: VMs get the mediated vPMU (default false)' },
   },
   hostTemplate: {
     count: { type: int(1, MAX_TEMPLATE_COUNT), doc: 'fleet template: the number of copies' },

@@ -1,0 +1,91 @@
+// The mediated vPMU as merged upstream ("KVM: x86: Add support for mediated vPMUs", v5 Aug 2025,
+// v6 Dec 2025; docs/mediated-vpmu.md): like the RFC's passthrough design the guest's PMU context
+// lives in the hardware between VM-Enter and VM-Exit, but
+// - control is always intercepted, data is not: IA32_PERFEVTSELx and FIXED_CTR_CTRL exit on
+//   every access, so the KVM event filter always applies (the guest's value is kept as written,
+//   the hardware gets the filtered one: "KVM: x86/pmu: Introduce eventsel_hw to prepare for pmu
+//   event filtering"); counters and GLOBAL_CTRL/STATUS do not exit ("KVM: x86/pmu: Disable
+//   interception of select PMU MSRs for mediated vPMUs"; GLOBAL_CTRL switched by the VMCS
+//   entry/exit controls);
+// - RDPMC exits only when the guest PMU differs from the host's in GP/fixed counter count or
+//   width (kvm_need_rdpmc_intercept, "KVM: x86/pmu: Disable RDPMC interception for compatible
+//   mediated vPMU", v5 27/44, Aug 2025);
+// - the context load skips the PMC writes when the hardware already holds the guest's values
+//   ("KVM: x86/pmu: Elide WRMSRs when loading guest PMCs if values already match"), which the
+//   switch cost follows (mediatedPmuSwitchCycles / mediatedPmuSwitchElidedCycles);
+// - instructions KVM emulates (the exiting WRMSR, RDPMC, HLT, port I/O) are credited to the
+//   guest's instructions-retired counters ("KVM: x86/pmu: Handle emulated instruction for
+//   mediated vPMU", kvm_pmu_instruction_retired);
+// - guest PMIs arrive through the dedicated mediated PMI vector perf_load_guest_lvtpc switches
+//   the LVTPC to.
+// The host side (perf_load_guest_context / perf_put_guest_context, creation-time exclusion) is
+// libs/perf; the world calls load/save around entry and exit as for the RFC backend.
+import type { IntelPmu, RegResult } from '@vpmu/pmu';
+import type { EventFilterSpec } from '@vpmu/world-spec';
+import type { CostModel, CostName } from './cost-model';
+import { PassthroughVpmu, runLoopOn } from './passthrough-vpmu.backend';
+import { GP_FAULT } from './pmu-msr-class';
+import type { VpmuShape } from './vpmu-backend';
+import type { VcpuWorldPort } from './vcpu-world.port';
+
+const RDPMC_FIXED_BIT = 1 << 30;
+
+/** The mediated vPMU of one vCPU (the merged design). */
+export class MediatedVpmu extends PassthroughVpmu {
+  /** kvm_need_rdpmc_intercept: the guest PMU's shape differs from the host's. */
+  readonly rdpmcIntercepted: boolean;
+  /** The last context load found every guest counter value already in the hardware. */
+  lastLoadElided = false;
+  /** Context loads, and those whose PMC writes were elided. */
+  loads = 0;
+  loadsElided = 0;
+  /** Instructions KVM emulated and credited to the guest's counters. */
+  creditedInstructions = 0;
+
+  constructor(shape: VpmuShape, costs: CostModel, filter: EventFilterSpec | undefined, label: string) {
+    // Event selectors are always intercepted; the PMI always uses the dedicated vector.
+    super(shape, costs, filter, label, true, 'dedicated', 'mediated');
+    // The guest's fixed counters and widths are the host's here; only the GP count can differ.
+    this.rdpmcIntercepted = shape.gpCounters !== shape.host.gpCounters;
+  }
+
+  override rdpmc(ops: VcpuWorldPort, index: number): RegResult {
+    if (!this.rdpmcIntercepted) return super.rdpmc(ops, index);
+    // Intercepted: KVM emulates RDPMC against the guest's PMU model (kvm_pmu_rdpmc).
+    this.trap('rdpmc', 0);
+    if (!(index & RDPMC_FIXED_BIT) && index >= this.shape.gpCounters) return GP_FAULT;
+    return (this.loaded ? ops.loadedPmu() : this.gpmu).rdpmc(index);
+  }
+
+  /** At VM-Enter, after perf_load_guest_context: load the guest context, eliding equal PMC writes. */
+  override load(hw: IntelPmu, ops: VcpuWorldPort): void {
+    this.loads++;
+    this.lastLoadElided = hw.countersMatch(this.gpmu);
+    if (this.lastLoadElided) this.loadsElided++;
+    super.load(hw, ops);
+  }
+
+  /**
+   * The cost parameter of the switch around the exit just taken: after the put, a hardware PMU
+   * that still holds the guest's counter values (no host exclude_guest event took a counter) lets
+   * the next load elide its PMC writes.
+   */
+  switchCostAfterPut(hw: IntelPmu): CostName {
+    return hw.countersMatch(this.gpmu) ? 'mediatedPmuSwitchElidedCycles' : 'mediatedPmuSwitchCycles';
+  }
+
+  /** The cost parameter of the last load (what the vmEntry record reports). */
+  lastLoadCost(): CostName {
+    return this.lastLoadElided ? 'mediatedPmuSwitchElidedCycles' : 'mediatedPmuSwitchCycles';
+  }
+
+  /**
+   * kvm_pmu_instruction_retired: KVM skipped one guest instruction it emulated; counters that
+   * count instructions retired in guest kernel mode advance by one (a wrap is not raised as a PMI
+   * here: not modelled).
+   */
+  creditEmulatedInstruction(ops: VcpuWorldPort): void {
+    this.creditedInstructions++;
+    runLoopOn(this.loaded ? ops.loadedPmu() : this.gpmu, 1, 0);
+  }
+}
