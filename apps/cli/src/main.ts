@@ -49,7 +49,7 @@ export const COMMANDS: Record<string, CommandEntry & { run: Command }> = {
       ['export REC --format perf-data --out DIR [--json]', 'guest perf sessions as perf.data / perf stat output'],
     ],
   },
-  overhead: { run: overheadCommand, specs: [OVERHEAD_SPEC], forms: [['overhead FILE [--json]', 'guest perf overhead: emulated / passthrough / passthrough+filter']] },
+  overhead: { run: overheadCommand, specs: [OVERHEAD_SPEC], forms: [['overhead FILE [--json]', 'guest perf overhead: emulated / passthrough / passthrough+filter / mediated']] },
   cluster: {
     run: clusterCommand,
     specs: [CLUSTER_UP_SPEC, CLUSTER_DOWN_SPEC],
