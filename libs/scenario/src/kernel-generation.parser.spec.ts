@@ -30,6 +30,10 @@ describe('parseScenario: kernel generations and kvm module parameters', () => {
     expectError(onHost(mainline({}), { mode: 'mediated' }), 'vms[0].vpmu.mode', 'set kvm.enableMediatedPmu: true');
   });
 
+  it('refuses mode mediated on Intel CPUs before Sapphire Rapids (GLOBAL_CTRL saved by the VMCS exit controls)', () => {
+    expectError(onHost({ ...mainline(), cpu: 'intel-icx' }, { mode: 'mediated' }), 'vms[0].vpmu.mode', 'from Sapphire Rapids on');
+  });
+
   it('refuses the RFC passthrough on mainline, and emulated once every VM gets the mediated vPMU', () => {
     expectError(onHost(mainline(), { mode: 'passthrough' }), 'vms[0].vpmu.mode', 'mainline KVM has no RFC passthrough vPMU');
     expectError(onHost(mainline(), { mode: 'emulated' }), 'vms[0].vpmu.mode', 'every VM with a PMU gets the mediated vPMU');

@@ -78,6 +78,9 @@ function kernelRefusal(mode: VpmuMode, host: HostSpec): string | null {
   if (mode === 'mediated') {
     if (kernel !== 'mainline') return `the mediated vPMU is the merged design; set kernel: mainline (the host runs ${kernel})`;
     if (!kvm.enableMediatedPmu) return 'set kvm.enableMediatedPmu: true (the module parameter enable_mediated_pmu is off by default)';
+    // GLOBAL_CTRL is switched by the VMCS entry/exit controls, including saving it at VM-Exit
+    // ("KVM: x86/pmu: Load/save GLOBAL_CTRL via entry/exit fields for mediated PMU").
+    if (host.cpu.startsWith('intel-') && host.cpu !== 'intel-spr') return `the mediated vPMU needs the VMCS to save IA32_PERF_GLOBAL_CTRL at VM-Exit, which Intel CPUs have from Sapphire Rapids on (host cpu ${host.cpu})`;
     return null;
   }
   if (mode === 'passthrough' && kernel === 'mainline') return 'mainline KVM has no RFC passthrough vPMU; use mode mediated (kvm.enableMediatedPmu: true)';
