@@ -167,6 +167,11 @@ function readKvmParams(ctx: ScenarioBuildContext, f: Field | undefined, kernel: 
   if (mediatedField && (kernel ?? 'rfc-fixed') !== 'mainline') {
     ctx.r.error(mediatedField, `host ${hostLabel} runs kernel ${kernel ?? 'rfc-fixed'}, which has no enable_mediated_pmu parameter; set kernel: mainline`);
   }
+  const passthroughField = m.get('enablePassthroughPmu');
+  const enablePassthroughPmu = ctx.opt(m, 'enablePassthroughPmu', (x) => ctx.r.bool(x));
+  if (passthroughField && kernel === 'mainline') {
+    ctx.r.error(passthroughField, `host ${hostLabel} runs kernel mainline, which has no enable_passthrough_pmu parameter (the RFC's); use enableMediatedPmu`);
+  }
   if (enableMediatedPmu && !enablePmu) ctx.r.warn(mediatedField ?? f, 'enableMediatedPmu has no effect with enablePmu: false (KVM gives no VM a PMU)');
-  return { enablePmu, enableMediatedPmu };
+  return { enablePmu, enableMediatedPmu, ...(enablePassthroughPmu !== undefined && { enablePassthroughPmu }) };
 }

@@ -41,6 +41,13 @@ describe('parseScenario: kernel generations and kvm module parameters', () => {
     ok(onHost(mainline(), { mode: 'none' }));
   });
 
+  it('the RFC module-wide enable_passthrough_pmu ("[RFC PATCH 11/41]") decides the mode of every VM when given', () => {
+    expectError(onHost(host({ kvm: { enablePassthroughPmu: true } }), { mode: 'emulated' }), 'vms[0].vpmu.mode', 'every VM with a PMU the passthrough vPMU');
+    expectError(onHost(host({ kvm: { enablePassthroughPmu: false } }), { mode: 'passthrough' }), 'vms[0].vpmu.mode', 'enablePassthroughPmu is false');
+    ok(onHost(host({ kvm: { enablePassthroughPmu: true } }), { mode: 'passthrough' }));
+    expectError(base({ hosts: [mainline({ enablePassthroughPmu: true })] }), 'hosts[0].kvm.enablePassthroughPmu', 'no enable_passthrough_pmu parameter');
+  });
+
   it('enablePmu: false leaves only mode none', () => {
     expectError(onHost(host({ kvm: { enablePmu: false } }), { mode: 'passthrough' }), 'vms[0].vpmu.mode', 'kvm.enablePmu is false');
     ok(onHost(host({ kvm: { enablePmu: false } }), { mode: 'none' }));

@@ -140,6 +140,7 @@ export const SECTIONS = {
   kvm: {
     enablePmu: { type: BOOL, doc: 'enable_pmu: false gives no VM a PMU (default true)' },
     enableMediatedPmu: { type: BOOL, doc: 'enable_mediated_pmu, mainline only: VMs get the mediated vPMU (default false)' },
+    enablePassthroughPmu: { type: BOOL, doc: "the RFC's enable_passthrough_pmu, RFC kernels only: true = every VM with a PMU is passthrough, false = emulated" },
   },
   hostTemplate: {
     count: { type: int(1, MAX_TEMPLATE_COUNT), doc: 'fleet template: the number of copies' },

@@ -83,6 +83,8 @@ function kernelRefusal(mode: VpmuMode, host: HostSpec): string | null {
     if (host.cpu.startsWith('intel-') && host.cpu !== 'intel-spr') return `the mediated vPMU needs the VMCS to save IA32_PERF_GLOBAL_CTRL at VM-Exit, which Intel CPUs have from Sapphire Rapids on (host cpu ${host.cpu})`;
     return null;
   }
+  if (mode === 'emulated' && kvm.enablePassthroughPmu === true) return 'kvm.enablePassthroughPmu gives every VM with a PMU the passthrough vPMU (use mode passthrough or none)';
+  if (mode === 'passthrough' && kvm.enablePassthroughPmu === false) return 'kvm.enablePassthroughPmu is false, so KVM gives VMs the emulated vPMU';
   if (mode === 'passthrough' && kernel === 'mainline') return 'mainline KVM has no RFC passthrough vPMU; use mode mediated (kvm.enableMediatedPmu: true)';
   // With enable_mediated_pmu=1 KVM gives every VM with a PMU the mediated one.
   if (mode === 'emulated' && kernel === 'mainline' && kvm.enableMediatedPmu) return 'with kvm.enableMediatedPmu every VM with a PMU gets the mediated vPMU (use mode mediated or none)';

@@ -40,6 +40,13 @@ export interface KvmModuleParams {
   enablePmu: boolean;
   /** enable_mediated_pmu (mainline only; default false): VMs get the mediated vPMU. */
   enableMediatedPmu: boolean;
+  /**
+   * The RFC's read-only enable_passthrough_pmu ("[RFC PATCH 11/41] KVM: x86/pmu: Introduce
+   * enable_passthrough_pmu module parameter", Jan 2024; RFC kernels only): true gives every VM
+   * with a PMU the passthrough vPMU, false the emulated one. Absent: each VM chooses (the tool's
+   * per-VM mode, which the RFC did not have).
+   */
+  enablePassthroughPmu?: boolean;
 }
 
 export interface PmuOverrides {
