@@ -8,7 +8,7 @@ import { loadScenarioText, runScenarioText } from '../support/run-scenario';
 const TIMEOUT_MS = 120_000;
 
 /** One Sapphire Rapids host on the mainline kernel with enable_mediated_pmu, and one VM. */
-function mediatedWorld(name: string, opts: { watchdog?: boolean; hostPerf?: string; vpmu?: string; program?: string; workload?: string; duration?: string } = {}): string {
+function mediatedWorld(name: string, opts: { watchdog?: boolean; hostPerf?: string; vpmu?: string; program?: string; workload?: string; duration?: string; extra?: string } = {}): string {
   return `version: 1
 name: ${name}
 seed: 3
@@ -27,7 +27,7 @@ ${opts.hostPerf ? `    perf:\n${opts.hostPerf}\n` : ''}vms:
     affinity: [0]
     vpmu: ${opts.vpmu ?? '{ mode: mediated }'}
     workload: ${opts.workload ?? 'specint'}
-${opts.program ? `    program:\n${opts.program}\n` : ''}`;
+${opts.program ? `    program:\n${opts.program}\n` : ''}${opts.extra ?? ''}`;
 }
 
 const findingsOf = (run: { summary: { findings: { kind: string; detail: string }[] } }, kind: string) => run.summary.findings.filter((f) => f.kind === kind);
@@ -156,6 +156,38 @@ describe('mediated vPMU: interception', () => {
       ].join('\n');
       const run = await runScenarioText(mediatedWorld('mediated-rdpmc', { vpmu, program, workload: 'idle' }));
       expect(run.summary.vms.vm1.program.filter((s) => s.op === 'expect').map((s) => s.ok)).toEqual([true, true]);
+    },
+    TIMEOUT_MS,
+  );
+});
+
+describe('mediated vPMU: changing the event filter of a running VM', () => {
+  const statBranches = '    guestPerf:\n      - { id: st, command: stat, events: [branches] }\n';
+  const branchesErrorPct = async (name: string, vpmu: string, timeline: string) => {
+    const run = await runScenarioText(mediatedWorld(name, { vpmu, duration: '40ms', extra: statBranches + timeline }));
+    return run.summary.vms.vm1.counters.branches.errorPct;
+  };
+
+  it(
+    'KVM_SET_PMU_EVENT_FILTER at 10 ms denying branches stops the guest counter from then on ("KVM: x86/pmu: Reprogram mediated PMU event selectors on event filter updates")',
+    async () => {
+      const deny = 'timeline:\n  - at: 10ms\n    setFilter: { vm: vm1, filter: { action: deny, events: [{ event: 0xc4, umask: 0 }] } }\n';
+      const err = await branchesErrorPct('mediated-set-filter', '{ mode: mediated }', deny);
+      // 30 of the 40 ms are lost (within the guest's exits and the epoch accounting).
+      expect(err).toBeLessThan(-70);
+      expect(err).toBeGreaterThan(-80);
+      expect(Math.abs(await branchesErrorPct('mediated-no-filter-change', '{ mode: mediated }', ''))).toBeLessThan(1);
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    'removing the filter at 10 ms lets the denied event count again',
+    async () => {
+      const vpmu = '{ mode: mediated, filter: { action: deny, events: [{ event: 0xc4, umask: 0 }] } }';
+      const err = await branchesErrorPct('mediated-remove-filter', vpmu, 'timeline:\n  - at: 10ms\n    setFilter: { vm: vm1, remove: true }\n');
+      expect(err).toBeLessThan(-20);
+      expect(err).toBeGreaterThan(-30);
     },
     TIMEOUT_MS,
   );

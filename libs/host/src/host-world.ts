@@ -187,6 +187,14 @@ export class HostWorld {
       if (!w.vms.has(a.vm)) return;
       if (w.arm) w.arm.setPmu(a.vm, a.pmu);
       else w.finding({ host: this.id, vm: a.vm }, 'timeline-action', `setPmu ${a.pmu}: ENXIO: host ${this.id} is not arm64 (no KVM_ARM_VCPU_PMU_V3_CTRL)`);
+    } else if (a.kind === 'setFilter') {
+      const vm = w.vms.get(a.vm);
+      if (!vm) return;
+      for (const id of vm.threads) {
+        const t = w.threads.get(id)!;
+        const vpmu = t.vcpu!.vpmu;
+        if (vpmu instanceof MediatedVpmu) vpmu.setFilter(a.filter, w.portOf(t));
+      }
     } else if (a.kind === 'guestPerf') {
       const vm = w.vms.get(a.vm);
       const k = vm ? vm.spec.guestPerf.findIndex((g) => g.id === a.session) : -1;

@@ -58,3 +58,19 @@ describe('parseScenario: kernel generations and kvm module parameters', () => {
     expect(warnings.join('\n')).toMatch(/always intercepts the event selectors/);
   });
 });
+
+describe('parseScenario: timeline setFilter', () => {
+  const withTimeline = (mode: string, setFilter: Record<string, unknown>) =>
+    base({ hosts: [mainline({ enableMediatedPmu: mode === 'mediated' })], vms: [{ id: 'vm1', host: 'h1', vpmu: { mode } }], timeline: [{ at: '5ms', setFilter }] });
+
+  it('reads a new filter or its removal for a mediated VM', () => {
+    const s = ok(withTimeline('mediated', { vm: 'vm1', filter: { action: 'deny', events: [{ event: 0xc4 }] } }));
+    expect(s.timeline[0].action).toEqual({ kind: 'setFilter', vm: 'vm1', filter: { action: 'deny', events: [{ eventSelect: 0xc4, umask: 0 }], fixedCounterBitmap: 0, masked: [] } });
+    expect(ok(withTimeline('mediated', { vm: 'vm1', remove: true })).timeline[0].action).toEqual({ kind: 'setFilter', vm: 'vm1', filter: null });
+  });
+
+  it('needs exactly one of filter and remove, and a mediated VM', () => {
+    expectError(withTimeline('mediated', { vm: 'vm1' }), 'timeline[0].setFilter', 'give either filter');
+    expectError(withTimeline('emulated', { vm: 'vm1', remove: true }), 'timeline[0].setFilter', 'modelled for mode mediated only');
+  });
+});

@@ -91,7 +91,7 @@ function kernelRefusal(mode: VpmuMode, host: HostSpec): string | null {
   return null;
 }
 
-function readEventFilter(ctx: ScenarioBuildContext, f: Field): EventFilterSpec | undefined {
+export function readEventFilter(ctx: ScenarioBuildContext, f: Field): EventFilterSpec | undefined {
   const m = ctx.r.map(f, KEYS.filter);
   if (!m) return undefined;
   const actionField = m.require('action', 'allow or deny');
