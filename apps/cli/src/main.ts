@@ -52,7 +52,7 @@ export const COMMANDS: Record<string, CommandEntry & { run: Command }> = {
       ['export REC --format perf-data --out DIR [--json]', 'guest perf sessions as perf.data / perf stat output'],
     ],
   },
-  overhead: { run: overheadCommand, specs: [OVERHEAD_SPEC], forms: [['overhead FILE [--json]', 'guest perf overhead: emulated / passthrough / passthrough+filter']] },
+  overhead: { run: overheadCommand, specs: [OVERHEAD_SPEC], forms: [['overhead FILE [--json]', 'guest perf overhead: emulated / passthrough / passthrough+filter / mediated']] },
   swarm: {
     run: swarmCommand,
     specs: [SWARM_SPEC],

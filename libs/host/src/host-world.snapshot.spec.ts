@@ -23,6 +23,17 @@ describe('HostWorld checkpoints', () => {
     }
   });
 
+  it('a host on the mainline kernel with a mediated VM and a host perf session restores and simulates alike (kernel-generations.yaml)', () => {
+    const kgText = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'scenarios', 'kernel-generations.yaml'), 'utf8');
+    const kg = parseScenario(kgText);
+    if (!kg.ok) throw new Error('kernel-generations invalid');
+    const world = new HostWorld(kg.scenario, 'mainline', Prng.fromSeed(kg.scenario.seed));
+    const ms = kg.scenario.epochNs;
+    for (let e = 0; e < 10; e++) world.runEpoch(e * ms, (e + 1) * ms);
+    const restored = restoreHostWorld(snapshotHostWorld(world));
+    for (let e = 10; e < 20; e++) expect(restored.runEpoch(e * ms, (e + 1) * ms)).toEqual(world.runEpoch(e * ms, (e + 1) * ms));
+  });
+
   it('snapshots are deterministic bytes', () => {
     const a = new HostWorld(scenario, 'h1', Prng.fromSeed(1));
     const b = new HostWorld(scenario, 'h1', Prng.fromSeed(1));

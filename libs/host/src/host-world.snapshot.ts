@@ -1,6 +1,6 @@
 // Checkpoints of a HostWorld: its whole object graph through the snapshot codec. Every model
 // class that can live in a host's state is registered here.
-import { CostModel, EmulatedPmiHook, EmulatedVpmu, KvmEventFilter, NoneVpmu, PassthroughVpmu } from '@vpmu/kvm';
+import { CostModel, EmulatedPmiHook, EmulatedVpmu, KvmEventFilter, MediatedVpmu, NoneVpmu, PassthroughVpmu } from '@vpmu/kvm';
 import { GuestPerfVcpu, GuestPmuContext } from '@vpmu/guest';
 import { ArmPmu, CounterBank, EventRates, IntelPmu } from '@vpmu/pmu';
 import { PerfCore, PerfCpuContext, PerfEvent, PerfEventContext } from '@vpmu/perf';
@@ -26,6 +26,7 @@ export const HOST_WORLD_SNAPSHOT_REGISTRY = new SnapshotRegistry().registerAll([
   EventRates,
   NoneVpmu,
   PassthroughVpmu,
+  MediatedVpmu,
   EmulatedVpmu,
   EmulatedPmiHook,
   KvmEventFilter,

@@ -8,7 +8,7 @@
 // the part that queued it) and hands each epoch's records, guest work and VM transfers back.
 import type { Scenario, TimelineEntry, VmSpec } from '@vpmu/world-spec';
 import type { Prng } from '@vpmu/sim';
-import { CostModel, EmulatedVpmu, NoneVpmu, PassthroughVpmu, type VcpuVpmu } from '@vpmu/kvm';
+import { CostModel, EmulatedVpmu, MediatedVpmu, NoneVpmu, PassthroughVpmu, type VcpuVpmu } from '@vpmu/kvm';
 import { eventRatesPerNs, GUEST_TICK_NS, GuestPerfVcpu, GuestPmuContext, GuestPvPerfVcpu, resolveWorkloadRates, WORKLOAD_EVENTS } from '@vpmu/guest';
 import { EventRates, getCpuPreset, intelConfigFromPreset, type RateRecord } from '@vpmu/pmu';
 import type { PerfCore } from '@vpmu/perf';
@@ -195,6 +195,14 @@ export class HostWorld {
       if (!w.vms.has(a.vm)) return;
       if (w.arm) w.arm.setPmu(a.vm, a.pmu);
       else w.finding({ host: this.id, vm: a.vm }, 'timeline-action', `setPmu ${a.pmu}: ENXIO: host ${this.id} is not arm64 (no KVM_ARM_VCPU_PMU_V3_CTRL)`);
+    } else if (a.kind === 'setFilter') {
+      const vm = w.vms.get(a.vm);
+      if (!vm) return;
+      for (const id of vm.threads) {
+        const t = w.threads.get(id)!;
+        const vpmu = t.vcpu!.vpmu;
+        if (vpmu instanceof MediatedVpmu) vpmu.setFilter(a.filter, w.portOf(t));
+      }
     } else if (a.kind === 'guestPerf') {
       const vm = w.vms.get(a.vm);
       const k = vm ? vm.spec.guestPerf.findIndex((g) => g.id === a.session) : -1;
@@ -244,6 +252,7 @@ export class HostWorld {
       trackedIdx: tracked.map((e) => (WORKLOAD_EVENTS as readonly string[]).indexOf(e)),
     };
     w.vms.set(spec.id, vm);
+    if (spec.vpmu.mode === 'mediated' && !this.createMediatedPmu(spec)) return;
     w.pv.addVm(spec);
     const vmPrng = root.child(`vm/${spec.id}`);
     for (let i = 0; i < spec.vcpus; i++) {
@@ -264,7 +273,7 @@ export class HostWorld {
         taskIndex: 0,
         guestNsTotal: 0,
         workloadNsEpoch: 0,
-        pmuSwitchOnEntry: spec.vpmu.mode === 'passthrough',
+        pmuSwitchOnEntry: spec.vpmu.mode === 'passthrough' || spec.vpmu.mode === 'mediated',
         vpmu,
         guestPerf: [],
         guestPerfPending: spec.guestPerf.map(() => null),
@@ -300,6 +309,24 @@ export class HostWorld {
     w.guestPerf.schedule(spec.id);
   }
 
+  /**
+   * KVM creates a VM's mediated PMU at its first KVM_CREATE_VCPU (perf_create_mediated_pmu);
+   * EBUSY fails the vCPU creation, so the VMM never runs the VM: it is kept with no vCPUs and the
+   * refusal is a finding naming the include-guest events (the NMI watchdog's among them).
+   */
+  private createMediatedPmu(spec: VmSpec): boolean {
+    const w = this.w;
+    const r = w.perf.core.createMediatedPmu();
+    if (r.ok) return true;
+    const watchdog = r.includeGuestEvents.some((id) => id.startsWith('nmi-watchdog/'));
+    w.finding(
+      { host: this.id, vm: spec.id },
+      'mediated-pmu-busy',
+      `${spec.id}: KVM_CREATE_VCPU failed: perf_create_mediated_pmu returned EBUSY because ${r.includeGuestEvents.length} host perf event(s) count in guest mode (no exclude_guest): ${r.includeGuestEvents.join(', ')}; KVM says "Fail to enable mediated vPMU, disable system wide perf events and nmi_watchdog."${watchdog ? ' (set hosts[].nmiWatchdog: false)' : ''}`,
+    );
+    return false;
+  }
+
   /** The vPMU backend a vCPU gets: x86 hosts only; arm64 vPMUs are not modelled here. */
   private createVpmu(spec: VmSpec, index: number, threadId: string): VcpuVpmu | null {
     const hostSpec = this.w.spec;
@@ -320,6 +347,8 @@ export class HostWorld {
         return new NoneVpmu('none', shape, costs, spec.vpmu.filter, label);
       case 'passthrough':
         return new PassthroughVpmu(shape, costs, spec.vpmu.filter, label, spec.vpmu.interceptEventSelect, spec.vpmu.pmiVector);
+      case 'mediated':
+        return new MediatedVpmu(shape, costs, spec.vpmu.filter, label);
       case 'paravirt':
         // The paravirtual perf guest has no architectural PMU (CPUID.0AH empty, MSRs #GP): its perf
         // driver uses hypercalls (paravirt.part.ts); the backend only carries the hypercall exits.

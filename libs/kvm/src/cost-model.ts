@@ -17,6 +17,8 @@ export const COST_PARAMETERS: readonly CostParameter[] = [
   { name: 'msrTrapCycles', default: 2_750, unit: 'cycles', source: 'trapped WRMSR (TSC deadline) on Skylake-SP ~2,500-3,000 cycles: W. Li, kvm list, 2020; used for every trapped PMU MSR (no PMU-specific public figure)' },
   { name: 'pmuContextSwitchCycles', default: 4_000, unit: 'cycles', source: 'mediated PMU context switch on a CPUID exit ~4k cycles (Emerald Rapids): mediated vPMU v6, patch 34/44' },
   { name: 'pmuContextSwitchOptimizedCycles', default: 3_000, unit: 'cycles', source: '~3k cycles after skipping unchanged PMC writes: mediated vPMU v6, patch 34/44' },
+  { name: 'mediatedPmuSwitchCycles', default: 4_000, unit: 'cycles', source: 'mediated vPMU (merged design) guest PMU load + put around a CPUID exit ~4k cycles on Emerald Rapids (6.2k on AMD Turin) before eliding unchanged PMC writes: "KVM: x86/pmu: Elide WRMSRs when loading guest PMCs if values already match", mediated vPMU v6 patch 34/44 (S. Christopherson, kvm list, Dec 2025)' },
+  { name: 'mediatedPmuSwitchElidedCycles', default: 3_000, unit: 'cycles', source: 'the same switch when every guest PMC value is already in the hardware (WRMSRs elided) ~3k cycles on Emerald Rapids (5.3k on AMD Turin): mediated vPMU v6 patch 34/44 (Dec 2025)' },
   { name: 'perfEventReprogramNs', default: 2_500_000, unit: 'ns', source: 'emulated vPMU counter reconfiguration through perf ~2.5 ms (E5-2699 v4): W. Wang, "Intel Virtual PMU Optimization", kvm list, 2018' },
   { name: 'perfEventCreateNs', default: 20_000, unit: 'ns', source: 'no public figure for perf_event_create_kernel_counter alone; chosen well below the 2.5 ms full reconfiguration and above a trapped MSR' },
   { name: 'perfEventToggleNs', default: 2_000, unit: 'ns', source: 'no public figure for perf_event_enable/disable/period; chosen ~ a few trapped MSR accesses' },
@@ -35,6 +37,8 @@ export type CostName =
   | 'msrTrapCycles'
   | 'pmuContextSwitchCycles'
   | 'pmuContextSwitchOptimizedCycles'
+  | 'mediatedPmuSwitchCycles'
+  | 'mediatedPmuSwitchElidedCycles'
   | 'perfEventReprogramNs'
   | 'perfEventCreateNs'
   | 'perfEventToggleNs'

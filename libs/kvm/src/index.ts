@@ -7,6 +7,7 @@ export * from './vcpu-world.port';
 export * from './vpmu-backend';
 export * from './none-vpmu.backend';
 export * from './passthrough-vpmu.backend';
+export * from './mediated-vpmu.backend';
 export * from './emulated-vpmu.backend';
 export { isPmuMsr } from './pmu-msr-class';
 export * from './guest-lbr';

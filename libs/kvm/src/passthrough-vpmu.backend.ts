@@ -35,8 +35,10 @@ export class PassthroughVpmu extends VcpuVpmu {
     label: string,
     readonly interceptEventSelect: boolean,
     readonly pmiVector: 'dedicated' | 'shared',
+    // The merged design reuses this context handling (mediated-vpmu.backend.ts).
+    mode: 'passthrough' | 'mediated' = 'passthrough',
   ) {
-    super('passthrough', shape, costs, filter, label);
+    super(mode, shape, costs, filter, label);
     this.gpmu = new IntelPmu(shape.host);
     // GLOBAL_CTRL resets to the mask of the GP counters the guest has (KVM selftests).
     this.gpmu.wrmsr(MSR.PERF_GLOBAL_CTRL, gpMask(shape.gpCounters));

@@ -45,8 +45,8 @@ export abstract class VcpuVpmu {
   /** Bank indices whose starvation was already reported. */
   protected readonly starvedReported: number[] = [];
 
-  /** The VM's KVM event filter (null = none installed). */
-  readonly filter: KvmEventFilter | null;
+  /** The VM's KVM event filter (null = none installed); a running mediated VM may get a new one. */
+  filter: KvmEventFilter | null;
 
   constructor(
     readonly mode: VpmuMode,

@@ -10,6 +10,9 @@
 //   (read and write, MSR_TYPE_RW) when `interceptEventSelect` ("Intercept EVENT_SELECT MSR",
 //   "Intercept FIXED_CTR_CTRL MSR": needed for the event filter) and not otherwise ("all
 //   passthrough"). PERF_CAPABILITIES and DEBUGCTL stay intercepted in every mode.
+// - mediated (merged, v6 Dec 2025): counters and the global registers do not exit; the event
+//   selectors and FIXED_CTR_CTRL always exit (the event filter always applies); RDPMC exits only
+//   when the guest PMU's shape differs from the host's (kvm_need_rdpmc_intercept).
 //
 // API: `accessExits({ op: 'wrmsr', msr: 0x186 }, { mode: 'passthrough', interceptEventSelect: true })` → true.
 
@@ -24,6 +27,8 @@ export interface AccessLike {
 export interface BackendLike {
   mode: VpmuMode;
   interceptEventSelect: boolean;
+  /** mediated: RDPMC intercepted because the guest PMU's shape differs from the host's. */
+  rdpmcIntercepted?: boolean;
 }
 
 const inRange = (msr: number, base: number, n: number): boolean => msr >= base && msr < base + n;
@@ -58,6 +63,10 @@ export function accessExits(a: AccessLike, backend: BackendLike): boolean {
       if (isPassthroughPmuRegister(a.msr)) return false;
       if (isEventSelectRegister(a.msr)) return backend.interceptEventSelect;
       return true;
+    case 'mediated':
+      if (a.op === 'rdpmc') return !!backend.rdpmcIntercepted;
+      if (isPassthroughPmuRegister(a.msr)) return false;
+      return true; // event selectors, FIXED_CTR_CTRL, PERF_CAPABILITIES, DEBUGCTL
   }
 }
 

@@ -12,6 +12,7 @@
 
 import type { PmuModel } from '@vpmu/pmu';
 import { PerfCpuContext, type PerfCoreLink, type PerfCpuOptions } from './perf-cpu-context';
+import type { GuestPmuRules } from './perf-cpu-scheduling';
 import {
   NULL_SINK,
   PerfEvent,
@@ -38,7 +39,12 @@ export interface PerfCoreOptions {
   traceSchedTransitions?: boolean;
   emitPmis?: boolean;
   uncoreClockGhz?: number;
+  /** The kernel generation's guest-PMU rules (default rfc-fixed: the RFC with its bugs fixed). */
+  guestRules?: GuestPmuRules;
 }
+
+/** perf_create_mediated_pmu's answer: ok, or EBUSY naming the include-guest events that exist. */
+export type MediatedPmuResult = { ok: true } | { ok: false; errno: 'EBUSY'; includeGuestEvents: string[] };
 
 export const DEFAULT_HZ = 250;
 export const DEFAULT_MAX_SAMPLE_RATE_HZ = 100_000;
@@ -56,6 +62,8 @@ export class PerfCore implements PerfCoreLink {
   private readonly closed = new Map<string, PerfReading>();
   private groupIndex = 0;
   private idCounter = 0;
+  /** Mainline: VMs holding a mediated PMU on this host (nr_mediated_pmu_vms). */
+  private mediatedVms = 0;
 
   constructor(opts: PerfCoreOptions) {
     const hz = opts.hz ?? DEFAULT_HZ;
@@ -68,6 +76,7 @@ export class PerfCore implements PerfCoreLink {
       traceSchedTransitions: opts.traceSchedTransitions ?? false,
       emitPmis: opts.emitPmis ?? true,
       uncoreClockGhz: opts.uncoreClockGhz ?? 2.0,
+      guestRules: opts.guestRules ?? 'rfc-fixed',
     };
     this.cpus = opts.pmus.map((pmu, cpu) => new PerfCpuContext(cpu, pmu, this.options, this));
   }
@@ -127,8 +136,21 @@ export class PerfCore implements PerfCoreLink {
       if (attr.pinned) return fail('EINVAL', 'only a group leader can be pinned');
     }
 
+    // Mainline rule (mediated_pmu_account_event, "perf: Add APIs to create/release mediated guest
+    // vPMUs", v6 Dec 2025): no event that counts in guest mode while any mediated VM exists.
+    if (this.options.guestRules === 'mainline' && kind === 'core' && !attr.excludeGuest && this.mediatedVms > 0) {
+      const reason = `${this.mediatedVms} VM(s) hold a mediated PMU; only exclude_guest events can be created`;
+      this.sink.emit({
+        kind: 'finding',
+        atNs: nowNs,
+        at: { host: this.options.hostId, ...(cpu !== -1 && { pcpu: cpu }) },
+        findingKind: 'host-event-create-unsupported',
+        detail: `creating host perf event ${id} (${attr.event}, no exclude_guest) failed with EOPNOTSUPP: ${reason}`,
+      });
+      return fail('EOPNOTSUPP', reason);
+    }
     // Passthrough rule (perf_force_exclude_guest_check): -EBUSY while the guest owns the PMU.
-    if (kind === 'core' && !attr.excludeGuest) {
+    if (this.options.guestRules !== 'mainline' && kind === 'core' && !attr.excludeGuest) {
       const busyCpu = cpu !== -1 ? cpu : task !== null ? this.taskRunningOn(task) : -1;
       const c = busyCpu >= 0 ? this.cpus[busyCpu] : null;
       if (c && c.inGuest && (cpu !== -1 || c.currentTask === task)) {
@@ -165,13 +187,58 @@ export class PerfCore implements PerfCoreLink {
     return { ok: true, id };
   }
 
-  /** Creates the NMI watchdog event of `cpu`: pinned cycles with exclude_guest (kernel/watchdog_perf.c). */
+  /**
+   * Creates the NMI watchdog event of `cpu`: pinned cycles. The RFC generations model it with
+   * exclude_guest (blind while a passthrough guest runs); mainline's wd_hw_attr
+   * (kernel/watchdog_perf.c) sets no exclude_guest, so it counts guest mode and is the
+   * include-guest event that makes perf_create_mediated_pmu fail.
+   */
   createNmiWatchdog(cpu: number, nowNs: number, periodEvents: number): CreateResult {
+    const excludeGuest = this.options.guestRules !== 'mainline';
     return this.createEvent(
-      { event: 'cycles', pinned: true, excludeGuest: true, samplePeriod: periodEvents, nmiWatchdog: true },
+      { event: 'cycles', pinned: true, excludeGuest, samplePeriod: periodEvents, nmiWatchdog: true },
       { cpu, id: `nmi-watchdog/cpu${cpu}` },
       nowNs,
     );
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Mediated vPMU (mainline): creation-time exclusion
+
+  /**
+   * perf_create_mediated_pmu (KVM calls it at a VM's first KVM_CREATE_VCPU): EBUSY while any
+   * event that counts in guest mode (!exclude_guest on the core PMU) exists on the host, else the
+   * VM is counted until perf_release_mediated_pmu.
+   */
+  createMediatedPmu(): MediatedPmuResult {
+    if (this.mediatedVms > 0) {
+      this.mediatedVms++;
+      return { ok: true };
+    }
+    const includeGuestEvents = this.includeGuestEventIds();
+    if (includeGuestEvents.length > 0) return { ok: false, errno: 'EBUSY', includeGuestEvents };
+    this.mediatedVms++;
+    return { ok: true };
+  }
+
+  /** perf_release_mediated_pmu: the VM that held a mediated PMU is gone. */
+  releaseMediatedPmu(): void {
+    if (this.mediatedVms > 0) this.mediatedVms--;
+  }
+
+  /** VMs holding a mediated PMU on this host. */
+  get mediatedPmuVms(): number {
+    return this.mediatedVms;
+  }
+
+  /** Open core-PMU events without exclude_guest (nr_include_guest_events), in creation order. */
+  private includeGuestEventIds(): string[] {
+    const out: string[] = [];
+    for (const id of this.order) {
+      const ev = this.events.get(id);
+      if (ev && ev.pmuKind === 'core' && !ev.attr.excludeGuest) out.push(id);
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------------------

@@ -8,12 +8,19 @@
 //   ERROR — every member (the RFC's sibling loop sets the leader's state each time: fixed here);
 //   nothing of that PMU is scheduled while the guest runs; uncore/software events are untouched;
 //   perf_guest_exit schedules pinned then flexible groups back in (perf_event_sched_in order).
+// - The kernel generation (opts.guestRules) picks the rules: `rfc-as-posted` keeps the RFC's two
+//   bugs (only the group leader goes to ERROR; perf_guest_exit schedules the CPU context, pinned
+//   and flexible, before the task context, so a task's pinned group can find its counters taken);
+//   `rfc-fixed` is the behaviour above; `mainline` is perf_load_guest_context /
+//   perf_put_guest_context ("perf: Add APIs to load/put guest mediated PMU context", tip
+//   perf/core, Dec 2025): only exclude_guest events are scheduled out (EVENT_GUEST) at load and
+//   back in at put; no ERROR state, because include-guest events cannot coexist with a mediated VM.
 
 import type { EventRates, ExecMode, PmuOverflow } from '@vpmu/pmu';
 import { PerfEvent, PerfEventContext } from './perf-event';
 import { PerfCpuScheduling } from './perf-cpu-scheduling';
 
-export type { PerfCoreLink, PerfCpuOptions } from './perf-cpu-scheduling';
+export type { GuestPmuRules, PerfCoreLink, PerfCpuOptions } from './perf-cpu-scheduling';
 
 const NO_OVERFLOWS: readonly PmuOverflow[] = Object.freeze([]);
 
@@ -171,8 +178,19 @@ export class PerfCpuContext extends PerfCpuScheduling {
           if (e.attr.nmiWatchdog) watchdog = true;
         }
         if (!anyActive) continue;
+        const rules = this.opts.guestRules;
+        if (rules === 'mainline') {
+          // EVENT_GUEST: only exclude_guest groups yield the PMU at load.
+          if (includeGuest) continue;
+          if (leader.state === 'active') this.eventSchedOut(leader, 'inactive', 'guest-load');
+          for (let k = 0; k < sibs.length; k++) if (sibs[k].state === 'active') this.eventSchedOut(sibs[k], 'inactive', 'guest-load');
+          continue;
+        }
         this.guestEnterEvent(leader, includeGuest);
-        for (let k = 0; k < sibs.length; k++) this.guestEnterEvent(sibs[k], includeGuest);
+        // As posted, the RFC's sibling loop set the leader's state at every step: siblings were
+        // only scheduled out, and the leader alone went to ERROR.
+        const sibsIncludeGuest = includeGuest && rules !== 'rfc-as-posted';
+        for (let k = 0; k < sibs.length; k++) this.guestEnterEvent(sibs[k], sibsIncludeGuest);
         if (!includeGuest && watchdog) this.watchdogBlind(leader);
       }
     }
@@ -201,7 +219,8 @@ export class PerfCpuContext extends PerfCpuScheduling {
       this.watchdogBlindNs += nowNs - this.watchdogBlindSinceNs;
       this.watchdogBlindSinceNs = -1;
     }
-    this.schedInAll(true);
+    if (this.opts.guestRules === 'rfc-as-posted') this.schedInCpuThenTask();
+    else this.schedInAll(true);
   }
 
   private watchdogBlind(leader: PerfEvent): void {

@@ -36,7 +36,15 @@ export interface PerfCpuOptions {
   /** Emit a `pmi` record for each host PMI. */
   emitPmis: boolean;
   uncoreClockGhz: number;
+  /** Which kernel's guest-PMU rules apply at guest entry/exit (default rfc-fixed). */
+  guestRules: GuestPmuRules;
 }
+
+/**
+ * The guest-PMU rules of a kernel generation (world-spec KernelGeneration): the passthrough RFC
+ * as posted (Jan 2024), the RFC with its enter/exit bugs fixed, or the merged mediated vPMU.
+ */
+export type GuestPmuRules = 'rfc-as-posted' | 'rfc-fixed' | 'mainline';
 
 /** What a CPU context needs from the host-wide perf core. */
 export interface PerfCoreLink {
@@ -147,6 +155,21 @@ export abstract class PerfCpuScheduling {
     if (tctx) this.schedInPinned(tctx, force);
     this.schedInFlexible(this.ctx, force);
     if (tctx) this.schedInFlexible(tctx, force);
+    this.updateRotationTimer();
+  }
+
+  /**
+   * The RFC as posted at perf_guest_exit: the whole CPU context (pinned, flexible), then the task
+   * context, breaking the cpu pinned > task pinned > cpu flexible > task flexible priority.
+   */
+  protected schedInCpuThenTask(): void {
+    const tctx = this.taskCtx;
+    this.schedInPinned(this.ctx, true);
+    this.schedInFlexible(this.ctx, true);
+    if (tctx) {
+      this.schedInPinned(tctx, true);
+      this.schedInFlexible(tctx, true);
+    }
     this.updateRotationTimer();
   }
 

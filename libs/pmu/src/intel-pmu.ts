@@ -503,6 +503,18 @@ export class IntelPmu implements PmuModel {
     this.freezeOnPmi = src.freezeOnPmi;
   }
 
+  /**
+   * Every counter register holds the value `other`'s does (same shape): loading `other` into this
+   * PMU would need no counter write (the mediated vPMU elides those WRMSRs).
+   */
+  countersMatch(other: IntelPmu): boolean {
+    if (other.n !== this.n || other.m !== this.m) return false;
+    const a = this.bank.stored;
+    const b = other.bank.stored;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+
   /** The counter's register holds 0 (number check, no bigint: the passthrough leak check). */
   counterIsZero(counterId: number): boolean {
     return this.bank.stored[this.indexOf(counterId)] === 0;

@@ -40,7 +40,7 @@ describe('parseScenario: hosts', () => {
 
   it('checks vpmuModes', () => {
     expectError(base({ hosts: [host({ vpmuModes: [] })] }), 'hosts[0].vpmuModes', 'empty list');
-    expectError(base({ hosts: [host({ vpmuModes: ['emulated', 'mediated'] })] }), 'hosts[0].vpmuModes[1]', 'expected one of none|emulated|passthrough|paravirt');
+    expectError(base({ hosts: [host({ vpmuModes: ['emulated', 'mediate'] })] }), 'hosts[0].vpmuModes[1]', 'expected one of none|emulated|passthrough|paravirt|mediated');
   });
 
   it('rejects armPmuProbeOrder on an x86 host', () => {

@@ -2,7 +2,7 @@
 // its scheduler, the arm64 PMU probe order, and the host-side load (perf sessions, noise threads).
 
 import { CPU_PRESET_NAMES } from '@vpmu/pmu';
-import { formatDurationNs, VPMU_MODES, type HostNoiseThread, type HostPerfSession, type HostSpec, type PmuOverrides, type VpmuMode } from '@vpmu/world-spec';
+import { formatDurationNs, hostKvm, KERNEL_GENERATIONS, VPMU_MODES, type HostNoiseThread, type KernelGeneration, type KvmModuleParams, type HostPerfSession, type HostSpec, type PmuOverrides, type VpmuMode } from '@vpmu/world-spec';
 
 import { readHostPerfSession } from './perf-session.parser';
 import { MAX_PCPUS, SCENARIO_DEFAULTS } from './scenario.defaults';
@@ -11,7 +11,7 @@ import { ScenarioBuildContext } from './scenario-build.context';
 import { keysOf } from './scenario.fields';
 import { childPath, Field } from './yaml-node.reader';
 
-const KEYS = { host: keysOf('host'), pmu: keysOf('pmu'), noise: keysOf('noise') };
+const KEYS = { host: keysOf('host'), pmu: keysOf('pmu'), noise: keysOf('noise'), kvm: keysOf('kvm') };
 
 export function readHost(ctx: ScenarioBuildContext, f: Field): HostSpec | undefined {
   const m = ctx.r.map(f, KEYS.host);
@@ -99,6 +99,9 @@ export function readHost(ctx: ScenarioBuildContext, f: Field): HostSpec | undefi
     }
   }
 
+  const kernel = ctx.opt(m, 'kernel', (x) => ctx.r.oneOf(x, KERNEL_GENERATIONS));
+  const kvm = readKvmParams(ctx, m.get('kvm'), kernel, hostLabel);
+
   const spec: HostSpec = {
     id: id ?? '',
     cpu: cpu ?? '',
@@ -111,6 +114,8 @@ export function readHost(ctx: ScenarioBuildContext, f: Field): HostSpec | undefi
   };
   if (pmu) spec.pmu = pmu;
   if (armPmuProbeOrder) spec.armPmuProbeOrder = armPmuProbeOrder;
+  if (kernel !== undefined) spec.kernel = kernel;
+  if (kvm) spec.kvm = kvm;
   if (id !== undefined && !ctx.hosts.has(id) && !ctx.vms.has(id)) ctx.hosts.set(id, spec);
   return spec;
 }
@@ -145,4 +150,28 @@ function readNoiseThread(
   const lbr = ctx.opt(m, 'lbr', (x) => ctx.r.bool(x)) ?? false;
   const priority = ctx.opt(m, 'priority', (x) => ctx.r.oneOf(x, ['normal', 'high'] as const)) ?? 'normal';
   return { id: id ?? '', cpus: cpus ?? 'all', periodNs: periodNs ?? 0, runtimeNs: runtimeNs ?? 0, lbr, priority };
+}
+
+/**
+ * `hosts[].kvm`: the kvm module parameters. enable_mediated_pmu exists only in mainline kernels
+ * ("KVM: x86/pmu: Expose enable_mediated_pmu parameter to user space", v6 Dec 2025).
+ */
+function readKvmParams(ctx: ScenarioBuildContext, f: Field | undefined, kernel: KernelGeneration | undefined, hostLabel: string): KvmModuleParams | undefined {
+  if (!f) return undefined;
+  const m = ctx.r.map(f, KEYS.kvm);
+  if (!m) return undefined;
+  const d = hostKvm({});
+  const enablePmu = ctx.opt(m, 'enablePmu', (x) => ctx.r.bool(x)) ?? d.enablePmu;
+  const mediatedField = m.get('enableMediatedPmu');
+  const enableMediatedPmu = ctx.opt(m, 'enableMediatedPmu', (x) => ctx.r.bool(x)) ?? d.enableMediatedPmu;
+  if (mediatedField && (kernel ?? 'rfc-fixed') !== 'mainline') {
+    ctx.r.error(mediatedField, `host ${hostLabel} runs kernel ${kernel ?? 'rfc-fixed'}, which has no enable_mediated_pmu parameter; set kernel: mainline`);
+  }
+  const passthroughField = m.get('enablePassthroughPmu');
+  const enablePassthroughPmu = ctx.opt(m, 'enablePassthroughPmu', (x) => ctx.r.bool(x));
+  if (passthroughField && kernel === 'mainline') {
+    ctx.r.error(passthroughField, `host ${hostLabel} runs kernel mainline, which has no enable_passthrough_pmu parameter (the RFC's); use enableMediatedPmu`);
+  }
+  if (enableMediatedPmu && !enablePmu) ctx.r.warn(mediatedField ?? f, 'enableMediatedPmu has no effect with enablePmu: false (KVM gives no VM a PMU)');
+  return { enablePmu, enableMediatedPmu, ...(enablePassthroughPmu !== undefined && { enablePassthroughPmu }) };
 }

@@ -7,7 +7,7 @@
 
 import { COST_PARAMETERS } from '@vpmu/kvm';
 import { ARM_PMU_REGS, CPU_PRESET_NAMES, WORKLOAD_EVENT_NAMES } from '@vpmu/pmu';
-import { PV_HYPERCALLS, TRACE_LEVELS, VPMU_MODES, WORKLOAD_PROFILES, type WorkloadRates } from '@vpmu/world-spec';
+import { KERNEL_GENERATIONS, PV_HYPERCALLS, TRACE_LEVELS, VPMU_MODES, WORKLOAD_PROFILES, type WorkloadRates } from '@vpmu/world-spec';
 
 import { MAX_FILTER_EVENTS, MAX_PCPUS, U32_MAX } from './scenario.defaults';
 import {
@@ -103,7 +103,7 @@ function overrideFields(): Section {
 export const PLACEMENT_ORDERS = ['fill', 'spread'] as const;
 export const PINNINGS = ['none', 'disjoint'] as const;
 export const PROGRAM_OPS = ['wrmsr', 'rdmsr', 'rdpmc', 'loop', 'expect', 'setPmu', 'setNrCounters', 'hypercall', 'armRead', 'armWrite'] as const;
-export const TIMELINE_ACTIONS = ['migrate', 'setPmu', 'hostPerf', 'guestPerf', 'fault'] as const;
+export const TIMELINE_ACTIONS = ['migrate', 'setPmu', 'setFilter', 'hostPerf', 'guestPerf', 'fault'] as const;
 /** PERF_COUNT_HW_* (include/uapi/linux/perf_event.h) of the events a paravirt `hypercall: open` may name. */
 export const PV_HW_CONFIG: Readonly<Record<string, number>> = { cycles: 0, instructions: 1, 'cache-references': 2, 'cache-misses': 3, branches: 4, 'branch-misses': 5, 'ref-cycles': 9 };
 
@@ -135,6 +135,13 @@ export const SECTIONS = {
     perf: { type: listOf(section('hostPerf')), doc: 'host perf sessions' },
     noise: { type: listOf(section('noise')), doc: 'host noise threads' },
     armPmuProbeOrder: { type: listOf(STRING, 1), doc: 'arm64: order in which KVM probes PMUs' },
+    kernel: { type: oneOf(KERNEL_GENERATIONS), doc: "kernel generation's guest-PMU rules (default rfc-fixed; docs/mediated-vpmu.md)" },
+    kvm: { type: section('kvm'), doc: 'kvm module parameters' },
+  },
+  kvm: {
+    enablePmu: { type: BOOL, doc: 'enable_pmu: false gives no VM a PMU (default true)' },
+    enableMediatedPmu: { type: BOOL, doc: 'enable_mediated_pmu, mainline only: VMs get the mediated vPMU (default false)' },
+    enablePassthroughPmu: { type: BOOL, doc: "the RFC's enable_passthrough_pmu, RFC kernels only: true = every VM with a PMU is passthrough, false = emulated" },
   },
   hostTemplate: {
     count: { type: int(1, MAX_TEMPLATE_COUNT), doc: 'fleet template: the number of copies' },
@@ -285,6 +292,7 @@ export const SECTIONS = {
     at: { type: duration(0), required: true, doc: 'when, within the run' },
     migrate: { type: section('migrate'), doc: 'live-migrate a VM' },
     setPmu: { type: section('tlSetPmu'), doc: 'arm64 SET_PMU on a running VM' },
+    setFilter: { type: section('tlSetFilter'), doc: 'KVM_SET_PMU_EVENT_FILTER on a running mediated VM' },
     hostPerf: { type: section('tlHostPerf'), doc: 'start or stop a host perf session' },
     guestPerf: { type: section('tlGuestPerf'), doc: 'start or stop a guest perf session' },
     fault: { type: section('fault'), doc: 'inject a fault' },
@@ -296,6 +304,11 @@ export const SECTIONS = {
     maxDowntime: { type: duration(0), doc: 'longest stop-and-copy (default 300ms)' },
   },
   tlSetPmu: { vm: { type: ID, required: true, doc: 'the VM' }, pmu: { type: STRING, required: true, doc: 'arm64 PMU name' } },
+  tlSetFilter: {
+    vm: { type: ID, required: true, doc: 'the VM (vpmu.mode mediated)' },
+    filter: { type: section('filter'), doc: 'the new filter (or remove: true)' },
+    remove: { type: BOOL, doc: 'remove the filter' },
+  },
   tlHostPerf: {
     host: { type: ID, required: true, doc: 'the host' },
     session: { type: ID, required: true, doc: 'a perf session id on that host' },

@@ -26,7 +26,7 @@ describe('parseScenario: defaults', () => {
           id: 'h1',
           cpu: 'intel-spr',
           pcpus: 4,
-          vpmuModes: ['none', 'emulated', 'passthrough', 'paravirt'],
+          vpmuModes: ['none', 'emulated', 'passthrough', 'paravirt', 'mediated'],
           nmiWatchdog: true,
           timesliceNs: 3_000_000,
           perf: [],
@@ -459,7 +459,7 @@ timeline:
     expect(errs).toEqual([
       { path: 'hosts[0].pcpus', message: 'required (the number of physical CPUs)', line: 4 },
       { path: 'hosts[0].pcpu', message: 'unknown key (did you mean "pcpus"?)', line: 6 },
-      { path: 'vms[1].vpmu.mode', message: expect.stringContaining('expected one of none|emulated|passthrough|paravirt, got "passthru"'), line: 14 },
+      { path: 'vms[1].vpmu.mode', message: expect.stringContaining('expected one of none|emulated|passthrough|paravirt|mediated, got "passthru"'), line: 14 },
       { path: 'timeline[0].at', message: '1s is beyond the end of the run (duration 10ms)', line: 16 },
       { path: 'timeline[0].setPmu.vm', message: 'unknown VM "vm3" (did you mean "vm1"?)', line: 17 },
     ]);

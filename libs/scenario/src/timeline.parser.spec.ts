@@ -16,7 +16,7 @@ describe('parseScenario: timeline', () => {
 
   it('requires at and exactly one action', () => {
     expectError(world([{ setPmu: { vm: 'vm1', pmu: 'x' } }]), 'timeline[0].at', 'required');
-    expectError(world([{ at: '1ms' }]), 'timeline[0]', 'give one action: migrate, setPmu, hostPerf, guestPerf, fault');
+    expectError(world([{ at: '1ms' }]), 'timeline[0]', 'give one action: migrate, setPmu, setFilter, hostPerf, guestPerf, fault');
     expectError(world([{ at: '1ms', setPmu: { vm: 'vm1', pmu: 'x' }, fault: { kind: 'k', target: 'h1' } }]), 'timeline[0]', 'has setPmu and fault; give one action');
     expectError(world([{ at: '1ms', migrat: {} }]), 'timeline[0].migrat', 'did you mean "migrate"?');
   });

@@ -9,6 +9,7 @@ import { WORKLOAD_EVENT_NAMES } from '@vpmu/pmu';
 
 import { didYouMean } from './did-you-mean';
 import { SCENARIO_DEFAULTS } from './scenario.defaults';
+import { readEventFilter } from './vpmu-spec.parser';
 import { ScenarioBuildContext } from './scenario-build.context';
 import { keysOf, TIMELINE_ACTIONS } from './scenario.fields';
 import { childPath, Field } from './yaml-node.reader';
@@ -18,6 +19,7 @@ const KEYS = {
   timeline: keysOf('timeline'),
   migrate: keysOf('migrate'),
   tlSetPmu: keysOf('tlSetPmu'),
+  tlSetFilter: keysOf('tlSetFilter'),
   tlHostPerf: keysOf('tlHostPerf'),
   tlGuestPerf: keysOf('tlGuestPerf'),
   fault: keysOf('fault'),
@@ -66,6 +68,27 @@ function readTimelineAction(ctx: ScenarioBuildContext, kind: (typeof TIMELINE_AC
       const pmu = ctx.optReq(m, 'pmu', (x) => ctx.nonEmptyString(x));
       if (!vm || pmu === undefined) return undefined;
       return { kind, vm: vm.id, pmu };
+    }
+    case 'setFilter': {
+      // KVM_SET_PMU_EVENT_FILTER on a running VM; modelled for the mediated vPMU, which
+      // reprograms the event selectors from the guest's values ("KVM: x86/pmu: Reprogram mediated
+      // PMU event selectors on event filter updates").
+      const m = ctx.r.map(f, KEYS.tlSetFilter);
+      if (!m) return undefined;
+      const vm = ctx.optReq(m, 'vm', (x) => ctx.vmRef(x));
+      const filterField = m.get('filter');
+      const remove = ctx.opt(m, 'remove', (x) => ctx.r.bool(x)) ?? false;
+      if (!!filterField === remove) {
+        ctx.r.error(f, 'give either filter (the new KVM event filter) or remove: true');
+        return undefined;
+      }
+      const filter = filterField ? readEventFilter(ctx, filterField) : null;
+      if (!vm || filter === undefined) return undefined;
+      if (vm.vpmu.mode !== 'mediated') {
+        ctx.r.error(f, `VM ${vm.id} has vpmu.mode ${vm.vpmu.mode}; changing the filter of a running VM is modelled for mode mediated only`);
+        return undefined;
+      }
+      return { kind, vm: vm.id, filter };
     }
     case 'hostPerf': {
       const m = ctx.r.map(f, KEYS.tlHostPerf);

@@ -1,7 +1,7 @@
 // `vms[].vpmu` of a scenario: the vPMU KVM gives a VM (mode, checked against what its host
 // offers; event filter; LBR; arm64 PMU and counter count; paravirt limits; PMI vector).
 
-import { VPMU_MODES, type EventFilterSpec, type HostSpec, type VpmuMode, type VpmuSpec } from '@vpmu/world-spec';
+import { hostKernel, hostKvm, VPMU_MODES, type EventFilterSpec, type HostSpec, type VpmuMode, type VpmuSpec } from '@vpmu/world-spec';
 
 import { MAX_FILTER_EVENTS, SCENARIO_DEFAULTS, U32_MAX } from './scenario.defaults';
 import { MAX_PV_EVENT_LIMIT, WHY } from './scenario.limits';
@@ -38,6 +38,10 @@ export function readVpmu(ctx: ScenarioBuildContext, f: Field, host: HostSpec | u
     checkModeOnHost(ctx, spec.mode, host, m.path, m.line, 'the default mode');
   }
   spec.interceptEventSelect = ctx.opt(m, 'interceptEventSelect', (x) => ctx.r.bool(x)) ?? spec.interceptEventSelect;
+  const interceptField = m.get('interceptEventSelect');
+  if (interceptField && spec.mode === 'mediated' && !spec.interceptEventSelect) {
+    ctx.r.warn(interceptField, 'the mediated vPMU always intercepts the event selectors (the event filter always applies); interceptEventSelect: false is ignored');
+  }
   const filterField = m.get('filter');
   if (filterField) {
     const filter = readEventFilter(ctx, filterField);
@@ -57,11 +61,37 @@ export function readVpmu(ctx: ScenarioBuildContext, f: Field, host: HostSpec | u
 
 export function checkModeOnHost(ctx: ScenarioBuildContext, mode: VpmuMode, host: HostSpec, path: string, line: number | undefined, what: string): void {
   // Every host can run a VM without a PMU.
-  if (mode === 'none' || host.vpmuModes.includes(mode)) return;
-  ctx.diag.error(path, `${what} ${mode} is not offered by host ${host.id} (its vpmuModes: ${host.vpmuModes.join(', ') || 'none'})`, line);
+  if (mode === 'none') return;
+  if (!host.vpmuModes.includes(mode)) {
+    ctx.diag.error(path, `${what} ${mode} is not offered by host ${host.id} (its vpmuModes: ${host.vpmuModes.join(', ') || 'none'})`, line);
+    return;
+  }
+  const why = kernelRefusal(mode, host);
+  if (why) ctx.diag.error(path, `${what} ${mode} cannot run on host ${host.id}: ${why}`, line);
 }
 
-function readEventFilter(ctx: ScenarioBuildContext, f: Field): EventFilterSpec | undefined {
+/** Why the host's kernel generation and kvm module parameters cannot give a VM `mode` (null: they can). */
+function kernelRefusal(mode: VpmuMode, host: HostSpec): string | null {
+  const kernel = hostKernel(host);
+  const kvm = hostKvm(host);
+  if (!kvm.enablePmu) return 'kvm.enablePmu is false, so KVM gives no VM a PMU (use mode none)';
+  if (mode === 'mediated') {
+    if (kernel !== 'mainline') return `the mediated vPMU is the merged design; set kernel: mainline (the host runs ${kernel})`;
+    if (!kvm.enableMediatedPmu) return 'set kvm.enableMediatedPmu: true (the module parameter enable_mediated_pmu is off by default)';
+    // GLOBAL_CTRL is switched by the VMCS entry/exit controls, including saving it at VM-Exit
+    // ("KVM: x86/pmu: Load/save GLOBAL_CTRL via entry/exit fields for mediated PMU").
+    if (host.cpu.startsWith('intel-') && host.cpu !== 'intel-spr') return `the mediated vPMU needs the VMCS to save IA32_PERF_GLOBAL_CTRL at VM-Exit, which Intel CPUs have from Sapphire Rapids on (host cpu ${host.cpu})`;
+    return null;
+  }
+  if (mode === 'emulated' && kvm.enablePassthroughPmu === true) return 'kvm.enablePassthroughPmu gives every VM with a PMU the passthrough vPMU (use mode passthrough or none)';
+  if (mode === 'passthrough' && kvm.enablePassthroughPmu === false) return 'kvm.enablePassthroughPmu is false, so KVM gives VMs the emulated vPMU';
+  if (mode === 'passthrough' && kernel === 'mainline') return 'mainline KVM has no RFC passthrough vPMU; use mode mediated (kvm.enableMediatedPmu: true)';
+  // With enable_mediated_pmu=1 KVM gives every VM with a PMU the mediated one.
+  if (mode === 'emulated' && kernel === 'mainline' && kvm.enableMediatedPmu) return 'with kvm.enableMediatedPmu every VM with a PMU gets the mediated vPMU (use mode mediated or none)';
+  return null;
+}
+
+export function readEventFilter(ctx: ScenarioBuildContext, f: Field): EventFilterSpec | undefined {
   const m = ctx.r.map(f, KEYS.filter);
   if (!m) return undefined;
   const actionField = m.require('action', 'allow or deny');

@@ -16,6 +16,37 @@ export interface HostSpec {
   noise: HostNoiseThread[];
   /** arm64: PMU probe order by PMU id (default: preset order). */
   armPmuProbeOrder?: string[];
+  /** Which kernel's guest-PMU rules the host runs (absent: rfc-fixed; read it with hostKernel). */
+  kernel?: KernelGeneration;
+  /** KVM module parameters of the host (absent: the defaults; read them with hostKvm). */
+  kvm?: KvmModuleParams;
+}
+
+/**
+ * The host kernel generation for the direct-PMU designs:
+ * - `rfc-as-posted`: the passthrough RFC (Jan 2024) with its bugs: perf_guest_enter puts only the
+ *   group leader of an include-guest group into ERROR, and perf_guest_exit schedules the CPU
+ *   context (pinned, flexible) before the task context;
+ * - `rfc-fixed`: the RFC with those two bugs fixed (the tool's passthrough model, the default);
+ * - `mainline`: the merged mediated vPMU (perf parts in tip perf/core, Dec 2025): exclusion at
+ *   creation time (EBUSY / EOPNOTSUPP), no ERROR state, the NMI watchdog counts guest mode.
+ */
+export type KernelGeneration = 'rfc-as-posted' | 'rfc-fixed' | 'mainline';
+export const KERNEL_GENERATIONS: readonly KernelGeneration[] = ['rfc-as-posted', 'rfc-fixed', 'mainline'];
+
+/** kvm.ko module parameters (`kvm.enable_pmu`, `kvm.enable_mediated_pmu`). */
+export interface KvmModuleParams {
+  /** enable_pmu (default true): false gives no VM a PMU. */
+  enablePmu: boolean;
+  /** enable_mediated_pmu (mainline only; default false): VMs get the mediated vPMU. */
+  enableMediatedPmu: boolean;
+  /**
+   * The RFC's read-only enable_passthrough_pmu ("[RFC PATCH 11/41] KVM: x86/pmu: Introduce
+   * enable_passthrough_pmu module parameter", Jan 2024; RFC kernels only): true gives every VM
+   * with a PMU the passthrough vPMU, false the emulated one. Absent: each VM chooses (the tool's
+   * per-VM mode, which the RFC did not have).
+   */
+  enablePassthroughPmu?: boolean;
 }
 
 export interface PmuOverrides {
@@ -51,4 +82,16 @@ export interface HostNoiseThread {
   runtimeNs: number;            // runs this long each time
   lbr: boolean;                 // uses the LBR (LBR-pollution source)
   priority: 'normal' | 'high';  // high preempts vCPU threads at once
+}
+
+export const DEFAULT_KERNEL_GENERATION: KernelGeneration = 'rfc-fixed';
+
+/** The host's kernel generation, defaulted. */
+export function hostKernel(spec: Pick<HostSpec, 'kernel'>): KernelGeneration {
+  return spec.kernel ?? DEFAULT_KERNEL_GENERATION;
+}
+
+/** The host's KVM module parameters, defaulted (enable_pmu on, enable_mediated_pmu off). */
+export function hostKvm(spec: Pick<HostSpec, 'kvm'>): KvmModuleParams {
+  return spec.kvm ?? { enablePmu: true, enableMediatedPmu: false };
 }

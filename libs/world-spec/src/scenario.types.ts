@@ -5,7 +5,7 @@
 // YAML form, its units and defaults.
 
 import type { HostSpec } from './host-spec.types';
-import type { VmSpec } from './vm-spec.types';
+import type { EventFilterSpec, VmSpec } from './vm-spec.types';
 
 export type TraceLevel = 'full' | 'summary';
 export const TRACE_LEVELS: readonly TraceLevel[] = ['full', 'summary'];
@@ -39,6 +39,8 @@ export interface Scenario {
 export type TimelineAction =
   | { kind: 'migrate'; vm: string; to: string; bandwidthBytesPerSec: number; maxDowntimeNs: number }
   | { kind: 'setPmu'; vm: string; pmu: string }
+  /** KVM_SET_PMU_EVENT_FILTER on a running VM (filter null: remove it). Mediated VMs only. */
+  | { kind: 'setFilter'; vm: string; filter: EventFilterSpec | null }
   | { kind: 'hostPerf'; host: string; session: string; action: 'start' | 'stop' }
   | { kind: 'guestPerf'; vm: string; session: string; action: 'start' | 'stop' }
   | { kind: 'fault'; fault: string; target: string; durationNs: number; params: Record<string, string> };

@@ -5,8 +5,11 @@
 import type { ProgramOp } from './program-op.types';
 import type { GuestPerfSpec, WorkloadSpec } from './workload-spec.types';
 
-export type VpmuMode = 'none' | 'emulated' | 'passthrough' | 'paravirt';
-export const VPMU_MODES: readonly VpmuMode[] = ['none', 'emulated', 'passthrough', 'paravirt'];
+// `passthrough` is the 2024 RFC design (perf_guest_enter/exit, ERROR state); `mediated` is the
+// design merged upstream ("KVM: x86: Add support for mediated vPMUs", v6 Dec 2025), which needs a
+// host with `kernel: mainline` and `kvm.enableMediatedPmu`.
+export type VpmuMode = 'none' | 'emulated' | 'passthrough' | 'paravirt' | 'mediated';
+export const VPMU_MODES: readonly VpmuMode[] = ['none', 'emulated', 'passthrough', 'paravirt', 'mediated'];
 export type LbrMode = 'none' | 'pv' | 'lazy';
 
 export interface EventFilterSpec {

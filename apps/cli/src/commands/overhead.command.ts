@@ -1,13 +1,15 @@
 // `vpmu overhead FILE [--json]`: the guest perf overhead table of a scenario's workload, measured
 // as the kernel folks do (the RFC cover letter "[RFC PATCH 00/41] KVM: x86/pmu: Introduce passthrough vPMU" (X. Zhang, Jan 2024)): run the workload without guest
-// perf, then with each guest perf command of the scenario under three vPMU designs — emulated,
+// perf, then with each guest perf command of the scenario under four vPMU designs — emulated,
 // passthrough with interceptEventSelect: false ("all passthrough"), passthrough with
-// interceptEventSelect: true ("passthrough with event filters") — and report
+// interceptEventSelect: true ("passthrough with event filters"), and the mediated vPMU as merged
+// (its host switched to kernel: mainline with kvm.enableMediatedPmu and nmiWatchdog: false, as
+// KVM's "disable system wide perf events and nmi_watchdog" demands) — and report
 // overhead = (base - with) / base of the workload score (guest instructions retired on the
 // workload). Runs the VM's host in-process with the engine's lock-step driver (@vpmu/engine):
 // the result is the same pure function of (scenario, seed) as a full run's.
 import { freshHostWorlds, runLockStep } from '@vpmu/engine';
-import type { Scenario, VmSpec } from '@vpmu/scenario';
+import type { HostSpec, Scenario, VmSpec } from '@vpmu/scenario';
 import type { OverheadTable } from '@vpmu/summary';
 import { parseArgs, type CommandSpec } from '../args';
 import { CliError } from '../cli-error';
@@ -21,10 +23,15 @@ export const OVERHEAD_SPEC: CommandSpec = {
   help: { json: { text: 'print the overhead table as JSON on stdout' } },
 };
 
-export const OVERHEAD_MODES: { label: string; vpmu: Partial<VmSpec['vpmu']> }[] = [
+export const OVERHEAD_MODES: { label: string; vpmu: Partial<VmSpec['vpmu']>; host?: Partial<HostSpec> }[] = [
   { label: 'emulated', vpmu: { mode: 'emulated', interceptEventSelect: false } },
   { label: 'passthrough', vpmu: { mode: 'passthrough', interceptEventSelect: false } },
   { label: 'passthrough+filter', vpmu: { mode: 'passthrough', interceptEventSelect: true } },
+  {
+    label: 'mediated',
+    vpmu: { mode: 'mediated', interceptEventSelect: true },
+    host: { kernel: 'mainline', kvm: { enablePmu: true, enableMediatedPmu: true }, nmiWatchdog: false },
+  },
 ];
 
 /** Workload score of `vmId` (guest instructions retired on the workload) over the whole run. */
@@ -45,8 +52,9 @@ export function overheadTable(scenario: Scenario): OverheadTable & { vm: string;
   if (!vm) throw new CliError('the scenario has no VM with guestPerf sessions: add a guest perf command to measure its overhead');
   // Only this VM's host matters; other VMs, migrations and timeline actions are left out so the
   // workload's score is the only variable.
-  const only = (patch: Partial<VmSpec>): Scenario => ({
+  const only = (patch: Partial<VmSpec>, hostPatch: Partial<HostSpec> = {}): Scenario => ({
     ...scenario,
+    hosts: scenario.hosts.map((h) => (h.id === vm.host ? { ...h, ...hostPatch } : h)),
     vms: [{ ...vm, program: [], ...patch }],
     timeline: [],
   });
@@ -54,7 +62,7 @@ export function overheadTable(scenario: Scenario): OverheadTable & { vm: string;
   const rows = vm.guestPerf.map((g) => ({
     command: describeCommand(g),
     overheadPct: OVERHEAD_MODES.map((m) => {
-      const withPerf = workloadScore(only({ guestPerf: [{ ...g, startNs: 0, stopNs: undefined }], vpmu: { ...vm.vpmu, ...m.vpmu } }), vm.id);
+      const withPerf = workloadScore(only({ guestPerf: [{ ...g, startNs: 0, stopNs: undefined }], vpmu: { ...vm.vpmu, ...m.vpmu } }, m.host), vm.id);
       return Math.round(((base - withPerf) / base) * 10000) / 100;
     }),
   }));

@@ -6,6 +6,7 @@
 import { EmulatedVpmu } from '@vpmu/kvm';
 import { createPmuForCpu, EventRates, MODE_GUEST, MODE_HOST, MODE_HOST_KERNEL, type ExecMode, type IntelPmu } from '@vpmu/pmu';
 import { PerfCore, WATCHDOG_THRESH_SEC, type PerfCpuContext, type PerfEventAttr, type PerfHooks } from '@vpmu/perf';
+import { hostKernel } from '@vpmu/world-spec';
 import type { WorldCore } from './world-core';
 import { hostRates, NS_PER_SEC, type Thread } from './world-state';
 
@@ -60,7 +61,7 @@ export class HostPerfPart {
       );
     }
     // The perf core reports its records (perfState, pmi, finding) straight into the world's stream.
-    this.core = new PerfCore({ hostId: w.id, pmus, sink: w });
+    this.core = new PerfCore({ hostId: w.id, pmus, sink: w, guestRules: hostKernel(spec) });
     if (spec.nmiWatchdog) {
       // hw_nmi_get_sample_period: watchdog_thresh seconds of cycles at the nominal clock.
       const period = Math.round(WATCHDOG_THRESH_SEC * ghz * NS_PER_SEC);

@@ -8,7 +8,7 @@
 import type { MigrationPhaseName } from '@vpmu/sim';
 import { decodeSnapshot, encodeSnapshot, Prng, SnapshotRegistry } from '@vpmu/sim';
 import { migrationIncompatibility, planPrecopy, type PrecopyPlan, type VpmuStateRecord } from '@vpmu/migration';
-import { CostModel, EmulatedVpmu, KvmEventFilter, NoneVpmu, PassthroughVpmu } from '@vpmu/kvm';
+import { CostModel, EmulatedVpmu, KvmEventFilter, MediatedVpmu, NoneVpmu, PassthroughVpmu } from '@vpmu/kvm';
 import { GuestPerfVcpu, GuestPmuContext } from '@vpmu/guest';
 import { CounterBank, EventRates, IntelPmu } from '@vpmu/pmu';
 import { guestPmuNeeds, pmuShapeOfHost } from '../host-presets';
@@ -25,7 +25,7 @@ export const MIGRATION_DEVICE_STATE_BYTES = 256 * 1024;
 export type MigrationItem = { p: 'migration'; t: 'pass'; vm: string; pass: number } | { p: 'migration'; t: 'stop'; vm: string } | { p: 'migration'; t: 'resume'; vm: string };
 
 /** Classes a migrating VM's state may contain. */
-const VM_SNAPSHOT_REGISTRY = new SnapshotRegistry().registerAll([Prng, EventRates, IntelPmu, CounterBank, CostModel, NoneVpmu, PassthroughVpmu, EmulatedVpmu, KvmEventFilter, GuestPerfVcpu, GuestPmuContext]).registerAll(EXT_VM_SNAPSHOT_CLASSES);
+const VM_SNAPSHOT_REGISTRY = new SnapshotRegistry().registerAll([Prng, EventRates, IntelPmu, CounterBank, CostModel, NoneVpmu, PassthroughVpmu, MediatedVpmu, EmulatedVpmu, KvmEventFilter, GuestPerfVcpu, GuestPmuContext]).registerAll(EXT_VM_SNAPSHOT_CLASSES);
 
 interface MigrationInFlight {
   to: string;

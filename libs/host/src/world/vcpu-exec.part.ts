@@ -5,7 +5,7 @@
 // recorded with its cost, which the vCPU then spends in host mode; trapped PMU accesses queued by
 // the vPMU backend during guest work become exits too. VM entry loads the passthrough PMU
 // context (after perf_guest_enter) and hands over to PMI injection and the guest's pending work.
-import { EmulatedVpmu, PassthroughVpmu } from '@vpmu/kvm';
+import { EmulatedVpmu, MediatedVpmu, PassthroughVpmu } from '@vpmu/kvm';
 import { GUEST_TICK_NS } from '@vpmu/guest';
 import { checkFirstEntry, COUNTER_DISCONTINUITY } from '../migration-world';
 import type { WorldCore } from './world-core';
@@ -14,6 +14,13 @@ import { anyRunning, NS_PER_SEC, taskName, vcpuThreadId, type Thread, type VcpuR
 // Module-level copies of hot imports: the barrel's re-exports are getters, read at every exit and entry.
 const PassthroughVpmuClass = PassthroughVpmu;
 const EmulatedVpmuClass = EmulatedVpmu;
+const MediatedVpmuClass = MediatedVpmu;
+
+/**
+ * Exits whose instruction KVM emulates and skips (WRMSR/RDMSR, RDPMC, HLT, port I/O): under the
+ * mediated vPMU each is credited to the guest's instructions-retired counters.
+ */
+const EMULATED_INSTRUCTION_EXITS: ReadonlySet<string> = new Set(['io', 'msr-write', 'msr-read', 'rdpmc', 'hlt']);
 
 export type VcpuExecItem = { p: 'exec'; t: 'timer'; thread: string; gen: number; vgen: number } | { p: 'exec'; t: 'wake'; thread: string };
 
@@ -69,7 +76,8 @@ export class VcpuExecPart {
     // A guest LBR read whose window outlasted a preemption or an exit reads the stack now.
     w.lbr?.readEndAtEntry(t);
     if (v.pmuSwitchOnEntry) {
-      w.emit({ kind: 'vmEntry', atNs: w.nowNs, at: w.placeOf(t), pmuSwitchNs: w.costs.costNs('pmuContextSwitchCycles'), pmiInjected: injected });
+      const switchCost = vpmu instanceof MediatedVpmuClass ? vpmu.lastLoadCost() : 'pmuContextSwitchCycles';
+      w.emit({ kind: 'vmEntry', atNs: w.nowNs, at: w.placeOf(t), pmuSwitchNs: w.costs.costNs(switchCost), pmiInjected: injected });
     }
     w.guestPerf.runPending(t);
     if (this.applyTraps(t)) return;
@@ -136,7 +144,8 @@ export class VcpuExecPart {
       total += tr.costNs;
     }
     // Passthrough: the exits also switch the PMU context ("KVM: x86: Add support for mediated vPMUs" v6, patch 34/44, Dec 2025).
-    if (vpmu instanceof PassthroughVpmuClass) total += w.costs.costNs('pmuContextSwitchCycles');
+    if (vpmu instanceof MediatedVpmuClass) total += w.costs.costNs(vpmu.switchCostAfterPut(w.perf.pmuOf(t.cpu)));
+    else if (vpmu instanceof PassthroughVpmuClass) total += w.costs.costNs('pmuContextSwitchCycles');
     this.forceExit(t, total);
     return true;
   }
@@ -185,8 +194,11 @@ export class VcpuExecPart {
       this.drawNextExit(t);
       let cost = reason === 'io' ? w.costs.costNs('vmExitRoundTripCycles') + w.costs.costNs('ioExitHandlingNs') : w.costs.costNs('msrTrapCycles');
       // Passthrough: every exit/entry pair also switches the PMU context (docs/cost-model.md).
-      if (v.vpmu instanceof PassthroughVpmuClass) cost += w.costs.costNs('pmuContextSwitchCycles');
+      const mediated = v.vpmu instanceof MediatedVpmuClass ? v.vpmu : null;
+      if (!mediated && v.vpmu instanceof PassthroughVpmuClass) cost += w.costs.costNs('pmuContextSwitchCycles');
       this.leaveGuest(t);
+      // Mediated: what the switch costs depends on the hardware after perf_put_guest_context.
+      if (mediated) cost += w.costs.costNs(mediated.switchCostAfterPut(w.perf.pmuOf(t.cpu)));
       this.emitExit(t, reason, cost, reason === 'msr-write' ? 0x6e0 : 0);
       this.forceExit(t, cost);
       return;
@@ -248,6 +260,8 @@ export class VcpuExecPart {
 
   emitExit(t: Thread, reason: string, costNs: number, msr = 0): void {
     const w = this.w;
+    const vpmu = t.vcpu!.vpmu;
+    if (vpmu instanceof MediatedVpmuClass && EMULATED_INSTRUCTION_EXITS.has(reason)) vpmu.creditEmulatedInstruction(w.portOf(t));
     w.emit({ kind: 'vmExit', atNs: w.nowNs, at: w.placeOf(t), reason, costNs, msr });
     if (t.vcpu!.fidelity) w.fidelity.onExit(t.vcpu!, reason, w.portOf(t), w.nowNs);
   }
