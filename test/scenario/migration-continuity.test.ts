@@ -100,8 +100,15 @@ describe('live migration: vPMU continuity', () => {
       const run = await runScenarioText(scenario({ mode, destinationPerf: LOAD }));
       expect(run.summary.vms.vm1.migrations[0].result).toBe('completed');
       expect(discontinuities(run)).toEqual([]);
-      // The guest counts across both hosts: observed within one event per vCPU of the truth.
-      for (const c of Object.values(run.summary.vms.vm1.counters)) expect(Math.abs(c.guestObserved - c.actual)).toBeLessThanOrEqual(2);
+      // The guest counts across both hosts: observed within one event per vCPU of the truth. A
+      // paravirtual event also counts the host's work for the vCPU (the 2010 paravirt perf patch
+      // copies the guest's attr flags and forces no exclude_host), so it may read above the
+      // truth, by at most the 2% vpmu-paravirt.test.ts bounds, never below it.
+      for (const c of Object.values(run.summary.vms.vm1.counters)) {
+        const error = c.guestObserved - c.actual;
+        if (mode === 'paravirt') expect({ error, share: error / c.actual }).toEqual({ error: expect.toBeWithin(-2, Infinity), share: expect.toBeWithin(-1, 0.02) });
+        else expect(Math.abs(error)).toBeLessThanOrEqual(2);
+      }
       // The host's own events are not put in ERROR by emulated / paravirt guests.
       expect(run.summary.findings.filter((f) => f.kind === 'host-event-error-state')).toEqual([]);
     });
@@ -147,8 +154,11 @@ describe('live migration: vPMU continuity', () => {
   // truth (`actual` = the workload's exact rates integrated over that run's guest run time):
   //   for every tracked event e, with err(e) = observed(e) − actual(e) summed over the vCPUs:
   //   passthrough (the saved guest context carries everything):   err_mig(e) == err_uninterrupted(e)
-  //   emulated / paravirt (the host events are closed on the source and recreated on the
-  //   destination):   err_uninterrupted(e) − vcpus ≤ err_mig(e) ≤ err_uninterrupted(e)
+  //   emulated (the backing events are closed on the source and recreated on the destination):
+  //                   err_uninterrupted(e) − vcpus ≤ err_mig(e) ≤ err_uninterrupted(e)
+  //   paravirt (its host events also count the host's work for the vCPU: the 2010 patch forces
+  //   no exclude_host, so the error depends on each run's exits): err_mig(e) ≥ −vcpus, nothing
+  //   lost beyond the rounding below
   // The one-event slack is the simulator's fixed-point remainder (< 1 event) a host perf event
   // holds and loses when it is closed — floor(a) + floor(b) ≤ floor(a + b) — the same rounding
   // every backing-event re-creation has without a migration; a real counter is an integer.
@@ -173,6 +183,7 @@ describe('live migration: vPMU continuity', () => {
             const errMig = c.guestObserved - c.actual;
             const errU = cu.guestObserved - cu.actual;
             if (mode === 'passthrough') expect({ event, error: errMig }).toEqual({ event, error: errU });
+            else if (mode === 'paravirt') expect({ event, error: errMig }).toEqual({ event, error: expect.toBeWithin(-vcpus, Infinity) });
             else expect({ event, lost: errU - errMig }).toEqual({ event, lost: expect.toBeWithin(0, vcpus + 1) });
           }
           expect(vm.pmis.lost).toBeLessThanOrEqual(u.pmis.lost);
