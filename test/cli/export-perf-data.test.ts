@@ -194,7 +194,8 @@ describe('vpmu export --format perf-data, read by the real perf', () => {
 
   it.each([
     { name: 'a directory that is not empty', out: () => rfc.out, message: /is a directory that is not empty; give a new or empty directory/ },
-    { name: 'a file', out: () => rfc.rec, message: /is a file; --format perf-data writes a directory/ },
+    { name: 'a file', out: () => path.join(rfc.dir, 'summary.json'), message: /is a file; --format perf-data writes a directory/ },
+    { name: 'the recording itself', out: () => rfc.rec, message: /is the input .*; an output never overwrites an input: choose another --out\./ },
     { name: 'in a directory that does not exist', out: () => '/nonexistent-dir/perf', message: /does not exist; create it/ },
   ])('--out $name → exit 2, one sentence, nothing written', ({ out, message }) => {
     const r = vpmu(['export', rfc.dir, '--format', 'perf-data', '--out', out()]);

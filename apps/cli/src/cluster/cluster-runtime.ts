@@ -104,6 +104,8 @@ async function conductRun(req: ClusterRunRequest, conductorId: string): Promise<
     conductor = started;
     // Failover: a stalled epoch makes the supervisor probe the services and move the nodes of a
     // dead or restarted replica to a live one, or end the run naming them (run-supervisor.ts).
+    // Set while the broker refuses connections (the broker check below).
+    let brokerDownSinceMs: number | null = null;
     const supervisor = new RunSupervisor({
       runId: req.runId,
       hosts: req.scenario.hosts.map((h) => h.id),
@@ -114,6 +116,7 @@ async function conductRun(req: ClusterRunRequest, conductorId: string): Promise<
       conductor: started,
       onLost: fail,
       log: req.log,
+      brokerDown: () => brokerDownSinceMs !== null,
     });
     const epochTimeoutMs = req.epochTimeoutMs ?? 30_000;
     let lastProgressMs = performance.now(); // wall-clock ok: stall watchdog
@@ -138,7 +141,6 @@ async function conductRun(req: ClusterRunRequest, conductorId: string): Promise<
     // watchdog hears anything to judge by. Checked directly (a TCP connection) once the run
     // stalls; refused for brokerLostMs in a row ends the run (exit 4).
     const brokerLostMs = req.brokerLostMs ?? 10_000;
-    let brokerDownSinceMs: number | null = null;
     let brokerChecking = false;
     const brokerCheck = setInterval(() => {
       if (brokerChecking || failure || performance.now() - lastProgressMs < 1500) { // wall-clock ok: broker check

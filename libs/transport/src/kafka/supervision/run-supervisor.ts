@@ -126,6 +126,11 @@ export interface RunSupervisorOptions {
   maxOwnerWaitMs?: number;
   leaseMs?: number;
   maxTakeovers?: number;
+  /**
+   * True while the broker refuses connections: every replica then falls silent at once, which is
+   * no evidence that any of them is gone, so no takeover is planned (the broker check ends the run).
+   */
+  brokerDown?: () => boolean;
 }
 
 export interface FailoverRecord {
@@ -236,6 +241,10 @@ export class RunSupervisor {
     const key = (r: ReadyReply): string => `${r.service}/${r.replica}`;
     const answeredKeys = new Set(answered.map(key));
     const replies = [...answered, ...heard.map((h) => h.reply).filter((r) => !answeredKeys.has(key(r)))];
+    if (this.o.brokerDown?.()) {
+      this.previousPlan = '';
+      return;
+    }
     const plan = planFailover(this.o.runId, this.o.hosts, this.o.vms, this.owners, replies);
     const epoch = this.o.conductor.currentEpoch;
     if (plan.kind === 'takeover') {
