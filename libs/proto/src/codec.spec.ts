@@ -86,6 +86,19 @@ describe('EventBatch codec', () => {
     expect(() => decodeEventBatch(encodeEventBatch(EVERY_EVENT_KIND).subarray(0, 40))).toThrow(/not valid protobuf/);
   });
 
+  it('refuses an inner length of 2^31 or more instead of reading it as a negative or empty field', () => {
+    // Field 3 (events), wire type 2, length 2^31 then 2^32 + 5 as varints: a 32-bit reader wraps
+    // these to a negative or small length and silently decodes 0 events.
+    for (const len of [2 ** 31, 2 ** 32 + 5]) {
+      const varint: number[] = [];
+      for (let v = len; v >= 0x80; v = Math.floor(v / 128)) varint.push((v % 128) | 0x80);
+      varint.push(Math.floor(len / 128 ** varint.length));
+      const bytes = Uint8Array.from([(3 << 3) | 2, ...varint, 0x08, 0x01]);
+      expect(() => decodeEventBatch(bytes)).toThrow(EventBatchDecodeError);
+      expect(() => decodeEventBatch(bytes)).toThrow(/index out of range/);
+    }
+  });
+
   // decodeEventBatch reads the wire format by hand; the generated decoder is the reference.
   const generated = (bytes: Uint8Array): SimEvent[] => eventsFromBatch(v1.EventBatch.decode(bytes));
 
