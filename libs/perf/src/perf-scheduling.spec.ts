@@ -149,8 +149,29 @@ describe('perf scheduling', () => {
           }
         },
       ),
-      { numRuns: 60 },
+      // A fixed seed: a property run in CI must not pass or fail by the draw (the known edge below
+      // was found by an unseeded run).
+      { numRuns: 60, seed: 20261202 },
     );
+  });
+
+  // Known model edge, found by the property above with a random seed and kept until it is fixed:
+  // after a long slow segment, a counter that reaches exactly its period inside a 1 ns segment
+  // reads count 8 with no sample taken (the overflow deadline and the count round differently).
+  // it.failing: this test starts failing, i.e. the expectation holds, once the model is fixed.
+  it.failing('a period reached inside a 1 ns segment after a slow one takes its sample', () => {
+    const period = 8;
+    const { core } = host('intel-icx', 1, { emitPmis: false }, { pmiSkidNs: 0 });
+    ok(core.createEvent({ event: 'instructions', samplePeriod: period }, { cpu: 0, id: 's' }, 0));
+    const c = core.cpus[0];
+    let t = 0;
+    for (const s of [{ dt: 65536, rate: 0.00002288818359375 }, { dt: 1, rate: 5.999992370605469 }]) {
+      const rates = EventRates.of({ instructions: s.rate });
+      t += s.dt;
+      while (c.nowNs < t) c.advanceTo(Math.min(t, c.nextDeadlineNs(rates, MODE_HOST)), rates, MODE_HOST);
+    }
+    const r = core.read('s', t)!;
+    expect(r.samples).toBe(Math.floor(r.count / period));
   });
 });
 
