@@ -185,8 +185,13 @@ export class VcpuExecPart {
       v.toSliceNs = vm.ratesSpec.guestTimesliceNs;
       if (tasks > 1) {
         w.emit({ kind: 'guestContextSwitch', atNs: w.nowNs, at: w.placeOf(t), prevTask, nextTask: taskName(vm.spec, v.index, v.taskIndex) });
-        // perf_pmu_sched_task: LBR call-stack mode reads the stack at each guest task switch.
-        if (w.lbr && w.lbr.readBegin(t, 'sched-task') && this.applyTraps(t)) return;
+        if (w.lbr) {
+          // perf_pmu_sched_task: LBR call-stack mode reads the stack at each guest task switch;
+          // then the outgoing task's events are deleted and the incoming task's added (PV-LBR ACTIVE).
+          const read = w.lbr.readBegin(t, 'sched-task');
+          const churn = w.lbr.guestTaskSwitch(t);
+          if ((read || churn) && this.applyTraps(t)) return;
+        }
       }
     }
     if (v.toExitNs === 0) {
