@@ -3,7 +3,12 @@
 // with --call-graph lbr: under `none` reads preempted inside the pollution window return the host's
 // branches; `pv` saves/restores at every switch and stays clean; `lazy` stays clean while
 // preemptions are shorter than its release hysteresis and pollutes when they are longer.
+import * as fs from 'node:fs';
 import { runScenarioFile, runScenarioText } from '../support/run-scenario';
+
+// docs/lbr.md's results table renderer (a plain script, also run by hand with --write).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const lbrTable = require('../../scripts/lbr-table.js') as { renderLbrTable: (s: unknown) => string; committedTable: (doc: string) => string | null; DOC: string };
 
 const one = (lbr: string, opts: { callGraph?: string; lazy?: string; allCpus?: boolean; duration?: string } = {}) => `version: 1
 name: lbr-one
@@ -97,5 +102,8 @@ describe('guest LBR modes under the same host LBR noise', () => {
     expect(vms['vm-lazy'].lbr!.pollutedReads).toBe(0);
     for (const id of ['vm-none', 'vm-pv', 'vm-lazy']) expect(vms[id].workloadScore).toBeLessThan(vms['vm-base'].workloadScore);
     expect(run.summary.findings.filter((f) => f.kind === 'lbr-polluted').every((f) => f.vm === 'vm-none')).toBe(true);
+    // The committed results table in docs/lbr.md is this run's: regenerate it with
+    // `node scripts/lbr-table.js --write` after a change that moves it.
+    expect(lbrTable.committedTable(fs.readFileSync(lbrTable.DOC, 'utf8'))).toBe(lbrTable.renderLbrTable(run.summary));
   });
 });
