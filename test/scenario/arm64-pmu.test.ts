@@ -58,6 +58,28 @@ describe('arm64 heterogeneous PMUs in the world', () => {
     expect(spec.clusters[0].pmceid1).not.toBe(spec.clusters[1].pmceid1);
   });
 
+  // kvm_pmu_get_pmceid (arch/arm64/kvm/pmu-emul.c) computes PMCEID0/1 from kvm->arch.arm_pmu's
+  // pmceid_bitmap (compute_pmceid0/1), the PMU that KVM_ARM_VCPU_PMU_V3_SET_PMU stored
+  // (kvm_arm_pmu_v3_set_pmu); a guest counter of an event outside it counts nothing.
+  it('the guest event mask (PMCEID and what counts) follows the PMU selected with SET_PMU, not the preset\'s first PMU', async () => {
+    const body = (pcpu: number, pmu: string) =>
+      `    vcpus: 1\n    affinity: [${pcpu}]\n    vpmu: { mode: emulated, armPmu: ${pmu} }\n    workload: specint\n    guestPerf:\n      - { id: s, command: stat, events: [instructions, cache-misses] }\n    program:\n      - armRead: { reg: PMCEID1_EL0 }\n`;
+    const run = await runScenarioText(arm(vm('big', body(0, 'armv8_cortex_a76')) + '\n' + vm('little', body(5, 'armv8_cortex_a55')), { duration: '20ms' }));
+    const spec = getCpuPreset('arm-a76-a55') as ArmPmuSpec;
+    const { big, little } = run.summary.vms;
+    const llCacheMissRd = 1 << (0x37 - 32);
+    expect(big.program[0].value).toBe(spec.clusters[0].pmceid1 >>> 0);
+    expect(little.program[0].value).toBe(spec.clusters[1].pmceid1 >>> 0);
+    expect(big.program[0].value! & llCacheMissRd).not.toBe(0);
+    expect(little.program[0].value! & llCacheMissRd).toBe(0);
+    // Both count instructions exactly on their own cores; LL_CACHE_MISS_RD counts on the A76 PMU only.
+    expect(big.counters.instructions.errorPct).toBe(0);
+    expect(little.counters.instructions.errorPct).toBe(0);
+    expect(big.counters['cache-misses'].errorPct).toBe(0);
+    expect(little.counters['cache-misses'].actual).toBeGreaterThan(0);
+    expect(little.counters['cache-misses'].guestObserved).toBe(0);
+  });
+
   it('SET_PMU: ENXIO for an unknown PMU; with SET_PMU, entry on an uncovered pCPU fails (told up front, reported, the vCPU stops)', async () => {
     const run = await runScenarioText(
       arm(

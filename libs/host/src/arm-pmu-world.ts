@@ -12,7 +12,7 @@
 //   vCPU's guest-observed counts only include the time on covered pCPUs;
 // - timeline `setPmu` and program steps setPmu / setNrCounters / armRead / armWrite / loop.
 import { ArmPmuDevice, WRONG_CORE_FINDING } from '@vpmu/kvm';
-import { EventRates, getCpuPreset, MODE_GUEST, type ArmPmuReg } from '@vpmu/pmu';
+import { EventRates, getCpuPreset, MODE_GUEST, type ArmPmuReg, type WorkloadEventName } from '@vpmu/pmu';
 import type { HostSpec, ProgramOp, VmSpec } from '@vpmu/world-spec';
 import type { FindingEvent, SimEvent } from '@vpmu/sim';
 
@@ -101,6 +101,12 @@ export class ArmPmuWorld {
     if (!a || endNs <= startNs) return [];
     if (a.dev.countsOn(pcpu)) a.countedNs[vcpu] += endNs - startNs;
     return a.dev.accountGuestRun(vcpu, pcpu, startNs, endNs, a.counting);
+  }
+
+  /** Whether the VM's guest counters can count `event` (its PMU's PMCEID, filter applied); true without a device. */
+  guestCountsEvent(vm: string, event: string): boolean {
+    const d = this.vms.get(vm)?.dev;
+    return !d || d.guestCountsEvent(event as WorkloadEventName);
   }
 
   /** Guest ns the vCPU's counters counted (null when the VM has no device). */

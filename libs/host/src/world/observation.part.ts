@@ -75,9 +75,12 @@ export class ObservationPart {
       const q = vm.guestRates.totalQ[vm.trackedIdx[k]];
       if (!v.vpmu) {
         const actual = truthCount(q, v.guestNsTotal);
-        // arm64: the guest's counters count only on pCPUs its VM's PMU covers (arm-pmu-world.ts).
+        // arm64: the guest's counters count only on pCPUs its VM's PMU covers, and only events
+        // that PMU implements (its PMCEID, arm-pmu-world.ts).
         const countedNs = w.armWorld?.countedNs(v.vm, v.index) ?? null;
-        return { actual, observed: vm.spec.vpmu.mode === 'none' ? 0 : countedNs !== null ? truthCount(q, countedNs) : actual };
+        if (vm.spec.vpmu.mode === 'none') return { actual, observed: 0 };
+        if (countedNs === null) return { actual, observed: actual };
+        return { actual, observed: w.armWorld!.guestCountsEvent(v.vm, event) ? truthCount(q, countedNs) : 0 };
       }
       for (let j = 0; j < v.guestPerf.length; j++) {
         const r = readings[j]?.find((x) => x.event === event);
