@@ -29,8 +29,10 @@ describe('arm64 heterogeneous PMUs in the world', () => {
     expect(wrong.every((f) => f.vm === 'vm-probe')).toBe(true);
     const lost = wrong.map((f) => Number(/lostNs=(\d+)/.exec(f.detail)![1])).reduce((a, b) => a + b, 0);
     expect(lost).toBeGreaterThan(1_000_000);
-    // Observed counts miss the time on the A55 core; the pinned VM counts exactly.
+    // Observed counts miss the work on the A55 core; the pinned VM counts exactly. Half the time on
+    // the little core (0.358 of the big core's work per ns) costs the score a third.
     expect(probe.counters.instructions.guestObserved).toBeLessThan(probe.counters.instructions.actual);
+    expect(probe.workloadScore).toBeLessThan(0.8 * pinned.workloadScore);
     expect(pinned.counters.instructions.errorPct).toBe(0);
     expect(pinned.actions).toEqual([expect.objectContaining({ action: 'setPmu', arg: 'armv8_cortex_a76', result: 'ok', errno: null })]);
     expect(pinned.program.map((s) => [s.op, s.result])).toEqual([['loop', 'ok'], ['setPmu', 'EBUSY'], ['setNrCounters', 'EBUSY']]);
@@ -78,6 +80,23 @@ describe('arm64 heterogeneous PMUs in the world', () => {
     expect(big.counters['cache-misses'].errorPct).toBe(0);
     expect(little.counters['cache-misses'].actual).toBeGreaterThan(0);
     expect(little.counters['cache-misses'].guestObserved).toBe(0);
+  });
+
+  // Core speed from the kernel's device tree for a Cortex-A76 + Cortex-A55 SoC
+  // (arch/arm64/boot/dts/rockchip/rk3588-base.dtsi: capacity-dmips-mhz 1024 and 530) at the
+  // preset's clocks (2.6 and 1.8 GHz): a little core retires (530 x 1.8) / (1024 x 2.6) of the big
+  // core's instructions per ns and counts 1.8 / 2.6 of its cycles per ns.
+  it('a vCPU on a little core runs slower than on a big core: instructions per ns from capacity-dmips-mhz x clock, cycles per ns from the clock', async () => {
+    const body = (pcpu: number, pmu: string) =>
+      `    vcpus: 1\n    affinity: [${pcpu}]\n    vpmu: { mode: emulated, armPmu: ${pmu} }\n    workload: specint\n    guestPerf:\n      - { id: s, command: stat, events: [instructions, cycles] }\n`;
+    const run = await runScenarioText(arm(vm('big', body(1, 'armv8_cortex_a76')) + '\n' + vm('little', body(6, 'armv8_cortex_a55')), { duration: '20ms' }));
+    const { big, little } = run.summary.vms;
+    const perNs = (v: typeof big, e: string) => v.counters[e].actual / v.guestRunNs;
+    expect(perNs(little, 'instructions') / perNs(big, 'instructions')).toBeCloseTo((530 * 1.8) / (1024 * 2.6), 3);
+    expect(perNs(little, 'cycles') / perNs(big, 'cycles')).toBeCloseTo(1.8 / 2.6, 3);
+    // The guest counts what it retired on its own PMU's cores; the score is the work done.
+    expect(little.counters.instructions.errorPct).toBe(0);
+    expect(little.workloadScore / little.guestRunNs).toBeLessThan(0.4 * (big.workloadScore / big.guestRunNs));
   });
 
   it('SET_PMU: ENXIO for an unknown PMU; with SET_PMU, entry on an uncovered pCPU fails (told up front, reported, the vCPU stops)', async () => {

@@ -371,6 +371,7 @@ export class ArmPmuDevice {
         share: 0,
         pmiSkidNs: p.pmiSkidNs,
         nominalGhz: 0,
+        capacityDmipsPerMhz: 0,
       };
       this.guestViews = Array.from({ length: this.vcpus }, () => new ArmPmu(armConfigFromCluster(cluster, { hasPmuV3p5: pmuV3Minor(this.pmuVersion) >= 5 })));
     }
