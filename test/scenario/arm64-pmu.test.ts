@@ -29,8 +29,10 @@ describe('arm64 heterogeneous PMUs in the world', () => {
     expect(wrong.every((f) => f.vm === 'vm-probe')).toBe(true);
     const lost = wrong.map((f) => Number(/lostNs=(\d+)/.exec(f.detail)![1])).reduce((a, b) => a + b, 0);
     expect(lost).toBeGreaterThan(1_000_000);
-    // Observed counts miss the time on the A55 core; the pinned VM counts exactly.
+    // Observed counts miss the work on the A55 core; the pinned VM counts exactly. Half the time on
+    // the little core (0.358 of the big core's work per ns) costs the score a third.
     expect(probe.counters.instructions.guestObserved).toBeLessThan(probe.counters.instructions.actual);
+    expect(probe.workloadScore).toBeLessThan(0.8 * pinned.workloadScore);
     expect(pinned.counters.instructions.errorPct).toBe(0);
     expect(pinned.actions).toEqual([expect.objectContaining({ action: 'setPmu', arg: 'armv8_cortex_a76', result: 'ok', errno: null })]);
     expect(pinned.program.map((s) => [s.op, s.result])).toEqual([['loop', 'ok'], ['setPmu', 'EBUSY'], ['setNrCounters', 'EBUSY']]);
@@ -56,6 +58,45 @@ describe('arm64 heterogeneous PMUs in the world', () => {
     expect(big.summary.vms.v.program[0].value).toBe(spec.clusters[0].pmceid1 >>> 0);
     expect(little.summary.vms.v.program[0].value).toBe(spec.clusters[1].pmceid1 >>> 0);
     expect(spec.clusters[0].pmceid1).not.toBe(spec.clusters[1].pmceid1);
+  });
+
+  // kvm_pmu_get_pmceid (arch/arm64/kvm/pmu-emul.c) computes PMCEID0/1 from kvm->arch.arm_pmu's
+  // pmceid_bitmap (compute_pmceid0/1), the PMU that KVM_ARM_VCPU_PMU_V3_SET_PMU stored
+  // (kvm_arm_pmu_v3_set_pmu); a guest counter of an event outside it counts nothing.
+  it('the guest event mask (PMCEID and what counts) follows the PMU selected with SET_PMU, not the preset\'s first PMU', async () => {
+    const body = (pcpu: number, pmu: string) =>
+      `    vcpus: 1\n    affinity: [${pcpu}]\n    vpmu: { mode: emulated, armPmu: ${pmu} }\n    workload: specint\n    guestPerf:\n      - { id: s, command: stat, events: [instructions, cache-misses] }\n    program:\n      - armRead: { reg: PMCEID1_EL0 }\n`;
+    const run = await runScenarioText(arm(vm('big', body(0, 'armv8_cortex_a76')) + '\n' + vm('little', body(5, 'armv8_cortex_a55')), { duration: '20ms' }));
+    const spec = getCpuPreset('arm-a76-a55') as ArmPmuSpec;
+    const { big, little } = run.summary.vms;
+    const llCacheMissRd = 1 << (0x37 - 32);
+    expect(big.program[0].value).toBe(spec.clusters[0].pmceid1 >>> 0);
+    expect(little.program[0].value).toBe(spec.clusters[1].pmceid1 >>> 0);
+    expect(big.program[0].value! & llCacheMissRd).not.toBe(0);
+    expect(little.program[0].value! & llCacheMissRd).toBe(0);
+    // Both count instructions exactly on their own cores; LL_CACHE_MISS_RD counts on the A76 PMU only.
+    expect(big.counters.instructions.errorPct).toBe(0);
+    expect(little.counters.instructions.errorPct).toBe(0);
+    expect(big.counters['cache-misses'].errorPct).toBe(0);
+    expect(little.counters['cache-misses'].actual).toBeGreaterThan(0);
+    expect(little.counters['cache-misses'].guestObserved).toBe(0);
+  });
+
+  // Core speed from the kernel's device tree for a Cortex-A76 + Cortex-A55 SoC
+  // (arch/arm64/boot/dts/rockchip/rk3588-base.dtsi: capacity-dmips-mhz 1024 and 530) at the
+  // preset's clocks (2.6 and 1.8 GHz): a little core retires (530 x 1.8) / (1024 x 2.6) of the big
+  // core's instructions per ns and counts 1.8 / 2.6 of its cycles per ns.
+  it('a vCPU on a little core runs slower than on a big core: instructions per ns from capacity-dmips-mhz x clock, cycles per ns from the clock', async () => {
+    const body = (pcpu: number, pmu: string) =>
+      `    vcpus: 1\n    affinity: [${pcpu}]\n    vpmu: { mode: emulated, armPmu: ${pmu} }\n    workload: specint\n    guestPerf:\n      - { id: s, command: stat, events: [instructions, cycles] }\n`;
+    const run = await runScenarioText(arm(vm('big', body(1, 'armv8_cortex_a76')) + '\n' + vm('little', body(6, 'armv8_cortex_a55')), { duration: '20ms' }));
+    const { big, little } = run.summary.vms;
+    const perNs = (v: typeof big, e: string) => v.counters[e].actual / v.guestRunNs;
+    expect(perNs(little, 'instructions') / perNs(big, 'instructions')).toBeCloseTo((530 * 1.8) / (1024 * 2.6), 3);
+    expect(perNs(little, 'cycles') / perNs(big, 'cycles')).toBeCloseTo(1.8 / 2.6, 3);
+    // The guest counts what it retired on its own PMU's cores; the score is the work done.
+    expect(little.counters.instructions.errorPct).toBe(0);
+    expect(little.workloadScore / little.guestRunNs).toBeLessThan(0.4 * (big.workloadScore / big.guestRunNs));
   });
 
   it('SET_PMU: ENXIO for an unknown PMU; with SET_PMU, entry on an uncovered pCPU fails (told up front, reported, the vCPU stops)', async () => {

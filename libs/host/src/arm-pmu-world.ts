@@ -12,7 +12,7 @@
 //   vCPU's guest-observed counts only include the time on covered pCPUs;
 // - timeline `setPmu` and program steps setPmu / setNrCounters / armRead / armWrite / loop.
 import { ArmPmuDevice, WRONG_CORE_FINDING } from '@vpmu/kvm';
-import { EventRates, getCpuPreset, MODE_GUEST, type ArmPmuReg } from '@vpmu/pmu';
+import { armClusterOfCpus, armClusterRateScales, EventRates, getCpuPreset, MODE_GUEST, WORKLOAD_EVENT_NAMES, type ArmPmuReg, type ArmPmuSpec, type WorkloadEventName } from '@vpmu/pmu';
 import type { HostSpec, ProgramOp, VmSpec } from '@vpmu/world-spec';
 import type { FindingEvent, SimEvent } from '@vpmu/sim';
 
@@ -34,11 +34,40 @@ interface ArmVm {
 
 export class ArmPmuWorld {
   private readonly vms = new Map<string, ArmVm>();
+  /** The preset's cluster (core type) of each pCPU. */
+  readonly clusterOfCpu: number[];
+  /** Per cluster, each workload event's rate factor against the fastest core (armClusterRateScales). */
+  private readonly rateScales: Float64Array[];
 
   private constructor(
     private readonly hostId: string,
     private readonly spec: HostSpec,
-  ) {}
+  ) {
+    const preset = getCpuPreset(spec.cpu) as ArmPmuSpec;
+    this.clusterOfCpu = armClusterOfCpus(preset, spec.pcpus);
+    this.rateScales = armClusterRateScales(preset, WORKLOAD_EVENT_NAMES);
+  }
+
+  /** Number of core types (clusters) of the host. */
+  get coreTypes(): number {
+    return this.rateScales.length;
+  }
+
+  /**
+   * A workload's rates on each core type: a little core retires fewer instructions per ns
+   * (capacity-dmips-mhz x clock) and counts fewer cycles per ns (its clock) than the big one.
+   */
+  coreRates(rates: EventRates): EventRates[] {
+    return this.rateScales.map((f) => rates.scaledBy(f));
+  }
+
+  /** The preset cluster whose pCPUs the VM's guest counters count on (its PMU's), or null without a device. */
+  countingCoreType(vm: string): number | null {
+    const d = this.vms.get(vm)?.dev;
+    if (!d) return null;
+    const cpu = d.coveredCpus[0];
+    return cpu === undefined ? null : this.clusterOfCpu[cpu];
+  }
 
   /** The host's arm64 PMU device model, or null on a host without arm PMUs. */
   static create(hostId: string, spec: HostSpec): ArmPmuWorld | null {
@@ -101,6 +130,12 @@ export class ArmPmuWorld {
     if (!a || endNs <= startNs) return [];
     if (a.dev.countsOn(pcpu)) a.countedNs[vcpu] += endNs - startNs;
     return a.dev.accountGuestRun(vcpu, pcpu, startNs, endNs, a.counting);
+  }
+
+  /** Whether the VM's guest counters can count `event` (its PMU's PMCEID, filter applied); true without a device. */
+  guestCountsEvent(vm: string, event: string): boolean {
+    const d = this.vms.get(vm)?.dev;
+    return !d || d.guestCountsEvent(event as WorkloadEventName);
   }
 
   /** Guest ns the vCPU's counters counted (null when the VM has no device). */

@@ -106,7 +106,13 @@ export class HostWorld {
     // Events emitted since the last epoch (e.g. the first context switches at construction) stay.
     w.nowNs = startNs;
     for (const t of arrivals) w.migration.acceptArrival(t);
-    for (const vm of w.vms.values()) for (const id of vm.threads) w.threads.get(id)!.vcpu!.workloadNsEpoch = 0;
+    for (const vm of w.vms.values()) {
+      for (const id of vm.threads) {
+        const v = w.threads.get(id)!.vcpu!;
+        v.workloadNsEpoch = 0;
+        v.coreNsEpoch.fill(0);
+      }
+    }
     for (const a of actions) w.queue.push(a.atNs, { p: 'action', entry: a });
     w.perf.armDeadlines();
     const queue = w.queue;
@@ -125,13 +131,17 @@ export class HostWorld {
     const guestOutputs: GuestEpochOutput[] = [];
     for (const vm of w.vms.values()) {
       let guestNs = 0;
+      const coreNs: number[] = vm.coreRates ? vm.coreRates.map(() => 0) : [];
       for (const id of vm.threads) {
         const v = w.threads.get(id)!.vcpu!;
         w.exec.accountGuest(v);
         guestNs += v.workloadNsEpoch;
+        for (let c = 0; c < coreNs.length; c++) coreNs[c] += v.coreNsEpoch[c] ?? 0;
       }
-      // Instructions retired on the workload (PMI-handler time excluded), as the PMU counts them.
-      guestOutputs.push({ vm: vm.spec.id, workloadUnits: truthCount(vm.guestRates.totalQ[0], guestNs), guestNs });
+      // Instructions retired on the workload (PMI-handler time excluded), as the PMU counts them;
+      // on a big.LITTLE host at each core type's rate.
+      const workloadUnits = vm.coreRates ? vm.coreRates.reduce((n, r, c) => n + truthCount(r.totalQ[0], coreNs[c]), 0) : truthCount(vm.guestRates.totalQ[0], guestNs);
+      guestOutputs.push({ vm: vm.spec.id, workloadUnits, guestNs });
     }
     const events = w.events;
     w.events = [];
@@ -240,10 +250,12 @@ export class HostWorld {
     const perNs = eventRatesPerNs(ratesSpec);
     const rec: RateRecord = {};
     WORKLOAD_EVENTS.forEach((e, k) => (rec[e] = perNs[k]));
+    const guestRates = EventRates.split(rec, ratesSpec.kernelFraction);
     const vm: VmRuntime = {
       spec,
       rates: perNs,
-      guestRates: EventRates.split(rec, ratesSpec.kernelFraction),
+      guestRates,
+      coreRates: w.armWorld ? w.armWorld.coreRates(guestRates) : null,
       ratesSpec,
       exitRatePerNs: exitPerSec / NS_PER_SEC,
       ioShare: ratesSpec.ioExitsPerSec / exitPerSec,
@@ -287,6 +299,8 @@ export class HostWorld {
         reattach: false,
         fidelity: null,
         pvPerf: spec.vpmu.mode === 'paravirt' ? spec.guestPerf.map((g, k) => new GuestPvPerfVcpu(g, k, i)) : [],
+        coreNs: Array(w.armWorld?.coreTypes ?? 0).fill(0),
+        coreNsEpoch: Array(w.armWorld?.coreTypes ?? 0).fill(0),
       };
       if (vpmu && spec.vpmu.mode !== 'paravirt') {
         const host = vpmu.shape.host;

@@ -7,7 +7,8 @@
 //   switched in/out drives `vcpuSchedIn` / `vcpuSchedOut` (pv saves/restores, lazy intercepts);
 // - guest-mode time: the workload's taken branches are recorded while the guest's DEBUGCTL.LBR is
 //   loaded (`guestRan`);
-// - guest perf adding / removing its call-stack user (session start / stop on that vCPU);
+// - guest perf adding / removing its call-stack user (session start / stop on that vCPU, and for a
+//   per-task session each guest switch between the workload's tasks: del then add);
 // - the guest's reads of the stack — in its PMI handler and its sched-task hook at guest task
 //   switches — which clear DEBUGCTL.LBR first and read `guestLbrReadWindowNs(depth)` of guest time
 //   later: the pollution window. A preemption inside it lets a host LBR user overwrite the stack.
@@ -30,6 +31,8 @@ interface LbrVcpu {
   branchesPerNs: number;
   /** Guest perf sessions (index) using the LBR call stack. */
   sessions: number[];
+  /** Those of them with a task context (not `-a`): their events are per task. */
+  taskSessions: number[];
   /** A read window is open and its end is due (or waits for the vCPU to run again). */
   readGen: number;
   readEndPending: boolean;
@@ -75,9 +78,10 @@ export class LbrWorld {
     const depth = this.stacks[0].depth;
     const costs = guestLbrCosts(this.costs, depth, this.stacks[0].archLbr);
     const sessions = spec.guestPerf.flatMap((g, k) => (g.callGraph === 'lbr' ? [k] : []));
+    const taskSessions = sessions.filter((k) => !spec.guestPerf[k].allCpus);
     threadIds.forEach((id, i) => {
       const lbr = new GuestLbr({ host: this.hostId, vm: spec.id, vcpu: i, mode: spec.vpmu.lbr, lazyLbrReleaseNs: spec.vpmu.lazyLbrReleaseNs, costs });
-      this.vcpus.set(id, { lbr, vm: spec.id, branchesPerNs, sessions, readGen: 0, readEndPending: false, timerQueuedNs: -1, snapshots: 0, carry: 0 });
+      this.vcpus.set(id, { lbr, vm: spec.id, branchesPerNs, sessions, taskSessions, readGen: 0, readEndPending: false, timerQueuedNs: -1, snapshots: 0, carry: 0 });
     });
   }
 
@@ -131,8 +135,16 @@ export class LbrWorld {
   guestPerf(thread: string, cpu: number, k: number, action: 'start' | 'stop', nowNs: number): GuestLbrOutcome | null {
     const v = this.vcpus.get(thread);
     if (!v || !v.sessions.includes(k)) return null;
-    if (action === 'start') return v.lbr.guestCallStackUserAdd(nowNs, this.stacks[cpu]);
-    return v.lbr.users > 0 ? v.lbr.guestCallStackUserDel(nowNs, this.stacks[cpu]) : null;
+    const taskCtx = v.taskSessions.includes(k);
+    if (action === 'start') return v.lbr.guestCallStackUserAdd(nowNs, this.stacks[cpu], taskCtx);
+    return v.lbr.users > 0 && (!taskCtx || v.lbr.taskUsers > 0) ? v.lbr.guestCallStackUserDel(nowNs, this.stacks[cpu], taskCtx) : null;
+  }
+
+  /** A guest switch between the workload's tasks: the per-task call-stack events are deleted and re-added. */
+  guestTaskSwitch(thread: string, cpu: number, nowNs: number): GuestLbrOutcome | null {
+    const v = this.vcpus.get(thread);
+    if (!v || v.lbr.taskUsers === 0) return null;
+    return v.lbr.guestTaskSwitch(nowNs, this.stacks[cpu]);
   }
 
   /**

@@ -27,7 +27,7 @@
 //   before the first KVM_RUN, so `enter` initializes a vCPU that was not.
 // State is plain data plus one ArmPmu (a registered model class) per vCPU for the guest's view.
 
-import { ArmPmu, armClusterOfCpus, armConfigFromCluster, type ArmAccessResult, type ArmPmuReg, type ArmPmuSpec } from '@vpmu/pmu';
+import { ARM_EVENT_FOR, ArmPmu, armClusterOfCpus, armConfigFromCluster, type ArmAccessResult, type ArmPmuReg, type ArmPmuSpec, type WorkloadEventName } from '@vpmu/pmu';
 import type { FindingEvent } from '@vpmu/sim';
 
 export const KVM_ARM_VCPU_PMU_V3_ATTR = { IRQ: 0, INIT: 1, FILTER: 2, SET_PMU: 3, SET_NR_COUNTERS: 4 } as const;
@@ -339,6 +339,22 @@ export class ArmPmuDevice {
     return { pmceid0: (this.pmu.pmceid0 & m0) >>> 0, pmceid1: (this.pmu.pmceid1 & m1) >>> 0 };
   }
 
+  /**
+   * Whether a guest counter programmed with workload event `event` counts: the event's common
+   * event number must be in the PMCEID the guest reads, which KVM computes from the PMU of the VM
+   * (the SET_PMU one, else the default) with filtered events cleared (kvm_pmu_get_pmceid,
+   * compute_pmceid0/1 over kvm->arch.arm_pmu's pmceid_bitmap, arch/arm64/kvm/pmu-emul.c), never
+   * from another core type's PMU. The cycle counter always counts; an event with no PMUv3 common
+   * event number does not.
+   */
+  guestCountsEvent(event: WorkloadEventName): boolean {
+    if (event === 'cycles') return true;
+    const num = ARM_EVENT_FOR[event];
+    if (num === undefined || num >= 64) return false;
+    const { pmceid0, pmceid1 } = this.guestPmceid();
+    return (((num < 32 ? pmceid0 : pmceid1) >>> (num & 31)) & 1) === 1;
+  }
+
   /** The guest's view of `vcpu`'s PMU: N = the device's N, PMCEID masked (a filtered event does not count). */
   guestPmu(vcpu: number): ArmPmu {
     this.checkVcpu(vcpu);
@@ -355,6 +371,7 @@ export class ArmPmuDevice {
         share: 0,
         pmiSkidNs: p.pmiSkidNs,
         nominalGhz: 0,
+        capacityDmipsPerMhz: 0,
       };
       this.guestViews = Array.from({ length: this.vcpus }, () => new ArmPmu(armConfigFromCluster(cluster, { hasPmuV3p5: pmuV3Minor(this.pmuVersion) >= 5 })));
     }

@@ -131,7 +131,10 @@ describe('GuestLbr: the pollution window under each mode', () => {
 });
 
 describe('GuestLbr: pv transitions', () => {
-  it('ACTIVE follows the call-stack users: a second user only reads the MSR; the last removal releases the event', () => {
+  // intel_pmu_lbr_add / intel_pmu_lbr_del with set_pv_lbr_ctrl_active ("[PATCH v2 6/8]
+  // perf/x86/intel/lbr: guest requesting KVM for lbr stack save/restore", W. Wang, Sep 2018):
+  // every add sets ACTIVE and every del clears it, for task-context user call-stack events only.
+  it('ACTIVE is set at each add and cleared at each del (even with a user left); the WRMSR only when it changes', () => {
     const r = rig('pv');
     const s = r.stacks[0];
     r.g.vcpuSchedIn(0, s);
@@ -144,14 +147,47 @@ describe('GuestLbr: pv transitions', () => {
     expect(r.g.pvActive && r.g.hasHostEvent).toBe(true);
     const a2 = r.g.guestCallStackUserAdd(1, s);
     expect(a2.exits).toEqual([{ msr: MSR_KVM_PV_LBR_CTRL, write: false }]);
-    expect(r.g.guestCallStackUserDel(2, s).actions).not.toContain('host-event-release');
+    // The first del clears ACTIVE although a user remains: the host event goes.
+    expect(r.g.guestCallStackUserDel(2, s).actions).toEqual(['pv-ctrl-read', 'pv-ctrl-write', 'host-event-release']);
+    expect(r.g.pvActive || r.g.hasHostEvent).toBe(false);
     const d = r.g.guestCallStackUserDel(3, s);
-    expect(d.actions).toEqual(['pv-ctrl-read', 'pv-ctrl-write', 'host-event-release', 'debugctl-write']);
+    expect(d.actions).toEqual(['pv-ctrl-read', 'debugctl-write']);
     expect(r.g.pvActive || r.g.hasHostEvent || r.g.hasSavedStack).toBe(false);
     expect(s.debugCtl & LBR_DEBUGCTL.LBR).toBe(0);
     // without the event, switches cost nothing
     expect(r.g.vcpuSchedOut(4, s).costNs).toBe(0);
     expect(r.g.vcpuSchedIn(5, s).costNs).toBe(0);
+  });
+
+  it('a guest task switch deletes and re-adds each per-task event: ACTIVE cleared then set, the host event released and created (intel_pmu_lbr_del/add)', () => {
+    const r = rig('pv');
+    const s = r.stacks[0];
+    r.g.vcpuSchedIn(0, s);
+    r.g.guestCallStackUserAdd(0, s);
+    const sw = r.g.guestTaskSwitch(10, s);
+    expect(sw.actions).toEqual(['pv-ctrl-read', 'pv-ctrl-write', 'host-event-release', 'pv-ctrl-read', 'pv-ctrl-write', 'host-event-create']);
+    expect(sw.exits).toHaveLength(4);
+    expect(r.g.pvActive && r.g.hasHostEvent).toBe(true);
+    expect(r.g.stats.hostEventCreates).toBe(2);
+    expect(r.g.stats.hostEventReleases).toBe(1);
+    for (const mode of ['none', 'lazy'] as const) {
+      const o = rig(mode);
+      o.g.vcpuSchedIn(0, o.stacks[0]);
+      o.g.guestCallStackUserAdd(0, o.stacks[0]);
+      expect(o.g.guestTaskSwitch(10, o.stacks[0]).actions).toEqual([]);
+    }
+  });
+
+  it('a system-wide (-a) call-stack event has no task context: ACTIVE is never set, no host event, nothing saved', () => {
+    const r = rig('pv');
+    const s = r.stacks[0];
+    r.g.vcpuSchedIn(0, s);
+    const add = r.g.guestCallStackUserAdd(0, s, false);
+    expect(add.exits).toEqual([{ msr: MSR_IA32_DEBUGCTL, write: true }]);
+    expect(r.g.pvActive || r.g.hasHostEvent).toBe(false);
+    expect(r.g.guestTaskSwitch(5, s).actions).toEqual([]);
+    expect(r.g.vcpuSchedOut(10, s).actions).not.toContain('save');
+    expect(r.g.guestCallStackUserDel(20, s, false).actions).toEqual(['debugctl-write']);
   });
 
   it('the stack follows the vCPU to another pCPU (restored there); under none it does not', () => {

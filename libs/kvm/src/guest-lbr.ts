@@ -11,11 +11,15 @@
 // - `none`: no save/restore. The LBR stack is per pCPU; whatever runs next on the pCPU (a host
 //   thread with an LBR perf event, another vCPU) overwrites it, and a vCPU moved to another pCPU
 //   reads that pCPU's stack.
-// - `pv`: the guest sets MSR_KVM_PV_LBR_CTRL (0x4b564d05) ACTIVE (bit 0) while it has LBR
-//   call-stack users (set_pv_lbr_ctrl_active: RDMSR, then WRMSR if the bit changes — both trap);
-//   KVM then keeps a host LBR perf event for the vCPU (guest_lbr_event_create), so host perf saves
-//   the stack when the vCPU thread is switched out and restores it when it is switched in.
-//   Clearing ACTIVE releases the event (and the saved stack).
+// - `pv`: the guest's intel_pmu_lbr_add sets MSR_KVM_PV_LBR_CTRL (0x4b564d05) ACTIVE (bit 0) and
+//   intel_pmu_lbr_del clears it, for a user call-stack event with a task context only
+//   (`branch_user_callstack(br_sel) && event->ctx->task_ctx_data`): at every add and every del,
+//   even with other users left (set_pv_lbr_ctrl_active: RDMSR, then WRMSR if the bit changes —
+//   both trap). A per-task event is deleted and added again at each guest switch of its task, so
+//   ACTIVE toggles there; a system-wide (-a) event never sets it. While ACTIVE, KVM keeps a host
+//   LBR perf event for the vCPU (guest_lbr_event_create), so host perf saves the stack when the
+//   vCPU thread is switched out and restores it when it is switched in. Clearing ACTIVE releases
+//   the event (and the saved stack).
 // - `lazy` (Kleen's proposal): after a switch the LBR MSRs are intercepted; the first guest access
 //   (an LBR MSR, or a DEBUGCTL write that sets LBR) traps, creates the host event if there is
 //   none, restores the saved stack and passes the MSRs through. The stack is saved at switch-out
@@ -154,6 +158,8 @@ export class GuestLbr {
   /** MSR_KVM_PV_LBR_CTRL as the guest last wrote it. */
   private pvCtrl = 0;
   private callStackUsers = 0;
+  /** Call-stack users with a task context (per-task events: the ones that drive ACTIVE). */
+  private taskCtxUsers = 0;
   /** A host LBR perf event exists for this vCPU: perf saves/restores the stack on switches. */
   private hostEvent = false;
   private saved: LbrStackState | null = null;
@@ -221,6 +227,10 @@ export class GuestLbr {
   get users(): number {
     return this.callStackUsers;
   }
+  /** Users whose events have a task context (per-task sessions). */
+  get taskUsers(): number {
+    return this.taskCtxUsers;
+  }
   get stats(): Readonly<GuestLbrStats> {
     return this.statsData;
   }
@@ -282,32 +292,48 @@ export class GuestLbr {
   }
 
   /**
-   * Guest perf adds an LBR call-stack user (intel_pmu_lbr_add of a `--call-graph lbr` event; per
-   * task events are added at each guest sched-in of the task, `-a` events once). Under `pv` the
-   * guest sets ACTIVE in MSR_KVM_PV_LBR_CTRL when it was clear; then the guest enables
-   * DEBUGCTL.LBR if it was clear.
+   * Guest perf adds an LBR call-stack user (intel_pmu_lbr_add of a `--call-graph lbr` event).
+   * Under `pv`, an event with a task context (`taskCtx`: a per-task session, not `-a`) sets ACTIVE
+   * in MSR_KVM_PV_LBR_CTRL; then the guest enables DEBUGCTL.LBR if it was clear.
    */
-  guestCallStackUserAdd(nowNs: number, stack: LbrStack): GuestLbrOutcome {
+  guestCallStackUserAdd(nowNs: number, stack: LbrStack, taskCtx = true): GuestLbrOutcome {
     const out = newOutcome();
     this.callStackUsers++;
-    if (this.cfg.mode === 'pv') this.setPvActive(true, out);
+    if (taskCtx) this.taskCtxUsers++;
+    if (this.cfg.mode === 'pv' && taskCtx) this.setPvActive(true, out);
     if ((this.guestDebugCtl & LBR_DEBUGCTL.LBR) === 0) this.writeDebugCtl(nowNs, this.guestDebugCtl | LBR_DEBUGCTL.LBR, stack, out);
     return this.done(out);
   }
 
   /**
-   * Guest perf removes an LBR call-stack user. With no user left the guest clears ACTIVE (`pv`)
-   * and DEBUGCTL.LBR. (The seed patch clears ACTIVE on every removal, even with users left; the
-   * model follows the intent stated in its commit message: ACTIVE while users exist.)
+   * Guest perf removes an LBR call-stack user (intel_pmu_lbr_del). Under `pv` an event with a task
+   * context clears ACTIVE at every removal, even when other users remain (the seed patch does so:
+   * the host event and any saved stack go with it). With no user left the guest clears
+   * DEBUGCTL.LBR.
    */
-  guestCallStackUserDel(nowNs: number, stack: LbrStack): GuestLbrOutcome {
+  guestCallStackUserDel(nowNs: number, stack: LbrStack, taskCtx = true): GuestLbrOutcome {
     const out = newOutcome();
     if (this.callStackUsers === 0) throw new Error(`${this.owner}: LBR call-stack user removed but none was added`);
+    if (taskCtx && this.taskCtxUsers === 0) throw new Error(`${this.owner}: task-context LBR user removed but none was added`);
     this.callStackUsers--;
-    if (this.callStackUsers === 0) {
-      if (this.cfg.mode === 'pv') this.setPvActive(false, out);
-      if ((this.guestDebugCtl & LBR_DEBUGCTL.LBR) !== 0) this.writeDebugCtl(nowNs, this.guestDebugCtl & ~LBR_DEBUGCTL.LBR, stack, out);
-    }
+    if (taskCtx) this.taskCtxUsers--;
+    if (this.cfg.mode === 'pv' && taskCtx) this.setPvActive(false, out);
+    if (this.callStackUsers === 0 && (this.guestDebugCtl & LBR_DEBUGCTL.LBR) !== 0) this.writeDebugCtl(nowNs, this.guestDebugCtl & ~LBR_DEBUGCTL.LBR, stack, out);
+    return this.done(out);
+  }
+
+  /**
+   * A guest task switch between tasks of the monitored workload: each per-task event of the
+   * outgoing task is deleted and the incoming task's added (event_sched_out / event_sched_in ->
+   * intel_pmu_lbr_del / intel_pmu_lbr_add). Under `pv` each del clears ACTIVE and each add sets it
+   * again: two PV MSR exits per change and a host LBR event released and created. DEBUGCTL is left
+   * as it is (the users come straight back). Nothing happens in the other modes.
+   */
+  guestTaskSwitch(_nowNs: number, _stack: LbrStack): GuestLbrOutcome {
+    const out = newOutcome();
+    if (this.cfg.mode !== 'pv') return out;
+    for (let i = 0; i < this.taskCtxUsers; i++) this.setPvActive(false, out);
+    for (let i = 0; i < this.taskCtxUsers; i++) this.setPvActive(true, out);
     return this.done(out);
   }
 

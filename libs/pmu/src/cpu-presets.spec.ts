@@ -1,4 +1,5 @@
-import { CPU_PRESETS, CPU_PRESET_NAMES, armClusterOfCpus, armPmuCpus, getCpuPreset, type ArmPmuSpec } from './cpu-presets';
+import { CPU_PRESETS, CPU_PRESET_NAMES, armClusterOfCpus, armClusterRateScales, armPmuCpus, getCpuPreset, type ArmPmuSpec } from './cpu-presets';
+import { WORKLOAD_EVENT_NAMES } from './events';
 import { createPmuForCpu } from './create-pmu';
 import { ArmPmu } from './arm-pmu';
 import { IntelPmu, MSR } from './intel-pmu';
@@ -23,6 +24,17 @@ describe('CPU presets', () => {
     expect(armClusterOfCpus(spec, 1)).toEqual([0]);
     expect(armPmuCpus(spec, 'armv8_cortex_a55', 8)).toEqual([4, 5, 6, 7]);
     expect(armPmuCpus(spec, 'nope', 8)).toEqual([]);
+  });
+
+  // capacity-dmips-mhz of the RK3588's Cortex-A76 (1024) and Cortex-A55 (530) cores,
+  // arch/arm64/boot/dts/rockchip/rk3588-base.dtsi, at the preset clocks 2.6 / 1.8 GHz.
+  it('arm big.LITTLE core speed: the little core\'s rates against the big core\'s from capacity-dmips-mhz x clock', () => {
+    const [big, little] = armClusterRateScales(getCpuPreset('arm-a76-a55') as ArmPmuSpec, WORKLOAD_EVENT_NAMES);
+    const at = (f: Float64Array, e: string) => f[WORKLOAD_EVENT_NAMES.indexOf(e as never)];
+    for (const e of WORKLOAD_EVENT_NAMES) expect(at(big, e)).toBe(1);
+    for (const e of ['instructions', 'branches', 'branch-misses', 'cache-references', 'cache-misses']) expect(at(little, e)).toBeCloseTo((530 * 1.8) / (1024 * 2.6), 12);
+    expect(at(little, 'cycles')).toBeCloseTo(1.8 / 2.6, 12);
+    expect(at(little, 'ref-cycles')).toBe(1);
   });
 
   it('createPmuForCpu builds the pCPU\'s PMU with overrides', () => {

@@ -44,6 +44,11 @@ export interface ArmClusterSpec {
   share: number;
   pmiSkidNs: number;
   nominalGhz: number;
+  /**
+   * Work per MHz relative to the fastest core type, as the kernel's `capacity-dmips-mhz` device-tree
+   * property gives it (Documentation/devicetree/bindings/cpu/cpu-capacity.txt; 1024 = the fastest).
+   */
+  capacityDmipsPerMhz: number;
 }
 
 export interface ArmPmuSpec {
@@ -68,6 +73,13 @@ const BIG_PMCEID0 = 0x3fff_0fff;
 const BIG_PMCEID1 = (0x3f << 0) | (0x7 << 9) | (1 << (0x36 - 32)) | (1 << (0x37 - 32));
 const LITTLE_PMCEID0 = 0x3fff_0fff;
 const LITTLE_PMCEID1 = (0x3f << 0) | (0x7 << 9);
+
+// Core throughput per MHz: the capacity-dmips-mhz of the Cortex-A76 (1024) and Cortex-A55 (530)
+// cores of the RK3588 in the kernel tree (arch/arm64/boot/dts/rockchip/rk3588-base.dtsi). With the
+// presets' clocks (2.6 / 1.8 GHz) a little core retires (530 x 1.8) / (1024 x 2.6) = 0.358 of a big
+// core's instructions per ns (docs/arm64-pmu.md). The synthetic little core takes the A55's.
+const A76_CAPACITY = 1024;
+const A55_CAPACITY = 530;
 
 export const CPU_PRESETS: Readonly<Record<CpuPresetName, CpuPreset>> = {
   'intel-spr': {
@@ -109,8 +121,8 @@ export const CPU_PRESETS: Readonly<Record<CpuPresetName, CpuPreset>> = {
     pmuVersion: 'v3p1',
     lbrDepth: 0,
     clusters: [
-      { pmuId: 'armv8_cortex_a76', core: 'Cortex-A76', counters: 6, counterWidthBits: 32, pmceid0: BIG_PMCEID0, pmceid1: BIG_PMCEID1, share: 0.5, pmiSkidNs: 100, nominalGhz: 2.6 },
-      { pmuId: 'armv8_cortex_a55', core: 'Cortex-A55', counters: 6, counterWidthBits: 32, pmceid0: LITTLE_PMCEID0, pmceid1: LITTLE_PMCEID1, share: 0.5, pmiSkidNs: 150, nominalGhz: 1.8 },
+      { pmuId: 'armv8_cortex_a76', core: 'Cortex-A76', counters: 6, counterWidthBits: 32, pmceid0: BIG_PMCEID0, pmceid1: BIG_PMCEID1, share: 0.5, pmiSkidNs: 100, nominalGhz: 2.6, capacityDmipsPerMhz: A76_CAPACITY },
+      { pmuId: 'armv8_cortex_a55', core: 'Cortex-A55', counters: 6, counterWidthBits: 32, pmceid0: LITTLE_PMCEID0, pmceid1: LITTLE_PMCEID1, share: 0.5, pmiSkidNs: 150, nominalGhz: 1.8, capacityDmipsPerMhz: A55_CAPACITY },
     ],
   },
   'arm-hetero-n6-n4': {
@@ -119,8 +131,8 @@ export const CPU_PRESETS: Readonly<Record<CpuPresetName, CpuPreset>> = {
     pmuVersion: 'v3p1',
     lbrDepth: 0,
     clusters: [
-      { pmuId: 'armv8_cortex_a76', core: 'Cortex-A76', counters: 6, counterWidthBits: 32, pmceid0: BIG_PMCEID0, pmceid1: BIG_PMCEID1, share: 0.5, pmiSkidNs: 100, nominalGhz: 2.6 },
-      { pmuId: 'armv8_synthetic_little', core: 'synthetic little core', counters: 4, counterWidthBits: 32, pmceid0: LITTLE_PMCEID0, pmceid1: LITTLE_PMCEID1, share: 0.5, pmiSkidNs: 150, nominalGhz: 1.8 },
+      { pmuId: 'armv8_cortex_a76', core: 'Cortex-A76', counters: 6, counterWidthBits: 32, pmceid0: BIG_PMCEID0, pmceid1: BIG_PMCEID1, share: 0.5, pmiSkidNs: 100, nominalGhz: 2.6, capacityDmipsPerMhz: A76_CAPACITY },
+      { pmuId: 'armv8_synthetic_little', core: 'synthetic little core', counters: 4, counterWidthBits: 32, pmceid0: LITTLE_PMCEID0, pmceid1: LITTLE_PMCEID1, share: 0.5, pmiSkidNs: 150, nominalGhz: 1.8, capacityDmipsPerMhz: A55_CAPACITY },
     ],
   },
 };
@@ -161,4 +173,25 @@ export function armPmuCpus(spec: ArmPmuSpec, pmuId: string, pcpus: number): numb
   const ci = spec.clusters.findIndex((c) => c.pmuId === pmuId);
   if (ci < 0) return [];
   return armClusterOfCpus(spec, pcpus).flatMap((c, cpu) => (c === ci ? [cpu] : []));
+}
+
+/** Workload events that scale with the core's clock alone (per cycle), not with its work per cycle. */
+const CLOCK_EVENTS: readonly string[] = ['cycles', 'topdown-slots'];
+/** Workload events that do not scale with the core (a constant-rate reference clock). */
+const CONSTANT_EVENTS: readonly string[] = ['ref-cycles'];
+
+/**
+ * Per cluster, the factor of each workload event's rate (WORKLOAD_EVENT_NAMES order) on that core
+ * type against the fastest one (largest capacity x clock): a workload's rates describe it on the
+ * fastest core. Instruction-like events scale with work per ns (capacity-dmips-mhz x GHz), cycles
+ * with the clock, reference cycles not at all.
+ */
+export function armClusterRateScales(spec: ArmPmuSpec, eventNames: readonly string[]): Float64Array[] {
+  const work = spec.clusters.map((c) => c.capacityDmipsPerMhz * c.nominalGhz);
+  const ref = spec.clusters[work.indexOf(Math.max(...work))];
+  return spec.clusters.map((c, ci) =>
+    Float64Array.from(eventNames, (e) =>
+      CONSTANT_EVENTS.includes(e) ? 1 : CLOCK_EVENTS.includes(e) ? c.nominalGhz / ref.nominalGhz : work[ci] / (ref.capacityDmipsPerMhz * ref.nominalGhz),
+    ),
+  );
 }

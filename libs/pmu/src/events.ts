@@ -176,6 +176,17 @@ export class EventRates {
 
   static readonly ZERO: EventRates = EventRates.of({});
 
+  /** These rates with each event's user and kernel parts multiplied by `factors[event index]` (rounded). */
+  scaledBy(factors: Float64Array): EventRates {
+    const u = new Float64Array(WORKLOAD_EVENT_COUNT);
+    const k = new Float64Array(WORKLOAD_EVENT_COUNT);
+    for (let i = 0; i < WORKLOAD_EVENT_COUNT; i++) {
+      u[i] = Math.round(this.userQ[i] * factors[i]);
+      k[i] = Math.round(this.kernelQ[i] * factors[i]);
+    }
+    return new EventRates(u, k);
+  }
+
   /** Rate of `name` in events per ns (user + kernel), as the model counts it. */
   ratePerNs(name: WorkloadEventName): number {
     return this.totalQ[eventIndex(name)] / RATE_SCALE;

@@ -55,6 +55,13 @@ export class LbrPart {
     this.apply(t, this.lbr.guestPerf(t.id, t.cpu, session, action, this.w.nowNs));
   }
 
+  /** A guest task switch: per-task call-stack events deleted and re-added; true if it queued exits. */
+  guestTaskSwitch(t: Thread): boolean {
+    const out = this.lbr.guestTaskSwitch(t.id, t.cpu, this.w.nowNs);
+    this.apply(t, out);
+    return out !== null && (out.exits.length > 0 || out.costNs > 0);
+  }
+
   /** Opens a guest LBR read window (PMI handler or sched-task); true if it queued exits. */
   readBegin(t: Thread, cause: 'pmi' | 'sched-task'): boolean {
     const w = this.w;

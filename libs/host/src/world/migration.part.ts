@@ -194,8 +194,16 @@ export class MigrationPart {
     const all = w.sched.cpus.map((c) => c.index);
     // The VM's affinity names the source's pCPUs; on the destination its vCPUs may run anywhere.
     vm.spec = { ...vm.spec, host: w.id, affinity: vm.spec.affinity.map(() => [...all]) };
+    // The workload's speed on this host's core types (none but the one rate on a non-arm host).
+    vm.coreRates = w.armWorld ? w.armWorld.coreRates(vm.guestRates) : null;
     w.vms.set(vm.spec.id, vm);
     for (const t of threads) {
+      // Time per core type is kept by the preset's cluster index; a host with other core types
+      // resizes it (a simplification: counts across arm presets are not converted).
+      const cores = w.armWorld?.coreTypes ?? 0;
+      const v = t.vcpu!;
+      v.coreNs = Array.from({ length: cores }, (_, c) => v.coreNs[c] ?? 0);
+      v.coreNsEpoch = Array(cores).fill(0);
       t.affinity = [...all];
       t.cpu = all[0];
       t.gen = 0;

@@ -74,10 +74,18 @@ export class ObservationPart {
     return vm.trackedEvents.map((event, k) => {
       const q = vm.guestRates.totalQ[vm.trackedIdx[k]];
       if (!v.vpmu) {
-        const actual = truthCount(q, v.guestNsTotal);
-        // arm64: the guest's counters count only on pCPUs its VM's PMU covers (arm-pmu-world.ts).
+        // arm64 big.LITTLE: the truth is the sum over core types of their rate x the time there.
+        const cores = vm.coreRates;
+        const idx = vm.trackedIdx[k];
+        const actual = cores ? cores.reduce((n, r, c) => n + truthCount(r.totalQ[idx], v.coreNs[c] ?? 0), 0) : truthCount(q, v.guestNsTotal);
+        // arm64: the guest's counters count only on pCPUs its VM's PMU covers (one core type),
+        // and only events that PMU implements (its PMCEID, arm-pmu-world.ts).
         const countedNs = w.armWorld?.countedNs(v.vm, v.index) ?? null;
-        return { actual, observed: vm.spec.vpmu.mode === 'none' ? 0 : countedNs !== null ? truthCount(q, countedNs) : actual };
+        if (vm.spec.vpmu.mode === 'none') return { actual, observed: 0 };
+        if (countedNs === null) return { actual, observed: actual };
+        if (!w.armWorld!.guestCountsEvent(v.vm, event)) return { actual, observed: 0 };
+        const core = w.armWorld!.countingCoreType(v.vm);
+        return { actual, observed: truthCount(cores && core !== null ? cores[core].totalQ[idx] : q, countedNs) };
       }
       for (let j = 0; j < v.guestPerf.length; j++) {
         const r = readings[j]?.find((x) => x.event === event);

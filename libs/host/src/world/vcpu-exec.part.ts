@@ -56,7 +56,9 @@ export class VcpuExecPart {
     v.state = 'guest';
     v.guestStartNs = w.nowNs;
     v.stint++;
-    w.perf.runGuest(t.cpu, w.fidelity.guestRates(v, vm.guestRates, w.nowNs));
+    // On a big.LITTLE host the guest runs at the rates of the pCPU's core type.
+    const rates = vm.coreRates ? vm.coreRates[w.armWorld!.clusterOfCpu[t.cpu]] : vm.guestRates;
+    w.perf.runGuest(t.cpu, w.fidelity.guestRates(v, rates, w.nowNs));
     const port = w.portOf(t);
     const vpmu = v.vpmu;
     if (vpmu instanceof PassthroughVpmuClass) {
@@ -185,8 +187,13 @@ export class VcpuExecPart {
       v.toSliceNs = vm.ratesSpec.guestTimesliceNs;
       if (tasks > 1) {
         w.emit({ kind: 'guestContextSwitch', atNs: w.nowNs, at: w.placeOf(t), prevTask, nextTask: taskName(vm.spec, v.index, v.taskIndex) });
-        // perf_pmu_sched_task: LBR call-stack mode reads the stack at each guest task switch.
-        if (w.lbr && w.lbr.readBegin(t, 'sched-task') && this.applyTraps(t)) return;
+        if (w.lbr) {
+          // perf_pmu_sched_task: LBR call-stack mode reads the stack at each guest task switch;
+          // then the outgoing task's events are deleted and the incoming task's added (PV-LBR ACTIVE).
+          const read = w.lbr.readBegin(t, 'sched-task');
+          const churn = w.lbr.guestTaskSwitch(t);
+          if ((read || churn) && this.applyTraps(t)) return;
+        }
       }
     }
     if (v.toExitNs === 0) {
@@ -223,15 +230,21 @@ export class VcpuExecPart {
     if (dt <= 0) return;
     v.guestStartNs = w.nowNs;
     v.guestNsTotal += dt;
+    // Guest time the guest kernel spends in its PMI handler is not workload time.
+    const owed = Math.min(v.handlerDebtNs, dt);
     if (w.arm || w.lbr) {
       const t = w.threads.get(vcpuThreadId(v.vm, v.index));
       if (t) {
         w.arm?.guestRan(t, w.nowNs - dt);
         w.lbr?.guestRan(t, dt);
+        // big.LITTLE: the time on each core type (its rates give the counts and the score).
+        if (w.armWorld && v.coreNs.length > 0) {
+          const c = w.armWorld.clusterOfCpu[t.cpu];
+          v.coreNs[c] += dt;
+          v.coreNsEpoch[c] += dt - owed;
+        }
       }
     }
-    // Guest time the guest kernel spends in its PMI handler is not workload time.
-    const owed = Math.min(v.handlerDebtNs, dt);
     v.handlerDebtNs -= owed;
     v.workloadNsEpoch += dt - owed;
     v.workNsTotal += dt - owed;

@@ -73,6 +73,10 @@ export interface VcpuRuntime extends VcpuExecState, VcpuPmiState, VcpuGuestPerfS
   migrationCheck: VcpuMigrationCheck | null;
   /** Fidelity / isolation monitor state and fault streams of this vCPU (guest-fidelity.ts); null without an x86 vPMU. */
   fidelity: VcpuFidelity | null;
+  /** Guest-mode ns per core type (VmRuntime.coreRates' index) on an arm64 host; empty elsewhere. */
+  coreNs: number[];
+  /** The same for this epoch's workload time (the score). */
+  coreNsEpoch: number[];
 }
 
 export interface NoiseRuntime {
@@ -97,6 +101,11 @@ export interface VmRuntime {
   rates: Float64Array;
   /** The workload's rates as the PMU counts them (quantized, user/kernel split): ground truth. */
   guestRates: EventRates;
+  /**
+   * arm64 big.LITTLE host: guestRates on each core type (index = the preset's cluster), slower on
+   * the little cores (arm-pmu-world.ts); null on other hosts, where guestRates applies everywhere.
+   */
+  coreRates: EventRates[] | null;
   ratesSpec: ReturnType<typeof resolveWorkloadRates>;
   exitRatePerNs: number;
   ioShare: number;
