@@ -25,6 +25,8 @@ export interface StreamOptions {
   speed?: number;
   /** Sleep used for pacing; injectable for tests. */
   sleep?: (ms: number) => Promise<void>;
+  /** Wall clock in ms used for pacing (performance.now); injectable for tests, with `sleep`. */
+  nowMs?: () => number;
   onEpoch?: (epoch: number, epochs: number, events: number) => void;
 }
 
@@ -76,14 +78,15 @@ export async function streamEpochs(
   options: StreamOptions = {},
 ): Promise<{ epochs: number; events: number; frames: number }> {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))); // wall-clock ok: replay pacing, outside the simulation
-  const startMs = performance.now(); // wall-clock ok: replay pacing
+  const nowMs = options.nowMs ?? (() => performance.now()); // wall-clock ok: replay pacing
+  const startMs = nowMs();
   let events = 0;
   let frames = 0;
   let epochs = 0;
   for (const item of source) {
     if (options.speed !== undefined) {
       const dueMs = (item.epoch * scenario.epochNs) / 1e6 / options.speed;
-      const aheadMs = dueMs - (performance.now() - startMs); // wall-clock ok: replay pacing
+      const aheadMs = dueMs - (nowMs() - startMs);
       if (aheadMs > 1) await sleep(aheadMs);
     }
     for (const f of item.frames) {
