@@ -57,8 +57,24 @@ export async function clusterUp(cwd: string, broker: string, o: { hostNodes: num
   if (r.code !== 0) throw new Error(`cluster up failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
 }
 
+/**
+ * `vpmu cluster down`; when it cannot finish (a machine so loaded that the CLI itself is slow to
+ * start), the services it would have stopped are killed, so no test leaves processes behind.
+ */
 export async function clusterDown(cwd: string): Promise<void> {
-  await vpmuAsync(['cluster', 'down', '--grace-ms', '5000'], { cwd, timeoutMs: 30_000 });
+  const services = fs.existsSync(stateFile(cwd)) ? clusterState(cwd).services : [];
+  try {
+    await vpmuAsync(['cluster', 'down', '--grace-ms', '5000'], { cwd, timeoutMs: 90_000 });
+  } catch (err) {
+    for (const s of services) {
+      try {
+        process.kill(s.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    throw err;
+  }
 }
 
 // --- Failover helpers (test/cluster/reliability.test.ts) ---------------------------------------
