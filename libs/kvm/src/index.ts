@@ -5,6 +5,7 @@ export * from './paravirt-pmu';
 export * from './vpmu-trap-rules';
 export * from './vcpu-world.port';
 export * from './vpmu-backend';
+export * from './guest-pmu-shape';
 export * from './none-vpmu.backend';
 export * from './passthrough-vpmu.backend';
 export * from './mediated-vpmu.backend';

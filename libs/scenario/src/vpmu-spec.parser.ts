@@ -1,7 +1,9 @@
 // `vms[].vpmu` of a scenario: the vPMU KVM gives a VM (mode, checked against what its host
 // offers; event filter; LBR; arm64 PMU and counter count; paravirt limits; PMI vector).
 
-import { hostKernel, hostKvm, VPMU_MODES, type EventFilterSpec, type HostSpec, type VpmuMode, type VpmuSpec } from '@vpmu/world-spec';
+import { checkGuestPmu } from '@vpmu/kvm';
+import { getCpuPreset, intelConfigFromPreset } from '@vpmu/pmu';
+import { hostKernel, hostKvm, VPMU_MODES, type EventFilterSpec, type GuestPmuSpec, type HostSpec, type VpmuMode, type VpmuSpec } from '@vpmu/world-spec';
 
 import { MAX_FILTER_EVENTS, SCENARIO_DEFAULTS, U32_MAX } from './scenario.defaults';
 import { MAX_PV_EVENT_LIMIT, WHY } from './scenario.limits';
@@ -9,7 +11,7 @@ import { ScenarioBuildContext } from './scenario-build.context';
 import { keysOf } from './scenario.fields';
 import { Field } from './yaml-node.reader';
 
-const KEYS = { vpmu: keysOf('vpmu'), filter: keysOf('filter'), filterEvent: keysOf('filterEvent'), maskedEvent: keysOf('maskedEvent') };
+const KEYS = { guestPmu: keysOf('guestPmu'), vpmu: keysOf('vpmu'), filter: keysOf('filter'), filterEvent: keysOf('filterEvent'), maskedEvent: keysOf('maskedEvent') };
 
 export function defaultVpmu(): VpmuSpec {
   const d = SCENARIO_DEFAULTS.vm;
@@ -56,7 +58,55 @@ export function readVpmu(ctx: ScenarioBuildContext, f: Field, host: HostSpec | u
   if (nr !== undefined) spec.nrCounters = nr;
   spec.pvEventLimit = ctx.opt(m, 'pvEventLimit', (x) => ctx.r.int(x, { min: 0, max: MAX_PV_EVENT_LIMIT, why: WHY.pvEventLimit })) ?? spec.pvEventLimit;
   spec.pmiVector = ctx.opt(m, 'pmiVector', (x) => ctx.r.oneOf(x, ['dedicated', 'shared'] as const)) ?? spec.pmiVector;
+  const guestField = m.get('guestPmu');
+  if (guestField) {
+    const guest = readGuestPmu(ctx, guestField, host);
+    if (guest) {
+      spec.guestPmu = guest;
+      if (guest.gpCounters !== undefined && spec.nrCounters !== undefined && guest.gpCounters !== spec.nrCounters) {
+        ctx.r.error(guestField, `guestPmu.gpCounters ${guest.gpCounters} contradicts nrCounters ${spec.nrCounters}; give the count once`);
+      }
+    }
+  }
   return spec;
+}
+
+/** `vms[].vpmu.guestPmu`: checked against the host's PMU (x86 only; a shape beyond the host is refused). */
+function readGuestPmu(ctx: ScenarioBuildContext, f: Field, host: HostSpec | undefined): GuestPmuSpec | undefined {
+  const m = ctx.r.map(f, KEYS.guestPmu);
+  if (!m) return undefined;
+  const g: GuestPmuSpec = {};
+  const version = ctx.opt(m, 'version', (x) => ctx.r.int(x, { min: 0, max: 5 }));
+  if (version !== undefined) g.version = version;
+  const gp = ctx.opt(m, 'gpCounters', (x) => ctx.r.int(x, { min: 0, max: 8 }));
+  if (gp !== undefined) g.gpCounters = gp;
+  const fixed = ctx.opt(m, 'fixedCounters', (x) => ctx.r.int(x, { min: 0, max: 4 }));
+  if (fixed !== undefined) g.fixedCounters = fixed;
+  const fixedMask = ctx.opt(m, 'fixedCounterMask', (x) => ctx.r.intOrHex(x, { min: 0, max: 0xf }));
+  if (fixedMask !== undefined) g.fixedCounterMask = fixedMask;
+  const eventMask = ctx.opt(m, 'eventMask', (x) => ctx.r.intOrHex(x, { min: 0, max: 0xff }));
+  if (eventMask !== undefined) g.eventMask = eventMask;
+  const fw = ctx.opt(m, 'fullWidthWrites', (x) => ctx.r.bool(x));
+  if (fw !== undefined) g.fullWidthWrites = fw;
+  const enabled = ctx.opt(m, 'enabled', (x) => ctx.r.bool(x));
+  if (enabled !== undefined) g.enabled = enabled;
+  if (!host) return g;
+  const preset = getCpuPreset(host.cpu);
+  if (preset.arch !== 'intel') {
+    ctx.r.error(f, `guestPmu is an x86 setting; host ${host.id} is ${host.cpu} (use nrCounters for an arm64 vPMU)`);
+    return undefined;
+  }
+  const o = host.pmu;
+  const hostCfg = intelConfigFromPreset(preset, {
+    ...(o?.gpCounters !== undefined && { gpCounters: o.gpCounters }),
+    ...(o?.fixedCounters !== undefined && { fixedCounters: o.fixedCounters }),
+  });
+  const why = checkGuestPmu(hostCfg, `host ${host.id}, ${host.cpu}`, g);
+  if (why) {
+    ctx.r.error(f, why);
+    return undefined;
+  }
+  return g;
 }
 
 export function checkModeOnHost(ctx: ScenarioBuildContext, mode: VpmuMode, host: HostSpec, path: string, line: number | undefined, what: string): void {
