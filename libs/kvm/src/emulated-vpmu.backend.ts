@@ -140,7 +140,8 @@ export class EmulatedVpmu extends VcpuVpmu {
   private configOf(idx: number): { event: WorkloadEventName; usr: boolean; os: boolean; int: boolean; allowed: boolean } | null {
     const nGp = this.shape.host.gpCounters;
     const gc = this.regs.rdmsr(MSR.PERF_GLOBAL_CTRL);
-    const global = gc.ok ? gc.value : 0n;
+    // No GLOBAL_CTRL (an AMD host without PerfMonV2): each counter's EN bit alone enables it.
+    const global = gc.ok ? gc.value : BigInt.asUintN(64, -1n);
     if (idx < nGp) {
       if (((global >> BigInt(idx)) & 1n) === 0n) return null;
       const r = this.regs.rdmsr(MSR.IA32_PERFEVTSEL0 + idx);

@@ -11,6 +11,7 @@ import { MSR, type IntelPmuConfig, type RegResult, type WriteResult } from '@vpm
 import type { EventFilterSpec, VpmuMode } from '@vpmu/world-spec';
 import type { CostModel } from './cost-model';
 import { KvmEventFilter } from './event-filter';
+import { AmdGuestMsrs, type GuestPmuAccess } from './amd-guest-msrs';
 import { fixedPresentMask, type GuestPmuShape } from './guest-pmu-shape';
 import { classify, gpMask } from './pmu-msr-class';
 import type { VcpuWorldPort } from './vcpu-world.port';
@@ -70,6 +71,7 @@ export abstract class VcpuVpmu {
   filter: KvmEventFilter | null;
   /** What the guest's CPUID and PERF_CAPABILITIES enumerate (the host's unless the VM sets it). */
   readonly guest: GuestPmuShape;
+  private amdAccess: AmdGuestMsrs | null = null;
 
   constructor(
     readonly mode: VpmuMode,
@@ -96,6 +98,17 @@ export abstract class VcpuVpmu {
   /** KVM's fixed-counter rule: the filter's bitmap alone decides (no filter: everything). */
   protected allowsFixed(i: number): boolean {
     return this.filter === null || this.filter.allowsFixed(i);
+  }
+
+  /**
+   * The PMU instructions as the guest issues them: on an Intel host the backend itself; on an AMD
+   * host the AMD MSR map and rules over it (amd-guest-msrs.ts). Guest perf sessions drive the
+   * backend's engine registers directly (a model shortcut on AMD hosts: docs/cpu-presets.md).
+   */
+  guestAccess(): GuestPmuAccess {
+    if (this.shape.host.vendor !== 'amd') return this;
+    this.amdAccess ??= new AmdGuestMsrs(this, this.guest);
+    return this.amdAccess;
   }
 
   abstract wrmsr(ops: VcpuWorldPort, msr: number, value: bigint): WriteResult;
@@ -173,7 +186,8 @@ export abstract class VcpuVpmu {
     }
     if (c.k === 'global') {
       if (g.version < 2) return true;
-      if (msr === MSR.PERF_GLOBAL_STATUS_SET && g.version < 4) return true;
+      // AMD's GLOBAL_STATUS_SET comes with PerfMonV2 (version 2); amd-guest-msrs.ts checks it.
+      if (msr === MSR.PERF_GLOBAL_STATUS_SET && g.version < 4 && this.shape.host.vendor !== 'amd') return true;
       if (msr === MSR.PERF_GLOBAL_CTRL && value !== undefined) return ((value >> 32n) & 0xffff_ffffn & ~BigInt(g.fixedPresent)) !== 0n;
     }
     return false;

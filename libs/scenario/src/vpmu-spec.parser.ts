@@ -45,7 +45,9 @@ export function readVpmu(ctx: ScenarioBuildContext, f: Field, host: HostSpec | u
     ctx.r.warn(interceptField, 'the mediated vPMU always intercepts the event selectors (the event filter always applies); interceptEventSelect: false is ignored');
   }
   const filterField = m.get('filter');
-  if (filterField) {
+  if (filterField && host && isAmdHost(host)) {
+    ctx.r.error(filterField, `the KVM event filter on an AMD host (${host.cpu}) is not modelled: it matches AMD event encodings, which the model does not count in; remove vpmu.filter`);
+  } else if (filterField) {
     const filter = readEventFilter(ctx, filterField);
     if (filter) spec.filter = filter;
     if (spec.mode === 'none') ctx.r.warn(filterField, 'an event filter has no effect when the VM has no PMU (mode none)');
@@ -96,6 +98,19 @@ function readGuestPmu(ctx: ScenarioBuildContext, f: Field, host: HostSpec | unde
     ctx.r.error(f, `guestPmu is an x86 setting; host ${host.id} is ${host.cpu} (use nrCounters for an arm64 vPMU)`);
     return undefined;
   }
+  if (preset.vendor === 'amd') {
+    const intelOnly = (['fixedCounters', 'fixedCounterMask', 'eventMask', 'fullWidthWrites'] as const).filter((k) => g[k] !== undefined);
+    if (intelOnly.length > 0) {
+      ctx.r.error(f, `${intelOnly.join(', ')}: Intel CPUID.0AH / PERF_CAPABILITIES fields; host ${host.id} is ${host.cpu} (an AMD guest PMU has version 1 or 2 = PerfMonV2, and gpCounters)`);
+      return undefined;
+    }
+    // amd_pmu_refresh: only PerfMonV2 enumerates a counter count (CPUID 0x80000022 EBX); without
+    // it the guest gets AMD64_NUM_COUNTERS_CORE (6) counters whatever the VMM asks.
+    if ((g.version ?? preset.perfmonVersion) === 1 && g.gpCounters !== undefined) {
+      ctx.r.error(f, `gpCounters needs version 2 (PerfMonV2) on AMD: without it KVM gives the guest the 6 core counters (amd_pmu_refresh); host ${host.id} is ${host.cpu}`);
+      return undefined;
+    }
+  }
   const o = host.pmu;
   const hostCfg = intelConfigFromPreset(preset, {
     ...(o?.gpCounters !== undefined && { gpCounters: o.gpCounters }),
@@ -107,6 +122,11 @@ function readGuestPmu(ctx: ScenarioBuildContext, f: Field, host: HostSpec | unde
     return undefined;
   }
   return g;
+}
+
+function isAmdHost(host: HostSpec): boolean {
+  const p = getCpuPreset(host.cpu);
+  return p.arch === 'intel' && p.vendor === 'amd';
 }
 
 export function checkModeOnHost(ctx: ScenarioBuildContext, mode: VpmuMode, host: HostSpec, path: string, line: number | undefined, what: string): void {
@@ -131,6 +151,10 @@ function kernelRefusal(mode: VpmuMode, host: HostSpec): string | null {
     // GLOBAL_CTRL is switched by the VMCS entry/exit controls, including saving it at VM-Exit
     // ("KVM: x86/pmu: Load/save GLOBAL_CTRL via entry/exit fields for mediated PMU").
     if (host.cpu.startsWith('intel-') && host.cpu !== 'intel-spr') return `the mediated vPMU needs the VMCS to save IA32_PERF_GLOBAL_CTRL at VM-Exit, which Intel CPUs have from Sapphire Rapids on (host cpu ${host.cpu})`;
+    // amd_pmu_is_mediated_pmu_supported: the host PMU must have PerfMonV2 (version 2), whose
+    // global control lets KVM stuff the GuestOnly/HostOnly split at entry and exit.
+    const preset = getCpuPreset(host.cpu);
+    if (preset.arch === 'intel' && preset.vendor === 'amd' && preset.perfmonVersion < 2) return `the mediated vPMU needs AMD PerfMonV2 (amd_pmu_is_mediated_pmu_supported), which host cpu ${host.cpu} lacks (use amd-zen4)`;
     return null;
   }
   if (mode === 'emulated' && kvm.enablePassthroughPmu === true) return 'kvm.enablePassthroughPmu gives every VM with a PMU the passthrough vPMU (use mode passthrough or none)';
