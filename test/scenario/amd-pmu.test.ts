@@ -131,6 +131,7 @@ ${vms.map((v) => `  - id: ${v.id}\n    host: ${v.host}\n    vcpus: 1\n    vpmu: 
 describe('AMD Zen 4 PerfMonV2 / Zen 3 presets: KVM SVM PMU register rules', () => {
   const vms = [
     { id: 'emulated-zen4', host: 'zen4', vpmu: '{ mode: emulated }', prog: zen4Rules() },
+    { id: 'passthrough-zen4', host: 'zen4', vpmu: '{ mode: passthrough }', prog: zen4Rules() },
     { id: 'mediated-zen4', host: 'zen4-mainline', vpmu: '{ mode: mediated }', prog: zen4Rules() },
     { id: 'guest-v1-on-zen4', host: 'zen4', vpmu: '{ mode: emulated, guestPmu: { version: 1 } }', prog: noPerfMonV2Rules() },
     { id: 'emulated-zen3', host: 'zen3', vpmu: '{ mode: emulated }', prog: noPerfMonV2Rules() },
