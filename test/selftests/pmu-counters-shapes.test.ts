@@ -98,6 +98,9 @@ function rdWrCounters(p: Prog, baseMsr: number, possible: number, present: (i: n
 function gpCase(version: number, fw: boolean, n: number): VmCase {
   const p = new Prog();
   if (version > 1) p.rd(0x38f, false, n === 0 ? 0 : 2 ** n - 1);
+  // PERF_CAPABILITIES: FW_WRITES (bit 13) as the VM set it, beside the host's LBR format (0x3f,
+  // architectural LBR, on intel-spr: docs/cpu-presets.md).
+  if (version > 0) p.rd(0x345, false, (fw ? 0x2000 : 0) | 0x3f);
   rdWrCounters(p, fw ? 0x4c1 : 0xc1, 8, (i) => version > 0 && i < n, false);
   // The alias the guest was not given: IA32_A_PMC0 #GPs without FW_WRITES.
   if (!fw) p.wr(0x4c1, 1, true);
