@@ -8,7 +8,7 @@
 // the part that queued it) and hands each epoch's records, guest work and VM transfers back.
 import type { Scenario, TimelineEntry, VmSpec } from '@vpmu/world-spec';
 import type { Prng } from '@vpmu/sim';
-import { CostModel, EmulatedVpmu, MediatedVpmu, NoneVpmu, PassthroughVpmu, type VcpuVpmu } from '@vpmu/kvm';
+import { CostModel, EmulatedVpmu, guestPmuShape, MediatedVpmu, NoneVpmu, PassthroughVpmu, type VcpuVpmu } from '@vpmu/kvm';
 import { eventRatesPerNs, GUEST_TICK_NS, GuestPerfVcpu, GuestPmuContext, GuestPvPerfVcpu, resolveWorkloadRates, WORKLOAD_EVENTS } from '@vpmu/guest';
 import { EventRates, getCpuPreset, intelConfigFromPreset, type RateRecord } from '@vpmu/pmu';
 import type { PerfCore } from '@vpmu/perf';
@@ -354,8 +354,12 @@ export class HostWorld {
       ...(o?.counterWidth !== undefined && { gpWidthBits: o.counterWidth, fixedWidthBits: o.counterWidth }),
       ...(o?.pmiSkidNs !== undefined && { pmiSkidNs: o.pmiSkidNs }),
     });
-    const shape = { host, gpCounters: Math.min(spec.vpmu.nrCounters ?? host.gpCounters, host.gpCounters) };
+    const exposed = Math.min(spec.vpmu.guestPmu?.gpCounters ?? spec.vpmu.nrCounters ?? host.gpCounters, host.gpCounters);
+    const guest = spec.vpmu.guestPmu ? guestPmuShape(host, spec.vpmu.guestPmu, exposed) : undefined;
+    const shape = { host, gpCounters: guest ? guest.gpCounters : exposed, ...(guest && { guest }) };
     const label = `${spec.id}/vcpu${index}`;
+    // A guest PMU of version 0 (or disabled) is no PMU at all, whatever the design (KVM_PMU_CAP_DISABLE).
+    if (guest && guest.version === 0) return new NoneVpmu('none', shape, costs, spec.vpmu.filter, label);
     switch (spec.vpmu.mode) {
       case 'none':
         return new NoneVpmu('none', shape, costs, spec.vpmu.filter, label);

@@ -94,6 +94,7 @@ export class EmulatedVpmu extends VcpuVpmu {
     const c = classify(msr);
     const r = this.regs.rdmsr(msr);
     if (!r.ok) return r;
+    if (msr === MSR.PERF_CAPABILITIES) return { ok: true, value: this.guestPerfCapabilities(r.value) };
     if (c.k === 'gp-counter') return { ok: true, value: c.legacy ? BigInt.asUintN(this.shape.host.gpWidthBits, this.value(ops, c.i)) : this.value(ops, c.i) };
     if (c.k === 'fixed-counter') return { ok: true, value: this.value(ops, this.shape.host.gpCounters + c.i) };
     return r;
@@ -101,7 +102,7 @@ export class EmulatedVpmu extends VcpuVpmu {
 
   rdpmc(ops: VcpuWorldPort, index: number): RegResult {
     this.trap('rdpmc', 0);
-    if (!(index & RDPMC_FIXED) && index >= this.shape.gpCounters && index < 2 ** 30) return GP_FAULT;
+    if (this.rdpmcAbsent(index)) return GP_FAULT;
     const r = this.regs.rdpmc(index);
     if (!r.ok) return r;
     return { ok: true, value: this.value(ops, index & RDPMC_FIXED ? this.shape.host.gpCounters + (index & (RDPMC_FIXED - 1)) : index) };
@@ -139,7 +140,8 @@ export class EmulatedVpmu extends VcpuVpmu {
   private configOf(idx: number): { event: WorkloadEventName; usr: boolean; os: boolean; int: boolean; allowed: boolean } | null {
     const nGp = this.shape.host.gpCounters;
     const gc = this.regs.rdmsr(MSR.PERF_GLOBAL_CTRL);
-    const global = gc.ok ? gc.value : 0n;
+    // No GLOBAL_CTRL (an AMD host without PerfMonV2): each counter's EN bit alone enables it.
+    const global = gc.ok ? gc.value : BigInt.asUintN(64, -1n);
     if (idx < nGp) {
       if (((global >> BigInt(idx)) & 1n) === 0n) return null;
       const r = this.regs.rdmsr(MSR.IA32_PERFEVTSEL0 + idx);

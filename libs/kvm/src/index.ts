@@ -5,6 +5,8 @@ export * from './paravirt-pmu';
 export * from './vpmu-trap-rules';
 export * from './vcpu-world.port';
 export * from './vpmu-backend';
+export * from './guest-pmu-shape';
+export * from './amd-guest-msrs';
 export * from './none-vpmu.backend';
 export * from './passthrough-vpmu.backend';
 export * from './mediated-vpmu.backend';

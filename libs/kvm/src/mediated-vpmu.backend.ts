@@ -20,16 +20,16 @@
 //   the LVTPC to.
 // The host side (perf_load_guest_context / perf_put_guest_context, creation-time exclusion) is
 // libs/perf; the world calls load/save around entry and exit as for the RFC backend.
-import { EVTSEL, FIXED_CTRL, MSR, type IntelPmu, type RegResult } from '@vpmu/pmu';
+import { EVTSEL, FIXED_CTRL, MSR, type IntelPmu, type RegResult, type WriteResult } from '@vpmu/pmu';
 import type { EventFilterSpec } from '@vpmu/world-spec';
 import type { CostModel, CostName } from './cost-model';
 import { KvmEventFilter } from './event-filter';
 import { PassthroughVpmu } from './passthrough-vpmu.backend';
-import { GP_FAULT } from './pmu-msr-class';
+import { popcount } from './guest-pmu-shape';
+import { classify, GP_FAULT } from './pmu-msr-class';
 import type { VpmuShape } from './vpmu-backend';
 import type { VcpuWorldPort } from './vcpu-world.port';
 
-const RDPMC_FIXED_BIT = 1 << 30;
 /** Architectural event "instructions retired" (event select 0xC0, umask 0). */
 const INST_RETIRED_EVENT = 0xc0;
 
@@ -47,6 +47,12 @@ function bump(pmu: IntelPmu, msr: number, widthBits: number): void {
 export class MediatedVpmu extends PassthroughVpmu {
   /** kvm_need_rdpmc_intercept: the guest PMU's shape differs from the host's. */
   readonly rdpmcIntercepted: boolean;
+  /**
+   * kvm_need_perf_global_ctrl_intercept: GLOBAL_CTRL / STATUS / OVF_CTRL stay intercepted when
+   * the guest's GP or fixed counter count differs from the host's or it has no global control
+   * (version < 2) ("KVM: x86/pmu: Disable interception of select PMU MSRs for mediated vPMUs").
+   */
+  readonly globalCtrlIntercepted: boolean;
   /** The last context load found every guest counter value already in the hardware. */
   lastLoadElided = false;
   /** Context loads, and those whose PMC writes were elided. */
@@ -58,16 +64,28 @@ export class MediatedVpmu extends PassthroughVpmu {
   constructor(shape: VpmuShape, costs: CostModel, filter: EventFilterSpec | undefined, label: string) {
     // Event selectors are always intercepted; the PMI always uses the dedicated vector.
     super(shape, costs, filter, label, true, 'dedicated', 'mediated');
-    // The guest's fixed counters and widths are the host's here; only the GP count can differ.
-    this.rdpmcIntercepted = shape.gpCounters !== shape.host.gpCounters;
+    // Counter widths are the host's here; the GP and fixed counts can differ (vpmu.guestPmu).
+    const countsDiffer = shape.gpCounters !== shape.host.gpCounters || popcount(this.guest.fixedPresent) !== shape.host.fixedCounters;
+    this.rdpmcIntercepted = countsDiffer;
+    this.globalCtrlIntercepted = countsDiffer || this.guest.version < 2;
   }
 
   override rdpmc(ops: VcpuWorldPort, index: number): RegResult {
     if (!this.rdpmcIntercepted) return super.rdpmc(ops, index);
     // Intercepted: KVM emulates RDPMC against the guest's PMU model (kvm_pmu_rdpmc).
     this.trap('rdpmc', 0);
-    if (!(index & RDPMC_FIXED_BIT) && index >= this.shape.gpCounters) return GP_FAULT;
+    if (this.rdpmcAbsent(index)) return GP_FAULT;
     return (this.loaded ? ops.loadedPmu() : this.gpmu).rdpmc(index);
+  }
+
+  override wrmsr(ops: VcpuWorldPort, msr: number, value: bigint): WriteResult {
+    if (this.globalCtrlIntercepted && classify(msr).k === 'global' && !this.notExposed(msr, value)) this.trap('msr-write', msr);
+    return super.wrmsr(ops, msr, value);
+  }
+
+  override rdmsr(ops: VcpuWorldPort, msr: number): RegResult {
+    if (this.globalCtrlIntercepted && classify(msr).k === 'global' && !this.notExposed(msr)) this.trap('msr-read', msr);
+    return super.rdmsr(ops, msr);
   }
 
   /**

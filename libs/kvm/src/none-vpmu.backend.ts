@@ -35,7 +35,7 @@ export class NoneVpmu extends VcpuVpmu {
     return 0n;
   }
   programLoop(): void {}
-  override cpuid0a(): { eax: number; ebx: number; edx: number } {
-    return { eax: 0, ebx: 0, edx: 0 };
+  override cpuid0a(): { eax: number; ebx: number; ecx: number; edx: number } {
+    return { eax: 0, ebx: 0, ecx: 0, edx: 0 };
   }
 }

@@ -4,7 +4,7 @@
 // `interceptEventSelect` (which is what lets KVM apply the event filter: "passthrough with event
 // filters"); without it the filter cannot be enforced and a denied event counts (filter-bypass).
 // Counters not exposed to the guest are loaded as zero at entry (no host value can leak).
-import { EventRates, EVTSEL, FIXED_COUNTER_ID_BASE, FIXED_CTRL, IntelPmu, MSR, RDPMC_FIXED, type RegResult, type WriteResult } from '@vpmu/pmu';
+import { EventRates, EVTSEL, FIXED_COUNTER_ID_BASE, FIXED_CTRL, IntelPmu, MSR, type RegResult, type WriteResult } from '@vpmu/pmu';
 import type { EventFilterSpec } from '@vpmu/world-spec';
 import type { CostModel } from './cost-model';
 import { classify, GP_FAULT, gpMask } from './pmu-msr-class';
@@ -116,11 +116,13 @@ export class PassthroughVpmu extends VcpuVpmu {
       // The guest reads back what it wrote, even for a denied event (tools/testing/selftests/kvm/x86/pmu_event_filter_test.c).
       return { ok: true, value: BigInt(c.k === 'eventsel' ? this.shadowSel[c.i] : this.shadowFixedCtrl) };
     }
-    return pmu.rdmsr(msr);
+    const r = pmu.rdmsr(msr);
+    if (r.ok && msr === MSR.PERF_CAPABILITIES) return { ok: true, value: this.guestPerfCapabilities(r.value) };
+    return r;
   }
 
   rdpmc(ops: VcpuWorldPort, index: number): RegResult {
-    if (!(index & RDPMC_FIXED) && index >= this.shape.gpCounters && index < 2 ** 30) {
+    if (this.rdpmcAbsent(index)) {
       this.trap('rdpmc', 0);
       return GP_FAULT;
     }

@@ -11,6 +11,8 @@ import { MSR, type IntelPmuConfig, type RegResult, type WriteResult } from '@vpm
 import type { EventFilterSpec, VpmuMode } from '@vpmu/world-spec';
 import type { CostModel } from './cost-model';
 import { KvmEventFilter } from './event-filter';
+import { AmdGuestMsrs, type GuestPmuAccess } from './amd-guest-msrs';
+import { fixedPresentMask, type GuestPmuShape } from './guest-pmu-shape';
 import { classify, gpMask } from './pmu-msr-class';
 import type { VcpuWorldPort } from './vcpu-world.port';
 
@@ -32,7 +34,27 @@ export interface VpmuShape {
   host: IntelPmuConfig;
   /** GP counters exposed to the guest (vpmu.nrCounters, default all). */
   gpCounters: number;
+  /** What CPUID and PERF_CAPABILITIES show the guest (vpmu.guestPmu); absent = the host's shape. */
+  guest?: GuestPmuShape;
 }
+
+/** The guest shape of a vPMU: the given one, or the host's with `gpCounters` exposed. */
+export function guestShapeOf(shape: VpmuShape): GuestPmuShape {
+  if (shape.guest) return shape.guest;
+  const h = shape.host;
+  return {
+    version: h.perfmonVersion,
+    gpCounters: shape.gpCounters,
+    fixedCounters: h.fixedCounters,
+    fixedCounterMask: 0,
+    fixedPresent: fixedPresentMask(h.perfmonVersion, h.fixedCounters, 0),
+    eventMask: 0,
+    fullWidthWrites: h.fullWidthWrites,
+  };
+}
+
+/** PERF_CAPABILITIES.FW_WRITES (bit 13). */
+const PERF_CAP_FW_WRITES = 1n << 13n;
 
 /** The vPMU of one vCPU. Subclasses implement the four designs. */
 export abstract class VcpuVpmu {
@@ -47,6 +69,9 @@ export abstract class VcpuVpmu {
 
   /** The VM's KVM event filter (null = none installed); a running mediated VM may get a new one. */
   filter: KvmEventFilter | null;
+  /** What the guest's CPUID and PERF_CAPABILITIES enumerate (the host's unless the VM sets it). */
+  readonly guest: GuestPmuShape;
+  private amdAccess: AmdGuestMsrs | null = null;
 
   constructor(
     readonly mode: VpmuMode,
@@ -56,6 +81,7 @@ export abstract class VcpuVpmu {
     readonly label: string,
   ) {
     this.filter = null;
+    this.guest = guestShapeOf(shape);
     if (filterSpec) {
       const r = KvmEventFilter.create(filterSpec);
       // The scenario validator bounds each list; KVM counts plain and masked entries together.
@@ -74,6 +100,17 @@ export abstract class VcpuVpmu {
     return this.filter === null || this.filter.allowsFixed(i);
   }
 
+  /**
+   * The PMU instructions as the guest issues them: on an Intel host the backend itself; on an AMD
+   * host the AMD MSR map and rules over it (amd-guest-msrs.ts). Guest perf sessions drive the
+   * backend's engine registers directly (a model shortcut on AMD hosts: docs/cpu-presets.md).
+   */
+  guestAccess(): GuestPmuAccess {
+    if (this.shape.host.vendor !== 'amd') return this;
+    this.amdAccess ??= new AmdGuestMsrs(this, this.guest);
+    return this.amdAccess;
+  }
+
   abstract wrmsr(ops: VcpuWorldPort, msr: number, value: bigint): WriteResult;
   abstract rdmsr(ops: VcpuWorldPort, msr: number): RegResult;
   abstract rdpmc(ops: VcpuWorldPort, index: number): RegResult;
@@ -82,11 +119,30 @@ export abstract class VcpuVpmu {
   /** A guest loop of known instructions and branches (guest programs): counts what would count. */
   abstract programLoop(ops: VcpuWorldPort, instructions: number, branches: number): void;
 
-  /** CPUID.0AH as the guest sees it. */
-  cpuid0a(): { eax: number; ebx: number; edx: number } {
+  /** CPUID.0AH as the guest sees it (EBX bit-vector length 7: the architectural events). */
+  cpuid0a(): { eax: number; ebx: number; ecx: number; edx: number } {
     const h = this.shape.host;
-    const eax = (h.perfmonVersion & 0xff) | (this.shape.gpCounters << 8) | (h.gpWidthBits << 16) | (7 << 24);
-    return { eax: eax >>> 0, ebx: 0, edx: (h.fixedCounters & 0x1f) | (h.fixedWidthBits << 5) };
+    const g = this.guest;
+    const eax = (g.version & 0xff) | (g.gpCounters << 8) | (h.gpWidthBits << 16) | (7 << 24);
+    return { eax: eax >>> 0, ebx: g.eventMask, ecx: g.fixedCounterMask, edx: (g.fixedCounters & 0x1f) | (g.version >= 2 ? h.fixedWidthBits << 5 : 0) };
+  }
+
+  /** IA32_PERF_CAPABILITIES as the guest reads it: the host's LBR format, FW_WRITES as the VM sets it. */
+  protected guestPerfCapabilities(hostValue: bigint): bigint {
+    return this.guest.fullWidthWrites ? hostValue | PERF_CAP_FW_WRITES : hostValue & ~PERF_CAP_FW_WRITES;
+  }
+
+  /**
+   * RDPMC of a counter the guest shape lacks #GPs (kvm_pmu_rdpmc: intel_rdpmc_ecx_to_pmc finds
+   * no counter): a fixed index whose counter is absent, a GP index at or above the guest's count.
+   */
+  protected rdpmcAbsent(index: number): boolean {
+    if (index >= 2 ** 31) return false; // fast mode: the register model #GPs it
+    if (index & (1 << 30)) {
+      const i = index & ((1 << 30) - 1);
+      return i >= 32 || ((this.guest.fixedPresent >>> i) & 1) === 0;
+    }
+    return index >= this.shape.gpCounters;
   }
 
   protected trap(reason: string, msr: number, cost: 'msrTrapCycles' | 'vmExitRoundTripCycles' = 'msrTrapCycles', extraNs = 0): void {
@@ -106,6 +162,33 @@ export abstract class VcpuVpmu {
     if (msr === MSR.PERF_GLOBAL_CTRL && value !== undefined) {
       const gpBits = value & 0xffff_ffffn;
       if ((gpBits & ~gpMask(n)) !== 0n) return true;
+    }
+    return this.absentInGuestShape(msr, value);
+  }
+
+  /**
+   * Registers the guest's PMU version, fixed-counter set and PERF_CAPABILITIES leave out #GP
+   * (intel_pmu_refresh / kvm_pmu_is_valid_msr; pmu_counters_test guest_rd_wr_counters and
+   * guest_test_fixed_counters): the IA32_A_PMCx aliases without FW_WRITES; fixed counters,
+   * FIXED_CTR_CTRL and the global registers below version 2; GLOBAL_STATUS_SET below version 4;
+   * an absent fixed counter's MSR, and a FIXED_CTR_CTRL field or GLOBAL_CTRL bit enabling it.
+   */
+  private absentInGuestShape(msr: number, value: bigint | undefined): boolean {
+    const g = this.guest;
+    const c = classify(msr);
+    if (c.k === 'gp-counter') return !c.legacy && !g.fullWidthWrites;
+    if (c.k === 'fixed-counter') return ((g.fixedPresent >>> c.i) & 1) === 0;
+    if (c.k === 'fixed-ctrl') {
+      if (g.version < 2) return true;
+      if (value === undefined) return false;
+      for (let f = 0; f < 16; f++) if (((value >> BigInt(4 * f)) & 0xfn) !== 0n && ((g.fixedPresent >>> f) & 1) === 0) return true;
+      return false;
+    }
+    if (c.k === 'global') {
+      if (g.version < 2) return true;
+      // AMD's GLOBAL_STATUS_SET comes with PerfMonV2 (version 2); amd-guest-msrs.ts checks it.
+      if (msr === MSR.PERF_GLOBAL_STATUS_SET && g.version < 4 && this.shape.host.vendor !== 'amd') return true;
+      if (msr === MSR.PERF_GLOBAL_CTRL && value !== undefined) return ((value >> 32n) & 0xffff_ffffn & ~BigInt(g.fixedPresent)) !== 0n;
     }
     return false;
   }

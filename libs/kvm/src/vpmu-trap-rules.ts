@@ -12,7 +12,9 @@
 //   passthrough"). PERF_CAPABILITIES and DEBUGCTL stay intercepted in every mode.
 // - mediated (merged, v6 Dec 2025): counters and the global registers do not exit; the event
 //   selectors and FIXED_CTR_CTRL always exit (the event filter always applies); RDPMC exits only
-//   when the guest PMU's shape differs from the host's (kvm_need_rdpmc_intercept).
+//   when the guest PMU's shape differs from the host's (kvm_need_rdpmc_intercept), and the global
+//   registers exit when its counter counts differ or it has no global control
+//   (kvm_need_perf_global_ctrl_intercept).
 //
 // API: `accessExits({ op: 'wrmsr', msr: 0x186 }, { mode: 'passthrough', interceptEventSelect: true })` → true.
 
@@ -29,6 +31,8 @@ export interface BackendLike {
   interceptEventSelect: boolean;
   /** mediated: RDPMC intercepted because the guest PMU's shape differs from the host's. */
   rdpmcIntercepted?: boolean;
+  /** mediated: the global registers intercepted (guest counter counts differ from the host's, or version < 2). */
+  globalCtrlIntercepted?: boolean;
 }
 
 const inRange = (msr: number, base: number, n: number): boolean => msr >= base && msr < base + n;
@@ -44,6 +48,11 @@ export function isPassthroughPmuRegister(msr: number): boolean {
     msr === 0x390 || // PERF_GLOBAL_OVF_CTRL
     msr === 0x391 // PERF_GLOBAL_STATUS_SET
   );
+}
+
+/** PERF_GLOBAL_STATUS / CTRL / OVF_CTRL / STATUS_SET. */
+export function isGlobalRegister(msr: number): boolean {
+  return msr >= 0x38e && msr <= 0x391;
 }
 
 /** IA32_PERFEVTSELx or FIXED_CTR_CTRL: the registers the event filter needs to see. */
@@ -65,6 +74,7 @@ export function accessExits(a: AccessLike, backend: BackendLike): boolean {
       return true;
     case 'mediated':
       if (a.op === 'rdpmc') return !!backend.rdpmcIntercepted;
+      if (isGlobalRegister(a.msr)) return !!backend.globalCtrlIntercepted;
       if (isPassthroughPmuRegister(a.msr)) return false;
       return true; // event selectors, FIXED_CTR_CTRL, PERF_CAPABILITIES, DEBUGCTL
   }

@@ -3,11 +3,17 @@
 // 8 GP counters without SMT / 4 per thread with SMT, fixed counter 3 = topdown slots from Ice
 // Lake); choices (SMT mode, skid, arm PMCEID masks) are named and justified there.
 
-export const CPU_PRESET_NAMES = ['intel-spr', 'intel-icx', 'intel-skx', 'arm-a76-a55', 'arm-hetero-n6-n4'] as const;
+export const CPU_PRESET_NAMES = ['intel-spr', 'intel-icx', 'intel-skx', 'amd-zen4', 'amd-zen3', 'arm-a76-a55', 'arm-hetero-n6-n4'] as const;
 export type CpuPresetName = (typeof CPU_PRESET_NAMES)[number];
 
+/**
+ * An x86 PMU (arch 'intel' names the x86 register engine, intel-pmu.ts). `vendor: 'amd'` is an
+ * AMD core PMU on that engine: no fixed counters, the AMD MSR map (amd-msr.codec.ts), and
+ * `perfmonVersion` 2 meaning PerfMonV2 (CPUID 0x80000022), 1 without it.
+ */
 export interface IntelPmuSpec {
   arch: 'intel';
+  vendor?: 'intel' | 'amd';
   /** Marketing / microarchitecture name, for reports. */
   model: string;
   /** CPUID.0AH:EAX[7:0]. */
@@ -113,6 +119,35 @@ export const CPU_PRESETS: Readonly<Record<CpuPresetName, CpuPreset>> = {
     lbrFormat: 5,
     lbrDepth: 32,
     nominalGhz: 2.1,
+    ...INTEL_COMMON,
+  },
+  // AMD EPYC 9004 (Zen 4): 6 core counters of 48 bits (AMD64_NUM_COUNTERS_CORE), PerfMonV2
+  // (global control / status / status-clear MSRs), no fixed counters, counters written at full
+  // width. Its LBR (LbrExtV2) is not modelled.
+  'amd-zen4': {
+    arch: 'intel',
+    vendor: 'amd',
+    model: 'AMD EPYC 9004 (Zen 4), PerfMonV2',
+    perfmonVersion: 2,
+    gpCounters: 6,
+    fixedCounters: 0,
+    lbrFormat: 0,
+    lbrDepth: 0,
+    nominalGhz: 2.4,
+    ...INTEL_COMMON,
+  },
+  // AMD EPYC 7003 (Zen 3): the same 6 core counters without PerfMonV2 (no global registers), so
+  // no mediated vPMU (amd_pmu_is_mediated_pmu_supported needs a host PMU version of 2).
+  'amd-zen3': {
+    arch: 'intel',
+    vendor: 'amd',
+    model: 'AMD EPYC 7003 (Zen 3), no PerfMonV2',
+    perfmonVersion: 1,
+    gpCounters: 6,
+    fixedCounters: 0,
+    lbrFormat: 0,
+    lbrDepth: 0,
+    nominalGhz: 2.45,
     ...INTEL_COMMON,
   },
   'arm-a76-a55': {

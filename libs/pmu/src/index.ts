@@ -5,6 +5,7 @@ export * from './events';
 export * from './pmu.types';
 export * from './counter-bank';
 export * from './intel-pmu';
+export * from './amd-msr.codec';
 export * from './arm-pmu';
 export * from './create-pmu';
 export * from './lbr-stack';

@@ -4,6 +4,8 @@ import type { IntelPmuSpec } from './cpu-presets';
 import type { PmuStateBase } from './pmu.types';
 
 export interface IntelPmuConfig {
+  /** 'amd': an AMD core PMU on this engine (guest MSRs through amd-msr.codec.ts). */
+  vendor?: 'intel' | 'amd';
   gpCounters: number;
   gpWidthBits: number;
   fixedCounters: number;
@@ -16,6 +18,7 @@ export interface IntelPmuConfig {
 
 export function intelConfigFromPreset(p: IntelPmuSpec, overrides: Partial<IntelPmuConfig> = {}): IntelPmuConfig {
   return {
+    ...(p.vendor === 'amd' && { vendor: 'amd' as const }),
     gpCounters: p.gpCounters,
     gpWidthBits: p.gpWidthBits,
     fixedCounters: p.fixedCounters,

@@ -115,12 +115,16 @@ export class IntelPmu implements PmuModel {
     return this.timeNs;
   }
 
-  /** Power-on state; GLOBAL_CTRL resets to the mask of GP counters (perfmon v2+, Intel SDM vol. 3). */
+  /**
+   * Power-on state; GLOBAL_CTRL resets to the mask of GP counters (perfmon v2+, Intel SDM vol. 3).
+   * Below version 2 there is no GLOBAL_CTRL and every counter is enabled by its own EN bit: the
+   * engine keeps the mask set (an AMD host without PerfMonV2 runs so).
+   */
   reset(): void {
     for (let i = 0; i < this.n + this.m; i++) this.bank.write(i, 0);
     this.eventSel.fill(0);
     this.fixedCtrl = 0;
-    this.globalCtrlGp = this.cfg.perfmonVersion >= 2 ? gpMask(this.n) : 0;
+    this.globalCtrlGp = gpMask(this.n);
     this.globalCtrlFixed = 0;
     this.statusGp = 0;
     this.statusFixed = 0;
@@ -161,7 +165,7 @@ export class IntelPmu implements PmuModel {
         // Write-1-to-clear; reads as 0.
         return this.cfg.perfmonVersion >= 2 ? ok(0n) : GP;
       case MSR.PERF_GLOBAL_STATUS_SET:
-        return this.cfg.perfmonVersion >= 4 ? ok(0n) : GP;
+        return this.hasStatusSet() ? ok(0n) : GP;
       case MSR.PERF_CAPABILITIES:
         return ok(this.perfCapabilities());
       case MSR.DEBUGCTL:
@@ -226,7 +230,7 @@ export class IntelPmu implements PmuModel {
         return OK;
       }
       case MSR.PERF_GLOBAL_STATUS_SET: {
-        if (this.cfg.perfmonVersion < 4) return GP;
+        if (!this.hasStatusSet()) return GP;
         if ((v & ~this.statusBitsBig()) !== 0n) return GP;
         this.setStatus(v, true);
         return OK;
@@ -574,6 +578,11 @@ export class IntelPmu implements PmuModel {
       this.statusMisc &= ~misc;
     }
     if (wasFrozen !== this.frozen()) this.recompute();
+  }
+
+  /** GLOBAL_STATUS_SET: Intel perfmon v4+, AMD PerfMonV2 (MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET). */
+  private hasStatusSet(): boolean {
+    return this.cfg.perfmonVersion >= 4 || (this.cfg.vendor === 'amd' && this.cfg.perfmonVersion >= 2);
   }
 
   private counterBitsBig(): bigint {

@@ -214,6 +214,16 @@ export const SECTIONS = {
     nrCounters: { type: int(0, 31), doc: 'exposed GP counters' },
     pvEventLimit: { type: int(0, MAX_PV_EVENT_LIMIT), doc: 'paravirt: most host perf events the VM may open' },
     pmiVector: { type: oneOf(['dedicated', 'shared']), doc: 'passthrough: PMI vector' },
+    guestPmu: { type: section('guestPmu'), doc: 'x86: the PMU shape CPUID and PERF_CAPABILITIES show the guest (default the host\'s)' },
+  },
+  guestPmu: {
+    version: { type: int(0, 5), doc: 'architectural perfmon version (AMD: 1, or 2 = PerfMonV2); 0 = no PMU' },
+    gpCounters: { type: int(0, 8), doc: 'GP counters (at most the host\'s)' },
+    fixedCounters: { type: int(0, 4), doc: 'contiguous fixed counters, CPUID.0AH:EDX[4:0] (version 2+)' },
+    fixedCounterMask: { type: hex(0, 0xf), doc: 'fixed counters enumerated one by one, CPUID.0AH:ECX (version 5+)' },
+    eventMask: { type: hex(0, 0xff), doc: 'CPUID.0AH:EBX: architectural events marked unavailable' },
+    fullWidthWrites: { type: BOOL, doc: 'PERF_CAPABILITIES.FW_WRITES: the IA32_A_PMCx aliases exist' },
+    enabled: { type: BOOL, doc: 'false: KVM_PMU_CAP_DISABLE, the VM has no PMU (default true)' },
   },
   filter: {
     action: { type: oneOf(['allow', 'deny']), required: true, doc: 'allow or deny the listed events' },

@@ -1,7 +1,9 @@
 // `vms[].vpmu` of a scenario: the vPMU KVM gives a VM (mode, checked against what its host
 // offers; event filter; LBR; arm64 PMU and counter count; paravirt limits; PMI vector).
 
-import { hostKernel, hostKvm, VPMU_MODES, type EventFilterSpec, type HostSpec, type VpmuMode, type VpmuSpec } from '@vpmu/world-spec';
+import { checkGuestPmu } from '@vpmu/kvm';
+import { getCpuPreset, intelConfigFromPreset } from '@vpmu/pmu';
+import { hostKernel, hostKvm, VPMU_MODES, type EventFilterSpec, type GuestPmuSpec, type HostSpec, type VpmuMode, type VpmuSpec } from '@vpmu/world-spec';
 
 import { MAX_FILTER_EVENTS, SCENARIO_DEFAULTS, U32_MAX } from './scenario.defaults';
 import { MAX_PV_EVENT_LIMIT, WHY } from './scenario.limits';
@@ -9,7 +11,7 @@ import { ScenarioBuildContext } from './scenario-build.context';
 import { keysOf } from './scenario.fields';
 import { Field } from './yaml-node.reader';
 
-const KEYS = { vpmu: keysOf('vpmu'), filter: keysOf('filter'), filterEvent: keysOf('filterEvent'), maskedEvent: keysOf('maskedEvent') };
+const KEYS = { guestPmu: keysOf('guestPmu'), vpmu: keysOf('vpmu'), filter: keysOf('filter'), filterEvent: keysOf('filterEvent'), maskedEvent: keysOf('maskedEvent') };
 
 export function defaultVpmu(): VpmuSpec {
   const d = SCENARIO_DEFAULTS.vm;
@@ -43,7 +45,9 @@ export function readVpmu(ctx: ScenarioBuildContext, f: Field, host: HostSpec | u
     ctx.r.warn(interceptField, 'the mediated vPMU always intercepts the event selectors (the event filter always applies); interceptEventSelect: false is ignored');
   }
   const filterField = m.get('filter');
-  if (filterField) {
+  if (filterField && host && isAmdHost(host)) {
+    ctx.r.error(filterField, `the KVM event filter on an AMD host (${host.cpu}) is not modelled: it matches AMD event encodings, which the model does not count in; remove vpmu.filter`);
+  } else if (filterField) {
     const filter = readEventFilter(ctx, filterField);
     if (filter) spec.filter = filter;
     if (spec.mode === 'none') ctx.r.warn(filterField, 'an event filter has no effect when the VM has no PMU (mode none)');
@@ -56,7 +60,73 @@ export function readVpmu(ctx: ScenarioBuildContext, f: Field, host: HostSpec | u
   if (nr !== undefined) spec.nrCounters = nr;
   spec.pvEventLimit = ctx.opt(m, 'pvEventLimit', (x) => ctx.r.int(x, { min: 0, max: MAX_PV_EVENT_LIMIT, why: WHY.pvEventLimit })) ?? spec.pvEventLimit;
   spec.pmiVector = ctx.opt(m, 'pmiVector', (x) => ctx.r.oneOf(x, ['dedicated', 'shared'] as const)) ?? spec.pmiVector;
+  const guestField = m.get('guestPmu');
+  if (guestField) {
+    const guest = readGuestPmu(ctx, guestField, host);
+    if (guest) {
+      spec.guestPmu = guest;
+      if (guest.gpCounters !== undefined && spec.nrCounters !== undefined && guest.gpCounters !== spec.nrCounters) {
+        ctx.r.error(guestField, `guestPmu.gpCounters ${guest.gpCounters} contradicts nrCounters ${spec.nrCounters}; give the count once`);
+      }
+    }
+  }
   return spec;
+}
+
+/** `vms[].vpmu.guestPmu`: checked against the host's PMU (x86 only; a shape beyond the host is refused). */
+function readGuestPmu(ctx: ScenarioBuildContext, f: Field, host: HostSpec | undefined): GuestPmuSpec | undefined {
+  const m = ctx.r.map(f, KEYS.guestPmu);
+  if (!m) return undefined;
+  const g: GuestPmuSpec = {};
+  const version = ctx.opt(m, 'version', (x) => ctx.r.int(x, { min: 0, max: 5 }));
+  if (version !== undefined) g.version = version;
+  const gp = ctx.opt(m, 'gpCounters', (x) => ctx.r.int(x, { min: 0, max: 8 }));
+  if (gp !== undefined) g.gpCounters = gp;
+  const fixed = ctx.opt(m, 'fixedCounters', (x) => ctx.r.int(x, { min: 0, max: 4 }));
+  if (fixed !== undefined) g.fixedCounters = fixed;
+  const fixedMask = ctx.opt(m, 'fixedCounterMask', (x) => ctx.r.intOrHex(x, { min: 0, max: 0xf }));
+  if (fixedMask !== undefined) g.fixedCounterMask = fixedMask;
+  const eventMask = ctx.opt(m, 'eventMask', (x) => ctx.r.intOrHex(x, { min: 0, max: 0xff }));
+  if (eventMask !== undefined) g.eventMask = eventMask;
+  const fw = ctx.opt(m, 'fullWidthWrites', (x) => ctx.r.bool(x));
+  if (fw !== undefined) g.fullWidthWrites = fw;
+  const enabled = ctx.opt(m, 'enabled', (x) => ctx.r.bool(x));
+  if (enabled !== undefined) g.enabled = enabled;
+  if (!host) return g;
+  const preset = getCpuPreset(host.cpu);
+  if (preset.arch !== 'intel') {
+    ctx.r.error(f, `guestPmu is an x86 setting; host ${host.id} is ${host.cpu} (use nrCounters for an arm64 vPMU)`);
+    return undefined;
+  }
+  if (preset.vendor === 'amd') {
+    const intelOnly = (['fixedCounters', 'fixedCounterMask', 'eventMask', 'fullWidthWrites'] as const).filter((k) => g[k] !== undefined);
+    if (intelOnly.length > 0) {
+      ctx.r.error(f, `${intelOnly.join(', ')}: Intel CPUID.0AH / PERF_CAPABILITIES fields; host ${host.id} is ${host.cpu} (an AMD guest PMU has version 1 or 2 = PerfMonV2, and gpCounters)`);
+      return undefined;
+    }
+    // amd_pmu_refresh: only PerfMonV2 enumerates a counter count (CPUID 0x80000022 EBX); without
+    // it the guest gets AMD64_NUM_COUNTERS_CORE (6) counters whatever the VMM asks.
+    if ((g.version ?? preset.perfmonVersion) === 1 && g.gpCounters !== undefined) {
+      ctx.r.error(f, `gpCounters needs version 2 (PerfMonV2) on AMD: without it KVM gives the guest the 6 core counters (amd_pmu_refresh); host ${host.id} is ${host.cpu}`);
+      return undefined;
+    }
+  }
+  const o = host.pmu;
+  const hostCfg = intelConfigFromPreset(preset, {
+    ...(o?.gpCounters !== undefined && { gpCounters: o.gpCounters }),
+    ...(o?.fixedCounters !== undefined && { fixedCounters: o.fixedCounters }),
+  });
+  const why = checkGuestPmu(hostCfg, `host ${host.id}, ${host.cpu}`, g);
+  if (why) {
+    ctx.r.error(f, why);
+    return undefined;
+  }
+  return g;
+}
+
+function isAmdHost(host: HostSpec): boolean {
+  const p = getCpuPreset(host.cpu);
+  return p.arch === 'intel' && p.vendor === 'amd';
 }
 
 export function checkModeOnHost(ctx: ScenarioBuildContext, mode: VpmuMode, host: HostSpec, path: string, line: number | undefined, what: string): void {
@@ -81,6 +151,10 @@ function kernelRefusal(mode: VpmuMode, host: HostSpec): string | null {
     // GLOBAL_CTRL is switched by the VMCS entry/exit controls, including saving it at VM-Exit
     // ("KVM: x86/pmu: Load/save GLOBAL_CTRL via entry/exit fields for mediated PMU").
     if (host.cpu.startsWith('intel-') && host.cpu !== 'intel-spr') return `the mediated vPMU needs the VMCS to save IA32_PERF_GLOBAL_CTRL at VM-Exit, which Intel CPUs have from Sapphire Rapids on (host cpu ${host.cpu})`;
+    // amd_pmu_is_mediated_pmu_supported: the host PMU must have PerfMonV2 (version 2), whose
+    // global control lets KVM stuff the GuestOnly/HostOnly split at entry and exit.
+    const preset = getCpuPreset(host.cpu);
+    if (preset.arch === 'intel' && preset.vendor === 'amd' && preset.perfmonVersion < 2) return `the mediated vPMU needs AMD PerfMonV2 (amd_pmu_is_mediated_pmu_supported), which host cpu ${host.cpu} lacks (use amd-zen4)`;
     return null;
   }
   if (mode === 'emulated' && kvm.enablePassthroughPmu === true) return 'kvm.enablePassthroughPmu gives every VM with a PMU the passthrough vPMU (use mode passthrough or none)';

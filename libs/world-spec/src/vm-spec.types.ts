@@ -29,6 +29,29 @@ export interface VpmuSpec {
   nrCounters?: number;          // arm64 SET_NR_COUNTERS / x86 exposed GP counters
   pvEventLimit: number;         // paravirt per-VM event limit
   pmiVector: 'dedicated' | 'shared';
+  /** What CPUID / PERF_CAPABILITIES show the guest (x86); absent = the host's PMU shape. */
+  guestPmu?: GuestPmuSpec;
+}
+
+/**
+ * The guest PMU shape a VMM sets through KVM_SET_CPUID2 (leaf 0xA on Intel, 0x80000022 on AMD)
+ * and the PERF_CAPABILITIES MSR. Every field absent = the host's value (docs/scenario.md).
+ */
+export interface GuestPmuSpec {
+  /** Architectural perfmon version (CPUID.0AH:EAX[7:0]; AMD: 1, or 2 with PerfMonV2); 0 = no PMU. */
+  version?: number;
+  /** GP counters (CPUID.0AH:EAX[15:8]). */
+  gpCounters?: number;
+  /** Contiguous fixed counters (CPUID.0AH:EDX[4:0], version 2+). */
+  fixedCounters?: number;
+  /** Fixed counters enumerated one by one (CPUID.0AH:ECX, version 5+). */
+  fixedCounterMask?: number;
+  /** Architectural events marked unavailable (CPUID.0AH:EBX; a set bit = unavailable). */
+  eventMask?: number;
+  /** PERF_CAPABILITIES.FW_WRITES (bit 13): the IA32_A_PMCx aliases exist. */
+  fullWidthWrites?: boolean;
+  /** false = KVM_CAP_PMU_CAPABILITY with KVM_PMU_CAP_DISABLE: the VM has no PMU. */
+  enabled?: boolean;
 }
 
 export interface VmSpec {

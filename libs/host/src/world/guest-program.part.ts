@@ -61,12 +61,12 @@ export class GuestProgramPart {
     let value = 0;
     if (op.op === 'wrmsr') {
       if (v.fidelity) w.fidelity.beforeGuestWrite(v, port, op.msr);
-      const r = vpmu.wrmsr(port, op.msr, BigInt(op.value));
+      const r = vpmu.guestAccess().wrmsr(port, op.msr, BigInt(op.value));
       if (r.ok && v.fidelity) w.fidelity.afterGuestWrite(v, port, op.msr, BigInt(op.value));
       result = r.ok ? 'ok' : r.fault;
       value = op.value;
     } else if (op.op === 'rdmsr' || op.op === 'rdpmc') {
-      const r = op.op === 'rdmsr' ? vpmu.rdmsr(port, op.msr) : vpmu.rdpmc(port, op.index);
+      const r = op.op === 'rdmsr' ? vpmu.guestAccess().rdmsr(port, op.msr) : vpmu.guestAccess().rdpmc(port, op.index);
       if (r.ok && v.fidelity) {
         if (op.op === 'rdmsr') w.fidelity.onGuestRdmsr(v, port, op.msr, r.value);
         else w.fidelity.onGuestRdpmc(v, port, op.index, r.value);
