@@ -23,7 +23,6 @@
 import { EVTSEL, FIXED_CTRL, MSR, type IntelPmu, type RegResult } from '@vpmu/pmu';
 import type { EventFilterSpec } from '@vpmu/world-spec';
 import type { CostModel, CostName } from './cost-model';
-import { KvmEventFilter } from './event-filter';
 import { PassthroughVpmu } from './passthrough-vpmu.backend';
 import { GP_FAULT } from './pmu-msr-class';
 import type { VpmuShape } from './vpmu-backend';
@@ -68,31 +67,6 @@ export class MediatedVpmu extends PassthroughVpmu {
     this.trap('rdpmc', 0);
     if (!(index & RDPMC_FIXED_BIT) && index >= this.shape.gpCounters) return GP_FAULT;
     return (this.loaded ? ops.loadedPmu() : this.gpmu).rdpmc(index);
-  }
-
-  /**
-   * KVM_SET_PMU_EVENT_FILTER on the running VM: the new filter replaces the old one and KVM
-   * reprograms the hardware event selectors from the guest's values ("KVM: x86/pmu: Reprogram
-   * mediated PMU event selectors on event filter updates"). KVM applies it at the vCPU's next
-   * entry after kicking it out of guest mode; the model applies it at once and does not charge
-   * the kick's exit.
-   */
-  setFilter(spec: EventFilterSpec | null, ops: VcpuWorldPort): void {
-    if (spec === null) this.filter = null;
-    else {
-      const r = KvmEventFilter.create(spec);
-      // The scenario reader checks the same limits as for vms[].vpmu.filter.
-      if (!r.ok) throw new Error(`${this.label}: KVM_SET_PMU_EVENT_FILTER fails with ${r.errno} (${r.reason})`);
-      this.filter = r.filter;
-    }
-    const pmu = this.loaded ? ops.loadedPmu() : this.gpmu;
-    for (let i = 0; i < this.shape.gpCounters; i++) {
-      const sel = this.shadowSel[i];
-      pmu.wrmsr(MSR.IA32_PERFEVTSEL0 + i, BigInt(this.allowsSel(sel) ? sel : sel & ~EVTSEL.EN));
-    }
-    let fixedCtrl = this.shadowFixedCtrl;
-    for (let f = 0; f < this.shape.host.fixedCounters; f++) if (!this.allowsFixed(f)) fixedCtrl &= ~(0xf << (4 * f));
-    pmu.wrmsr(MSR.FIXED_CTR_CTRL, BigInt(fixedCtrl));
   }
 
   /** At VM-Enter, after perf_load_guest_context: load the guest context, eliding equal PMC writes. */
