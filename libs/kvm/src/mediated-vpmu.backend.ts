@@ -37,9 +37,11 @@ function readReg(pmu: IntelPmu, msr: number): bigint {
   return r.ok ? r.value : 0n;
 }
 
-/** counter += 1 modulo its width (the full-width alias takes every bit). */
-function bump(pmu: IntelPmu, msr: number, widthBits: number): void {
-  pmu.wrmsr(msr, (readReg(pmu, msr) + 1n) & ((1n << BigInt(widthBits)) - 1n));
+/** counter += 1 modulo its width (the full-width alias takes every bit); true if it wrapped to 0. */
+function bump(pmu: IntelPmu, msr: number, widthBits: number): boolean {
+  const v = (readReg(pmu, msr) + 1n) & ((1n << BigInt(widthBits)) - 1n);
+  pmu.wrmsr(msr, v);
+  return v === 0n;
 }
 
 /** The mediated vPMU of one vCPU (the merged design). */
@@ -53,6 +55,8 @@ export class MediatedVpmu extends PassthroughVpmu {
   loadsElided = 0;
   /** Emulated instructions credited to at least one guest counter. */
   creditedInstructions = 0;
+  /** Credits that wrapped a guest counter (kvm_pmu_incr_counter's overflow). */
+  creditOverflows = 0;
 
   constructor(shape: VpmuShape, costs: CostModel, filter: EventFilterSpec | undefined, label: string) {
     // Event selectors are always intercepted; the PMI always uses the dedicated vector.
@@ -94,26 +98,42 @@ export class MediatedVpmu extends PassthroughVpmu {
   /**
    * kvm_pmu_instruction_retired: KVM skipped one guest instruction it emulated; every enabled
    * counter that counts instructions retired at CPL0 (the exiting instructions run in the guest
-   * kernel) advances by one. A wrap caused by the credit is not raised as a PMI here (not
-   * modelled; KVM's kvm_pmu_incr_counter would).
+   * kernel) advances by one. A counter the credit wraps to zero overflows as KVM's
+   * kvm_pmu_incr_counter has it for a mediated PMU: its GLOBAL_STATUS bit is set and, when the
+   * counter asked for an interrupt (EVENTSEL.INT, the fixed counter's PMI bit), KVM_REQ_PMI
+   * injects a PMI at the next VM-Enter. Returns whether a PMI was requested.
    */
-  creditEmulatedInstruction(ops: VcpuWorldPort): void {
+  creditEmulatedInstruction(ops: VcpuWorldPort): boolean {
     const pmu = this.loaded ? ops.loadedPmu() : this.gpmu;
     const global = readReg(pmu, MSR.PERF_GLOBAL_CTRL);
     let credited = false;
+    let overflowed = 0n;
+    let pmi = false;
     for (let i = 0; i < this.shape.gpCounters; i++) {
       if ((global & (1n << BigInt(i))) === 0n) continue;
       const sel = Number(readReg(pmu, MSR.IA32_PERFEVTSEL0 + i));
       const instructionsRetired = (sel & 0xff) === INST_RETIRED_EVENT && ((sel >> 8) & 0xff) === 0;
       if (!instructionsRetired || (sel & EVTSEL.EN) === 0 || (sel & EVTSEL.OS) === 0) continue;
-      bump(pmu, MSR.IA32_A_PMC0 + i, this.shape.host.gpWidthBits);
       credited = true;
+      if (bump(pmu, MSR.IA32_A_PMC0 + i, this.shape.host.gpWidthBits)) {
+        overflowed |= 1n << BigInt(i);
+        pmi ||= (sel & EVTSEL.INT) !== 0;
+      }
     }
     // Fixed counter 0 counts instructions retired; its OS-enable bit is bit 0 of FIXED_CTR_CTRL.
-    if (this.shape.host.fixedCounters > 0 && (global & (1n << 32n)) !== 0n && (Number(readReg(pmu, MSR.FIXED_CTR_CTRL)) & FIXED_CTRL.OS) !== 0) {
-      bump(pmu, MSR.FIXED_CTR0, this.shape.host.fixedWidthBits);
+    const fixedField = Number(readReg(pmu, MSR.FIXED_CTR_CTRL)) & 0xf;
+    if (this.shape.host.fixedCounters > 0 && (global & (1n << 32n)) !== 0n && (fixedField & FIXED_CTRL.OS) !== 0) {
       credited = true;
+      if (bump(pmu, MSR.FIXED_CTR0, this.shape.host.fixedWidthBits)) {
+        overflowed |= 1n << 32n;
+        pmi ||= (fixedField & FIXED_CTRL.PMI) !== 0;
+      }
     }
     if (credited) this.creditedInstructions++;
+    if (overflowed !== 0n) {
+      pmu.wrmsr(MSR.PERF_GLOBAL_STATUS_SET, overflowed);
+      this.creditOverflows++;
+    }
+    return pmi;
   }
 }
