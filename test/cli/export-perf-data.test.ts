@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { parsePerfStatCsv, PERF_STAT_CSV_COLUMNS } from '@vpmu/perf-data';
 import { decodeEventBatch } from '@vpmu/proto';
 import { readRecording, RECORDING_FILE_NAME } from '@vpmu/recording';
-import type { MigrationPhaseEvent, PmiEvent, SimEvent } from '@vpmu/sim';
+import type { GuestThrottleEvent, MigrationPhaseEvent, PmiEvent, SimEvent } from '@vpmu/sim';
 import type { RunSummary } from '@vpmu/summary';
 import { vpmu } from '../support/cli';
 import { runScenarioText, SCENARIOS_DIR, tempDir } from '../support/run-scenario';
@@ -340,5 +340,54 @@ describe('vpmu export --format perf-data of a migrated VM', () => {
     expect(maxGapNs).toBeLessThanOrEqual(stop.durationNs + 4_000_000);
     const { counts } = perfReportCounts(file);
     expect(counts.get('instructions')! + counts.get('cycles')!).toBe(samples.length);
+  });
+});
+
+describe('vpmu export --format perf-data of a guest that throttles', () => {
+  it('THROTTLE / UNTHROTTLE: one record per throttle change of the guest kernel, counted by the real perf (perf_log_throttle, kernel/events/core.c)', async () => {
+    // perf record -c 2000 on instructions and cycles through a passthrough vPMU: a PMI every few
+    // microseconds, more than max_sample_rate / HZ = 100000 / 250 = 400 per 4 ms tick, so
+    // __perf_event_account_interrupt stops the event and the next tick restarts it.
+    const r = await recordAndExport(
+      [
+        'version: 1',
+        'name: guest-throttle',
+        'seed: 7',
+        'duration: 16ms',
+        'hosts:',
+        '  - { id: h1, cpu: intel-spr, pcpus: 2 }',
+        'vms:',
+        '  - id: vm1',
+        '    host: h1',
+        '    vpmu: { mode: passthrough }',
+        '    workload: specint',
+        '    guestPerf:',
+        '      - { id: rec, command: record, events: [instructions, cycles], sample: { period: 2000 } }',
+        '',
+      ].join('\n'),
+    );
+    const changes = r.events.filter((e): e is GuestThrottleEvent => e.kind === 'guestThrottle' && e.at.vm === 'vm1');
+    const throttles = changes.filter((e) => e.throttled).length;
+    const unthrottles = changes.length - throttles;
+    expect(throttles).toBeGreaterThan(1);
+    expect(unthrottles).toBeGreaterThan(0);
+    // Each event passed the limit: the 401st interrupt of a tick is the one that stops it.
+    for (const g of r.summary.vms['vm1']!.guestPerf.filter((x) => x.command === 'record:rec')) expect(g.samples).toBeGreaterThan(400);
+    const file = path.join(r.out, 'vm1', 'rec.perf.data');
+    const stats = perf(['report', '--stats', '-i', file]);
+    expect(stats.status).toBe(0);
+    const count = (what: string): number => Number(new RegExp(`^\\s*${what} events:\\s+(\\d+)`, 'm').exec(stats.stdout)?.[1] ?? 0);
+    expect(count('THROTTLE')).toBe(throttles);
+    expect(count('UNTHROTTLE')).toBe(unthrottles);
+    expect(count('SAMPLE')).toBe(r.summary.vms['vm1']!.pmis.delivered);
+    // perf script -D dumps each record with its timestamp: the model's own times, in order.
+    const dump = perf(['script', '-D', '-i', file]);
+    expect(dump.status).toBe(0);
+    const dumped = [...dump.stdout.matchAll(/^\d+ (\d+) 0x[0-9a-f]+ \[0x[0-9a-f]+\]: PERF_RECORD_(UN)?THROTTLE$/gm)].map((m) => ({ atNs: Number(m[1]), throttled: m[2] === undefined }));
+    expect(dumped).toEqual(changes.map((e) => ({ atNs: e.atNs, throttled: e.throttled })));
+    // summary.json and the export's listing carry the session's throttle count.
+    const entry = r.summary.guestPerfFiles!.find((f) => f.path === 'guest/vm1/rec.perf.data')!;
+    expect([entry.throttles, entry.unthrottles]).toEqual([throttles, unthrottles]);
+    expect(r.stdout).toMatch(new RegExp(`rec\\.perf\\.data {2}\\(\\d+ samples, 0 lost, throttled ${throttles} time\\(s\\)\\)`));
   });
 });

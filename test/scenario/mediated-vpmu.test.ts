@@ -2,7 +2,10 @@
 // perf parts in tip perf/core Dec 2025), run as whole scenarios. Each test names the rule and
 // where it comes from; expectations follow the kernel sources, not the tool's output.
 import { freshHostWorlds, runLockStep } from '@vpmu/engine';
-import type { SimEvent } from '@vpmu/sim';
+import * as path from 'node:path';
+import { decodeEventBatch } from '@vpmu/proto';
+import { readRecording, RECORDING_FILE_NAME } from '@vpmu/recording';
+import type { PmiEvent, SimEvent, VmExitEvent } from '@vpmu/sim';
 import { loadScenarioText, runScenarioText } from '../support/run-scenario';
 
 const TIMEOUT_MS = 120_000;
@@ -188,6 +191,39 @@ describe('mediated vPMU: changing the event filter of a running VM', () => {
       const err = await branchesErrorPct('mediated-remove-filter', vpmu, 'timeline:\n  - at: 10ms\n    setFilter: { vm: vm1, remove: true }\n');
       expect(err).toBeLessThan(-20);
       expect(err).toBeGreaterThan(-30);
+    },
+    TIMEOUT_MS,
+  );
+});
+
+describe('mediated vPMU: an emulated instruction that wraps a counter raises the guest PMI', () => {
+  // GP0 counts instructions retired at CPL0 and is one event from wrapping; the guest runs only
+  // user code (kernelFraction 0), so the hardware never moves it. Its first exit KVM emulates (the
+  // TSC deadline write) is credited (kvm_pmu_instruction_retired), and kvm_pmu_incr_counter for a
+  // mediated PMU wraps it to zero: GLOBAL_STATUS set and, with EVENTSEL.INT, KVM_REQ_PMI
+  // ("KVM: x86/pmu: Handle emulated instruction for mediated vPMU").
+  const world = (name: string, eventSel: string) =>
+    mediatedWorld(name, {
+      program: [`      - wrmsr: { msr: 0x186, value: ${eventSel} }`, '      - wrmsr: { msr: 0x4c1, value: 0xffffffffffff }', '      - wrmsr: { msr: 0x38f, value: 0x1 }'].join('\n'),
+      workload: '{ profile: specint, overrides: { kernelFraction: 0 } }',
+      duration: '5ms',
+    });
+  const eventsOf = (run: { outDir: string }): SimEvent[] => readRecording(path.join(run.outDir, RECORDING_FILE_NAME)).epochs.flatMap((e) => e.frames.flatMap((f) => decodeEventBatch(f.batch)));
+
+  it(
+    'with INT: one guest PMI on the mediated vector, overflowing at the credited exit and injected at the next VM-Enter; without INT: none',
+    async () => {
+      const run = await runScenarioText(world('mediated-credit-wrap', '0x5200c0')); // OS | INT | EN, instructions retired
+      expect(run.summary.vms.vm1.pmis).toEqual({ delivered: 1, lost: 0 });
+      const events = eventsOf(run);
+      const exit = events.find((e): e is VmExitEvent => e.kind === 'vmExit')!;
+      expect(['io', 'msr-write', 'msr-read', 'rdpmc', 'hlt']).toContain(exit.reason);
+      const pmi = events.find((e): e is PmiEvent => e.kind === 'pmi')!;
+      expect(pmi).toMatchObject({ owner: 'guest', deliveredTo: 'guest', overflowNs: exit.atNs, lost: false });
+      const entry = events.find((e) => e.kind === 'vmEntry' && e.atNs > exit.atNs)!;
+      expect(entry).toMatchObject({ atNs: pmi.atNs, pmiInjected: true });
+      const quiet = await runScenarioText(world('mediated-credit-wrap-no-int', '0x4200c0')); // OS | EN
+      expect(quiet.summary.vms.vm1.pmis).toEqual({ delivered: 0, lost: 0 });
     },
     TIMEOUT_MS,
   );

@@ -8,7 +8,7 @@ import { GuestFilesAssembler } from './guest-files.assembler';
 function file(sizeBytes: number): GuestPerfFile {
   const bytes = new Uint8Array(sizeBytes);
   for (let i = 0; i < sizeBytes; i++) bytes[i] = (i * 31 + 7) & 0xff;
-  return { name: 'rec.perf.data', kind: 'perf.data', session: 'rec', bytes, samplesPerEvent: [3], lostSamples: 1, topFunctions: [{ name: 'f', overheadPpm: 1_000_000, samples: 3 }] };
+  return { name: 'rec.perf.data', kind: 'perf.data', session: 'rec', bytes, samplesPerEvent: [3], lostSamples: 1, throttles: 2, unthrottles: 1, topFunctions: [{ name: 'f', overheadPpm: 1_000_000, samples: 3 }] };
 }
 
 describe('guest perf files in pieces: guest-vm -> aggregator', () => {
@@ -21,7 +21,7 @@ describe('guest perf files in pieces: guest-vm -> aggregator', () => {
     for (const p of pieces) a.add(p);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpmu-guestfiles-'));
     const [entry] = a.writeAll(dir);
-    expect(entry).toEqual({ vm: 'vm1', session: 'rec', kind: 'perf.data', path: 'guest/vm1/rec.perf.data', bytes: size, samplesPerEvent: [3], lostSamples: 1, topFunctions: [{ name: 'f', overheadPct: 100, samples: 3 }] });
+    expect(entry).toEqual({ vm: 'vm1', session: 'rec', kind: 'perf.data', path: 'guest/vm1/rec.perf.data', bytes: size, samplesPerEvent: [3], lostSamples: 1, throttles: 2, unthrottles: 1, topFunctions: [{ name: 'f', overheadPct: 100, samples: 3 }] });
     expect(fs.readFileSync(path.join(dir, entry!.path)).equals(Buffer.from(f.bytes))).toBe(true);
   });
 

@@ -69,6 +69,8 @@ function summaryEntry(f: PendingFile, rel: string): GuestPerfFileSummary {
   if (entry.kind === 'perf.data') {
     entry.samplesPerEvent = (h.samplesPerEvent ?? []).map(Number);
     entry.lostSamples = Number(h.lostSamples ?? 0);
+    entry.throttles = Number(h.throttles ?? 0);
+    entry.unthrottles = Number(h.unthrottles ?? 0);
     entry.topFunctions = (h.topFunctions ?? []).map((t) => ({ name: t.name ?? '', overheadPct: Number(t.overheadPpm ?? 0) / 10_000, samples: Number(t.samples ?? 0) }));
   }
   if (h.perfMapTarget) entry.perfMapTarget = h.perfMapTarget;

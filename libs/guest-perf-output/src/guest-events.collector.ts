@@ -1,15 +1,15 @@
 // Collects what a VM's guest perf files are built from: the guest's PMIs (delivered and lost),
-// its task switches, and the guest perf sessions' final readings. Fed either with a recording
-// streamed back (`vpmu export --format perf-data`) or, during a run, with the guest-visible
-// events the hosts send the guest-vm service. A VM that migrated has events from both hosts;
-// they are merged into one time line here (both feeds deliver epoch by epoch, then by node: a
-// stable sort by time restores the guest's order).
-import type { GuestContextSwitchEvent, GuestPerfEvent, PmiEvent, SimEvent } from '@vpmu/sim';
+// its task switches, its perf events' throttling and the guest perf sessions' final readings.
+// Fed either with a recording streamed back (`vpmu export --format perf-data`) or, during a run,
+// with the guest-visible events the hosts send the guest-vm service. A VM that migrated has
+// events from both hosts; they are merged into one time line here (both feeds deliver epoch by
+// epoch, then by node: a stable sort by time restores the guest's order).
+import type { GuestContextSwitchEvent, GuestPerfEvent, GuestThrottleEvent, PmiEvent, SimEvent } from '@vpmu/sim';
 
-export type GuestTimelineEvent = PmiEvent | GuestContextSwitchEvent;
+export type GuestTimelineEvent = PmiEvent | GuestContextSwitchEvent | GuestThrottleEvent;
 
 export interface VmGuestEvents {
-  /** Guest PMIs and guest task switches, in guest time order. */
+  /** Guest PMIs, guest task switches and throttle changes, in guest time order. */
   timeline: GuestTimelineEvent[];
   /** Final readings of the guest's `perf stat` / `perf record` sessions, keyed by session id. */
   readings: Map<string, GuestPerfEvent[]>;
@@ -24,7 +24,7 @@ const SESSION_COMMAND = /^(stat|record):(.+)$/;
 export function isGuestVisible(e: SimEvent): boolean {
   if (e.at.vm === undefined) return false;
   if (e.kind === 'pmi') return e.owner === 'guest';
-  if (e.kind === 'guestContextSwitch') return true;
+  if (e.kind === 'guestContextSwitch' || e.kind === 'guestThrottle') return true;
   return e.kind === 'guestPerf' && SESSION_COMMAND.test(e.command);
 }
 
@@ -38,7 +38,7 @@ export class GuestEventsCollector {
       if (e.kind === 'pmi') {
         if (e.owner !== 'guest') continue;
         this.of(vm, e.at.host).timeline.push(e);
-      } else if (e.kind === 'guestContextSwitch') {
+      } else if (e.kind === 'guestContextSwitch' || e.kind === 'guestThrottle') {
         this.of(vm, e.at.host).timeline.push(e);
       } else if (e.kind === 'guestPerf') {
         const m = SESSION_COMMAND.exec(e.command);

@@ -22,6 +22,9 @@ export interface GuestPerfFile {
   /** perf.data: samples per event (spec order) and lost samples. */
   samplesPerEvent?: number[];
   lostSamples?: number;
+  /** perf.data: THROTTLE and UNTHROTTLE records (the guest kernel's throttling of the session's events). */
+  throttles?: number;
+  unthrottles?: number;
   /** perf map: where perf looks for it. */
   perfMapTarget?: string;
   /** perf.data: the functions with the largest share, as `perf report` ranks them. */
@@ -47,7 +50,7 @@ const utf8 = new TextEncoder();
 
 /**
  * perf report's default ranking: each symbol's summed sample period over the total (its
- * Overhead column), ties by name. Only samples count; COMM/MMAP/LOST records carry no period.
+ * Overhead column), ties by name. Only samples count; COMM/MMAP/LOST/THROTTLE records carry no period.
  */
 function topFunctions(records: readonly PerfDataRecord[], functions: readonly WorkloadFunction[]): TopFunction[] {
   const byName = new Map<string, { period: bigint; samples: number }>();
@@ -84,6 +87,8 @@ export function buildGuestPerfFiles(scenario: Scenario, vm: VmSpec, events: VmGu
       bytes: writePerfData(r.perfData),
       samplesPerEvent: r.samplesPerEvent,
       lostSamples: r.lostSamples,
+      throttles: r.throttles,
+      unthrottles: r.unthrottles,
       topFunctions: topFunctions(r.perfData.records, r.image.functions),
     });
     if (maps.has(r.image.pid)) continue;

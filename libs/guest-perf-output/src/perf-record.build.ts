@@ -1,6 +1,7 @@
 // One guest `perf record` session of one VM as a perf.data session (@vpmu/perf-data): the
 // events as the guest configured them, a SAMPLE per PMI the guest received while the session
-// was enabled, a LOST_SAMPLES per PMI it lost, and the COMM/MMAP records perf needs to name the
+// was enabled, a LOST_SAMPLES per PMI it lost, a THROTTLE / UNTHROTTLE per throttle change the
+// guest kernel logged for one of the session's events, and the COMM/MMAP records perf needs to name the
 // guest's tasks and resolve their IPs. What the recording does not hold is derived from the
 // scenario, deterministically; docs/perf-data.md ("vpmu export --format perf-data") lists it.
 import {
@@ -61,6 +62,9 @@ export interface RecordExport {
   /** Samples written per event of the session (spec order). */
   samplesPerEvent: number[];
   lostSamples: number;
+  /** PERF_RECORD_THROTTLE / PERF_RECORD_UNTHROTTLE records written. */
+  throttles: number;
+  unthrottles: number;
 }
 
 export interface RecordExportSet {
@@ -194,8 +198,11 @@ export function buildRecordExports(scenario: Scenario, vm: VmSpec, events: VmGue
       records: [] as PerfDataRecord[],
       samplesPerEvent: spec.events.map(() => 0),
       lost: 0,
+      throttles: 0,
+      unthrottles: 0,
     };
   });
+  const sessionIndex = new Map(specs.map((spec, k) => [spec.id, k]));
 
   const taskOf = Array.from({ length: vm.vcpus }, () => 0);
   let unattributed = 0;
@@ -204,6 +211,18 @@ export function buildRecordExports(scenario: Scenario, vm: VmSpec, events: VmGue
     if (e.kind === 'guestContextSwitch') {
       const m = /\.(\d+)$/.exec(e.nextTask);
       if (m) taskOf[vcpu] = Number(m[1]);
+      continue;
+    }
+    if (e.kind === 'guestThrottle') {
+      // perf_log_throttle: time, id = primary_event_id, stream_id = event->id (the same for a
+      // per-CPU event without a parent), then the sample_id trailer of the current task.
+      const s = perSession[sessionIndex.get(e.session) ?? -1];
+      const attr = s?.attrs[e.eventIndex];
+      if (!s || !attr) continue;
+      if (e.throttled) s.throttles++;
+      else s.unthrottles++;
+      const id = attr.ids[vcpu]!;
+      s.records.push({ kind: e.throttled ? 'throttle' : 'unthrottle', pid: image.pid, tid: guestTid(image, tasks, vcpu, taskOf[vcpu]!), timeNs: e.atNs, cpu: vcpu, id, streamId: id });
       continue;
     }
     const k = sessionOf(windows, e.overflowNs);
@@ -247,6 +266,8 @@ export function buildRecordExports(scenario: Scenario, vm: VmSpec, events: VmGue
       image,
       samplesPerEvent: s.samplesPerEvent,
       lostSamples: s.lost,
+      throttles: s.throttles,
+      unthrottles: s.unthrottles,
       perfData: { host: guestHostInfo(scenario, vm, recordCmdline(s.spec)), events: s.attrs, records: [...side, ...s.records] },
     };
   });

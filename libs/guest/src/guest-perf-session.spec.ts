@@ -356,6 +356,45 @@ describe('GuestPerfVcpu: sampling', () => {
     expect(port.take()).toContainEqual(w(MSR.IA32_PERFEVTSEL0, 0x5300c4n));
     expect(s.events[0].throttled).toBe(false);
   });
+
+  it('logs each throttle and unthrottle as perf_log_throttle does (kernel/events/core.c: __perf_event_account_interrupt, perf_adjust_freq_unthr_context)', () => {
+    const port = new RecordingPort({ gpCounters: 2, fixedCounters: 0 });
+    const s = new GuestPerfVcpu(record(['instructions', 'branches'], { periodEvents: 10 }), 2, 0, 48, { maxSampleRateHz: 1000 });
+    s.start(port, 0);
+    // branches overflow at half the rate of instructions: only instructions passes 4 per tick.
+    const rates = perNs(2, { instructions: 1, branches: 0.5 });
+    for (let i = 1; i <= 5; i++) {
+      port.pmu.advance(10, rates, GUEST_USER);
+      s.pmi(port, 10 * i);
+    }
+    expect(s.ctx.takeThrottleLog()).toEqual([{ session: 'r', eventIndex: 0, event: 'instructions', throttled: true }]);
+    expect(s.ctx.takeThrottleLog()).toEqual([]); // taken once
+    s.tick(port, TICK);
+    expect(s.ctx.takeThrottleLog()).toEqual([{ session: 'r', eventIndex: 0, event: 'instructions', throttled: false }]);
+    s.tick(port, 2 * TICK);
+    expect(s.ctx.takeThrottleLog()).toEqual([]);
+  });
+
+  it('a throttled event scheduled back in is unthrottled at once (kernel/events/core.c event_sched_in: interrupts == MAX_INTERRUPTS)', () => {
+    const port = new RecordingPort({ gpCounters: 2, fixedCounters: 0 });
+    const ctx = new GuestPmuContext(2, 0);
+    const a = new GuestPerfVcpu(record(['branches'], { periodEvents: 10 }), 2, 0, 48, { maxSampleRateHz: 1000 }, ctx);
+    const b = new GuestPerfVcpu({ ...stat(['cycles']), id: 'b' }, 2, 0, 48, {}, ctx);
+    a.start(port, 0);
+    const rates = perNs(2, { branches: 1 });
+    for (let i = 1; i <= 5; i++) {
+      port.pmu.advance(10, rates, GUEST_USER);
+      a.pmi(port, 10 * i);
+    }
+    expect(a.events[0].throttled).toBe(true);
+    ctx.takeThrottleLog();
+    port.take();
+    // perf_install_in_context of b: ctx_resched schedules a's event out and back in.
+    b.start(port, 60);
+    expect(a.events[0].throttled).toBe(false);
+    expect(ctx.takeThrottleLog()).toEqual([{ session: 'r', eventIndex: 0, event: 'branches', throttled: false }]);
+    expect(port.take()).toContainEqual(w(MSR.IA32_PERFEVTSEL0 + a.events[0].counter, 0x5300c4n)); // enabled again
+  });
 });
 
 describe('perf stat output', () => {

@@ -22,6 +22,11 @@
 //   full-width writes) then EVENTSEL with EN; the PMI handler (intel_pmu_handle_irq, v4+) =
 //   GLOBAL_CTRL 0, RDMSR GLOBAL_STATUS, WRMSR GLOBAL_OVF_CTRL, per overflowed counter RDPMC +
 //   counter write, RDMSR GLOBAL_STATUS again, GLOBAL_CTRL all;
+// - throttling is logged as the kernel logs it (perf_log_throttle): a THROTTLE when
+//   __perf_event_account_interrupt stops the event, an UNTHROTTLE when
+//   perf_adjust_freq_unthr_context restarts it at the tick or event_sched_in schedules a
+//   throttled event back in; the context keeps the log until the caller (the host's guest perf
+//   part) turns it into guest-visible events, so the model itself emits nothing;
 // - sampling: one sample per elapsed period; frequency mode starts at period 1
 //   (perf_event_alloc) and perf_adjust_period (1/8 low-pass toward count * 1e9 / (ns * freq))
 //   runs at each sample with count = last_period over the time since the previous sample, and at
@@ -81,6 +86,17 @@ export interface GuestPerfEventState {
   throttled: boolean;
 }
 
+/** One perf_log_throttle of the guest kernel: which session's event, throttled or unthrottled. */
+export interface GuestThrottleChange {
+  /** The session's id (vms[].guestPerf[].id). */
+  session: string;
+  /** Index of the event in the session's events (spec order). */
+  eventIndex: number;
+  event: WorkloadEventName;
+  /** true: PERF_RECORD_THROTTLE; false: PERF_RECORD_UNTHROTTLE. */
+  throttled: boolean;
+}
+
 export interface GuestPerfReading {
   event: string;
   count: number;
@@ -108,6 +124,8 @@ export class GuestPmuContext {
   rotation = 0;
   multiplexed = false;
   fixedCtrl = 0;
+  /** perf_log_throttle calls not yet taken by takeThrottleLog (empty between host steps). */
+  throttleLog: GuestThrottleChange[] = [];
 
   constructor(
     readonly gpCounters: number,
@@ -167,6 +185,14 @@ export class GuestPmuContext {
     port.rdmsr(MSR.PERF_GLOBAL_STATUS);
     port.wrmsr(MSR.PERF_GLOBAL_CTRL, this.globalCtrlAll());
     return taken;
+  }
+
+  /** The throttle changes logged since the last call, in the order the guest kernel made them. */
+  takeThrottleLog(): GuestThrottleChange[] {
+    if (this.throttleLog.length === 0) return [];
+    const log = this.throttleLog;
+    this.throttleLog = [];
+    return log;
   }
 
   /** x86_pmu.intel_ctrl: every counter the guest has (per-counter enables live in the selects). */
@@ -376,6 +402,7 @@ export class GuestPerfVcpu {
         if (e.counter < 0) continue;
         if (e.throttled) {
           e.throttled = false;
+          this.logThrottle(e, false);
           this.writeSel(port, e, true); // pmu->start(event, 0): no reload
         }
         if (!freq) continue;
@@ -410,6 +437,7 @@ export class GuestPerfVcpu {
       e.interruptsThisTick++;
       if (e.interruptsThisTick > this.maxPerTick && !e.throttled) {
         e.throttled = true; // __perf_event_account_interrupt → x86_pmu_stop(event, 0)
+        this.logThrottle(e, true);
         this.writeSel(port, e, false);
       }
       if (this.freqHz !== undefined) {
@@ -427,10 +455,18 @@ export class GuestPerfVcpu {
     return taken;
   }
 
-  /** x86_pmu_start(RELOAD) of an event just given its counter. */
+  /**
+   * x86_pmu_start(RELOAD) of an event just given its counter. A throttled event scheduled back in
+   * is unthrottled first (event_sched_in: interrupts == MAX_INTERRUPTS → perf_log_throttle(1)).
+   */
   load(port: GuestPerfMsrPort, e: GuestPerfEventState): void {
+    if (e.throttled) {
+      e.throttled = false;
+      e.interruptsThisTick = 0;
+      this.logThrottle(e, false);
+    }
     this.arm(port, e);
-    if (!e.throttled) this.writeSel(port, e, true);
+    this.writeSel(port, e, true);
   }
 
   /** ctx_sched_out(EVENT_FLEXIBLE): x86_pmu_del → x86_pmu_stop(UPDATE) for each active event. */
@@ -444,6 +480,10 @@ export class GuestPerfVcpu {
   }
 
   // ------------------------------------------------------------------------------------------
+
+  private logThrottle(e: GuestPerfEventState, throttled: boolean): void {
+    this.ctx.throttleLog.push({ session: this.spec.id, eventIndex: this.events.indexOf(e), event: e.name, throttled });
+  }
 
   /** x86_perf_event_update: RDPMC, fold the delta into the count and period_left. */
   private fold(port: GuestPerfMsrPort, e: GuestPerfEventState): void {

@@ -206,12 +206,19 @@ export class HostWorld {
       if (w.arm) w.arm.setPmu(a.vm, a.pmu);
       else w.finding({ host: this.id, vm: a.vm }, 'timeline-action', `setPmu ${a.pmu}: ENXIO: host ${this.id} is not arm64 (no KVM_ARM_VCPU_PMU_V3_CTRL)`);
     } else if (a.kind === 'setFilter') {
+      // KVM_SET_PMU_EVENT_FILTER: every vCPU reprograms its counters (KVM_REQ_PMU). A vCPU in
+      // guest mode counts up to now under the old filter first; the perf events an emulated vPMU
+      // creates or releases are charged as its exits.
       const vm = w.vms.get(a.vm);
       if (!vm) return;
       for (const id of vm.threads) {
         const t = w.threads.get(id)!;
-        const vpmu = t.vcpu!.vpmu;
-        if (vpmu instanceof MediatedVpmu) vpmu.setFilter(a.filter, w.portOf(t));
+        const v = t.vcpu!;
+        if (!v.vpmu) continue;
+        const running = v.state === 'guest' && w.sched.isCurrent(t);
+        if (running) w.exec.accountGuest(v);
+        v.vpmu.setFilter(a.filter, w.portOf(t));
+        if (running && !w.exec.applyTraps(t)) w.exec.armTimer(t);
       }
     } else if (a.kind === 'guestPerf') {
       const vm = w.vms.get(a.vm);

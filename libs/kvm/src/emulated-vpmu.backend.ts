@@ -203,6 +203,18 @@ export class EmulatedVpmu extends VcpuVpmu {
     b.seen = 0;
   }
 
+  /**
+   * KVM_SET_PMU_EVENT_FILTER on the running VM: every counter is marked for reprogramming and
+   * KVM_REQ_PMU makes kvm_pmu_handle_event run reprogram_counter on each at the vCPU's next entry
+   * (kvm_vm_ioctl_set_pmu_event_filter, arch/x86/kvm/pmu.c). A counter whose event the new filter
+   * denies loses its backing event (pmc_event_is_allowed); one it now allows gets one. The
+   * perf event creations and releases are charged as the vCPU's traps; the kick's own exit is not.
+   */
+  override setFilter(spec: EventFilterSpec | null, ops: VcpuWorldPort): void {
+    this.replaceFilter(spec);
+    for (let i = 0; i < this.backing.length; i++) this.reprogram(ops, i);
+  }
+
   /** Migration source: fold every backing event into its guest counter and release it. */
   detach(ops: VcpuWorldPort): void {
     for (let i = 0; i < this.backing.length; i++) {

@@ -76,6 +76,28 @@ describe('MediatedVpmu', () => {
     expect(m.creditedInstructions).toBe(2);
   });
 
+  it('a credit that wraps a counter sets its GLOBAL_STATUS bit and requests a PMI when the counter asked for one (kvm_pmu_incr_counter for a mediated PMU: "KVM: x86/pmu: Handle emulated instruction for mediated vPMU")', () => {
+    const m = new MediatedVpmu({ host, gpCounters: 8 }, costs, undefined, 'w');
+    const minusOne = (1n << BigInt(host.gpWidthBits)) - 1n;
+    // GP0: instructions retired with INT; GP1: the same without INT; both one event from wrapping.
+    m.wrmsr(ops, MSR.IA32_PERFEVTSEL0, BigInt(INSTR_SEL | EVTSEL.INT));
+    m.wrmsr(ops, MSR.IA32_PERFEVTSEL0 + 1, BigInt(INSTR_SEL));
+    m.wrmsr(ops, MSR.IA32_A_PMC0, minusOne - 1n);
+    m.wrmsr(ops, MSR.IA32_A_PMC0 + 1, minusOne);
+    m.wrmsr(ops, MSR.PERF_GLOBAL_CTRL, 3n);
+    // GP1 wraps first: status bit, no interrupt asked for, no PMI.
+    expect(m.creditEmulatedInstruction(ops)).toBe(false);
+    expect(m.rdmsr(ops, MSR.PERF_GLOBAL_STATUS)).toEqual({ ok: true, value: 2n });
+    expect(m.rdpmc(ops, 1)).toEqual({ ok: true, value: 0n });
+    // GP0 wraps on the next credit: its bit joins, and the PMI is requested (KVM_REQ_PMI).
+    expect(m.creditEmulatedInstruction(ops)).toBe(true);
+    expect(m.rdmsr(ops, MSR.PERF_GLOBAL_STATUS)).toEqual({ ok: true, value: 3n });
+    expect(m.rdpmc(ops, 0)).toEqual({ ok: true, value: 0n });
+    expect(m.creditOverflows).toBe(2);
+    // No wrap, no PMI.
+    expect(m.creditEmulatedInstruction(ops)).toBe(false);
+  });
+
   it('elides the PMC writes of a load when the hardware already holds the guest values ("KVM: x86/pmu: Elide WRMSRs when loading guest PMCs if values already match")', () => {
     const m = new MediatedVpmu({ host, gpCounters: 8 }, costs, undefined, 'd');
     m.wrmsr(ops, MSR.IA32_A_PMC0, 1234n);

@@ -23,7 +23,6 @@
 import { EVTSEL, FIXED_CTRL, MSR, type IntelPmu, type RegResult, type WriteResult } from '@vpmu/pmu';
 import type { EventFilterSpec } from '@vpmu/world-spec';
 import type { CostModel, CostName } from './cost-model';
-import { KvmEventFilter } from './event-filter';
 import { PassthroughVpmu } from './passthrough-vpmu.backend';
 import { popcount } from './guest-pmu-shape';
 import { classify, GP_FAULT } from './pmu-msr-class';
@@ -38,9 +37,11 @@ function readReg(pmu: IntelPmu, msr: number): bigint {
   return r.ok ? r.value : 0n;
 }
 
-/** counter += 1 modulo its width (the full-width alias takes every bit). */
-function bump(pmu: IntelPmu, msr: number, widthBits: number): void {
-  pmu.wrmsr(msr, (readReg(pmu, msr) + 1n) & ((1n << BigInt(widthBits)) - 1n));
+/** counter += 1 modulo its width (the full-width alias takes every bit); true if it wrapped to 0. */
+function bump(pmu: IntelPmu, msr: number, widthBits: number): boolean {
+  const v = (readReg(pmu, msr) + 1n) & ((1n << BigInt(widthBits)) - 1n);
+  pmu.wrmsr(msr, v);
+  return v === 0n;
 }
 
 /** The mediated vPMU of one vCPU (the merged design). */
@@ -60,6 +61,8 @@ export class MediatedVpmu extends PassthroughVpmu {
   loadsElided = 0;
   /** Emulated instructions credited to at least one guest counter. */
   creditedInstructions = 0;
+  /** Credits that wrapped a guest counter (kvm_pmu_incr_counter's overflow). */
+  creditOverflows = 0;
 
   constructor(shape: VpmuShape, costs: CostModel, filter: EventFilterSpec | undefined, label: string) {
     // Event selectors are always intercepted; the PMI always uses the dedicated vector.
@@ -88,31 +91,6 @@ export class MediatedVpmu extends PassthroughVpmu {
     return super.rdmsr(ops, msr);
   }
 
-  /**
-   * KVM_SET_PMU_EVENT_FILTER on the running VM: the new filter replaces the old one and KVM
-   * reprograms the hardware event selectors from the guest's values ("KVM: x86/pmu: Reprogram
-   * mediated PMU event selectors on event filter updates"). KVM applies it at the vCPU's next
-   * entry after kicking it out of guest mode; the model applies it at once and does not charge
-   * the kick's exit.
-   */
-  setFilter(spec: EventFilterSpec | null, ops: VcpuWorldPort): void {
-    if (spec === null) this.filter = null;
-    else {
-      const r = KvmEventFilter.create(spec);
-      // The scenario reader checks the same limits as for vms[].vpmu.filter.
-      if (!r.ok) throw new Error(`${this.label}: KVM_SET_PMU_EVENT_FILTER fails with ${r.errno} (${r.reason})`);
-      this.filter = r.filter;
-    }
-    const pmu = this.loaded ? ops.loadedPmu() : this.gpmu;
-    for (let i = 0; i < this.shape.gpCounters; i++) {
-      const sel = this.shadowSel[i];
-      pmu.wrmsr(MSR.IA32_PERFEVTSEL0 + i, BigInt(this.allowsSel(sel) ? sel : sel & ~EVTSEL.EN));
-    }
-    let fixedCtrl = this.shadowFixedCtrl;
-    for (let f = 0; f < this.shape.host.fixedCounters; f++) if (!this.allowsFixed(f)) fixedCtrl &= ~(0xf << (4 * f));
-    pmu.wrmsr(MSR.FIXED_CTR_CTRL, BigInt(fixedCtrl));
-  }
-
   /** At VM-Enter, after perf_load_guest_context: load the guest context, eliding equal PMC writes. */
   override load(hw: IntelPmu, ops: VcpuWorldPort): void {
     this.loads++;
@@ -138,26 +116,42 @@ export class MediatedVpmu extends PassthroughVpmu {
   /**
    * kvm_pmu_instruction_retired: KVM skipped one guest instruction it emulated; every enabled
    * counter that counts instructions retired at CPL0 (the exiting instructions run in the guest
-   * kernel) advances by one. A wrap caused by the credit is not raised as a PMI here (not
-   * modelled; KVM's kvm_pmu_incr_counter would).
+   * kernel) advances by one. A counter the credit wraps to zero overflows as KVM's
+   * kvm_pmu_incr_counter has it for a mediated PMU: its GLOBAL_STATUS bit is set and, when the
+   * counter asked for an interrupt (EVENTSEL.INT, the fixed counter's PMI bit), KVM_REQ_PMI
+   * injects a PMI at the next VM-Enter. Returns whether a PMI was requested.
    */
-  creditEmulatedInstruction(ops: VcpuWorldPort): void {
+  creditEmulatedInstruction(ops: VcpuWorldPort): boolean {
     const pmu = this.loaded ? ops.loadedPmu() : this.gpmu;
     const global = readReg(pmu, MSR.PERF_GLOBAL_CTRL);
     let credited = false;
+    let overflowed = 0n;
+    let pmi = false;
     for (let i = 0; i < this.shape.gpCounters; i++) {
       if ((global & (1n << BigInt(i))) === 0n) continue;
       const sel = Number(readReg(pmu, MSR.IA32_PERFEVTSEL0 + i));
       const instructionsRetired = (sel & 0xff) === INST_RETIRED_EVENT && ((sel >> 8) & 0xff) === 0;
       if (!instructionsRetired || (sel & EVTSEL.EN) === 0 || (sel & EVTSEL.OS) === 0) continue;
-      bump(pmu, MSR.IA32_A_PMC0 + i, this.shape.host.gpWidthBits);
       credited = true;
+      if (bump(pmu, MSR.IA32_A_PMC0 + i, this.shape.host.gpWidthBits)) {
+        overflowed |= 1n << BigInt(i);
+        pmi ||= (sel & EVTSEL.INT) !== 0;
+      }
     }
     // Fixed counter 0 counts instructions retired; its OS-enable bit is bit 0 of FIXED_CTR_CTRL.
-    if (this.shape.host.fixedCounters > 0 && (global & (1n << 32n)) !== 0n && (Number(readReg(pmu, MSR.FIXED_CTR_CTRL)) & FIXED_CTRL.OS) !== 0) {
-      bump(pmu, MSR.FIXED_CTR0, this.shape.host.fixedWidthBits);
+    const fixedField = Number(readReg(pmu, MSR.FIXED_CTR_CTRL)) & 0xf;
+    if (this.shape.host.fixedCounters > 0 && (global & (1n << 32n)) !== 0n && (fixedField & FIXED_CTRL.OS) !== 0) {
       credited = true;
+      if (bump(pmu, MSR.FIXED_CTR0, this.shape.host.fixedWidthBits)) {
+        overflowed |= 1n << 32n;
+        pmi ||= (fixedField & FIXED_CTRL.PMI) !== 0;
+      }
     }
     if (credited) this.creditedInstructions++;
+    if (overflowed !== 0n) {
+      pmu.wrmsr(MSR.PERF_GLOBAL_STATUS_SET, overflowed);
+      this.creditOverflows++;
+    }
+    return pmi;
   }
 }

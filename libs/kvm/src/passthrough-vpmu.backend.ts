@@ -97,6 +97,28 @@ export class PassthroughVpmu extends VcpuVpmu {
     return r;
   }
 
+  /**
+   * KVM_SET_PMU_EVENT_FILTER on the running VM. With event-select interception KVM holds the
+   * guest's selector values and reprograms the hardware ones from them under the new filter
+   * (the merged series' "KVM: x86/pmu: Reprogram mediated PMU event selectors on event filter
+   * updates", v6 25/44; the RFC's intercepted writes follow the same rule). KVM applies it at the
+   * vCPU's next entry after kicking it out of guest mode; the model applies it at once and does
+   * not charge the kick's exit. Without interception KVM never sees the guest's selectors, so it
+   * has nothing to reprogram: the scenario reader refuses the action for such a VM.
+   */
+  override setFilter(spec: EventFilterSpec | null, ops: VcpuWorldPort): void {
+    if (!this.interceptEventSelect) throw new Error(`${this.label}: a running passthrough VM without interceptEventSelect cannot apply a new event filter`);
+    this.replaceFilter(spec);
+    const pmu = this.target(ops);
+    for (let i = 0; i < this.shape.gpCounters; i++) {
+      const sel = this.shadowSel[i];
+      pmu.wrmsr(MSR.IA32_PERFEVTSEL0 + i, BigInt(this.allowsSel(sel) ? sel : sel & ~EVTSEL.EN));
+    }
+    let fixedCtrl = this.shadowFixedCtrl;
+    for (let f = 0; f < this.shape.host.fixedCounters; f++) if (!this.allowsFixed(f)) fixedCtrl &= ~(0xf << (4 * f));
+    pmu.wrmsr(MSR.FIXED_CTR_CTRL, BigInt(fixedCtrl));
+  }
+
   rdmsr(ops: VcpuWorldPort, msr: number): RegResult {
     const c = classify(msr);
     if (c.k === 'other' && msr !== MSR.DEBUGCTL && msr !== MSR.PERF_CAPABILITIES) return GP_FAULT;

@@ -67,7 +67,7 @@ export abstract class VcpuVpmu {
   /** Bank indices whose starvation was already reported. */
   protected readonly starvedReported: number[] = [];
 
-  /** The VM's KVM event filter (null = none installed); a running mediated VM may get a new one. */
+  /** The VM's KVM event filter (null = none installed); KVM_SET_PMU_EVENT_FILTER may replace it on a running VM. */
   filter: KvmEventFilter | null;
   /** What the guest's CPUID and PERF_CAPABILITIES enumerate (the host's unless the VM sets it). */
   readonly guest: GuestPmuShape;
@@ -88,6 +88,27 @@ export abstract class VcpuVpmu {
       if (!r.ok) throw new Error(`${label}: KVM_SET_PMU_EVENT_FILTER fails with ${r.errno} (${r.reason}); fix vms[].vpmu.filter`);
       this.filter = r.filter;
     }
+  }
+
+  /**
+   * KVM_SET_PMU_EVENT_FILTER on the running VM (kvm_vm_ioctl_set_pmu_event_filter,
+   * arch/x86/kvm/pmu.c): the new filter replaces the old one, every counter of every vCPU is marked
+   * for reprogramming and KVM_REQ_PMU is made on all vCPUs. A backend whose counters depend on the
+   * filter overrides this to reprogram them (what kvm_pmu_handle_event does at the next entry).
+   */
+  setFilter(spec: EventFilterSpec | null, _ops: VcpuWorldPort): void {
+    this.replaceFilter(spec);
+  }
+
+  protected replaceFilter(spec: EventFilterSpec | null): void {
+    if (spec === null) {
+      this.filter = null;
+      return;
+    }
+    const r = KvmEventFilter.create(spec);
+    // The scenario reader checks the same limits as for vms[].vpmu.filter.
+    if (!r.ok) throw new Error(`${this.label}: KVM_SET_PMU_EVENT_FILTER fails with ${r.errno} (${r.reason})`);
+    this.filter = r.filter;
   }
 
   /** KVM's pmc_event_is_allowed for a GP counter's EVENTSEL value (no filter: everything). */

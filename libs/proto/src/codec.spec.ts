@@ -22,6 +22,8 @@ export const EVERY_EVENT_KIND: SimEvent[] = [
   { kind: 'finding', atNs: 8000, at, findingKind: 'guest-counter-starved', detail: 'gp1 instructions not running for 4ms' },
   { kind: 'programStep', atNs: 8000, at, step: 2, op: 'rdmsr 0xc1', result: 'ok', value: 42, ok: true },
   { kind: 'guestPerf', atNs: 9000, at: { vm: 'vm1' }, command: 'perf stat -e instructions', event: 'instructions', count: 5_000_000, timeEnabledNs: 100, timeRunningNs: 50, samples: 0 },
+  { kind: 'guestThrottle', atNs: 9500, at, session: 'rec', eventIndex: 2, event: 'cycles', throttled: true },
+  { kind: 'guestThrottle', atNs: 9600, at, session: 'rec', eventIndex: 0, event: 'instructions', throttled: false },
   { kind: 'traceSummary', atNs: 10000, at: { host: 'h1', vm: 'vm1', vcpu: 1 }, of: 'vmExit', reason: 'rdpmc', count: 12, costNs: 16500, flagged: 0 },
   { kind: 'traceSummary', atNs: 10000, at: { host: 'h1', vm: 'vm1', vcpu: 1 }, of: 'pmi', reason: 'gp0', count: 3, costNs: 0, flagged: 1, owner: 'guest' },
 ];

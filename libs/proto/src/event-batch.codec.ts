@@ -180,6 +180,14 @@ export function encodeEventBatch(events: readonly SimEvent[], baseNs = events.le
         varint(w, 6, e.flagged);
         varint(w, 7, e.owner ? OWNERS.indexOf(e.owner) + 1 : 0);
         break;
+      case 'guestThrottle':
+        w.uint32(194).fork(); // 24
+        varint(w, 1, at);
+        varint(w, 2, str(e.session));
+        varint(w, 3, str(e.event));
+        varint(w, 4, e.eventIndex);
+        bool(w, 5, e.throttled);
+        break;
       default: {
         const never: never = e;
         throw new Error(`encodeEventBatch: unknown event ${(never as SimEvent).kind}`);
@@ -384,6 +392,9 @@ export function eventsFromBatch(batch: vpmu.v1.IEventBatch): SimEvent[] {
       };
       if (e.owner) t.owner = pick(OWNERS, e.owner, 'PMI owner');
       out.push(t);
+    } else if (ev.guestThrottle) {
+      const e = ev.guestThrottle;
+      out.push({ kind: 'guestThrottle', atNs, at: place(e.at), session: req(e.session), event: req(e.event), eventIndex: e.eventIndex ?? 0, throttled: !!e.throttled });
     } else {
       throw new EventBatchDecodeError('event with no known kind (written by a newer tool?)');
     }

@@ -213,7 +213,7 @@ export function readEventBatch(bytes: Uint8Array, contentError: ContentError): S
       const tag = ev.uint32();
       const field = tag >>> 3;
       if (tag === 8) dtNs = ev.varint();
-      else if (field >= 10 && field <= 23 && (tag & 7) === 2) {
+      else if (field >= 10 && field <= 24 && (tag & 7) === 2) {
         const start = ev.delimited();
         if (kind === 0 || field <= kind) {
           kind = field;
@@ -366,6 +366,8 @@ function makeEvent(
       if (x[7]) e.owner = pick(OWNERS, x[7], 'PMI owner');
       return e;
     }
+    case 24:
+      return { kind: 'guestThrottle', atNs, at: place(u32(x[1])), session: req(u32(x[2])), event: req(u32(x[3])), eventIndex: u32(x[4]), throttled: u32(x[5]) !== 0 };
     default:
       throw contentError('event with no known kind (written by a newer tool?)');
   }

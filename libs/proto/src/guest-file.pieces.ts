@@ -14,6 +14,8 @@ export interface GuestFileContent {
   bytes: Uint8Array;
   samplesPerEvent?: number[];
   lostSamples?: number;
+  throttles?: number;
+  unthrottles?: number;
   perfMapTarget?: string;
   topFunctions?: { name: string; overheadPpm: number; samples: number }[];
 }
@@ -28,6 +30,8 @@ export function guestFilePieces(vm: string, f: GuestFileContent): vpmu.v1.IGuest
       piece.session = f.session;
       if (f.samplesPerEvent) piece.samplesPerEvent = f.samplesPerEvent;
       if (f.lostSamples !== undefined) piece.lostSamples = f.lostSamples;
+      if (f.throttles) piece.throttles = f.throttles;
+      if (f.unthrottles) piece.unthrottles = f.unthrottles;
       if (f.perfMapTarget) piece.perfMapTarget = f.perfMapTarget;
       if (f.topFunctions) piece.topFunctions = f.topFunctions.map((t) => ({ name: t.name, overheadPpm: t.overheadPpm, samples: t.samples }));
     }

@@ -69,8 +69,24 @@ describe('parseScenario: timeline setFilter', () => {
     expect(ok(withTimeline('mediated', { vm: 'vm1', remove: true })).timeline[0].action).toEqual({ kind: 'setFilter', vm: 'vm1', filter: null });
   });
 
-  it('needs exactly one of filter and remove, and a mediated VM', () => {
+  it('needs exactly one of filter and remove', () => {
     expectError(withTimeline('mediated', { vm: 'vm1' }), 'timeline[0].setFilter', 'give either filter');
-    expectError(withTimeline('emulated', { vm: 'vm1', remove: true }), 'timeline[0].setFilter', 'modelled for mode mediated only');
+  });
+
+  // kvm_vm_ioctl_set_pmu_event_filter (arch/x86/kvm/pmu.c) sets KVM_REQ_PMU on every vCPU: the
+  // emulated vPMU reprograms its backing events; a passthrough vPMU can only apply a filter to
+  // event selectors KVM intercepts.
+  const rfc = (vpmu: Record<string, unknown>, setFilter: Record<string, unknown> = { vm: 'vm1', remove: true }) =>
+    base({ hosts: [host()], vms: [{ id: 'vm1', host: 'h1', vpmu }], timeline: [{ at: '5ms', setFilter }] });
+
+  it('accepts an emulated VM and a passthrough VM with interceptEventSelect (KVM_REQ_PMU on every vCPU)', () => {
+    expect(ok(rfc({ mode: 'emulated' })).timeline[0].action).toEqual({ kind: 'setFilter', vm: 'vm1', filter: null });
+    expect(ok(rfc({ mode: 'passthrough' })).timeline[0].action).toEqual({ kind: 'setFilter', vm: 'vm1', filter: null });
+  });
+
+  it('refuses a passthrough VM without interceptEventSelect (KVM never sees its selectors), mode none, and an arm64 VM', () => {
+    expectError(rfc({ mode: 'passthrough', interceptEventSelect: false }), 'timeline[0].setFilter', 'cannot apply a new filter to them');
+    expectError(rfc({ mode: 'none' }), 'timeline[0].setFilter', 'has vpmu.mode none');
+    expectError(base({ hosts: [host({ cpu: 'arm-a76-a55' })], vms: [{ id: 'vm1', host: 'h1', vpmu: { mode: 'emulated' } }], timeline: [{ at: '5ms', setFilter: { vm: 'vm1', remove: true } }] }), 'timeline[0].setFilter', 'KVM_SET_PMU_EVENT_FILTER is x86');
   });
 });

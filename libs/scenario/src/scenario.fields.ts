@@ -302,7 +302,7 @@ export const SECTIONS = {
     at: { type: duration(0), required: true, doc: 'when, within the run' },
     migrate: { type: section('migrate'), doc: 'live-migrate a VM' },
     setPmu: { type: section('tlSetPmu'), doc: 'arm64 SET_PMU on a running VM' },
-    setFilter: { type: section('tlSetFilter'), doc: 'KVM_SET_PMU_EVENT_FILTER on a running mediated VM' },
+    setFilter: { type: section('tlSetFilter'), doc: 'KVM_SET_PMU_EVENT_FILTER on a running VM (emulated, passthrough with interceptEventSelect, mediated)' },
     hostPerf: { type: section('tlHostPerf'), doc: 'start or stop a host perf session' },
     guestPerf: { type: section('tlGuestPerf'), doc: 'start or stop a guest perf session' },
     fault: { type: section('fault'), doc: 'inject a fault' },

@@ -70,9 +70,11 @@ function readTimelineAction(ctx: ScenarioBuildContext, kind: (typeof TIMELINE_AC
       return { kind, vm: vm.id, pmu };
     }
     case 'setFilter': {
-      // KVM_SET_PMU_EVENT_FILTER on a running VM; modelled for the mediated vPMU, which
-      // reprograms the event selectors from the guest's values ("KVM: x86/pmu: Reprogram mediated
-      // PMU event selectors on event filter updates").
+      // KVM_SET_PMU_EVENT_FILTER on a running x86 VM: every vCPU reprograms its counters
+      // (KVM_REQ_PMU). The emulated vPMU recreates or releases backing perf events; the mediated
+      // vPMU and the RFC's passthrough with event-select interception reprogram the hardware
+      // selectors from the guest's values ("KVM: x86/pmu: Reprogram mediated PMU event selectors
+      // on event filter updates"). Without interception KVM never sees the guest's selectors.
       const m = ctx.r.map(f, KEYS.tlSetFilter);
       if (!m) return undefined;
       const vm = ctx.optReq(m, 'vm', (x) => ctx.vmRef(x));
@@ -84,8 +86,14 @@ function readTimelineAction(ctx: ScenarioBuildContext, kind: (typeof TIMELINE_AC
       }
       const filter = filterField ? readEventFilter(ctx, filterField) : null;
       if (!vm || filter === undefined) return undefined;
-      if (vm.vpmu.mode !== 'mediated') {
-        ctx.r.error(f, `VM ${vm.id} has vpmu.mode ${vm.vpmu.mode}; changing the filter of a running VM is modelled for mode mediated only`);
+      const arm = ctx.hosts.get(vm.host)?.cpu.startsWith('arm') ?? false;
+      if (arm || (vm.vpmu.mode !== 'mediated' && vm.vpmu.mode !== 'emulated' && vm.vpmu.mode !== 'passthrough')) {
+        const what = arm ? `runs on arm64 host ${vm.host} (KVM_SET_PMU_EVENT_FILTER is x86; use vpmu.filter with the PMU device)` : `has vpmu.mode ${vm.vpmu.mode}`;
+        ctx.r.error(f, `VM ${vm.id} ${what}; changing the filter of a running VM is modelled for modes emulated, passthrough (with interceptEventSelect) and mediated`);
+        return undefined;
+      }
+      if (vm.vpmu.mode === 'passthrough' && !vm.vpmu.interceptEventSelect) {
+        ctx.r.error(f, `VM ${vm.id} is passthrough with interceptEventSelect: false, so KVM never sees its event selectors and cannot apply a new filter to them (the RFC's filter needs the interception); set interceptEventSelect: true`);
         return undefined;
       }
       return { kind, vm: vm.id, filter };

@@ -81,6 +81,20 @@ export interface GuestPerfEvent extends Base {
   timeRunningNs: number;
   samples: number;
 }
+/**
+ * The guest kernel throttled (`throttled`) or unthrottled one event of a guest perf session on
+ * a vCPU: what perf_log_throttle writes into the guest's ring buffer as PERF_RECORD_THROTTLE /
+ * PERF_RECORD_UNTHROTTLE. Stamped with the guest's perf_clock() (kvmclock: host time).
+ */
+export interface GuestThrottleEvent extends Base {
+  kind: 'guestThrottle';
+  /** The guest perf session's id (vms[].guestPerf[].id). */
+  session: string;
+  /** Index of the event in the session's events (spec order), and its name. */
+  eventIndex: number;
+  event: string;
+  throttled: boolean;
+}
 
 /**
  * The summary trace level's stand-in for a vCPU's per-exit, per-entry or per-PMI events of one
@@ -116,6 +130,7 @@ export type SimEvent =
   | FindingEvent
   | ProgramStepEvent
   | GuestPerfEvent
+  | GuestThrottleEvent
   | TraceSummaryEvent;
 
 export type SimEventKind = SimEvent['kind'];
@@ -134,6 +149,7 @@ export const SIM_EVENT_KINDS: readonly SimEventKind[] = [
   'finding',
   'programStep',
   'guestPerf',
+  'guestThrottle',
 ];
 
 /** Canonical order of events inside one node's epoch output: by time, then emission order. */

@@ -178,6 +178,9 @@ export interface GuestPerfFileSummary {
   /** perf.data: samples per event of the session (its order), lost samples, top functions. */
   samplesPerEvent?: number[];
   lostSamples?: number;
+  /** perf.data: THROTTLE / UNTHROTTLE records (the guest kernel throttled the session's events). */
+  throttles?: number;
+  unthrottles?: number;
   topFunctions?: { name: string; overheadPct: number; samples: number }[];
   /** perf map: where perf looks for it (copy it there to resolve symbols). */
   perfMapTarget?: string;

@@ -505,17 +505,18 @@ function renderGuestPerfFiles(files: readonly GuestPerfFileSummary[]): string {
     const data = group.find((f) => f.kind === 'perf.data');
     const links = group.map((f) => `<a class="file" href="${esc(encodeURI(f.path))}">${esc(f.path.slice(f.path.lastIndexOf('/') + 1))}</a>`).join(' ');
     const samples = data ? `${num((data.samplesPerEvent ?? []).reduce((a, b) => a + b, 0))}${data.lostSamples ? ` <span class="bad">(${num(data.lostSamples)} lost)</span>` : ''}` : '<span class="muted">counting</span>';
+    const throttles = data ? num(data.throttles ?? 0) : '<span class="muted">—</span>';
     const top = data?.topFunctions?.length
       ? `<ol class="top-functions">${data.topFunctions.map((t) => `<li><code>${esc(t.name)}</code> ${t.overheadPct.toFixed(2)}%</li>`).join('')}</ol>`
       : '<span class="muted">—</span>';
-    rows.push(`<tr><td>${esc(vm)}</td><td><code>${esc(session)}</code></td><td>${links}</td><td class="num">${samples}</td><td>${top}</td></tr>`);
+    rows.push(`<tr><td>${esc(vm)}</td><td><code>${esc(session)}</code></td><td>${links}</td><td class="num">${samples}</td><td class="num">${throttles}</td><td>${top}</td></tr>`);
   }
   const map = files.find((f) => f.kind === 'perf map');
   const firstData = files.find((f) => f.kind === 'perf.data');
   const how = firstData && map?.perfMapTarget
     ? `<p class="muted">Read a record session with perf: <code>cp ${esc(map.path)} ${esc(map.perfMapTarget)}</code> then <code>perf report --stdio -i ${esc(firstData.path)}</code> (paths relative to this report's directory; docs/perf-data.md).</p>`
     : '';
-  return section('guest-perf', 'Guest perf files', `<table class="grid guest-perf"><thead><tr><th>VM</th><th>session</th><th>files</th><th class="num">samples</th><th>top functions (share of sampled period)</th></tr></thead><tbody>${rows.join('')}</tbody></table>${how}`,
+  return section('guest-perf', 'Guest perf files', `<table class="grid guest-perf"><thead><tr><th>VM</th><th>session</th><th>files</th><th class="num">samples</th><th class="num" title="PERF_RECORD_THROTTLE records: the guest kernel stopped an event above max_sample_rate / HZ interrupts in a tick">throttled</th><th>top functions (share of sampled period)</th></tr></thead><tbody>${rows.join('')}</tbody></table>${how}`,
     'What each guest perf session would have written, in perf\'s own formats, as the guest saw it under its vPMU.');
 }
 

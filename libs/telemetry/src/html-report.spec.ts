@@ -39,6 +39,19 @@ describe('report.html (static checks)', () => {
     expect(html).toContain('a &amp; b &lt;i&gt;');
   });
 
+  it('lists each guest record session with its samples and the times the guest kernel throttled it', () => {
+    const { run, data } = buildReport();
+    run.summary.guestPerfFiles = [
+      { vm: 'vm1', session: 'rec', kind: 'perf.data', path: 'guest/vm1/rec.perf.data', bytes: 4096, samplesPerEvent: [1604, 1408], lostSamples: 0, throttles: 7, unthrottles: 6, topFunctions: [] },
+      { vm: 'vm1', session: 'stat', kind: 'perf stat', path: 'guest/vm1/stat.perf-stat.txt', bytes: 100 },
+    ];
+    const html = renderHtmlReport(run.summary, data);
+    const section = html.slice(html.indexOf('id="guest-perf"'));
+    expect(section).toContain('<th class="num" title="PERF_RECORD_THROTTLE records');
+    expect(section).toMatch(/<code>rec<\/code><\/td><td>.*?<\/td><td class="num">3,012<\/td><td class="num">7<\/td>/);
+    expect(section).toMatch(/<code>stat<\/code><\/td><td>.*?<\/td><td class="num"><span class="muted">counting<\/span><\/td><td class="num"><span class="muted">—<\/span><\/td>/);
+  });
+
   it('renders the fidelity verdict of each VM with its reasons', () => {
     const { run, data } = buildReport();
     const vmId = Object.keys(run.summary.vms)[0];

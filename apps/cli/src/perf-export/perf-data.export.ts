@@ -21,6 +21,9 @@ export interface PerfDataFile {
   /** perf.data: samples per event (spec order), lost samples. */
   samplesPerEvent?: number[];
   lostSamples?: number;
+  /** perf.data: THROTTLE / UNTHROTTLE records. */
+  throttles?: number;
+  unthrottles?: number;
   /** perf map: where perf looks for it. */
   perfMapTarget?: string;
 }
@@ -65,6 +68,8 @@ export async function exportPerfData(file: string, outDir: string): Promise<Perf
       const entry: PerfDataFile = { vm: vm.id, session: f.session, kind: f.kind, file: rel };
       if (f.samplesPerEvent) entry.samplesPerEvent = f.samplesPerEvent;
       if (f.lostSamples !== undefined) entry.lostSamples = f.lostSamples;
+      if (f.throttles !== undefined) entry.throttles = f.throttles;
+      if (f.unthrottles !== undefined) entry.unthrottles = f.unthrottles;
       if (f.perfMapTarget) entry.perfMapTarget = f.perfMapTarget;
       outputs.push({ rel, bytes: f.bytes, entry });
     }
@@ -108,7 +113,8 @@ export function describePerfDataExport(r: PerfDataExportResult, shownDir: string
     const p = path.join(shownDir, f.file);
     if (f.kind === 'perf.data') {
       const samples = f.samplesPerEvent!.reduce((s, n) => s + n, 0);
-      lines.push(`  ${p}  (${samples} samples, ${f.lostSamples} lost)`);
+      const throttled = f.throttles ? `, throttled ${f.throttles} time(s)` : '';
+      lines.push(`  ${p}  (${samples} samples, ${f.lostSamples} lost${throttled})`);
     } else if (f.kind === 'perf map') {
       lines.push(`  ${p}  (symbols: perf reads them from ${f.perfMapTarget})`);
     } else {

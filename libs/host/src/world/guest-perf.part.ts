@@ -4,6 +4,8 @@
 // mode waits for its next entry. Through an x86 vPMU the sessions program the guest PMU's MSRs
 // (each access trapped or not by the backend, exits charged by vcpu-exec.part.ts); in a paravirt
 // VM they issue hypercalls instead. The guest tick drives multiplexing and frequency adjustment.
+// Each throttle / unthrottle the guest kernel logs (perf_log_throttle) becomes a guest-visible
+// `guestThrottle` event, stamped with the guest's perf_clock() (kvmclock: host time).
 import type { WorldCore } from './world-core';
 import { anyRunning, type Thread } from './world-state';
 
@@ -69,7 +71,19 @@ export class GuestPerfPart {
     const port = w.portOf(t);
     if (action === 'start') v.guestPerf[k].start(port, v.guestNsTotal, w.nowNs);
     else v.guestPerf[k].stop(port, v.guestNsTotal);
+    this.emitThrottles(t); // a session joining reschedules the others: a throttled event comes back in
     w.lbr?.guestPerf(t, k, action);
+  }
+
+  /** The throttle changes the vCPU's guest perf context logged since the last call, as events. */
+  emitThrottles(t: Thread): void {
+    const v = t.vcpu!;
+    const ctx = v.guestPerf[0]?.ctx;
+    if (!ctx || ctx.throttleLog.length === 0) return;
+    const w = this.w;
+    for (const c of ctx.takeThrottleLog()) {
+      w.emit({ kind: 'guestThrottle', atNs: w.nowNs, at: w.placeOf(t), session: c.session, eventIndex: c.eventIndex, event: c.event, throttled: c.throttled });
+    }
   }
 
   /** The guest tick (accounted guest time reached it): rotation and frequency adjustment. True if a session ran. */
@@ -78,6 +92,7 @@ export class GuestPerfPart {
     if (!v.vpmu || !anyRunning(v.guestPerf)) return false;
     const port = this.w.portOf(t);
     v.guestPerf[0].ctx.tick(port, v.guestNsTotal); // the sessions share one perf context
+    this.emitThrottles(t);
     return true;
   }
 

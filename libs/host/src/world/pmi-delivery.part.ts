@@ -182,6 +182,7 @@ export class PmiDeliveryPart {
     // The guest's perf_clock() is kvmclock (host time): the exit and injection time counts too.
     // One handler for every session: they share the vCPU's perf context.
     v.guestPerf[0]?.ctx.pmi(port, v.guestNsTotal, w.nowNs);
+    w.guestPerf.emitThrottles(t);
     // LBR call-stack mode: the PMI handler reads the stack (DEBUGCTL.LBR cleared first).
     w.lbr?.readBegin(t, 'pmi');
     // The guest's NMI handler itself runs in the guest: no public figure, chosen (cost-model.ts).

@@ -274,7 +274,9 @@ export class VcpuExecPart {
   emitExit(t: Thread, reason: string, costNs: number, msr = 0): void {
     const w = this.w;
     const vpmu = t.vcpu!.vpmu;
-    if (vpmu instanceof MediatedVpmuClass && EMULATED_INSTRUCTION_EXITS.has(reason)) vpmu.creditEmulatedInstruction(w.portOf(t));
+    // A credit that wraps a counter with its interrupt enabled makes KVM_REQ_PMI: the PMI is
+    // injected at the next VM-Enter with the others pending (pmi-delivery.part.ts).
+    if (vpmu instanceof MediatedVpmuClass && EMULATED_INSTRUCTION_EXITS.has(reason) && vpmu.creditEmulatedInstruction(w.portOf(t))) t.vcpu!.pendingPmis.push(w.nowNs);
     w.emit({ kind: 'vmExit', atNs: w.nowNs, at: w.placeOf(t), reason, costNs, msr });
     if (t.vcpu!.fidelity) w.fidelity.onExit(t.vcpu!, reason, w.portOf(t), w.nowNs);
   }
