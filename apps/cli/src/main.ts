@@ -27,7 +27,7 @@ export const COMMANDS: Record<string, CommandEntry & { run: Command }> = {
   run: {
     run: runCommand,
     specs: [RUN_SPEC],
-    forms: [['run FILE [--out DIR] [--seed N] [--otlp URL] [--kafka B] [--json]', 'run a scenario, record it, write the summary and the viewers']],
+    forms: [['run FILE [--out DIR] [--seed N] [--otlp URL] [--kafka B] [--overhead] [--json]', 'run a scenario, record it, write the summary and the viewers']],
   },
   validate: { run: validateCommand, specs: [VALIDATE_SPEC], forms: [['validate FILE [--json]', 'check a scenario file, every error with its path']] },
   replay: {

@@ -187,7 +187,7 @@ function renderOverhead(s: RunSummary): string {
   const head = o.columns.map((c) => `<th class="num">${esc(c)}</th>`).join('');
   const rows = o.rows.map((r) => `<tr><td><code>${esc(r.command)}</code></td>${r.overheadPct.map((p) => `<td class="num ${p > 10 ? 'bad' : p > 2 ? 'warn' : 'good'}">${pct(p)}</td>`).join('')}</tr>`).join('');
   return section('overhead', 'Overhead', `<table class="grid"><thead><tr><th>command</th>${head}</tr></thead><tbody>${rows}</tbody></table>
-    <p class="muted">Overhead = (base − with perf) / base of the workload score; baseline score ${fmtScore(o.baselineScore)}.</p>`);
+    <p class="muted">Overhead = (base − with perf) / base of the workload score; baseline score ${fmtScore(o.baselineScore)} M guest instructions (the workload without perf, passthrough).</p>`);
 }
 
 /** A repeated finding's count and last time (the summary folds repeats: docs/findings.md). */

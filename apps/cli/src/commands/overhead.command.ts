@@ -15,6 +15,7 @@ import { parseArgs, type CommandSpec } from '../args';
 import { CliError } from '../cli-error';
 import { loadScenarioFile } from '../scenario-file';
 import type { CommandIo } from './command-io';
+import { renderOverheadLines } from './overhead-report';
 
 export const OVERHEAD_SPEC: CommandSpec = {
   name: 'overhead',
@@ -85,10 +86,6 @@ export async function overheadCommand(argv: string[], io: CommandIo): Promise<nu
     io.out(JSON.stringify(t, null, 2));
     return 0;
   }
-  const w0 = Math.max(...t.rows.map((r) => r.command.length), 'command'.length);
-  const header = ['command'.padEnd(w0), ...t.columns.map((c) => c.padStart(20))].join('  ');
-  io.out(`guest perf overhead for VM ${t.vm} (${loaded.scenario.name}); baseline score ${t.baselineScore} M instructions; overhead = (base - with) / base`);
-  io.out(header);
-  for (const r of t.rows) io.out([r.command.padEnd(w0), ...r.overheadPct.map((p) => `${p.toFixed(2)}%`.padStart(20))].join('  '));
+  for (const line of renderOverheadLines(t, loaded.scenario.name)) io.out(line);
   return 0;
 }
