@@ -20,7 +20,7 @@
 //   the LVTPC to.
 // The host side (perf_load_guest_context / perf_put_guest_context, creation-time exclusion) is
 // libs/perf; the world calls load/save around entry and exit as for the RFC backend.
-import { EVTSEL, FIXED_CTRL, MSR, type IntelPmu, type RegResult } from '@vpmu/pmu';
+import { EVTSEL, MSR, type IntelPmu, type RegResult } from '@vpmu/pmu';
 import type { EventFilterSpec } from '@vpmu/world-spec';
 import type { CostModel, CostName } from './cost-model';
 import { KvmEventFilter } from './event-filter';
@@ -30,18 +30,6 @@ import type { VpmuShape } from './vpmu-backend';
 import type { VcpuWorldPort } from './vcpu-world.port';
 
 const RDPMC_FIXED_BIT = 1 << 30;
-/** Architectural event "instructions retired" (event select 0xC0, umask 0). */
-const INST_RETIRED_EVENT = 0xc0;
-
-function readReg(pmu: IntelPmu, msr: number): bigint {
-  const r = pmu.rdmsr(msr);
-  return r.ok ? r.value : 0n;
-}
-
-/** counter += 1 modulo its width (the full-width alias takes every bit). */
-function bump(pmu: IntelPmu, msr: number, widthBits: number): void {
-  pmu.wrmsr(msr, (readReg(pmu, msr) + 1n) & ((1n << BigInt(widthBits)) - 1n));
-}
 
 /** The mediated vPMU of one vCPU (the merged design). */
 export class MediatedVpmu extends PassthroughVpmu {
@@ -52,8 +40,6 @@ export class MediatedVpmu extends PassthroughVpmu {
   /** Context loads, and those whose PMC writes were elided. */
   loads = 0;
   loadsElided = 0;
-  /** Emulated instructions credited to at least one guest counter. */
-  creditedInstructions = 0;
 
   constructor(shape: VpmuShape, costs: CostModel, filter: EventFilterSpec | undefined, label: string) {
     // Event selectors are always intercepted; the PMI always uses the dedicated vector.
@@ -115,31 +101,5 @@ export class MediatedVpmu extends PassthroughVpmu {
   /** The cost parameter of the last load (what the vmEntry record reports). */
   lastLoadCost(): CostName {
     return this.lastLoadElided ? 'mediatedPmuSwitchElidedCycles' : 'mediatedPmuSwitchCycles';
-  }
-
-  /**
-   * kvm_pmu_instruction_retired: KVM skipped one guest instruction it emulated; every enabled
-   * counter that counts instructions retired at CPL0 (the exiting instructions run in the guest
-   * kernel) advances by one. A wrap caused by the credit is not raised as a PMI here (not
-   * modelled; KVM's kvm_pmu_incr_counter would).
-   */
-  creditEmulatedInstruction(ops: VcpuWorldPort): void {
-    const pmu = this.loaded ? ops.loadedPmu() : this.gpmu;
-    const global = readReg(pmu, MSR.PERF_GLOBAL_CTRL);
-    let credited = false;
-    for (let i = 0; i < this.shape.gpCounters; i++) {
-      if ((global & (1n << BigInt(i))) === 0n) continue;
-      const sel = Number(readReg(pmu, MSR.IA32_PERFEVTSEL0 + i));
-      const instructionsRetired = (sel & 0xff) === INST_RETIRED_EVENT && ((sel >> 8) & 0xff) === 0;
-      if (!instructionsRetired || (sel & EVTSEL.EN) === 0 || (sel & EVTSEL.OS) === 0) continue;
-      bump(pmu, MSR.IA32_A_PMC0 + i, this.shape.host.gpWidthBits);
-      credited = true;
-    }
-    // Fixed counter 0 counts instructions retired; its OS-enable bit is bit 0 of FIXED_CTR_CTRL.
-    if (this.shape.host.fixedCounters > 0 && (global & (1n << 32n)) !== 0n && (Number(readReg(pmu, MSR.FIXED_CTR_CTRL)) & FIXED_CTRL.OS) !== 0) {
-      bump(pmu, MSR.FIXED_CTR0, this.shape.host.fixedWidthBits);
-      credited = true;
-    }
-    if (credited) this.creditedInstructions++;
   }
 }

@@ -4,12 +4,26 @@
 // `interceptEventSelect` (which is what lets KVM apply the event filter: "passthrough with event
 // filters"); without it the filter cannot be enforced and a denied event counts (filter-bypass).
 // Counters not exposed to the guest are loaded as zero at entry (no host value can leak).
-import { EventRates, EVTSEL, FIXED_COUNTER_ID_BASE, FIXED_CTRL, IntelPmu, MSR, RDPMC_FIXED, type RegResult, type WriteResult } from '@vpmu/pmu';
+import { EventRates, EVTSEL, FIXED_COUNTER_ID_BASE, FIXED_CTRL, IntelPmu, MSR, RDPMC_FIXED, WORKLOAD_EVENT_NAMES, type RegResult, type WriteResult } from '@vpmu/pmu';
 import type { EventFilterSpec } from '@vpmu/world-spec';
 import type { CostModel } from './cost-model';
 import { classify, GP_FAULT, gpMask } from './pmu-msr-class';
+import { ONE_INSTRUCTION, programLoopCounts, type ProgramLoopCounts } from './program-loop';
 import { VcpuVpmu, type VpmuShape } from './vpmu-backend';
 import type { VcpuWorldPort } from './vcpu-world.port';
+
+/** Architectural event "instructions retired" (event select 0xC0, umask 0). */
+const INST_RETIRED_EVENT = 0xc0;
+
+function readReg(pmu: IntelPmu, msr: number): bigint {
+  const r = pmu.rdmsr(msr);
+  return r.ok ? r.value : 0n;
+}
+
+/** counter += 1 modulo its width (the full-width alias takes every bit). */
+function bump(pmu: IntelPmu, msr: number, widthBits: number): void {
+  pmu.wrmsr(msr, (readReg(pmu, msr) + 1n) & ((1n << BigInt(widthBits)) - 1n));
+}
 
 /** Passthrough (mediated) vPMU. */
 export class PassthroughVpmu extends VcpuVpmu {
@@ -27,6 +41,8 @@ export class PassthroughVpmu extends VcpuVpmu {
   /** Counters programmed with a denied event, and their value then (filter-bypass check). */
   private readonly deniedWatch = new Map<number, bigint>();
   private bypassReported = false;
+  /** Emulated instructions credited to at least one guest counter. */
+  creditedInstructions = 0;
 
   constructor(
     shape: VpmuShape,
@@ -143,6 +159,42 @@ export class PassthroughVpmu extends VcpuVpmu {
     this.checkFilter(ops);
   }
 
+  /** A program's access that did not exit retired in guest mode: the guest's counters count it. */
+  protected override retiredInGuest(ops: VcpuWorldPort): void {
+    runCountsOn(this.target(ops), ONE_INSTRUCTION);
+    this.checkFilter(ops);
+  }
+
+  /**
+   * kvm_pmu_instruction_retired for an access KVM emulated: every enabled counter that counts
+   * instructions retired at CPL0 (the exiting instructions run in the guest kernel) and whose
+   * event the filter allows (the hardware select holds the filtered value) advances by one. The
+   * RFC defers it to the KVM_REQ_PMU handler before the next entry ("[RFC PATCH 39/41] KVM:
+   * x86/pmu: Implement emulated counter increment for passthrough PMU", Jan 2024); the merged
+   * design does it in kvm_pmu_incr_counter ("KVM: x86/pmu: Handle emulated instruction for
+   * mediated vPMU"); the guest sees the same count before it runs again. A wrap caused by the
+   * credit is not raised as a PMI here (not modelled; both designs would).
+   */
+  override creditEmulatedInstruction(ops: VcpuWorldPort): void {
+    const pmu = this.target(ops);
+    const global = readReg(pmu, MSR.PERF_GLOBAL_CTRL);
+    let credited = false;
+    for (let i = 0; i < this.shape.gpCounters; i++) {
+      if ((global & (1n << BigInt(i))) === 0n) continue;
+      const sel = Number(readReg(pmu, MSR.IA32_PERFEVTSEL0 + i));
+      const instructionsRetired = (sel & 0xff) === INST_RETIRED_EVENT && ((sel >> 8) & 0xff) === 0;
+      if (!instructionsRetired || (sel & EVTSEL.EN) === 0 || (sel & EVTSEL.OS) === 0) continue;
+      bump(pmu, MSR.IA32_A_PMC0 + i, this.shape.host.gpWidthBits);
+      credited = true;
+    }
+    // Fixed counter 0 counts instructions retired; its OS-enable bit is bit 0 of FIXED_CTR_CTRL.
+    if (this.shape.host.fixedCounters > 0 && (global & (1n << 32n)) !== 0n && (Number(readReg(pmu, MSR.FIXED_CTR_CTRL)) & FIXED_CTRL.OS) !== 0) {
+      bump(pmu, MSR.FIXED_CTR0, this.shape.host.fixedWidthBits);
+      credited = true;
+    }
+    if (credited) this.creditedInstructions++;
+  }
+
   /** A denied event that moved: the filter was bypassed (only possible without interception). */
   checkFilter(ops: VcpuWorldPort): void {
     if (this.bypassReported || this.deniedWatch.size === 0) return;
@@ -183,24 +235,32 @@ export class PassthroughVpmu extends VcpuVpmu {
 
 /**
  * Runs a guest loop of known instruction and branch counts on a PMU holding the guest context:
- * counters count exactly `instructions` / `branches` (rates chosen so the fixed-point counting is
- * exact: over 2^16 ns a rate of n * 2^-16 events/ns gives n events).
+ * counters count exactly what programLoopCounts gives the loop, in guest kernel mode.
  */
 export function runLoopOn(pmu: IntelPmu, instructions: number, branches: number): void {
-  const CHUNK = 4_000_000;
-  let i = instructions;
-  let b = branches;
-  const ghost = { guest: true, kernel: true } as const;
-  while (i > 0 || b > 0) {
-    const ci = Math.min(i, CHUNK);
-    const cb = Math.min(b, CHUNK);
-    const rates = loopRates(ci, cb);
-    pmu.advance(65536, rates, ghost);
-    i -= ci;
-    b -= cb;
-  }
+  runCountsOn(pmu, programLoopCounts(instructions, branches));
 }
 
-function loopRates(instructions: number, branches: number): EventRates {
-  return EventRates.of({}, { instructions: instructions / 65536, branches: branches / 65536 });
+/**
+ * Advances a PMU holding the guest context by exactly `counts` events in guest kernel mode (rates
+ * chosen so the fixed-point counting is exact: over 2^16 ns a rate of n * 2^-16 events/ns gives n
+ * events; chunks keep each rate below the rate limit).
+ */
+export function runCountsOn(pmu: IntelPmu, counts: ProgramLoopCounts): void {
+  const CHUNK = 4_000_000;
+  const left: Record<string, number> = { ...counts };
+  const ghost = { guest: true, kernel: true } as const;
+  for (;;) {
+    const step: Record<string, number> = {};
+    let any = false;
+    for (const name of WORKLOAD_EVENT_NAMES) {
+      const n = Math.min(left[name], CHUNK);
+      if (n <= 0) continue;
+      step[name] = n / 65536;
+      left[name] -= n;
+      any = true;
+    }
+    if (!any) return;
+    pmu.advance(65536, EventRates.of({}, step), ghost);
+  }
 }

@@ -59,6 +59,7 @@ export class GuestProgramPart {
     const port = w.portOf(t);
     let result: StepResult = 'ok';
     let value = 0;
+    vpmu.traps = [];
     if (op.op === 'wrmsr') {
       if (v.fidelity) w.fidelity.beforeGuestWrite(v, port, op.msr);
       const r = vpmu.wrmsr(port, op.msr, BigInt(op.value));
@@ -79,6 +80,12 @@ export class GuestProgramPart {
       if (vm.spec.vpmu.mode === 'paravirt') w.pv.table(vm.spec.id)?.programLoop(port, op.instructions, op.branches);
       if (v.fidelity) w.fidelity.onGuestLoop(v, op.instructions, op.branches);
       value = op.instructions;
+    }
+    // The access itself retired one instruction (not when it faulted): credited by KVM when it
+    // exited, counted by the hardware when it did not (VcpuVpmu.programAccessRetired).
+    if (op.op !== 'loop' && result === 'ok') {
+      vpmu.programAccessRetired(port, vpmu.traps.length > 0);
+      if (v.fidelity) w.fidelity.onGuestInstructionRetired(v);
     }
     vpmu.traps = []; // the program runs before the workload: its exits are not workload time
     return { result, value };
