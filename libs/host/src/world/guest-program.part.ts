@@ -2,7 +2,8 @@
 // starts, before its workload, each on one vCPU: WRMSR / RDMSR / RDPMC through the vPMU backend,
 // a loop of known instructions and branches, paravirt hypercalls, arm64 PMU device attributes and
 // registers, and `expect` steps checking an earlier step's outcome. Each step is recorded. The
-// program runs before the workload, so the exits its accesses take are not charged as guest time.
+// program runs before the workload, so the exits its accesses take are recorded (vmExit events,
+// counted in the exit tables) but not charged as guest time.
 import type { ProgramOp } from '@vpmu/world-spec';
 import type { WorldCore } from './world-core';
 import type { VmRuntime } from './world-state';
@@ -87,7 +88,10 @@ export class GuestProgramPart {
       vpmu.programAccessRetired(port, vpmu.traps.length > 0);
       if (v.fidelity) w.fidelity.onGuestInstructionRetired(v);
     }
-    vpmu.traps = []; // the program runs before the workload: its exits are not workload time
+    // Its exits are recorded (the exit tables count them) but not charged: the program runs
+    // before the workload, so they are not guest time.
+    for (const tr of vpmu.traps) w.emit({ kind: 'vmExit', atNs: w.nowNs, at: w.placeOf(t), reason: tr.reason, costNs: tr.costNs, msr: tr.msr });
+    vpmu.traps = [];
     return { result, value };
   }
 
