@@ -147,6 +147,41 @@ vms:
     expect(prog[4].ok).toBe(true);
   });
 
+  // Each program hypercall is a VMCALL exit (the guest side of the interface calls
+  // kvm_hypercall*, every one a VM exit, as a guest perf session's calls are): the summary's exit
+  // table counts them under `hypercall`, and the loop's cycles reach a cycles event like its
+  // instructions reach an instructions event (libs/kvm program-loop.ts: one cycle per instruction).
+  it('program hypercalls are counted as VMCALL exits; a cycles event counts the loop too', async () => {
+    const run = await runScenarioText(`version: 1
+name: pv-exits
+seed: 5
+duration: 2ms
+hosts:
+  - id: h1
+    cpu: intel-spr
+    pcpus: 1
+vms:
+  - id: vm1
+    host: h1
+    vcpus: 1
+    vpmu: { mode: paravirt }
+    workload: idle
+    program:
+      - hypercall: { call: open, id: 1, event: cycles }
+      - hypercall: { call: enable, id: 1 }
+      - loop: { instructions: 5000, branches: 50 }
+      - hypercall: { call: read, id: 1 }
+      - expect: { step: 3, atLeast: 5000 }
+      - hypercall: { call: open, id: 2, count: 3 }
+      - hypercall: { call: close, id: 9 }
+`);
+    const prog = run.summary.vms.vm1.program;
+    expect(prog[4].ok).toBe(true);
+    expect(prog[6].result).toBe('EBADF');
+    // 1 + 1 + 1 + 3 + 1, the refused close included: the guest exited to make it.
+    expect(run.summary.vms.vm1.vmExits.hypercall).toBe(7);
+  });
+
   it('a malicious guest gets errors and findings, and cannot touch host perf or another VM', async () => {
     const benign = await runScenarioText(world(''));
     const evil = await runScenarioText(world(EVIL_PROGRAM));

@@ -13,13 +13,12 @@
 // events, CMASK/INV/EDGE) make a counter `unmodelled` until the guest reprograms it. Events
 // integrate in the PMU's fixed point (2^-16 events per ns) with the remainder carried, so a clean
 // backend matches exactly up to the hardware's own fractional carry at the last write (< 1 event).
-import { filterAllowsFixed, filterAllowsGp } from '@vpmu/kvm';
-import { EventRates, EVTSEL, FIXED_CTRL, INTEL_FIXED_COUNTER_EVENTS, MSR, RATE_SCALE, eventIndex, intelEventIndex } from '@vpmu/pmu';
+import { filterAllowsFixed, filterAllowsGp, type ProgramLoopCounts } from '@vpmu/kvm';
+import { EventRates, EVTSEL, FIXED_CTRL, INTEL_FIXED_COUNTER_EVENTS, MSR, RATE_SCALE, WORKLOAD_EVENT_NAMES, eventIndex, intelEventIndex } from '@vpmu/pmu';
 import type { EventFilterSpec } from '@vpmu/world-spec';
 
 export const FIXED_ID_BASE = 32;
 const EV_BRANCHES = eventIndex('branches');
-const EV_INSTRUCTIONS = eventIndex('instructions');
 
 /** One guest counter's twin (plain data: it travels in checkpoints and migrations). */
 export interface ShadowCounter {
@@ -38,6 +37,11 @@ export interface ShadowCounter {
   denied: boolean;
   /** A configuration the model does not count (unknown event, CMASK/INV/EDGE): not checked. */
   unmodelled: boolean;
+  /**
+   * Events moved since `base` when the filter last started denying the counter's event: what it
+   * counted before under an allowed configuration is the guest's, not a bypass.
+   */
+  movedAtDeny: number;
   /** Guest-visible value right after the guest's last write to the counter (and as a number). */
   base: bigint;
   baseN: number;
@@ -74,20 +78,18 @@ export interface GuestCounterShadow {
   fixedCtrl: number;
   sel: number[];
   counters: ShadowCounter[];
-  /** emulated backends count a program loop in every enabled counter (kvm EmulatedVpmu.programLoop). */
-  loopsIgnoreModes: boolean;
 }
 
-export function newGuestCounterShadow(gpCounters: number, fixedCounters: number, gpWidth: number, fixedWidth: number, loopsIgnoreModes: boolean): GuestCounterShadow {
+export function newGuestCounterShadow(gpCounters: number, fixedCounters: number, gpWidth: number, fixedWidth: number): GuestCounterShadow {
   const counters: ShadowCounter[] = [];
   const mk = (id: number, width: number): ShadowCounter => ({
-    id, width, event: -1, usr: false, os: false, en: false, gOn: id < gpCounters, denied: false, unmodelled: false, base: 0n, baseN: 0,
+    id, width, event: -1, usr: false, os: false, en: false, gOn: id < gpCounters, denied: false, unmodelled: false, movedAtDeny: 0, base: 0n, baseN: 0,
     expected: 0, expectedRemQ: 0, ownBound: 0, ownRemQ: 0, atGuestNs: 0, lastObs: 0, movedAtExpected: 0, checked: false, lastErr: 0, driftPmi: 0, driftExit: 0, driftGuest: 0, probe: -1, exitAdj: 0, exitsAt: 0, pmisAt: 0, guestNsAt: 0,
   });
   for (let i = 0; i < gpCounters; i++) counters.push(mk(i, gpWidth));
   for (let f = 0; f < fixedCounters; f++) counters.push(mk(FIXED_ID_BASE + f, fixedWidth));
   // PERF_GLOBAL_CTRL resets to the GP counters the guest has (KVM selftests; both backends).
-  return { gpCounters, fixedCounters, globalCtrl: (1n << BigInt(gpCounters)) - 1n, fixedCtrl: 0, sel: Array(gpCounters).fill(0), counters, loopsIgnoreModes };
+  return { gpCounters, fixedCounters, globalCtrl: (1n << BigInt(gpCounters)) - 1n, fixedCtrl: 0, sel: Array(gpCounters).fill(0), counters };
 }
 
 export function counterIndex(s: GuestCounterShadow, id: number): number {
@@ -165,6 +167,7 @@ export function rebase(c: ShadowCounter, value: bigint): void {
   c.lastObs = 0;
   c.checked = false;
   c.movedAtExpected = 0;
+  c.movedAtDeny = 0;
   c.expected = 0;
   c.ownBound = 0;
   c.lastErr = 0;
@@ -215,15 +218,18 @@ export function applyConfigWrite(s: GuestCounterShadow, msr: number, value: bigi
   c.unmodelled = c.event < 0 || (v >>> 24) !== 0 || (v & (EVTSEL.INV | EVTSEL.EDGE)) !== 0;
 }
 
-/** A guest loop of known instructions and branches (guest programs): what it adds to each counter. */
-export function addLoop(s: GuestCounterShadow, instructions: number, branches: number): void {
+/**
+ * Events a guest program produced in guest kernel mode (a loop, or the instruction of an access;
+ * libs/kvm program-loop.ts): what they add to each counter. A perfect vPMU counts them in every
+ * counter that counts kernel mode (OS) and whose event the filter allows.
+ */
+export function addGuestCounts(s: GuestCounterShadow, counts: ProgramLoopCounts): void {
   for (const c of s.counters) {
     if (!isCounting(s, c)) continue;
-    const n = c.event === EV_INSTRUCTIONS ? instructions : c.event === EV_BRANCHES ? branches : 0;
+    const n = counts[WORKLOAD_EVENT_NAMES[c.event]];
     if (n === 0) continue;
     c.ownBound += n;
-    // The selftest loop runs in the guest kernel (runLoopOn counts it as kernel mode).
-    if (!c.denied && (c.os || s.loopsIgnoreModes)) c.expected += n;
+    if (!c.denied && c.os) c.expected += n;
   }
 }
 

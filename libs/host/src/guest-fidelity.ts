@@ -9,14 +9,14 @@
 // before the context save (onLeave) and the exit itself (onExit); a PMI reaching the CPU
 // (onPmiArrival); every guest PMU access (guest perf through the vCPU port, guest programs); the
 // periodic samples; the end of the run (vmRecords).
-import { EmulatedVpmu, PassthroughVpmu, type VcpuVpmu, type VcpuWorldPort } from '@vpmu/kvm';
+import { EmulatedVpmu, ONE_INSTRUCTION, PassthroughVpmu, programLoopCounts, type VcpuVpmu, type VcpuWorldPort } from '@vpmu/kvm';
 import { EVTSEL, FIXED_COUNTER_ID_BASE, INTEL_FIXED_COUNTER_EVENTS, MSR, RDPMC_FIXED, eventIndex, intelEventIndex, type EventRates } from '@vpmu/pmu';
 import type { PerfCore } from '@vpmu/perf';
 import type { TimelineEntry, VmSpec } from '@vpmu/world-spec';
 import type { GuestPerfEvent, Prng } from '@vpmu/sim';
 import { FaultInjector } from './fault-injector';
 import { FidelityMonitor, emptyStats, skidToleranceNs, type FidelityVcpu, type VcpuFidelity } from './fidelity-monitor';
-import { addLoop, applyConfigWrite, configTargets, counterIndex, counterOfMsr, integrate, newGuestCounterShadow, rebase } from './guest-counter-shadow';
+import { addGuestCounts, applyConfigWrite, configTargets, counterIndex, counterOfMsr, integrate, movedSince, newGuestCounterShadow, rebase } from './guest-counter-shadow';
 
 // A module-level copy: the barrel's re-export is a getter, read here at every VM entry.
 const EmulatedVpmuClass = EmulatedVpmu;
@@ -46,7 +46,7 @@ export class GuestFidelity {
       rates: truth,
       filter: spec.vpmu.filter,
       monitorsFilter: vpmu instanceof EmulatedVpmu || vpmu.interceptEventSelect,
-      shadow: newGuestCounterShadow(vpmu.shape.gpCounters, h.fixedCounters, h.gpWidthBits, h.fixedWidthBits, vpmu instanceof EmulatedVpmu),
+      shadow: newGuestCounterShadow(vpmu.shape.gpCounters, h.fixedCounters, h.gpWidthBits, h.fixedWidthBits),
       exits: 0,
       pmis: 0,
       pmisThisEntry: 0,
@@ -164,7 +164,12 @@ export class GuestFidelity {
       rebase(c, v.vpmu.peek(ops, c.id));
       return;
     }
+    const targets = configTargets(fx.shadow, msr);
+    const wasDenied = targets.map((c) => c.denied);
     applyConfigWrite(fx.shadow, msr, value, fx.filter);
+    targets.forEach((c, j) => {
+      if (c.denied && !wasDenied[j]) c.movedAtDeny = movedSince(c, v.vpmu!.peek(ops, c.id));
+    });
   }
 
   /** A guest RDMSR that returned `value`. */
@@ -191,7 +196,15 @@ export class GuestFidelity {
     const fx = v.fidelity;
     if (!fx) return;
     for (const c of fx.shadow.counters) integrate(fx.shadow, c, v.guestNsTotal, fx.rates);
-    addLoop(fx.shadow, instructions, branches);
+    addGuestCounts(fx.shadow, programLoopCounts(instructions, branches));
+  }
+
+  /** A guest program's WRMSR / RDMSR / RDPMC that completed: one instruction retired in guest kernel mode. */
+  onGuestInstructionRetired(v: FidelityVcpu): void {
+    const fx = v.fidelity;
+    if (!fx) return;
+    for (const c of fx.shadow.counters) integrate(fx.shadow, c, v.guestNsTotal, fx.rates);
+    addGuestCounts(fx.shadow, ONE_INSTRUCTION);
   }
 
   /** The periodic sample: every exposed counter, and PMIs that never came. */

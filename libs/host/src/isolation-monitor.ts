@@ -34,8 +34,8 @@ export class IsolationMonitor {
     const excess = moved - c.ownBound - ISOLATION_SLACK_EVENTS;
     if (c.unmodelled) return OWNED;
     if (excess > 0) return { leak: true, bypass: false, excess };
-    // A denied event never counts: the counter may not move at all.
-    if (c.denied && moved > ISOLATION_SLACK_EVENTS) return { leak: false, bypass: true, excess: moved };
+    // A denied event never counts: the counter may not move from where the denial found it.
+    if (c.denied && moved - c.movedAtDeny > ISOLATION_SLACK_EVENTS) return { leak: false, bypass: true, excess: moved - c.movedAtDeny };
     return OWNED;
   }
 }

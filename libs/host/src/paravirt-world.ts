@@ -17,7 +17,7 @@
 //   pv-host-error (host side).
 // Simplification: a host PMI of a PV event does not force an exit of its own here; the overflow
 // waits for the vCPU's next entry (the guest timer alone exits every 4 ms).
-import { PvPerfTable, type PvPerfAttr, type PvResult, type VcpuWorldPort } from '@vpmu/kvm';
+import { PvPerfTable, type CostModel, type PvPerfAttr, type PvResult, type VcpuWorldPort } from '@vpmu/kvm';
 import type { GuestPvPerfVcpu } from '@vpmu/guest';
 import type { PvHypercallAttr, PvHypercallName, VmSpec } from '@vpmu/world-spec';
 import type { SimEvent } from '@vpmu/sim';
@@ -113,6 +113,15 @@ export class ParavirtWorld {
   peek(port: VcpuWorldPort, vm: string, id: number): number | null {
     return this.table(vm)?.peek(port, id) ?? null;
   }
+}
+
+/**
+ * What one hypercall's VMCALL exit costs: the exit (~1,530-1,560 cycles on Skylake-SP, W. Li, kvm
+ * list, Mar 2020; docs/cost-model.md) plus the host perf work, perfEventCreateNs for an open and
+ * perfEventToggleNs for the others (no public figure for either, cost-model.ts).
+ */
+export function hypercallExitCostNs(costs: CostModel, call: PvHypercallName): number {
+  return costs.costNs('hypercallExitCycles') + (call === 'open' ? costs.costNs('perfEventCreateNs') : costs.costNs('perfEventToggleNs'));
 }
 
 function defaultAttr(): PvPerfAttr {

@@ -13,6 +13,7 @@ import type { PerfEventAttr, PerfHooks } from '@vpmu/perf';
 import type { EventFilterSpec } from '@vpmu/world-spec';
 import type { CostModel } from './cost-model';
 import { classify, GP_FAULT, gpMask } from './pmu-msr-class';
+import { programLoopCounts } from './program-loop';
 import { VcpuVpmu, type VpmuShape } from './vpmu-backend';
 import type { VcpuWorldPort } from './vcpu-world.port';
 
@@ -113,27 +114,50 @@ export class EmulatedVpmu extends VcpuVpmu {
   }
 
   programLoop(ops: VcpuWorldPort, instructions: number, branches: number): void {
-    // The loop runs in the guest before the workload starts: each backing event that exists
-    // counts the loop's events of its kind (user+kernel filters aside: the loop is in the kernel
-    // of the test guest, as the selftests' guest code is).
+    // The loop runs in the guest before the workload starts, in the kernel of the test guest (as
+    // the selftests' guest code does): each backing event that exists and counts kernel mode
+    // (exclude_kernel = !OS) counts the loop's events of its kind.
+    const counts = programLoopCounts(instructions, branches);
     for (let i = 0; i < this.backing.length; i++) {
-      const b = this.backing[i];
-      if (b.perfId === null) continue;
-      const ev = b.key.split('/')[0];
-      const n = ev === 'instructions' ? instructions : ev === 'branches' ? branches : 0;
-      if (n === 0) continue;
-      const before = this.value(ops, i);
-      b.base = BigInt.asUintN(this.width(i), b.base + BigInt(n));
-      const after = this.value(ops, i);
-      if (after < before) {
-        // The guest counter wrapped inside the loop: the backing event's overflow
-        // (kvm_perf_overflow) sets the GLOBAL_STATUS bit, and a PMI when the guest asked for one.
-        if (this.interruptOf(i)) this.onBackingOverflow(i, ops.nowNs);
-        else this.regs.wrmsr(MSR.PERF_GLOBAL_STATUS_SET, i < this.shape.host.gpCounters ? 1n << BigInt(i) : 1n << BigInt(32 + i - this.shape.host.gpCounters));
-      }
-      // pmc_update_sample_period: the backing event overflows where the guest counter now wraps.
-      if (this.interruptOf(i)) ops.perfSetPeriod(b.perfId, this.periodFor(i, after));
+      if (this.backing[i].perfId === null) continue;
+      const cfg = this.configOf(i);
+      if (!cfg || !cfg.os) continue;
+      this.addToCounter(ops, i, counts[cfg.event]);
     }
+  }
+
+  /**
+   * kvm_pmu_instruction_retired -> kvm_pmu_trigger_event (arch/x86/kvm/pmu.c): every counter
+   * enabled locally and in GLOBAL_CTRL, counting instructions retired, allowed by the event filter
+   * (pmc_is_event_allowed) and counting the guest's CPL (cpl_is_matched: the program runs at CPL0,
+   * so OS) gains one in pmc->emulated_counter, whether or not its backing event exists. A wrap
+   * raises its PMI through the backing event's overflow path (addToCounter), so none is returned.
+   */
+  override creditEmulatedInstruction(ops: VcpuWorldPort): boolean {
+    for (let i = 0; i < this.backing.length; i++) {
+      const cfg = this.configOf(i);
+      if (!cfg || !cfg.allowed || !cfg.os || cfg.event !== 'instructions') continue;
+      this.addToCounter(ops, i, 1);
+    }
+    return false;
+  }
+
+  /** `n` events counted by guest counter `idx` outside its backing event's own count. */
+  private addToCounter(ops: VcpuWorldPort, i: number, n: number): void {
+    if (n === 0) return;
+    const b = this.backing[i];
+    const before = this.value(ops, i);
+    b.base = BigInt.asUintN(this.width(i), b.base + BigInt(n));
+    const after = this.value(ops, i);
+    if (after < before) {
+      // The guest counter wrapped: as the backing event's overflow would (kvm_perf_overflow), or
+      // kvm_pmu_incr_counter's for a credit, the GLOBAL_STATUS bit is set, and a PMI when the
+      // guest asked for one.
+      if (this.interruptOf(i)) this.onBackingOverflow(i, ops.nowNs);
+      else this.regs.wrmsr(MSR.PERF_GLOBAL_STATUS_SET, i < this.shape.host.gpCounters ? 1n << BigInt(i) : 1n << BigInt(32 + i - this.shape.host.gpCounters));
+    }
+    // pmc_update_sample_period: the backing event overflows where the guest counter now wraps.
+    if (b.perfId !== null && this.interruptOf(i)) ops.perfSetPeriod(b.perfId, this.periodFor(i, after));
   }
 
   /** The guest event a counter is configured for now, or null when it is not enabled. */

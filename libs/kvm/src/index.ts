@@ -11,6 +11,7 @@ export * from './none-vpmu.backend';
 export * from './passthrough-vpmu.backend';
 export * from './mediated-vpmu.backend';
 export * from './emulated-vpmu.backend';
+export * from './program-loop';
 export { isPmuMsr } from './pmu-msr-class';
 export * from './guest-lbr';
 export * from './arm-pmu-device';

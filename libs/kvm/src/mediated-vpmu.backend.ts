@@ -20,7 +20,7 @@
 //   the LVTPC to.
 // The host side (perf_load_guest_context / perf_put_guest_context, creation-time exclusion) is
 // libs/perf; the world calls load/save around entry and exit as for the RFC backend.
-import { EVTSEL, FIXED_CTRL, MSR, type IntelPmu, type RegResult, type WriteResult } from '@vpmu/pmu';
+import type { IntelPmu, RegResult, WriteResult } from '@vpmu/pmu';
 import type { EventFilterSpec } from '@vpmu/world-spec';
 import type { CostModel, CostName } from './cost-model';
 import { PassthroughVpmu } from './passthrough-vpmu.backend';
@@ -29,20 +29,6 @@ import { classify, GP_FAULT } from './pmu-msr-class';
 import type { VpmuShape } from './vpmu-backend';
 import type { VcpuWorldPort } from './vcpu-world.port';
 
-/** Architectural event "instructions retired" (event select 0xC0, umask 0). */
-const INST_RETIRED_EVENT = 0xc0;
-
-function readReg(pmu: IntelPmu, msr: number): bigint {
-  const r = pmu.rdmsr(msr);
-  return r.ok ? r.value : 0n;
-}
-
-/** counter += 1 modulo its width (the full-width alias takes every bit); true if it wrapped to 0. */
-function bump(pmu: IntelPmu, msr: number, widthBits: number): boolean {
-  const v = (readReg(pmu, msr) + 1n) & ((1n << BigInt(widthBits)) - 1n);
-  pmu.wrmsr(msr, v);
-  return v === 0n;
-}
 
 /** The mediated vPMU of one vCPU (the merged design). */
 export class MediatedVpmu extends PassthroughVpmu {
@@ -59,10 +45,6 @@ export class MediatedVpmu extends PassthroughVpmu {
   /** Context loads, and those whose PMC writes were elided. */
   loads = 0;
   loadsElided = 0;
-  /** Emulated instructions credited to at least one guest counter. */
-  creditedInstructions = 0;
-  /** Credits that wrapped a guest counter (kvm_pmu_incr_counter's overflow). */
-  creditOverflows = 0;
 
   constructor(shape: VpmuShape, costs: CostModel, filter: EventFilterSpec | undefined, label: string) {
     // Event selectors are always intercepted; the PMI always uses the dedicated vector.
@@ -111,47 +93,5 @@ export class MediatedVpmu extends PassthroughVpmu {
   /** The cost parameter of the last load (what the vmEntry record reports). */
   lastLoadCost(): CostName {
     return this.lastLoadElided ? 'mediatedPmuSwitchElidedCycles' : 'mediatedPmuSwitchCycles';
-  }
-
-  /**
-   * kvm_pmu_instruction_retired: KVM skipped one guest instruction it emulated; every enabled
-   * counter that counts instructions retired at CPL0 (the exiting instructions run in the guest
-   * kernel) advances by one. A counter the credit wraps to zero overflows as KVM's
-   * kvm_pmu_incr_counter has it for a mediated PMU: its GLOBAL_STATUS bit is set and, when the
-   * counter asked for an interrupt (EVENTSEL.INT, the fixed counter's PMI bit), KVM_REQ_PMI
-   * injects a PMI at the next VM-Enter. Returns whether a PMI was requested.
-   */
-  creditEmulatedInstruction(ops: VcpuWorldPort): boolean {
-    const pmu = this.loaded ? ops.loadedPmu() : this.gpmu;
-    const global = readReg(pmu, MSR.PERF_GLOBAL_CTRL);
-    let credited = false;
-    let overflowed = 0n;
-    let pmi = false;
-    for (let i = 0; i < this.shape.gpCounters; i++) {
-      if ((global & (1n << BigInt(i))) === 0n) continue;
-      const sel = Number(readReg(pmu, MSR.IA32_PERFEVTSEL0 + i));
-      const instructionsRetired = (sel & 0xff) === INST_RETIRED_EVENT && ((sel >> 8) & 0xff) === 0;
-      if (!instructionsRetired || (sel & EVTSEL.EN) === 0 || (sel & EVTSEL.OS) === 0) continue;
-      credited = true;
-      if (bump(pmu, MSR.IA32_A_PMC0 + i, this.shape.host.gpWidthBits)) {
-        overflowed |= 1n << BigInt(i);
-        pmi ||= (sel & EVTSEL.INT) !== 0;
-      }
-    }
-    // Fixed counter 0 counts instructions retired; its OS-enable bit is bit 0 of FIXED_CTR_CTRL.
-    const fixedField = Number(readReg(pmu, MSR.FIXED_CTR_CTRL)) & 0xf;
-    if (this.shape.host.fixedCounters > 0 && (global & (1n << 32n)) !== 0n && (fixedField & FIXED_CTRL.OS) !== 0) {
-      credited = true;
-      if (bump(pmu, MSR.FIXED_CTR0, this.shape.host.fixedWidthBits)) {
-        overflowed |= 1n << 32n;
-        pmi ||= (fixedField & FIXED_CTRL.PMI) !== 0;
-      }
-    }
-    if (credited) this.creditedInstructions++;
-    if (overflowed !== 0n) {
-      pmu.wrmsr(MSR.PERF_GLOBAL_STATUS_SET, overflowed);
-      this.creditOverflows++;
-    }
-    return pmi;
   }
 }

@@ -27,7 +27,9 @@
 //   for (const d of pv.syncBeforeEntry(port)) deliverToGuest(d);   r.finding → FindingEvent
 // The table is the host events' overflow handler (PerfHooks). Pure: no I/O, no clock.
 
+import { isWorkloadEvent } from '@vpmu/pmu';
 import type { PerfEventAttr, PerfHooks } from '@vpmu/perf';
+import { programLoopCounts } from './program-loop';
 import type { VcpuWorldPort } from './vcpu-world.port';
 
 /** perf_event_attr.type values the interface accepts (include/uapi/linux/perf_event.h). */
@@ -252,13 +254,14 @@ export class PvPerfTable implements PerfHooks {
 
   /**
    * A loop of known guest code on the port's vCPU (a program step): every enabled event the
-   * vCPU thread counts sees its instructions and branches, as a per-task host event counting guest
-   * mode would.
+   * vCPU thread counts sees what the loop produces of its kind (program-loop.ts: instructions,
+   * branches, and the cycles they take), as a per-task host event counting guest mode would.
    */
   programLoop(port: PvHostPerfPort, instructions: number, branches: number): void {
+    const counts = programLoopCounts(instructions, branches);
     for (const s of this.table.values()) {
       if (!s.enabled || s.vcpu !== port.vcpu) continue;
-      s.loopCount += s.event === 'instructions' ? instructions : s.event === 'branches' ? branches : 0;
+      s.loopCount += isWorkloadEvent(s.event) ? counts[s.event] : 0;
     }
   }
 

@@ -4,12 +4,28 @@
 // `interceptEventSelect` (which is what lets KVM apply the event filter: "passthrough with event
 // filters"); without it the filter cannot be enforced and a denied event counts (filter-bypass).
 // Counters not exposed to the guest are loaded as zero at entry (no host value can leak).
-import { EventRates, EVTSEL, FIXED_COUNTER_ID_BASE, FIXED_CTRL, IntelPmu, MSR, type RegResult, type WriteResult } from '@vpmu/pmu';
+import { EventRates, EVTSEL, FIXED_COUNTER_ID_BASE, FIXED_CTRL, IntelPmu, MSR, WORKLOAD_EVENT_NAMES, type RegResult, type WriteResult } from '@vpmu/pmu';
 import type { EventFilterSpec } from '@vpmu/world-spec';
 import type { CostModel } from './cost-model';
 import { classify, GP_FAULT, gpMask } from './pmu-msr-class';
+import { ONE_INSTRUCTION, programLoopCounts, type ProgramLoopCounts } from './program-loop';
 import { VcpuVpmu, type VpmuShape } from './vpmu-backend';
 import type { VcpuWorldPort } from './vcpu-world.port';
+
+/** Architectural event "instructions retired" (event select 0xC0, umask 0). */
+const INST_RETIRED_EVENT = 0xc0;
+
+function readReg(pmu: IntelPmu, msr: number): bigint {
+  const r = pmu.rdmsr(msr);
+  return r.ok ? r.value : 0n;
+}
+
+/** counter += 1 modulo its width (the full-width alias takes every bit); true if it wrapped to 0. */
+function bump(pmu: IntelPmu, msr: number, widthBits: number): boolean {
+  const v = (readReg(pmu, msr) + 1n) & ((1n << BigInt(widthBits)) - 1n);
+  pmu.wrmsr(msr, v);
+  return v === 0n;
+}
 
 /** Passthrough (mediated) vPMU. */
 export class PassthroughVpmu extends VcpuVpmu {
@@ -27,6 +43,10 @@ export class PassthroughVpmu extends VcpuVpmu {
   /** Counters programmed with a denied event, and their value then (filter-bypass check). */
   private readonly deniedWatch = new Map<number, bigint>();
   private bypassReported = false;
+  /** Emulated instructions credited to at least one guest counter. */
+  creditedInstructions = 0;
+  /** Credits that wrapped a guest counter (kvm_pmu_incr_counter's overflow). */
+  creditOverflows = 0;
 
   constructor(
     shape: VpmuShape,
@@ -167,6 +187,59 @@ export class PassthroughVpmu extends VcpuVpmu {
     this.checkFilter(ops);
   }
 
+  /** A program's access that did not exit retired in guest mode: the guest's counters count it. */
+  protected override retiredInGuest(ops: VcpuWorldPort): void {
+    runCountsOn(this.target(ops), ONE_INSTRUCTION);
+    this.checkFilter(ops);
+  }
+
+  /**
+   * kvm_pmu_instruction_retired for an access KVM emulated: every enabled counter that counts
+   * instructions retired at CPL0 (the exiting instructions run in the guest kernel) and whose
+   * event the filter allows (the hardware select holds the filtered value) advances by one. The
+   * RFC defers it to the KVM_REQ_PMU handler before the next entry ("[RFC PATCH 39/41] KVM:
+   * x86/pmu: Implement emulated counter increment for passthrough PMU", Jan 2024); the merged
+   * design does it in kvm_pmu_incr_counter ("KVM: x86/pmu: Handle emulated instruction for
+   * mediated vPMU"); the guest sees the same count before it runs again. Returns whether a
+   * wrap requested a PMI.
+   */
+  override creditEmulatedInstruction(ops: VcpuWorldPort): boolean {
+    const pmu = this.target(ops);
+    const global = readReg(pmu, MSR.PERF_GLOBAL_CTRL);
+    let credited = false;
+    let overflowed = 0n;
+    let pmi = false;
+    for (let i = 0; i < this.shape.gpCounters; i++) {
+      if ((global & (1n << BigInt(i))) === 0n) continue;
+      const sel = Number(readReg(pmu, MSR.IA32_PERFEVTSEL0 + i));
+      const instructionsRetired = (sel & 0xff) === INST_RETIRED_EVENT && ((sel >> 8) & 0xff) === 0;
+      if (!instructionsRetired || (sel & EVTSEL.EN) === 0 || (sel & EVTSEL.OS) === 0) continue;
+      credited = true;
+      if (bump(pmu, MSR.IA32_A_PMC0 + i, this.shape.host.gpWidthBits)) {
+        overflowed |= 1n << BigInt(i);
+        pmi ||= (sel & EVTSEL.INT) !== 0;
+      }
+    }
+    // Fixed counter 0 counts instructions retired; its OS-enable bit is bit 0 of FIXED_CTR_CTRL.
+    const fixedField = Number(readReg(pmu, MSR.FIXED_CTR_CTRL)) & 0xf;
+    if (this.shape.host.fixedCounters > 0 && (global & (1n << 32n)) !== 0n && (fixedField & FIXED_CTRL.OS) !== 0) {
+      credited = true;
+      if (bump(pmu, MSR.FIXED_CTR0, this.shape.host.fixedWidthBits)) {
+        overflowed |= 1n << 32n;
+        pmi ||= (fixedField & FIXED_CTRL.PMI) !== 0;
+      }
+    }
+    if (credited) this.creditedInstructions++;
+    // A credit that wraps a counter overflows it as kvm_pmu_incr_counter has it: its
+    // GLOBAL_STATUS bit is set and, when the counter asked for an interrupt, KVM_REQ_PMI injects
+    // a PMI at the next VM-Enter.
+    if (overflowed !== 0n) {
+      pmu.wrmsr(MSR.PERF_GLOBAL_STATUS_SET, overflowed);
+      this.creditOverflows++;
+    }
+    return pmi;
+  }
+
   /** A denied event that moved: the filter was bypassed (only possible without interception). */
   checkFilter(ops: VcpuWorldPort): void {
     if (this.bypassReported || this.deniedWatch.size === 0) return;
@@ -207,24 +280,32 @@ export class PassthroughVpmu extends VcpuVpmu {
 
 /**
  * Runs a guest loop of known instruction and branch counts on a PMU holding the guest context:
- * counters count exactly `instructions` / `branches` (rates chosen so the fixed-point counting is
- * exact: over 2^16 ns a rate of n * 2^-16 events/ns gives n events).
+ * counters count exactly what programLoopCounts gives the loop, in guest kernel mode.
  */
 export function runLoopOn(pmu: IntelPmu, instructions: number, branches: number): void {
-  const CHUNK = 4_000_000;
-  let i = instructions;
-  let b = branches;
-  const ghost = { guest: true, kernel: true } as const;
-  while (i > 0 || b > 0) {
-    const ci = Math.min(i, CHUNK);
-    const cb = Math.min(b, CHUNK);
-    const rates = loopRates(ci, cb);
-    pmu.advance(65536, rates, ghost);
-    i -= ci;
-    b -= cb;
-  }
+  runCountsOn(pmu, programLoopCounts(instructions, branches));
 }
 
-function loopRates(instructions: number, branches: number): EventRates {
-  return EventRates.of({}, { instructions: instructions / 65536, branches: branches / 65536 });
+/**
+ * Advances a PMU holding the guest context by exactly `counts` events in guest kernel mode (rates
+ * chosen so the fixed-point counting is exact: over 2^16 ns a rate of n * 2^-16 events/ns gives n
+ * events; chunks keep each rate below the rate limit).
+ */
+export function runCountsOn(pmu: IntelPmu, counts: ProgramLoopCounts): void {
+  const CHUNK = 4_000_000;
+  const left: Record<string, number> = { ...counts };
+  const ghost = { guest: true, kernel: true } as const;
+  for (;;) {
+    const step: Record<string, number> = {};
+    let any = false;
+    for (const name of WORKLOAD_EVENT_NAMES) {
+      const n = Math.min(left[name], CHUNK);
+      if (n <= 0) continue;
+      step[name] = n / 65536;
+      left[name] -= n;
+      any = true;
+    }
+    if (!any) return;
+    pmu.advance(65536, EventRates.of({}, step), ghost);
+  }
 }

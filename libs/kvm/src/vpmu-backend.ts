@@ -137,8 +137,36 @@ export abstract class VcpuVpmu {
   abstract rdpmc(ops: VcpuWorldPort, index: number): RegResult;
   /** The value the guest would read from a counter (id: GP i / 32 + fixed i), no side effects. */
   abstract peek(ops: VcpuWorldPort, counterId: number): bigint;
-  /** A guest loop of known instructions and branches (guest programs): counts what would count. */
+  /** A guest loop of known instructions and branches (guest programs): counts what would count (program-loop.ts). */
   abstract programLoop(ops: VcpuWorldPort, instructions: number, branches: number): void;
+
+  /**
+   * kvm_pmu_instruction_retired: KVM emulated a guest instruction and skipped it
+   * (kvm_skip_emulated_instruction, arch/x86/kvm/x86.c): the counters counting instructions
+   * retired at the guest's CPL advance by one. No PMU: nothing. Returns whether a counter the
+   * credit wrapped asked for a PMI (KVM_REQ_PMI, injected at the next VM-Enter).
+   */
+  creditEmulatedInstruction(_ops: VcpuWorldPort): boolean {
+    return false;
+  }
+
+  /**
+   * A guest program's WRMSR / RDMSR / RDPMC that completed retired one instruction: when it exited,
+   * KVM emulated it and credits it (every design: the emulated vPMU since "KVM: x86: Update vPMCs
+   * when retiring instructions", commit 9cd803d496e7), the RFC's "[RFC PATCH 39/41] KVM: x86/pmu: Implement
+   * emulated counter increment for passthrough PMU" (Jan 2024), the merged "KVM: x86/pmu: Handle
+   * emulated instruction for mediated vPMU"); when it did not, it retired in guest mode and the
+   * hardware counted it (passthrough designs). One that faulted retired nothing: KVM injects the
+   * #GP without skipping the instruction (kvm_complete_insn_gp).
+   */
+  programAccessRetired(ops: VcpuWorldPort, exited: boolean): boolean {
+    if (exited) return this.creditEmulatedInstruction(ops);
+    this.retiredInGuest(ops);
+    return false;
+  }
+
+  /** One instruction retired in guest mode without an exit: only a PMU the guest owns counts it here. */
+  protected retiredInGuest(_ops: VcpuWorldPort): void {}
 
   /** CPUID.0AH as the guest sees it (EBX bit-vector length 7: the architectural events). */
   cpuid0a(): { eax: number; ebx: number; ecx: number; edx: number } {

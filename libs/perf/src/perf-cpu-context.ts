@@ -40,14 +40,15 @@ export class PerfCpuContext extends PerfCpuScheduling {
         this.runDue();
         continue;
       }
+      if (this.time >= nowNs) break;
       const target = Math.min(nowNs, internal, this.time + this.pmu.nextOverflowInNs(rates, mode));
-      if (target > this.time) {
-        this.pmu.advanceTo(target, rates, mode);
-        this.time = target;
-        this.collectOverflows();
-      }
+      this.pmu.advanceTo(target, rates, mode);
+      this.time = target;
+      // An overflow found on the way may make a PMI due at `target` itself (no skid, or a wrap in
+      // the last ns): the next pass handles it now, before the caller reads or switches anything.
+      this.collectOverflows();
+      // The tick's deadline is always the next boundary after now: run it when reached.
       if (target === internal) this.runDue();
-      else if (target === nowNs) break;
     }
   }
 

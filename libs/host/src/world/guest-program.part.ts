@@ -2,7 +2,8 @@
 // starts, before its workload, each on one vCPU: WRMSR / RDMSR / RDPMC through the vPMU backend,
 // a loop of known instructions and branches, paravirt hypercalls, arm64 PMU device attributes and
 // registers, and `expect` steps checking an earlier step's outcome. Each step is recorded. The
-// program runs before the workload, so the exits its accesses take are not charged as guest time.
+// program runs before the workload, so the exits its accesses take are recorded (vmExit events,
+// counted in the exit tables) but not charged as guest time.
 import type { ProgramOp } from '@vpmu/world-spec';
 import type { WorldCore } from './world-core';
 import type { VmRuntime } from './world-state';
@@ -59,6 +60,7 @@ export class GuestProgramPart {
     const port = w.portOf(t);
     let result: StepResult = 'ok';
     let value = 0;
+    vpmu.traps = [];
     if (op.op === 'wrmsr') {
       if (v.fidelity) w.fidelity.beforeGuestWrite(v, port, op.msr);
       const r = vpmu.guestAccess().wrmsr(port, op.msr, BigInt(op.value));
@@ -80,7 +82,17 @@ export class GuestProgramPart {
       if (v.fidelity) w.fidelity.onGuestLoop(v, op.instructions, op.branches);
       value = op.instructions;
     }
-    vpmu.traps = []; // the program runs before the workload: its exits are not workload time
+    // The access itself retired one instruction (not when it faulted): credited by KVM when it
+    // exited, counted by the hardware when it did not (VcpuVpmu.programAccessRetired). A credit
+    // that wraps a counter asking for an interrupt is a PMI at the next VM-Enter.
+    if (op.op !== 'loop' && result === 'ok') {
+      if (vpmu.programAccessRetired(port, vpmu.traps.length > 0)) v.pendingPmis.push(w.nowNs);
+      if (v.fidelity) w.fidelity.onGuestInstructionRetired(v);
+    }
+    // Its exits are recorded (the exit tables count them) but not charged: the program runs
+    // before the workload, so they are not guest time.
+    for (const tr of vpmu.traps) w.emit({ kind: 'vmExit', atNs: w.nowNs, at: w.placeOf(t), reason: tr.reason, costNs: tr.costNs, msr: tr.msr });
+    vpmu.traps = [];
     return { result, value };
   }
 

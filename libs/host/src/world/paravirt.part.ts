@@ -6,7 +6,7 @@
 // guest-perf.part.ts).
 import { PMI_VECTORS } from '@vpmu/kvm';
 import type { ProgramOp } from '@vpmu/world-spec';
-import { pvAttrOfProgram, type PvRaisedFinding } from '../paravirt-world';
+import { hypercallExitCostNs, pvAttrOfProgram, type PvRaisedFinding } from '../paravirt-world';
 import type { WorldCore } from './world-core';
 import type { Thread, VmRuntime } from './world-state';
 
@@ -31,10 +31,12 @@ export class ParavirtPart {
   }
 
   /**
-   * A `hypercall` program step (`count` calls on consecutive ids, up to 100,000). The refusals of
-   * one step are folded by finding kind and errno into one finding each, with the number of calls
-   * it stands for: a small program must not make the host emit and hold a finding per call
-   * (docs/findings.md "Repeated findings"). A single call reports as before.
+   * A `hypercall` program step (`count` calls on consecutive ids, up to 100,000). Each call is a
+   * VMCALL exit (reason `hypercall`, as a guest perf session's calls), recorded like every exit of
+   * a program and, as those, not charged as guest time (the program runs before the workload).
+   * The refusals of one step are folded by finding kind and errno into one finding each, with the
+   * number of calls it stands for: a small program must not make the host emit and hold a finding
+   * per call (docs/findings.md "Repeated findings"). A single call reports as before.
    */
   programStep(vm: VmRuntime, op: Extract<ProgramOp, { op: 'hypercall' }>): { result: 'ok' | 'gp' | 'undefined'; value: number; errno?: string; vcpu: number } {
     const w = this.w;
@@ -49,6 +51,7 @@ export class ParavirtPart {
     for (let n = 0; n < op.count; n++) {
       const id = op.id + n;
       let raised: PvRaisedFinding | undefined;
+      w.emit({ kind: 'vmExit', atNs: w.nowNs, at: w.placeOf(t), reason: 'hypercall', costNs: hypercallExitCostNs(w.costs, op.call), msr: 0 });
       const r = w.pv.hypercall(port, vm.spec.id, op.call, id, attr, op.count > 1 ? (f) => (raised = f) : undefined);
       if (r.ok) value = op.call === 'open' ? value + 1 : (r.value ?? 0);
       else errno ??= r.errno;

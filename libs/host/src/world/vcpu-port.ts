@@ -9,6 +9,7 @@ import type { GuestPerfMsrPort, GuestPvCallResult, GuestPvHypercallPort } from '
 import type { IntelPmu } from '@vpmu/pmu';
 import type { PerfEventAttr, PerfHooks } from '@vpmu/perf';
 import type { PvHypercallName } from '@vpmu/world-spec';
+import { hypercallExitCostNs } from '../paravirt-world';
 import type { WorldCore } from './world-core';
 import type { Thread } from './world-state';
 
@@ -139,12 +140,8 @@ export class VcpuPort implements VcpuWorldPort, GuestPerfMsrPort, GuestPvHyperca
 
   private hypercall(call: PvHypercallName, id: number, attr?: PvPerfAttr): GuestPvCallResult {
     if (this.hypercallsExit) {
-      // VMCALL exit on Skylake-SP ~1,530-1,560 cycles (W. Li, kvm list, Mar 2020; docs/cost-model.md), plus
-      // the host perf work: perfEventCreateNs for an open, perfEventToggleNs for the others (no
-      // public figure for either, cost-model.ts). Queued as a trap: the world charges the exit.
-      const costs = this.w.costs;
-      const perfNs = call === 'open' ? costs.costNs('perfEventCreateNs') : costs.costNs('perfEventToggleNs');
-      this.thread.vcpu!.vpmu!.traps.push({ reason: 'hypercall', msr: 0, costNs: costs.costNs('hypercallExitCycles') + perfNs });
+      // A VMCALL exit, queued as a trap: the world charges it.
+      this.thread.vcpu!.vpmu!.traps.push({ reason: 'hypercall', msr: 0, costNs: hypercallExitCostNs(this.w.costs, call) });
     }
     const r = this.w.pv.hypercall(this, this.thread.vcpu!.vm, call, id, attr);
     return r.ok ? { ok: true, value: r.value ?? 0 } : { ok: false, errno: r.errno };
