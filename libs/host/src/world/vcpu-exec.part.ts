@@ -76,8 +76,8 @@ export class VcpuExecPart {
     // A guest LBR read whose window outlasted a preemption or an exit reads the stack now.
     w.lbr?.readEndAtEntry(t);
     if (v.pmuSwitchOnEntry) {
-      const switchCost = vpmu instanceof MediatedVpmuClass ? vpmu.lastLoadCost() : 'pmuContextSwitchCycles';
-      w.emit({ kind: 'vmEntry', atNs: w.nowNs, at: w.placeOf(t), pmuSwitchNs: w.costs.costNs(switchCost), pmiInjected: injected });
+      const switchNs = vpmu instanceof MediatedVpmuClass ? w.costs.costNs(vpmu.lastLoadCost()) : (vpmu as PassthroughVpmu).switchCostNs();
+      w.emit({ kind: 'vmEntry', atNs: w.nowNs, at: w.placeOf(t), pmuSwitchNs: switchNs, pmiInjected: injected });
     }
     w.guestPerf.runPending(t);
     if (this.applyTraps(t)) return;
@@ -128,9 +128,28 @@ export class VcpuExecPart {
     this.forceExit(t, costNs);
   }
 
+  /**
+   * Leaves guest mode for an exit of `reason` whose handling costs `costNs` plus the PMU switch of
+   * a direct-PMU design: the RFC's save/restore and perf_guest_exit/enter, or the mediated put/load
+   * (priced after the put, which decides whether the next load elides its PMC writes).
+   */
+  exitWithPmuSwitch(t: Thread, reason: string, costNs: number): void {
+    this.leaveGuest(t);
+    const total = costNs + this.switchNsAfterLeave(t);
+    this.emitExit(t, reason, total);
+    this.forceExit(t, total);
+  }
+
+  /** The PMU switch cost of the exit just taken (after leaveGuest); 0 for the other designs. */
+  private switchNsAfterLeave(t: Thread): number {
+    const vpmu = t.vcpu!.vpmu;
+    if (vpmu instanceof MediatedVpmuClass) return this.w.costs.costNs(vpmu.switchCostAfterPut(this.w.perf.pmuOf(t.cpu)));
+    if (vpmu instanceof PassthroughVpmuClass) return vpmu.switchCostNs();
+    return 0;
+  }
+
   /** Exits for the accesses the backend trapped during guest work just done; true if it exited. */
   applyTraps(t: Thread): boolean {
-    const w = this.w;
     const v = t.vcpu!;
     const vpmu = v.vpmu;
     if (!vpmu || vpmu.traps.length === 0) return false;
@@ -143,9 +162,8 @@ export class VcpuExecPart {
       this.emitExit(t, tr.reason, tr.costNs, tr.msr);
       total += tr.costNs;
     }
-    // Passthrough: the exits also switch the PMU context ("KVM: x86: Add support for mediated vPMUs" v6, patch 34/44, Dec 2025).
-    if (vpmu instanceof MediatedVpmuClass) total += w.costs.costNs(vpmu.switchCostAfterPut(w.perf.pmuOf(t.cpu)));
-    else if (vpmu instanceof PassthroughVpmuClass) total += w.costs.costNs('pmuContextSwitchCycles');
+    // Direct-PMU designs: the exits also switch the PMU context (docs/cost-model.md).
+    total += this.switchNsAfterLeave(t);
     this.forceExit(t, total);
     return true;
   }
@@ -193,12 +211,9 @@ export class VcpuExecPart {
       const reason = v.exitReason;
       this.drawNextExit(t);
       let cost = reason === 'io' ? w.costs.costNs('vmExitRoundTripCycles') + w.costs.costNs('ioExitHandlingNs') : w.costs.costNs('msrTrapCycles');
-      // Passthrough: every exit/entry pair also switches the PMU context (docs/cost-model.md).
-      const mediated = v.vpmu instanceof MediatedVpmuClass ? v.vpmu : null;
-      if (!mediated && v.vpmu instanceof PassthroughVpmuClass) cost += w.costs.costNs('pmuContextSwitchCycles');
       this.leaveGuest(t);
-      // Mediated: what the switch costs depends on the hardware after perf_put_guest_context.
-      if (mediated) cost += w.costs.costNs(mediated.switchCostAfterPut(w.perf.pmuOf(t.cpu)));
+      // Direct-PMU designs: every exit/entry pair also switches the PMU context (docs/cost-model.md).
+      cost += this.switchNsAfterLeave(t);
       this.emitExit(t, reason, cost, reason === 'msr-write' ? 0x6e0 : 0);
       this.forceExit(t, cost);
       return;
