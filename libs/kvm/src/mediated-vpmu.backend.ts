@@ -20,7 +20,7 @@
 //   the LVTPC to.
 // The host side (perf_load_guest_context / perf_put_guest_context, creation-time exclusion) is
 // libs/perf; the world calls load/save around entry and exit as for the RFC backend.
-import { EVTSEL, FIXED_CTRL, MSR, type IntelPmu, type RegResult } from '@vpmu/pmu';
+import { EVTSEL, FIXED_CTRL, MSR, type IntelPmu, type RegResult, type WriteResult } from '@vpmu/pmu';
 import type { EventFilterSpec } from '@vpmu/world-spec';
 import type { CostModel, CostName } from './cost-model';
 import { KvmEventFilter } from './event-filter';
@@ -62,7 +62,36 @@ export class MediatedVpmu extends PassthroughVpmu {
     this.rdpmcIntercepted = shape.gpCounters !== shape.host.gpCounters;
   }
 
+  /**
+   * An intercepted access is an instruction KVM emulates and skips: kvm_skip_emulated_instruction
+   * credits it (kvm_pmu_instruction_retired) right after the emulated WRMSR took effect, with the
+   * guest's GLOBAL_CTRL and selectors as they are at that instruction. The credit is applied here,
+   * at the access, not when the world turns the queued traps into exits after the guest's perf
+   * code has finished: perf writes its selectors between perf_pmu_disable and perf_pmu_enable
+   * (GLOBAL_CTRL = 0), so those writes credit nothing. A faulting access is not skipped (KVM
+   * injects #GP) and credits nothing.
+   */
+  override wrmsr(ops: VcpuWorldPort, msr: number, value: bigint): WriteResult {
+    const before = this.traps.length;
+    const r = super.wrmsr(ops, msr, value);
+    if (r.ok && this.traps.length > before) this.creditEmulatedInstruction(ops);
+    return r;
+  }
+
+  override rdmsr(ops: VcpuWorldPort, msr: number): RegResult {
+    const before = this.traps.length;
+    const r = super.rdmsr(ops, msr);
+    if (r.ok && this.traps.length > before) this.creditEmulatedInstruction(ops);
+    return r;
+  }
+
   override rdpmc(ops: VcpuWorldPort, index: number): RegResult {
+    const r = this.rdpmcInner(ops, index);
+    if (r.ok && this.rdpmcIntercepted) this.creditEmulatedInstruction(ops);
+    return r;
+  }
+
+  private rdpmcInner(ops: VcpuWorldPort, index: number): RegResult {
     if (!this.rdpmcIntercepted) return super.rdpmc(ops, index);
     // Intercepted: KVM emulates RDPMC against the guest's PMU model (kvm_pmu_rdpmc).
     this.trap('rdpmc', 0);

@@ -18,7 +18,9 @@ const MediatedVpmuClass = MediatedVpmu;
 
 /**
  * Exits whose instruction KVM emulates and skips (WRMSR/RDMSR, RDPMC, HLT, port I/O): under the
- * mediated vPMU each is credited to the guest's instructions-retired counters.
+ * mediated vPMU each is credited to the guest's instructions-retired counters. A trapped PMU
+ * access is credited by the backend at the access itself (MediatedVpmu.wrmsr), so its exit here
+ * is not credited again.
  */
 const EMULATED_INSTRUCTION_EXITS: ReadonlySet<string> = new Set(['io', 'msr-write', 'msr-read', 'rdpmc', 'hlt']);
 
@@ -159,7 +161,7 @@ export class VcpuExecPart {
     this.leaveGuest(t);
     let total = 0;
     for (const tr of traps) {
-      this.emitExit(t, tr.reason, tr.costNs, tr.msr);
+      this.emitExit(t, tr.reason, tr.costNs, tr.msr, false);
       total += tr.costNs;
     }
     // Direct-PMU designs: the exits also switch the PMU context (docs/cost-model.md).
@@ -273,10 +275,10 @@ export class VcpuExecPart {
     v.toHaltNs = t.prng.nextExponentialNs((NS_PER_SEC / r.hltExitsPerSec) * r.busyFraction);
   }
 
-  emitExit(t: Thread, reason: string, costNs: number, msr = 0): void {
+  emitExit(t: Thread, reason: string, costNs: number, msr = 0, creditEmulated = true): void {
     const w = this.w;
     const vpmu = t.vcpu!.vpmu;
-    if (vpmu instanceof MediatedVpmuClass && EMULATED_INSTRUCTION_EXITS.has(reason)) vpmu.creditEmulatedInstruction(w.portOf(t));
+    if (creditEmulated && vpmu instanceof MediatedVpmuClass && EMULATED_INSTRUCTION_EXITS.has(reason)) vpmu.creditEmulatedInstruction(w.portOf(t));
     w.emit({ kind: 'vmExit', atNs: w.nowNs, at: w.placeOf(t), reason, costNs, msr });
     if (t.vcpu!.fidelity) w.fidelity.onExit(t.vcpu!, reason, w.portOf(t), w.nowNs);
   }
