@@ -15,8 +15,8 @@ export const COST_PARAMETERS: readonly CostParameter[] = [
   { name: 'vmExitRoundTripCycles', default: 1_060, unit: 'cycles', source: 'VM exit + entry round trip (CPUID exit) ~1,020-1,100 cycles: S. Christopherson, kvm list, Dec 2024' },
   { name: 'hypercallExitCycles', default: 1_545, unit: 'cycles', source: 'VMCALL exit on Skylake-SP ~1,530-1,560 cycles: W. Li, kvm list, Mar 2020' },
   { name: 'msrTrapCycles', default: 2_750, unit: 'cycles', source: 'trapped WRMSR (TSC deadline) on Skylake-SP ~2,500-3,000 cycles: W. Li, kvm list, 2020; used for every trapped PMU MSR (no PMU-specific public figure)' },
-  { name: 'pmuContextSwitchCycles', default: 4_000, unit: 'cycles', source: 'mediated PMU context switch on a CPUID exit ~4k cycles (Emerald Rapids): mediated vPMU v6, patch 34/44' },
-  { name: 'pmuContextSwitchOptimizedCycles', default: 3_000, unit: 'cycles', source: '~3k cycles after skipping unchanged PMC writes: mediated vPMU v6, patch 34/44' },
+  { name: 'pmuContextSwitchCycles', default: 3_500, unit: 'cycles', source: 'the passthrough RFC\'s own PMU context save + restore at every exit/entry pair (intel_save_pmu_context / intel_restore_pmu_context, "[RFC PATCH 23/41] KVM: x86/pmu: Implement the save/restore of PMU state for Intel CPU", Jan 2024, as quoted in its review of Apr 2024): the save clears every in-use selector and counter, the restore writes them back: 2 x (8 GP selectors + 8 GP counters + FIXED_CTR_CTRL + 4 fixed counters) = 42 PMU WRMSRs on Sapphire Rapids, at ~83 cycles each (eliding the ~12 guest PMC WRMSRs of a load saves ~1k cycles on Emerald Rapids: "KVM: x86/pmu: Elide WRMSRs when loading guest PMCs if values already match", mediated vPMU v6 patch 34/44, Dec 2025); the RDPMC / RDMSR reads are not charged (the same patch: WRMSR is significantly more expensive than RDPMC)' },
+  { name: 'perfGuestSwitchCycles', default: 2_750, unit: 'cycles', source: 'the passthrough RFC\'s perf_guest_enter at every entry and perf_guest_exit at every exit ("[RFC PATCH 02/41] perf: Support guest enter/exit interfaces", Jan 2024: schedule out every host event of the core PMU, then reschedule the CPU and task contexts) and the PMI vector switch both ways (perf_guest_switch_to_kvm_pmi_vector / _host_pmi_vector): 9 PMU/APIC WRMSRs with one host event per CPU (2 LVTPC writes, GLOBAL_CTRL off/on around each pass, the event\'s selector at sched-out, its counter and selector at sched-in) at ~83 cycles (as pmuContextSwitchCycles) = ~750 cycles, plus the two passes of perf core code (perf_ctx_lock, walking the pinned and flexible groups of the CPU and task contexts, time updates): no public figure, chosen ~1,000 cycles per pass' },
   { name: 'mediatedPmuSwitchCycles', default: 4_000, unit: 'cycles', source: 'mediated vPMU (merged design) guest PMU load + put around a CPUID exit ~4k cycles on Emerald Rapids (6.2k on AMD Turin) before eliding unchanged PMC writes: "KVM: x86/pmu: Elide WRMSRs when loading guest PMCs if values already match", mediated vPMU v6 patch 34/44 (S. Christopherson, kvm list, Dec 2025)' },
   { name: 'mediatedPmuSwitchElidedCycles', default: 3_000, unit: 'cycles', source: 'the same switch when every guest PMC value is already in the hardware (WRMSRs elided) ~3k cycles on Emerald Rapids (5.3k on AMD Turin): mediated vPMU v6 patch 34/44 (Dec 2025)' },
   { name: 'perfEventReprogramNs', default: 2_500_000, unit: 'ns', source: 'emulated vPMU counter reconfiguration through perf ~2.5 ms (E5-2699 v4): W. Wang, "Intel Virtual PMU Optimization", kvm list, 2018' },
@@ -36,7 +36,7 @@ export type CostName =
   | 'hypercallExitCycles'
   | 'msrTrapCycles'
   | 'pmuContextSwitchCycles'
-  | 'pmuContextSwitchOptimizedCycles'
+  | 'perfGuestSwitchCycles'
   | 'mediatedPmuSwitchCycles'
   | 'mediatedPmuSwitchElidedCycles'
   | 'perfEventReprogramNs'

@@ -66,9 +66,10 @@ describe('MediatedVpmu', () => {
 
   it('credits an instruction KVM emulated to the counters counting instructions retired (kvm_pmu_instruction_retired, "KVM: x86/pmu: Handle emulated instruction for mediated vPMU")', () => {
     const m = new MediatedVpmu({ host, gpCounters: 8 }, costs, undefined, 'c');
+    m.wrmsr(ops, MSR.PERF_GLOBAL_CTRL, 0n); // as perf programs its selectors: under perf_pmu_disable
     m.wrmsr(ops, MSR.IA32_PERFEVTSEL0, BigInt(INSTR_SEL));
     m.wrmsr(ops, MSR.IA32_PERFEVTSEL0 + 1, BigInt(0xc4 | EVTSEL.USR | EVTSEL.OS | EVTSEL.EN)); // branches: not credited
-    m.wrmsr(ops, MSR.PERF_GLOBAL_CTRL, 3n);
+    m.wrmsr(ops, MSR.PERF_GLOBAL_CTRL, 3n); // not intercepted: no emulated instruction
     m.creditEmulatedInstruction(ops);
     m.creditEmulatedInstruction(ops);
     expect(m.rdpmc(ops, 0)).toEqual({ ok: true, value: 2n });
@@ -96,6 +97,29 @@ describe('MediatedVpmu', () => {
     expect(m.creditOverflows).toBe(2);
     // No wrap, no PMI.
     expect(m.creditEmulatedInstruction(ops)).toBe(false);
+  });
+
+  // kvm_skip_emulated_instruction → kvm_pmu_instruction_retired runs right after KVM emulated the
+  // intercepted WRMSR, and kvm_pmu_trigger_event only bumps counters that are globally enabled
+  // (pmc_is_globally_enabled) at that instruction: perf's selector writes between
+  // perf_pmu_disable and perf_pmu_enable (GLOBAL_CTRL = 0) credit nothing.
+  it('credits a trapped select write at the access, with GLOBAL_CTRL as it is then: nothing while GLOBAL_CTRL = 0 (kvm_pmu_instruction_retired, pmc_is_globally_enabled)', () => {
+    const m = new MediatedVpmu({ host, gpCounters: 8 }, costs, undefined, 'g');
+    m.wrmsr(ops, MSR.PERF_GLOBAL_CTRL, 0n);
+    m.wrmsr(ops, MSR.IA32_PERFEVTSEL0, BigInt(INSTR_SEL));
+    m.wrmsr(ops, MSR.IA32_PERFEVTSEL0, BigInt(INSTR_SEL & ~EVTSEL.EN));
+    m.wrmsr(ops, MSR.IA32_PERFEVTSEL0, BigInt(INSTR_SEL));
+    expect(m.traps).toHaveLength(3);
+    m.wrmsr(ops, MSR.PERF_GLOBAL_CTRL, 1n);
+    expect(m.creditedInstructions).toBe(0);
+    expect(m.rdpmc(ops, 0)).toEqual({ ok: true, value: 0n });
+    // The same write with the counter globally enabled: the emulated WRMSR counts as it retires.
+    m.wrmsr(ops, MSR.IA32_PERFEVTSEL0, BigInt(INSTR_SEL));
+    expect(m.creditedInstructions).toBe(1);
+    expect(m.rdpmc(ops, 0)).toEqual({ ok: true, value: 1n });
+    // A faulting access is not skipped: no credit.
+    expect(m.wrmsr(ops, MSR.IA32_PERFEVTSEL0 + 8, BigInt(INSTR_SEL)).ok).toBe(false);
+    expect(m.creditedInstructions).toBe(1);
   });
 
   it('elides the PMC writes of a load when the hardware already holds the guest values ("KVM: x86/pmu: Elide WRMSRs when loading guest PMCs if values already match")', () => {

@@ -45,6 +45,8 @@ export class MediatedVpmu extends PassthroughVpmu {
   /** Context loads, and those whose PMC writes were elided. */
   loads = 0;
   loadsElided = 0;
+  /** A credit at an access wrapped a counter that asked for an interrupt (takeCreditPmi). */
+  private creditPmiRequested = false;
 
   constructor(shape: VpmuShape, costs: CostModel, filter: EventFilterSpec | undefined, label: string) {
     // Event selectors are always intercepted; the PMI always uses the dedicated vector.
@@ -55,22 +57,62 @@ export class MediatedVpmu extends PassthroughVpmu {
     this.globalCtrlIntercepted = countsDiffer || this.guest.version < 2;
   }
 
+  /**
+   * An intercepted access is an instruction KVM emulates and skips: kvm_skip_emulated_instruction
+   * credits it (kvm_pmu_instruction_retired) right after the emulated WRMSR took effect, with the
+   * guest's GLOBAL_CTRL and selectors as they are at that instruction. The credit is applied here,
+   * at the access, not when the world turns the queued traps into exits after the guest's perf
+   * code has finished: perf writes its selectors between perf_pmu_disable and perf_pmu_enable
+   * (GLOBAL_CTRL = 0), so those writes credit nothing. A faulting access is not skipped (KVM
+   * injects #GP) and credits nothing.
+   */
+  override wrmsr(ops: VcpuWorldPort, msr: number, value: bigint): WriteResult {
+    const before = this.traps.length;
+    if (this.globalCtrlIntercepted && classify(msr).k === 'global' && !this.notExposed(msr, value)) this.trap('msr-write', msr);
+    const r = super.wrmsr(ops, msr, value);
+    if (r.ok && this.traps.length > before) this.creditAtAccess(ops);
+    return r;
+  }
+
+  override rdmsr(ops: VcpuWorldPort, msr: number): RegResult {
+    const before = this.traps.length;
+    if (this.globalCtrlIntercepted && classify(msr).k === 'global' && !this.notExposed(msr)) this.trap('msr-read', msr);
+    const r = super.rdmsr(ops, msr);
+    if (r.ok && this.traps.length > before) this.creditAtAccess(ops);
+    return r;
+  }
+
+  /** A program's access that exited was credited at the access (above): only its PMI request is left. */
+  override programAccessRetired(ops: VcpuWorldPort, exited: boolean): boolean {
+    return exited ? this.takeCreditPmi() : super.programAccessRetired(ops, false);
+  }
+
+  /**
+   * Whether a credit at an access since the last call wrapped a counter that asked for an
+   * interrupt (KVM_REQ_PMI: the PMI is injected at the next VM-Enter); clears the request.
+   */
+  takeCreditPmi(): boolean {
+    const requested = this.creditPmiRequested;
+    this.creditPmiRequested = false;
+    return requested;
+  }
+
+  private creditAtAccess(ops: VcpuWorldPort): void {
+    if (this.creditEmulatedInstruction(ops)) this.creditPmiRequested = true;
+  }
+
   override rdpmc(ops: VcpuWorldPort, index: number): RegResult {
+    const r = this.rdpmcInner(ops, index);
+    if (r.ok && this.rdpmcIntercepted) this.creditAtAccess(ops);
+    return r;
+  }
+
+  private rdpmcInner(ops: VcpuWorldPort, index: number): RegResult {
     if (!this.rdpmcIntercepted) return super.rdpmc(ops, index);
     // Intercepted: KVM emulates RDPMC against the guest's PMU model (kvm_pmu_rdpmc).
     this.trap('rdpmc', 0);
     if (this.rdpmcAbsent(index)) return GP_FAULT;
     return (this.loaded ? ops.loadedPmu() : this.gpmu).rdpmc(index);
-  }
-
-  override wrmsr(ops: VcpuWorldPort, msr: number, value: bigint): WriteResult {
-    if (this.globalCtrlIntercepted && classify(msr).k === 'global' && !this.notExposed(msr, value)) this.trap('msr-write', msr);
-    return super.wrmsr(ops, msr, value);
-  }
-
-  override rdmsr(ops: VcpuWorldPort, msr: number): RegResult {
-    if (this.globalCtrlIntercepted && classify(msr).k === 'global' && !this.notExposed(msr)) this.trap('msr-read', msr);
-    return super.rdmsr(ops, msr);
   }
 
   /** At VM-Enter, after perf_load_guest_context: load the guest context, eliding equal PMC writes. */

@@ -271,6 +271,16 @@ export class PassthroughVpmu extends VcpuVpmu {
     }
   }
 
+  /**
+   * What one exit/entry pair costs this design on top of the exit itself: the RFC saves and
+   * restores the whole guest PMU context and calls perf_guest_exit / perf_guest_enter (host
+   * events scheduled out and back in, PMI vector switched) at every pair, whatever the exit's
+   * reason (docs/cost-model.md). The mediated design prices its switch on its own.
+   */
+  switchCostNs(): number {
+    return this.costs.costNs('pmuContextSwitchCycles') + this.costs.costNs('perfGuestSwitchCycles');
+  }
+
   /** At VM exit, before perf_guest_exit: save the guest context. */
   save(hw: IntelPmu): void {
     this.gpmu.copyStateFrom(hw);

@@ -90,7 +90,7 @@ export class PmiDeliveryPart {
     if (this.runningStint(t, stint)) {
       // Delivered while the guest runs: the PMI exits (KVM's guest PMI vector), is injected at re-entry.
       v.pendingPmis.push(overflowNs);
-      w.exec.exitNow(t, 'pmi', w.costs.costNs('vmExitRoundTripCycles') + w.costs.costNs('pmuContextSwitchCycles'));
+      w.exec.exitWithPmuSwitch(t, 'pmi', w.costs.costNs('vmExitRoundTripCycles'));
       return;
     }
     // Several counters overflowing together raise one PMI: an overflow behind a guest PMI still

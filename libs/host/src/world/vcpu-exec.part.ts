@@ -18,7 +18,9 @@ const MediatedVpmuClass = MediatedVpmu;
 
 /**
  * Exits whose instruction KVM emulates and skips (WRMSR/RDMSR, RDPMC, HLT, port I/O): under the
- * mediated vPMU each is credited to the guest's instructions-retired counters.
+ * mediated vPMU each is credited to the guest's instructions-retired counters. A trapped PMU
+ * access is credited by the backend at the access itself (MediatedVpmu.wrmsr), so its exit here
+ * is not credited again.
  */
 const EMULATED_INSTRUCTION_EXITS: ReadonlySet<string> = new Set(['io', 'msr-write', 'msr-read', 'rdpmc', 'hlt']);
 
@@ -78,8 +80,8 @@ export class VcpuExecPart {
     // A guest LBR read whose window outlasted a preemption or an exit reads the stack now.
     w.lbr?.readEndAtEntry(t);
     if (v.pmuSwitchOnEntry) {
-      const switchCost = vpmu instanceof MediatedVpmuClass ? vpmu.lastLoadCost() : 'pmuContextSwitchCycles';
-      w.emit({ kind: 'vmEntry', atNs: w.nowNs, at: w.placeOf(t), pmuSwitchNs: w.costs.costNs(switchCost), pmiInjected: injected });
+      const switchNs = vpmu instanceof MediatedVpmuClass ? w.costs.costNs(vpmu.lastLoadCost()) : (vpmu as PassthroughVpmu).switchCostNs();
+      w.emit({ kind: 'vmEntry', atNs: w.nowNs, at: w.placeOf(t), pmuSwitchNs: switchNs, pmiInjected: injected });
     }
     w.guestPerf.runPending(t);
     if (this.applyTraps(t)) return;
@@ -130,9 +132,28 @@ export class VcpuExecPart {
     this.forceExit(t, costNs);
   }
 
+  /**
+   * Leaves guest mode for an exit of `reason` whose handling costs `costNs` plus the PMU switch of
+   * a direct-PMU design: the RFC's save/restore and perf_guest_exit/enter, or the mediated put/load
+   * (priced after the put, which decides whether the next load elides its PMC writes).
+   */
+  exitWithPmuSwitch(t: Thread, reason: string, costNs: number): void {
+    this.leaveGuest(t);
+    const total = costNs + this.switchNsAfterLeave(t);
+    this.emitExit(t, reason, total);
+    this.forceExit(t, total);
+  }
+
+  /** The PMU switch cost of the exit just taken (after leaveGuest); 0 for the other designs. */
+  private switchNsAfterLeave(t: Thread): number {
+    const vpmu = t.vcpu!.vpmu;
+    if (vpmu instanceof MediatedVpmuClass) return this.w.costs.costNs(vpmu.switchCostAfterPut(this.w.perf.pmuOf(t.cpu)));
+    if (vpmu instanceof PassthroughVpmuClass) return vpmu.switchCostNs();
+    return 0;
+  }
+
   /** Exits for the accesses the backend trapped during guest work just done; true if it exited. */
   applyTraps(t: Thread): boolean {
-    const w = this.w;
     const v = t.vcpu!;
     const vpmu = v.vpmu;
     if (!vpmu || vpmu.traps.length === 0) return false;
@@ -142,12 +163,11 @@ export class VcpuExecPart {
     this.leaveGuest(t);
     let total = 0;
     for (const tr of traps) {
-      this.emitExit(t, tr.reason, tr.costNs, tr.msr);
+      this.emitExit(t, tr.reason, tr.costNs, tr.msr, false);
       total += tr.costNs;
     }
-    // Passthrough: the exits also switch the PMU context ("KVM: x86: Add support for mediated vPMUs" v6, patch 34/44, Dec 2025).
-    if (vpmu instanceof MediatedVpmuClass) total += w.costs.costNs(vpmu.switchCostAfterPut(w.perf.pmuOf(t.cpu)));
-    else if (vpmu instanceof PassthroughVpmuClass) total += w.costs.costNs('pmuContextSwitchCycles');
+    // Direct-PMU designs: the exits also switch the PMU context (docs/cost-model.md).
+    total += this.switchNsAfterLeave(t);
     this.forceExit(t, total);
     return true;
   }
@@ -200,12 +220,9 @@ export class VcpuExecPart {
       const reason = v.exitReason;
       this.drawNextExit(t);
       let cost = reason === 'io' ? w.costs.costNs('vmExitRoundTripCycles') + w.costs.costNs('ioExitHandlingNs') : w.costs.costNs('msrTrapCycles');
-      // Passthrough: every exit/entry pair also switches the PMU context (docs/cost-model.md).
-      const mediated = v.vpmu instanceof MediatedVpmuClass ? v.vpmu : null;
-      if (!mediated && v.vpmu instanceof PassthroughVpmuClass) cost += w.costs.costNs('pmuContextSwitchCycles');
       this.leaveGuest(t);
-      // Mediated: what the switch costs depends on the hardware after perf_put_guest_context.
-      if (mediated) cost += w.costs.costNs(mediated.switchCostAfterPut(w.perf.pmuOf(t.cpu)));
+      // Direct-PMU designs: every exit/entry pair also switches the PMU context (docs/cost-model.md).
+      cost += this.switchNsAfterLeave(t);
       this.emitExit(t, reason, cost, reason === 'msr-write' ? 0x6e0 : 0);
       this.forceExit(t, cost);
       return;
@@ -271,12 +288,16 @@ export class VcpuExecPart {
     v.toHaltNs = t.prng.nextExponentialNs((NS_PER_SEC / r.hltExitsPerSec) * r.busyFraction);
   }
 
-  emitExit(t: Thread, reason: string, costNs: number, msr = 0): void {
+  emitExit(t: Thread, reason: string, costNs: number, msr = 0, creditEmulated = true): void {
     const w = this.w;
     const vpmu = t.vcpu!.vpmu;
     // A credit that wraps a counter with its interrupt enabled makes KVM_REQ_PMI: the PMI is
-    // injected at the next VM-Enter with the others pending (pmi-delivery.part.ts).
-    if (vpmu instanceof MediatedVpmuClass && EMULATED_INSTRUCTION_EXITS.has(reason) && vpmu.creditEmulatedInstruction(w.portOf(t))) t.vcpu!.pendingPmis.push(w.nowNs);
+    // injected at the next VM-Enter with the others pending (pmi-delivery.part.ts). The exits of
+    // the guest's own PMU accesses were credited at the access (MediatedVpmu.wrmsr).
+    if (vpmu instanceof MediatedVpmuClass) {
+      const pmi = creditEmulated && EMULATED_INSTRUCTION_EXITS.has(reason) && vpmu.creditEmulatedInstruction(w.portOf(t));
+      if (vpmu.takeCreditPmi() || pmi) t.vcpu!.pendingPmis.push(w.nowNs);
+    }
     w.emit({ kind: 'vmExit', atNs: w.nowNs, at: w.placeOf(t), reason, costNs, msr });
     if (t.vcpu!.fidelity) w.fidelity.onExit(t.vcpu!, reason, w.portOf(t), w.nowNs);
   }
