@@ -12,6 +12,8 @@ export interface FleetShape {
   hosts: number;
   /** Virtual time to simulate, in ms. */
   durationMs: number;
+  /** The scenario's trace level (full when absent). */
+  trace?: 'full' | 'summary';
 }
 
 /** The number of simulated vCPUs in a fleet of this shape. */
@@ -28,6 +30,7 @@ export function fleetScenarioYaml(shape: FleetShape): string {
     'seed: 42',
     `duration: ${shape.durationMs}ms`,
     'epoch: 1ms',
+    ...(shape.trace === 'summary' ? ['trace: summary'] : []),
     '',
     'hosts:',
     '  - id: "h{i}"',

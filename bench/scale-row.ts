@@ -1,5 +1,5 @@
 // One row of the scale matrix, run in its own process so its peak RSS is its own:
-// `node dist/bench/scale-row.js HOSTS DURATION_MS [--run-only]` prints one JSON line
+// `node dist/bench/scale-row.js HOSTS DURATION_MS [--run-only] [--trace summary]` prints one JSON line
 // (ScaleRowResult). Also the entry point for profiling one world:
 // `node --cpu-prof dist/bench/scale-row.js 4 500 --run-only` (--run-only: no decode pass after
 // the run, so the profile holds the run alone; both decode rates are then 0).
@@ -17,6 +17,7 @@ import { fleetScenarioYaml, fleetVcpus } from './fleet-scenario';
 
 export interface ScaleRowResult {
   hosts: number;
+  trace: 'full' | 'summary';
   vcpus: number;
   durationMs: number;
   wallMs: number;
@@ -40,8 +41,8 @@ export interface ScaleRowResult {
   contentDigest: string;
 }
 
-async function runRow(hosts: number, durationMs: number, decodePass: boolean): Promise<ScaleRowResult> {
-  const text = fleetScenarioYaml({ hosts, durationMs });
+async function runRow(hosts: number, durationMs: number, trace: 'full' | 'summary', decodePass: boolean): Promise<ScaleRowResult> {
+  const text = fleetScenarioYaml({ hosts, durationMs, trace });
   const parsed = parseScenario(text);
   if (!parsed.ok) throw new Error(`generated fleet scenario (${hosts} hosts) is invalid: ${JSON.stringify(parsed)}`);
   const scenario = parsed.scenario;
@@ -69,6 +70,7 @@ async function runRow(hosts: number, durationMs: number, decodePass: boolean): P
     const decodeEventsPerSec = rate(decodeEventBatch);
     return {
       hosts,
+      trace,
       vcpus: fleetVcpus({ hosts, durationMs }),
       durationMs,
       wallMs,
@@ -90,12 +92,14 @@ async function runRow(hosts: number, durationMs: number, decodePass: boolean): P
 if (require.main === module) {
   const args = process.argv.slice(2);
   const runOnly = args.includes('--run-only');
-  const [hosts, durationMs] = args.filter((a) => a !== '--run-only').map(Number);
-  if (!Number.isInteger(hosts) || hosts < 1 || !Number.isInteger(durationMs) || durationMs < 1) {
-    process.stderr.write('usage: node dist/bench/scale-row.js HOSTS DURATION_MS [--run-only]\n');
+  const traceAt = args.indexOf('--trace');
+  const trace = traceAt >= 0 ? args[traceAt + 1] : 'full';
+  const [hosts, durationMs] = args.filter((a, i) => a !== '--run-only' && (traceAt < 0 || (i !== traceAt && i !== traceAt + 1))).map(Number);
+  if (!Number.isInteger(hosts) || hosts < 1 || !Number.isInteger(durationMs) || durationMs < 1 || (trace !== 'full' && trace !== 'summary')) {
+    process.stderr.write('usage: node dist/bench/scale-row.js HOSTS DURATION_MS [--run-only] [--trace full|summary]\n');
     process.exit(2);
   }
-  runRow(hosts, durationMs, !runOnly).then(
+  runRow(hosts, durationMs, trace, !runOnly).then(
     (r) => process.stdout.write(JSON.stringify(r) + '\n'),
     (err: Error) => {
       process.stderr.write(`scale row failed: ${err.stack}\n`);

@@ -84,7 +84,7 @@ interface AggregatorRun {
   checkedEpochs: Set<number>;
   held: Map<number, vpmu.v1.Envelope[]>;
   /** Batches decoded by the check, so the epoch step does not decode them again. */
-  decoded: WeakMap<vpmu.v1.Envelope, SimEvent[]>;
+  decoded: WeakMap<vpmu.v1.Envelope, readonly SimEvent[]>;
 }
 
 @Injectable()
@@ -235,7 +235,7 @@ export class AggregatorService implements AdoptionPort {
       return;
     }
     // No checks in the grant (a conductor that sends none): delivered as before.
-    const outcome = run.checkedEpochs.has(env.epoch) ? checkAgainstReport(env, run.checks.get(checkKey(env.sourceNode, env.seq))) : { ok: true as const, events: null };
+    const outcome = run.checkedEpochs.has(env.epoch) ? checkAgainstReport(env, run.checks.get(checkKey(env.sourceNode, env.seq)), this.bus.batchMemo) : { ok: true as const, events: null };
     if (!outcome.ok) {
       this.bus.publish({ topic: TOPICS.deadletter, key: env.sourceNode, value: Buffer.from(pb.Envelope.encode(env).finish()), headers: { 'vpmu-reason': outcome.reason, 'vpmu-topic': TOPICS.events } });
       this.onRejected?.(`dead-lettered instead of recorded: ${outcome.reason}`);
@@ -333,7 +333,7 @@ export class AggregatorService implements AdoptionPort {
   }
 
   private recordEpoch(run: AggregatorRun, recordedEpoch: number, inbound: vpmu.v1.Envelope[]): void {
-    const frames: { node: string; batch: Uint8Array; eventCount: number; events: SimEvent[] }[] = [];
+    const frames: { node: string; batch: Uint8Array; eventCount: number; events: readonly SimEvent[] }[] = [];
     const checkpoints: { node: string; state: Uint8Array }[] = [];
     for (const env of inbound) {
       run.checks.delete(checkKey(env.sourceNode, env.seq)); // used: a later copy under its key is old

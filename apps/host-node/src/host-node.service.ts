@@ -169,7 +169,7 @@ export class HostNodeService implements AdoptionPort {
       if (this.config.publishCheckpoints && !resumed) this.bus.publish({ topic: TOPICS.checkpoints, key: checkpointKey(run.runId, p.node), value: bytes });
     }
     if (resumed) this.resumeCheckpoints.delete(p.node);
-    p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, epoch, { events: encodeEventBatch(step.events, startNs) }, step.events.length);
+    p.endpoint.send(TOPICS.events, AGGREGATOR_NODE, epoch, { events: encodeEventBatch(step.events, startNs) }, step.events.length, step.events);
     const guestViews = guestViewBatches(run.scenario, step.events, startNs);
     for (const g of step.guestOutputs) {
       const guestEvents = guestViews.get(g.vm);

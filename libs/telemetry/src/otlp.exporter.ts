@@ -13,7 +13,7 @@ import type { ExportResult } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import type { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { INSTRUMENTATION_SCOPE, type AttrValue, type Attrs, type TelemetrySpan, type TraceMeta, toUnixNs } from './otel-span.model';
 import { TelemetryError } from './telemetry.errors';
 
@@ -33,7 +33,12 @@ export interface OtlpExportOptions {
 export type OtlpExporterConfig = NonNullable<ConstructorParameters<typeof OTLPTraceExporter>[0]>;
 export type OtlpExporterFactory = (config: OtlpExporterConfig) => SpanExporter;
 
-export const defaultOtlpExporterFactory: OtlpExporterFactory = (config) => new OTLPTraceExporter(config);
+export const defaultOtlpExporterFactory: OtlpExporterFactory = (config) => {
+  // Loaded on first use: a run without an OTLP endpoint (most of them) never needs the exporter
+  // and the ~150 modules it pulls in at every CLI start.
+  const exporter = require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
+  return new exporter.OTLPTraceExporter(config);
+};
 
 export interface OtlpExportStats {
   spans: number;

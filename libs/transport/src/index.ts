@@ -16,6 +16,7 @@ export * from './bus/dead-letter';
 export * from './barrier/node-endpoint';
 export * from './barrier/epoch-participants';
 export * from './barrier/batch-check';
+export * from './barrier/batch-memo';
 export * from './control/timeline.codec';
 export * from './control/assignments';
 export * from './in-process/in-process.bus';

@@ -32,7 +32,12 @@ export class HostPerfPart {
   /** The host perf core over the pCPUs' hardware PMUs. */
   readonly core: PerfCore;
   private readonly segments: CpuSegment[] = [];
-  private readonly dirtyCpus = new Set<number>();
+  /**
+   * pCPUs synced since the last armDeadlines, in first-sync order (the order their deadlines are
+   * pushed), with a flag per pCPU instead of a Set: this runs at every VM exit and entry.
+   */
+  private readonly dirtyCpus: number[] = [];
+  private readonly isDirty: Uint8Array;
   private readonly noiseRates: EventRates;
   private readonly exitRates: EventRates;
   private readonly idleRates = EventRates.ZERO;
@@ -49,6 +54,7 @@ export class HostPerfPart {
     this.noiseRates = hostRates(ghz, 1.0, 0.3);
     this.exitRates = hostRates(ghz, 0.8, 1);
     const pmus = [];
+    this.isDirty = new Uint8Array(spec.pcpus);
     for (let i = 0; i < spec.pcpus; i++) {
       this.segments.push({ rates: this.idleRates, mode: MODE_HOST_, dueNs: Infinity, gen: 0 });
       pmus.push(
@@ -90,7 +96,10 @@ export class HostPerfPart {
     const seg = this.segments[index];
     const pc = this.core.cpus[index];
     if (pc.nowNs < w.nowNs) pc.advanceTo(w.nowNs, seg.rates, seg.mode);
-    this.dirtyCpus.add(index);
+    if (this.isDirty[index] === 0) {
+      this.isDirty[index] = 1;
+      this.dirtyCpus.push(index);
+    }
     const current = w.sched.cpus[index].current;
     if (pc.inGuest) {
       const ovfs = pc.takeGuestOverflows();
@@ -152,11 +161,11 @@ export class HostPerfPart {
 
   /** Puts each touched pCPU's next perf deadline (overflow, PMI, rotation, tick) in the queue. */
   armDeadlines(): void {
-    if (this.dirtyCpus.size === 0) return;
     const dirty = this.dirtyCpus;
-    for (const i of dirty) {
-      // Deleting the visited entry (instead of clear() afterwards, which reallocates the table).
-      dirty.delete(i);
+    if (dirty.length === 0) return;
+    for (let k = 0; k < dirty.length; k++) {
+      const i = dirty[k];
+      this.isDirty[i] = 0;
       const seg = this.segments[i];
       const due = this.core.cpus[i].nextDeadlineNs(seg.rates, seg.mode);
       // A wake-up at or before `due` is already queued: it syncs this pCPU and re-arms, and an
@@ -168,6 +177,7 @@ export class HostPerfPart {
       seg.gen++;
       if (Number.isFinite(due)) this.w.queue.push(Math.max(due, this.w.nowNs), { p: 'perf', t: 'deadline', cpu: i, gen: seg.gen });
     }
+    dirty.length = 0;
   }
 
   private onDeadline(index: number, gen: number): void {

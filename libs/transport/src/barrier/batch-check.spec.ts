@@ -1,6 +1,7 @@
 import { encodeEventBatch, pb } from '@vpmu/proto';
 import type { SimEvent } from '@vpmu/sim';
 import { checkAgainstReport, payloadDigest } from './batch-check';
+import { BatchMemo } from './batch-memo';
 
 const at = { host: 'h1', pcpu: 0, vm: 'vm1', vcpu: 0 };
 const events: SimEvent[] = [
@@ -33,5 +34,26 @@ describe('checkAgainstReport (the aggregator records only what the sender report
     const bad = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]);
     const r = checkAgainstReport(env(bad), { ...reported, digest: payloadDigest({ events: bad }) });
     expect(r).toEqual({ ok: false, reason: expect.stringMatching(/cannot be decoded/) });
+  });
+});
+
+describe('checkAgainstReport with a batch memo (an embedded run: the sender is in this process)', () => {
+  it('hands back the events the sender left under the digest, once, only for bytes that match it', () => {
+    const memo = new BatchMemo();
+    memo.remember(payloadDigest({ events: genuine }), events);
+    // A forged batch under the same key is refused without touching the memo.
+    expect(checkAgainstReport(env(encodeEventBatch([], 0)), reported, memo).ok).toBe(false);
+    const first = checkAgainstReport(env(genuine), reported, memo);
+    expect(first.ok && first.events).toBe(events);
+    // Taken: a second delivery of the same bytes decodes them, to equal events.
+    const again = checkAgainstReport(env(genuine), reported, memo);
+    expect(again.ok && again.events).not.toBe(events);
+    expect(again.ok && again.events).toEqual(events);
+  });
+
+  it('still refuses a count that does not match the remembered events', () => {
+    const memo = new BatchMemo();
+    memo.remember(payloadDigest({ events: genuine }), events);
+    expect(checkAgainstReport(env(genuine), { ...reported, eventCount: 3 }, memo)).toEqual({ ok: false, reason: 'event batch from host/h1 (epoch 3, seq 7) decodes to 2 events, its sender reported 3' });
   });
 });

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { decodeEventBatch, type vpmu } from '@vpmu/proto';
 import type { SimEvent } from '@vpmu/sim';
+import type { BatchMemo } from './batch-memo';
 
 /** sha256 of the payload as recorded (the batch or the checkpoint bytes), tagged by its kind. */
 export function payloadDigest(env: Pick<vpmu.v1.IEnvelope, 'events' | 'checkpoint' | 'guestOutput' | 'guestFile'>): Buffer {
@@ -22,21 +23,22 @@ export function payloadDigest(env: Pick<vpmu.v1.IEnvelope, 'events' | 'checkpoin
 
 export const checkKey = (source: string, seq: number): string => `${source}\u0000${seq}`;
 
-export type CheckOutcome = { ok: true; events: SimEvent[] | null } | { ok: false; reason: string };
+export type CheckOutcome = { ok: true; events: readonly SimEvent[] | null } | { ok: false; reason: string };
 
 /**
  * Checks one delivered message against its sender's report. `events` is the decoded batch (an
- * event batch decoded once here, so the epoch step need not decode it again).
+ * event batch decoded once here, so the epoch step need not decode it again), or the events its
+ * sender encoded it from when `memo` holds them (same process: batch-memo.ts).
  */
-export function checkAgainstReport(env: vpmu.v1.Envelope, check: vpmu.v1.ISentCheck | undefined): CheckOutcome {
+export function checkAgainstReport(env: vpmu.v1.Envelope, check: vpmu.v1.ISentCheck | undefined, memo?: BatchMemo): CheckOutcome {
   const what = `${env.events ? 'event batch' : env.checkpoint ? 'checkpoint' : 'message'} from ${env.sourceNode} (epoch ${env.epoch}, seq ${env.seq})`;
   if (!check) return { ok: false, reason: `${what} was not reported by its sender` };
   const digest = payloadDigest(env);
   if (!digest.equals(Buffer.from(check.digest ?? new Uint8Array()))) return { ok: false, reason: `${what} differs from what its sender reported (digest ${digest.toString('hex').slice(0, 16)}…, reported ${Buffer.from(check.digest ?? new Uint8Array()).toString('hex').slice(0, 16)}…)` };
   if (!env.events) return { ok: true, events: null };
-  let events: SimEvent[];
+  let events: readonly SimEvent[];
   try {
-    events = decodeEventBatch(env.events);
+    events = memo?.take(digest) ?? decodeEventBatch(env.events);
   } catch (err) {
     return { ok: false, reason: `${what} cannot be decoded: ${(err as Error).message}` };
   }

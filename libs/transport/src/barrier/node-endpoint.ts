@@ -6,7 +6,7 @@
 // re-sends what it sent before, with the same (epoch, source, seq).
 import { createHash } from 'node:crypto';
 import { pb, encodeEnvelope, type vpmu } from '@vpmu/proto';
-import { compareMessageKeys } from '@vpmu/sim';
+import { compareMessageKeys, type SimEvent } from '@vpmu/sim';
 import type { MessageBus } from '../bus/message-bus.port';
 import { AGGREGATOR_NODE, CONDUCTOR_NODE, TOPICS } from '../bus/topics';
 import { payloadDigest } from './batch-check';
@@ -36,9 +36,14 @@ export class NodeEndpoint {
   /**
    * Sends a payload to `destination` on `topic`, tagged with the epoch it is sent in. A message
    * to the aggregator is also reported with its payload digest and `eventCount` (of a batch).
+   * `events`: those the batch was encoded from, left in the bus's batch memo when it has one.
    */
-  send(topic: string, destination: string, epoch: number, payload: EnvelopePayload, eventCount = 0): Buffer {
-    if (destination === AGGREGATOR_NODE) this.sentChecks.push({ source: this.nodeId, seq: this.seq, eventCount, digest: payloadDigest(payload) });
+  send(topic: string, destination: string, epoch: number, payload: EnvelopePayload, eventCount = 0, events?: readonly SimEvent[]): Buffer {
+    if (destination === AGGREGATOR_NODE) {
+      const digest = payloadDigest(payload);
+      this.sentChecks.push({ source: this.nodeId, seq: this.seq, eventCount, digest });
+      if (events && payload.events && this.bus.batchMemo) this.bus.batchMemo.remember(digest, events);
+    }
     const bytes = this.publish(topic, destination, epoch, payload);
     this.hash.update(bytes);
     this.sentTo.set(destination, (this.sentTo.get(destination) ?? 0) + 1);

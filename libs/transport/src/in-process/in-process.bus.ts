@@ -2,6 +2,7 @@
 // topic, in publish order) without a broker. Delivery is asynchronous and batched through
 // setImmediate, so no simulated component is ever sequenced by call-stack or microtask order:
 // the counted epoch barrier orders everything.
+import { BatchMemo } from '../barrier/batch-memo';
 import type { BusMessage, MessageBus } from '../bus/message-bus.port';
 
 type Listener = (message: BusMessage) => Promise<void> | void;
@@ -13,6 +14,7 @@ export class InProcessBus implements MessageBus {
   private draining: Promise<void> = Promise.resolve();
   private failure: ((err: unknown) => void) | null = null;
   delivered = 0;
+  readonly batchMemo = new BatchMemo();
 
   /** Registers the consumer `group` on `topic` (one listener per group, as one Kafka member). */
   subscribe(topic: string, group: string, listener: Listener): void {
