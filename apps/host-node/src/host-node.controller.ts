@@ -14,7 +14,7 @@ export class HostNodeController {
   ) {}
 
   @EventPattern(TOPICS.control)
-  onControl(@Payload() data: Buffer, @Ctx() ctx: BaseRpcContext): void {
+  onControl(@Payload() data: Buffer, @Ctx() ctx: BaseRpcContext): void | Promise<void> {
     const env = decodeDelivery(this.bus, TOPICS.control, data, ctx, this.deadLetters, null);
     if (!env) return;
     if (env.runStart) return this.hostNode.onRunStart(env.runStart);
@@ -24,8 +24,8 @@ export class HostNodeController {
   }
 
   @EventPattern(TOPICS.inbox)
-  onInbox(@Payload() data: Buffer, @Ctx() ctx: BaseRpcContext): void {
+  onInbox(@Payload() data: Buffer, @Ctx() ctx: BaseRpcContext): void | Promise<void> {
     const env = decodeDelivery(this.bus, TOPICS.inbox, data, ctx, this.deadLetters, this.hostNode.runId);
-    if (env && this.hostNode.owns(env.destination)) this.hostNode.onInbox(env);
+    if (env && this.hostNode.owns(env.destination)) return this.hostNode.onInbox(env);
   }
 }

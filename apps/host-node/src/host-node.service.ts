@@ -36,6 +36,8 @@ import {
   type Participant,
   type RunContext,
   type StepOutcome,
+  yieldToEventLoop,
+  YIELD_AFTER_MS,
 } from '@vpmu/transport';
 
 export const HOST_NODE_CONFIG = Symbol('HOST_NODE_CONFIG');
@@ -101,7 +103,7 @@ export class HostNodeService implements AdoptionPort {
    * checkpoint is the latest one at or before the first epoch of the current (last) grant, so
    * the host re-runs that whole window and its report counts everything it sent in it.
    */
-  adopt(a: Adoption): void {
+  adopt(a: Adoption): Promise<void> {
     if (!a.inRun || this.run?.runId !== a.runStart.runId) this.begin(a.runStart, () => false);
     const run = this.run!;
     const participants = this.participants!;
@@ -125,17 +127,21 @@ export class HostNodeService implements AdoptionPort {
     }
     for (const env of a.envelopes) if (!env.checkpoint) participants.onMessage(env);
     for (const g of a.grants) participants.onGrant(g);
+    return participants.settled();
   }
 
-  onGrant(grant: vpmu.v1.IEpochGrant): void {
+  /** Resolves when the windows the grant made runnable have run (the delivery stays in flight until then). */
+  onGrant(grant: vpmu.v1.IEpochGrant): Promise<void> {
     this.participants?.onGrant(grant);
+    return this.participants?.settled() ?? Promise.resolve();
   }
 
-  onInbox(env: vpmu.v1.Envelope): void {
+  onInbox(env: vpmu.v1.Envelope): Promise<void> {
     this.participants?.onMessage(env);
+    return this.participants?.settled() ?? Promise.resolve();
   }
 
-  private runWindow(run: RunContext, p: Participant<HostWorld>, grant: vpmu.v1.IEpochGrant, inbound: vpmu.v1.Envelope[], fromEpoch: number): StepOutcome {
+  private async runWindow(run: RunContext, p: Participant<HostWorld>, grant: vpmu.v1.IEpochGrant, inbound: vpmu.v1.Envelope[], fromEpoch: number): Promise<StepOutcome> {
     const first = grant.epoch ?? 0;
     const endEpoch = Math.min(grantEndEpoch(grant), run.epochs);
     const actions = (grant.actions ?? []).map(fromActionMessage);
@@ -143,7 +149,14 @@ export class HostNodeService implements AdoptionPort {
     const late = inbound.find((env) => env.epoch !== first - 1);
     if (late) throw new Error(`${p.node}: a message sent in epoch ${late.epoch} by ${late.sourceNode} arrived for the window starting at epoch ${first}: a lookahead window was granted past a hand-off (seed ${run.scenario.seed})`);
     let events = 0;
+    let sliceStartMs = performance.now(); // wall-clock ok: when to yield, never what is simulated
     for (let epoch = fromEpoch; epoch < endEpoch; epoch++) {
+      if (epoch > fromEpoch && performance.now() - sliceStartMs >= YIELD_AFTER_MS) {
+        // wall-clock ok: yielding changes when the epochs run, never what they compute
+        await yieldToEventLoop();
+        if (this.run !== run || this.participants?.get(p.node) !== p) return { events }; // taken away meanwhile
+        sliceStartMs = performance.now(); // wall-clock ok
+      }
       events += this.runEpoch(run, p, epoch, actions, epoch === first ? inbound : [], epoch === grantEndEpoch(grant) - 1);
     }
     // Drain epochs simulate nothing and hand nothing off.

@@ -117,3 +117,64 @@ describe('EpochParticipants with lookahead windows', () => {
     ]);
   });
 });
+
+describe('EpochParticipants with steps that yield (a host-node inside a long window)', () => {
+  /** Like world(), but each step waits on the event loop before it finishes. */
+  function yieldingWorld(bus: MessageBus, fail?: number): { parts: EpochParticipants<{ sum: number }>; steps: number[]; overlapping: boolean } {
+    const out = { parts: null as unknown as EpochParticipants<{ sum: number }>, steps: [] as number[], overlapping: false };
+    let inStep = false;
+    out.parts = new EpochParticipants<{ sum: number }>('r', bus, async (p, g, inbound) => {
+      if (inStep) out.overlapping = true;
+      inStep = true;
+      await new Promise((resolve) => setImmediate(resolve));
+      inStep = false;
+      if (g.epoch === fail) throw new Error(`step ${fail} failed`);
+      for (const e of inbound) p.state.sum += Number(e.guestOutput?.workloadUnits);
+      out.steps.push(g.epoch ?? 0);
+      p.endpoint.send(TOPICS.inbox, 'other', g.epoch ?? 0, { guestOutput: { workloadUnits: p.state.sum } });
+      return { events: 0 };
+    });
+    return out;
+  }
+
+  it('runs the windows in order, never two at once, and sends what synchronous steps send', async () => {
+    const syncBus = new RecordingBus();
+    const sync = world(syncBus);
+    sync.parts.add('n', { sum: 0 });
+    const bus = new RecordingBus();
+    const y = yieldingWorld(bus);
+    y.parts.add('n', { sum: 0 });
+    const inbound = [0, 1, 2].flatMap((e) => [msg(e, 2 * e), msg(e, 2 * e + 1)]);
+    for (const parts of [sync.parts, y.parts]) {
+      // Grants and messages arrive while a step is waiting: they are taken up when it ends.
+      for (const e of [0, 1, 2, 3]) parts.onGrant(grant(e, e === 0 ? 0 : 2));
+      for (const m of inbound) parts.onMessage(m);
+    }
+    await y.parts.settled();
+    expect(y.steps).toEqual([0, 1, 2, 3]);
+    expect(y.overlapping).toBe(false);
+    const sent = (b: RecordingBus): string[] => b.sent.map((m) => m.value.toString('hex'));
+    expect(sent(bus)).toEqual(sent(syncBus));
+  });
+
+  it('a node released while its step waits reports nothing for it', async () => {
+    const bus = new RecordingBus();
+    const y = yieldingWorld(bus);
+    y.parts.add('n', { sum: 0 });
+    y.parts.onGrant(grant(0, 0));
+    y.parts.remove('n');
+    await y.parts.settled();
+    expect(bus.sent.filter((m) => m.topic === TOPICS.reports)).toEqual([]);
+  });
+
+  it('a failed step rejects settled() with its error, and the next delivery runs again', async () => {
+    const y = yieldingWorld(new RecordingBus(), 1);
+    y.parts.add('n', { sum: 0 });
+    y.parts.onGrant(grant(0, 0));
+    y.parts.onGrant(grant(1, 0));
+    await expect(y.parts.settled()).rejects.toThrow('step 1 failed');
+    y.parts.onGrant(grant(2, 0)); // epoch 1 is still unrun: it is tried again, and fails again
+    await expect(y.parts.settled()).rejects.toThrow('step 1 failed');
+    expect(y.steps).toEqual([0]);
+  });
+});

@@ -6,6 +6,9 @@
 // A node can also be restored mid-run (failover): from a checkpoint of epoch c, which already
 // holds the messages applied at c, it re-runs c, c+1, ... from the grants and messages of the log
 // (c may lie inside a window: the node runs that window's rest).
+// A step may return a promise (a host-node yields to the event loop inside a long window, so its
+// heartbeats go out): the participants then go on when it settles, and `settled()` tells the
+// delivery that started them when all is done. Steps never overlap.
 import type { vpmu } from '@vpmu/proto';
 import type { MessageBus } from '../bus/message-bus.port';
 import { NodeEndpoint } from './node-endpoint';
@@ -47,7 +50,26 @@ export interface StepOutcome {
  * the grant's first epoch, or later for a node restored inside the window. `inbound` are the
  * messages sent to it during the previous window (none when it resumes from a checkpoint).
  */
-export type EpochStep<S> = (p: Participant<S>, grant: vpmu.v1.IEpochGrant, inbound: Envelope[], fromEpoch: number) => StepOutcome;
+export type EpochStep<S> = (p: Participant<S>, grant: vpmu.v1.IEpochGrant, inbound: Envelope[], fromEpoch: number) => StepOutcome | Promise<StepOutcome>;
+
+/** A window a node can run now. */
+interface RunnableWindow<S> {
+  p: Participant<S>;
+  grant: vpmu.v1.IEpochGrant;
+  inbound: Envelope[];
+  fromEpoch: number;
+}
+
+/**
+ * Wall time a step may run before it yields to the event loop (heartbeats, probe answers and the
+ * consumer group's heartbeat need turns), far below the 8 s lease even at a load of 10.
+ */
+export const YIELD_AFTER_MS = 50;
+
+/** Lets timers and I/O run (setImmediate: after pending I/O callbacks, unlike a microtask). */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve)); // wall-clock ok: scheduling only, never a simulation input
+}
 
 /** The exclusive end epoch of a grant's window (a grant without end_epoch covers one epoch). */
 export function grantEndEpoch(grant: vpmu.v1.IEpochGrant): number {
@@ -58,6 +80,10 @@ export function grantEndEpoch(grant: vpmu.v1.IEpochGrant): number {
 export class EpochParticipants<S> {
   private readonly nodes = new Map<string, Participant<S>>();
   private grants = new Map<number, vpmu.v1.IEpochGrant>();
+  /** True while windows are being run (synchronously, or waiting on a step's promise). */
+  private running = false;
+  /** The step being waited on, when one returned a promise. */
+  private pending: Promise<void> | null = null;
 
   constructor(
     private readonly runId: string,
@@ -121,26 +147,73 @@ export class EpochParticipants<S> {
     return undefined;
   }
 
+  /**
+   * Resolves when no window is running or waiting (at once when the steps are synchronous);
+   * rejects with the error of a step that failed meanwhile.
+   */
+  async settled(): Promise<void> {
+    while (this.pending) await this.pending;
+  }
+
   private advance(): void {
-    for (const p of this.all()) {
-      for (;;) {
-        const fromEpoch = p.lastEpoch + 1;
-        const grant = this.grantCovering(fromEpoch);
-        if (!grant) break;
-        const first = grant.epoch ?? 0;
-        const expected = grant.expected?.find((x) => x.node === p.node)?.count ?? 0;
-        // A node restored inside a window resumes from a checkpoint that holds the window's arrivals.
-        const inbound = p.resumedAt === fromEpoch ? [] : p.endpoint.take(first, expected);
-        if (inbound === null) break;
-        const endEpoch = grantEndEpoch(grant);
-        const outcome = this.step(p, grant, inbound, fromEpoch);
-        p.lastEpoch = endEpoch - 1;
-        p.resumedAt = null;
-        p.endpoint.report(first, endEpoch, outcome.events, outcome.nextSendNs);
+    if (this.running) return; // the running loop looks for runnable windows again before it stops
+    this.running = true;
+    this.drive();
+  }
+
+  /** Runs every runnable window, in canonical node order; continues after a step's promise. */
+  private drive(): void {
+    try {
+      for (let next = this.nextWindow(); next; next = this.nextWindow()) {
+        const outcome = this.step(next.p, next.grant, next.inbound, next.fromEpoch);
+        if (outcome instanceof Promise) {
+          const w = next;
+          const pending: Promise<void> = outcome.then((o) => {
+            this.finish(w, o);
+            if (this.pending === pending) this.pending = null;
+            this.drive();
+          });
+          pending.catch(() => {
+            this.running = false;
+            if (this.pending === pending) this.pending = null;
+          });
+          this.pending = pending;
+          return;
+        }
+        this.finish(next, outcome);
       }
+    } catch (err) {
+      this.running = false;
+      throw err;
     }
+    this.running = false;
     let oldest = Infinity;
     for (const p of this.nodes.values()) oldest = Math.min(oldest, p.lastEpoch);
     for (const [e, g] of [...this.grants.entries()]) if (grantEndEpoch(g) - 1 <= oldest) this.grants.delete(e);
+  }
+
+  /** The first node (canonical order) whose next window is granted and whose messages are all here. */
+  private nextWindow(): RunnableWindow<S> | null {
+    for (const p of this.all()) {
+      const fromEpoch = p.lastEpoch + 1;
+      const grant = this.grantCovering(fromEpoch);
+      if (!grant) continue;
+      const expected = grant.expected?.find((x) => x.node === p.node)?.count ?? 0;
+      // A node restored inside a window resumes from a checkpoint that holds the window's arrivals.
+      const inbound = p.resumedAt === fromEpoch ? [] : p.endpoint.take(grant.epoch ?? 0, expected);
+      if (inbound === null) continue;
+      return { p, grant, inbound, fromEpoch };
+    }
+    return null;
+  }
+
+  private finish(w: RunnableWindow<S>, outcome: StepOutcome): void {
+    // A node taken from this replica (or restored afresh) while its step was waiting: the new
+    // owner's state speaks for it now.
+    if (this.nodes.get(w.p.node) !== w.p) return;
+    const endEpoch = grantEndEpoch(w.grant);
+    w.p.lastEpoch = endEpoch - 1;
+    w.p.resumedAt = null;
+    w.p.endpoint.report(w.grant.epoch ?? 0, endEpoch, outcome.events, outcome.nextSendNs);
   }
 }

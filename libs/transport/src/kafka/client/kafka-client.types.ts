@@ -35,6 +35,8 @@ export interface KafkaEachMessagePayload {
   topic: string;
   partition: number;
   message: KafkaConsumedMessage;
+  /** Heartbeats the consumer group (kafkajs sends one only between messages otherwise). */
+  heartbeat?: () => Promise<void>;
 }
 
 export interface KafkaInstrumentationEvent<T> {

@@ -14,6 +14,9 @@ import type { BusMessage } from '../../bus/message-bus.port';
 import type { KafkaClient, KafkaConsumer, KafkaEachMessagePayload, KafkaGroupJoinPayload, KafkaHeaders } from '../client/kafka-client.types';
 import { asUnavailable } from '../client/kafka.errors';
 
+/** How often a pending delivery heartbeats its consumer group (kafkajs skips early ones). */
+const GROUP_HEARTBEAT_MS = 500;
+
 /** Sees every delivered message before its handler; calls `dispatch` now, later or never. */
 export interface DeliveryInterceptor {
   intercept(message: BusMessage, dispatch: (m: BusMessage) => Promise<void>): Promise<void>;
@@ -202,7 +205,21 @@ export class KafkaTransportServer extends Server implements CustomTransportStrat
         this.options.log?.(`delivery of a ${message.topic} message failed: ${(err as Error).message}`),
       );
     this.chain = this.chain.then(run, run);
-    return this.chain;
+    return this.keepGroupAlive(this.chain, p.heartbeat);
+  }
+
+  /**
+   * kafkajs heartbeats the consumer group only between messages, so a delivery that takes longer
+   * than the session timeout (a host-node's window of many epochs on a loaded machine, or one
+   * waiting behind it in the chain) would cost this member its partitions: a rebalance and a
+   * takeover of nodes that are simply busy. Heartbeat while it is pending; the handlers yield to
+   * the event loop often enough for the timer to run.
+   */
+  private keepGroupAlive(pending: Promise<void>, heartbeat: (() => Promise<void>) | undefined): Promise<void> {
+    if (!heartbeat) return pending;
+    const timer = setInterval(() => void heartbeat().catch(() => undefined), GROUP_HEARTBEAT_MS); // wall-clock ok: liveness, never a simulation input
+    timer.unref();
+    return pending.finally(() => clearInterval(timer));
   }
 
   private async dispatch(m: BusMessage): Promise<void> {

@@ -41,8 +41,11 @@ export interface AdoptionPort {
   ownedNodes(): string[];
   /** Stops simulating `nodes` (the conductor gave them to another replica). */
   release(nodes: string[]): void;
-  /** Restores `a.nodes` and re-simulates them as far as the grants allow. */
-  adopt(a: Adoption): void;
+  /**
+   * Restores `a.nodes` and re-simulates them as far as the grants allow. May return a promise:
+   * the adoption lasts (the member counts as busy) until it settles.
+   */
+  adopt(a: Adoption): void | Promise<void>;
 }
 
 /** Reads the run's envelopes back from `topics` (catchUpFromLog), keeping those `accept` wants. */
@@ -244,7 +247,7 @@ export class ClusterMember implements DeliveryInterceptor {
       const grants = new Map<number, vpmu.v1.IEpochGrant>();
       for (const e of envelopes) if (e.grant && !grants.has(e.grant.epoch ?? 0)) grants.set(e.grant.epoch ?? 0, e.grant);
       if (!inRun) this.o.beforeRunStart?.(runStart);
-      port.adopt({
+      await port.adopt({
         runStart,
         inRun,
         grants: [...grants.values()].sort((a, b) => (a.epoch ?? 0) - (b.epoch ?? 0)),
