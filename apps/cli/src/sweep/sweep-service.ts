@@ -197,6 +197,8 @@ export async function runSweepService(config: SweepServiceConfig): Promise<never
       if (!c.restart) restartLater();
     });
     await runConsumer();
+    // Loading the models takes the simulation process seconds: do it before the first point arrives.
+    simulation.warmUp();
   } catch (err) {
     const unavailable = err instanceof KafkaUnavailableError || err instanceof KafkaSetupError;
     log(`error: ${(err as Error).message}`);
@@ -244,6 +246,10 @@ class SimulationProcess {
       child.once('exit', onExit);
       child.send(job);
     });
+  }
+
+  warmUp(): void {
+    this.ensure();
   }
 
   kill(): void {
