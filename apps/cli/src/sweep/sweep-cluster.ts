@@ -61,6 +61,7 @@ export async function runOnKafka(runs: readonly SweepRun[], cache: SweepCache, o
     await admin.disconnect().catch(() => undefined);
   }
 
+  const position = new Map<number, number>(); // results partition -> the offset after the last report read
   const pending = new Map(runs.map((r) => [r.key, r]));
   const queue = [...runs];
   const inFlight = new Map<number, string>(); // work partition -> key
@@ -160,9 +161,11 @@ export async function runOnKafka(runs: readonly SweepRun[], cache: SweepCache, o
       retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
     });
     consumer = cons;
+    // On every join (a rejoin after a rebalance included) go on from the last report read, or from
+    // where the log ended when the sweep began: nothing is missed and nothing is read twice.
     cons.on(cons.events.GROUP_JOIN, (e) => {
       for (const partition of (e.payload as KafkaGroupJoinPayload).memberAssignment[SWEEP_TOPICS.results] ?? []) {
-        cons.seek({ topic: SWEEP_TOPICS.results, partition, offset: String(start.get(partition) ?? 0) });
+        cons.seek({ topic: SWEEP_TOPICS.results, partition, offset: String(position.get(partition) ?? start.get(partition) ?? 0) });
       }
     });
     cons.on(cons.events.CRASH, (e) => {
@@ -175,7 +178,8 @@ export async function runOnKafka(runs: readonly SweepRun[], cache: SweepCache, o
       autoCommit: false,
       partitionsConsumedConcurrently: 1,
       eachMessage: async (p: KafkaEachMessagePayload) => {
-        if (Number(p.message.offset) < (start.get(p.partition) ?? 0)) return;
+        if (Number(p.message.offset) < (position.get(p.partition) ?? start.get(p.partition) ?? 0)) return;
+        position.set(p.partition, Number(p.message.offset) + 1);
         const r = decodeReport(p.message.value);
         if (r) onReport(r);
       },

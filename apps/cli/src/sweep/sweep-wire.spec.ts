@@ -40,9 +40,17 @@ describe('sweep wire', () => {
     expect(a.add(roundTrip(second[1])).kind).toBe('entry');
   });
 
+  it('ignores a piece delivered twice (a producer retry)', () => {
+    const pieces = entryPieces(head('dup'), [{ name: 'summary.json', bytes: Buffer.alloc(SWEEP_PIECE_BYTES + 5, 3) }]);
+    const a = new EntryAssembler();
+    expect(a.add(roundTrip(pieces[0])).kind).toBe('none');
+    expect(a.add(roundTrip(pieces[0])).kind).toBe('none');
+    expect(a.add(roundTrip(pieces[1])).kind).toBe('entry');
+  });
+
   it('refuses a lost piece, a wrong SHA-256 and a path leaving the entry', () => {
     const pieces = entryPieces(head('x'), [{ name: 'summary.json', bytes: Buffer.alloc(SWEEP_PIECE_BYTES + 5, 2) }]);
-    expect(new EntryAssembler().add(roundTrip(pieces[1]))).toMatchObject({ kind: 'bad', error: expect.stringContaining('starts at byte 262144 where 0 was next') });
+    expect(new EntryAssembler().add(roundTrip(pieces[1]))).toMatchObject({ kind: 'bad', error: expect.stringContaining('starts at byte 262144 where 0 was next (a lost piece)') });
     const tampered = roundTrip(entryPieces(head('y'), [{ name: 'summary.json', bytes: Buffer.from('{}') }])[0]);
     tampered.piece!.content = Buffer.from('[]');
     expect(new EntryAssembler().add(tampered)).toMatchObject({ kind: 'bad', error: 'summary.json arrived with another SHA-256 than its worker computed' });

@@ -90,7 +90,10 @@ export class EntryAssembler {
     if (!/^[\w.-]+(\/[\w.-]+)*$/.test(file) || file.split('/').some((part) => part === '..' || part === '.')) return bad(`a piece names the file "${file}", which is not a path inside a run directory`);
     let f = a.files.get(file);
     if (!f) a.files.set(file, (f = { chunks: [], next: 0, done: false, sha256: '' }));
-    if (Number(p.offset ?? 0) !== f.next || f.done) return bad(`a piece of ${file} starts at byte ${Number(p.offset ?? 0)} where ${f.next} was next (a lost or repeated piece)`);
+    const offset = Number(p.offset ?? 0);
+    // A piece sent twice (a producer retry: delivery is at least once) is already here.
+    if (offset < f.next || (f.done && offset + content.length <= f.next)) return { kind: 'none' };
+    if (offset !== f.next || f.done) return bad(`a piece of ${file} starts at byte ${offset} where ${f.next} was next (a lost piece)`);
     f.chunks.push(content);
     f.next += content.length;
     if (p.last) {
