@@ -117,7 +117,7 @@ export async function runOnKafka(runs: readonly SweepRun[], cache: SweepCache, o
     }
     const got = assembler.add(r);
     if (got.kind === 'bad') {
-      finish(new KafkaUnavailableError(`vpmu sweep: the result of point ${got.key.slice(0, 12)} from ${got.worker} arrived broken (${got.error}); run the same command again to resume`, brokers));
+      finish(new KafkaUnavailableError(`vpmu sweep: the result of point ${got.key.slice(0, 12)} from ${got.worker} arrived broken (${got.error}); run the same command again to resume.`, brokers));
       return;
     }
     if (got.kind !== 'entry') return;
@@ -144,7 +144,7 @@ export async function runOnKafka(runs: readonly SweepRun[], cache: SweepCache, o
     if (performance.now() - lastHeardMs < silenceMs) return; // wall-clock ok: worker liveness
     finish(
       new KafkaUnavailableError(
-        `vpmu sweep: no sweep worker answered for ${Math.round(silenceMs / 1000)} s (${pending.size} runs waiting on ${SWEEP_TOPICS.work}); start workers with "vpmu cluster up --kafka ${brokers.join(',')} --sweep-workers N" (or the docker-compose sweep-worker service); the finished runs are in the cache and the same command resumes`,
+        `vpmu sweep: no sweep worker answered for ${Math.round(silenceMs / 1000)} s (${pending.size} runs waiting on ${SWEEP_TOPICS.work}); start workers with "vpmu cluster up --kafka ${brokers.join(',')} --sweep-workers N" (or the docker-compose sweep-worker service); the finished runs are in the cache and the same command resumes.`,
         brokers,
       ),
     );
