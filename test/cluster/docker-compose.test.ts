@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { ALL_TOPICS } from '@vpmu/transport';
+import { SWEEP_TOPICS } from '../../apps/cli/src/sweep/sweep-wire';
 import { REPO_ROOT } from '../support/run-scenario';
 
 interface Service {
@@ -92,6 +93,19 @@ describe('docker-compose.yml', () => {
     expect(s.aggregator.depends_on!.jaeger).toEqual({ condition: 'service_healthy' });
     expect(s.aggregator.environment!.VPMU_OUT).toBe('/data/out');
     expect(s.aggregator.volumes).toContain('./out:/data/out');
+  });
+
+  it('runs sweep workers (vpmu sweep --kafka) from the same image, after the init job created their topics', () => {
+    const w = s['sweep-worker'];
+    expect(w.image).toBe(s.aggregator.image);
+    expect(w.pull_policy).toBe('never');
+    expect(w.command).toEqual(['dist/apps/cli/main.js', 'cluster', 'sweep-worker']);
+    expect(w.environment!.KAFKA_BROKERS).toBe('kafka:9092');
+    expect(w.depends_on!['kafka-init']).toEqual({ condition: 'service_completed_successfully' });
+    expect(w.deploy!.replicas).toBeGreaterThanOrEqual(2);
+    const init = s['kafka-init'];
+    const script = [...(init.entrypoint ?? []), ...[init.command ?? []].flat()].join('\n');
+    for (const t of Object.values(SWEEP_TOPICS)) expect(script).toContain(t);
   });
 
   it('offers the CLI as an on-demand service on the same network', () => {

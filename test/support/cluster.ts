@@ -49,8 +49,9 @@ export function placementOf(stdout: string): Map<string, string[]> {
 }
 
 /** `env` reaches the service processes too (e.g. OTEL_EXPORTER_OTLP_ENDPOINT). */
-export async function clusterUp(cwd: string, broker: string, o: { hostNodes: number; guestVms: number; partitions?: number; env?: Record<string, string>; group?: string }): Promise<void> {
-  const args = ['cluster', 'up', '--kafka', broker, '--host-nodes', String(o.hostNodes), '--guest-vms', String(o.guestVms), '--out', 'cluster-out'];
+export async function clusterUp(cwd: string, broker: string, o: { hostNodes: number; guestVms: number; sweepWorkers?: number; partitions?: number; env?: Record<string, string>; group?: string }): Promise<void> {
+  // No sweep worker unless asked: the other cluster tests start only what their runs need.
+  const args = ['cluster', 'up', '--kafka', broker, '--host-nodes', String(o.hostNodes), '--guest-vms', String(o.guestVms), '--sweep-workers', String(o.sweepWorkers ?? 0), '--out', 'cluster-out'];
   if (o.partitions) args.push('--partitions', String(o.partitions));
   if (o.group) args.push('--group', o.group); // a fresh group: no members left over from a killed replica
   const r = await vpmuAsync(args, { cwd, timeoutMs: 60_000, env: o.env });
@@ -84,7 +85,7 @@ interface ClusterStateFile {
   group: string;
   partitions: number;
   outDir: string;
-  services: { name: string; app: 'host-node' | 'guest-vm' | 'aggregator'; pid: number; log: string }[];
+  services: { name: string; app: 'host-node' | 'guest-vm' | 'aggregator' | 'sweep-worker'; pid: number; log: string }[];
 }
 
 function stateFile(cwd: string): string {
@@ -128,7 +129,7 @@ export function restartService(cwd: string, name: string): void {
   const state = clusterState(cwd);
   const s = state.services.find((x) => x.name === name);
   if (!s) throw new Error(`no service ${name} in ${stateFile(cwd)}`);
-  const spec = clusterServices({ brokers: state.brokers, hostNodes: 9, guestVms: 9, group: state.group, partitions: state.partitions, outDir: state.outDir }).find((x) => x.name === name)!;
+  const spec = clusterServices({ brokers: state.brokers, hostNodes: 9, guestVms: 9, sweepWorkers: 9, group: state.group, partitions: state.partitions, outDir: state.outDir }).find((x) => x.name === name)!;
   const child = spawnService(spec, path.resolve(cwd, s.log), true);
   s.pid = child.pid!;
   fs.writeFileSync(stateFile(cwd), JSON.stringify(state, null, 2) + '\n');

@@ -9,7 +9,7 @@ import { EXIT, exitCodeFor } from './exit-codes';
 import { commandHelp, globalUsage, type CommandEntry } from './help-text';
 import { TOOL_VERSION } from './version';
 import { processIo, type CommandIo } from './commands/command-io';
-import { CLUSTER_DOWN_SPEC, CLUSTER_UP_SPEC, clusterCommand } from './commands/cluster.command';
+import { CLUSTER_DOWN_SPEC, CLUSTER_SWEEP_WORKER_SPEC, CLUSTER_UP_SPEC, clusterCommand } from './commands/cluster.command';
 import { RUN_SPEC, runCommand } from './commands/run.command';
 import { VALIDATE_SPEC, validateCommand } from './commands/validate.command';
 import { REPLAY_SPEC, replayCommand } from './commands/replay.command';
@@ -61,7 +61,7 @@ export const COMMANDS: Record<string, CommandEntry & { run: Command }> = {
   sweep: {
     run: sweepCommand,
     specs: [SWEEP_SPEC],
-    forms: [['sweep FILE --vary PATH=V1,V2 [--vary ...] [--seeds N] [--out DIR] [--jobs N | --kafka B] [--json]', 'the cross product of varied values x seeds, in parallel, cached; sweep.json/csv/html']],
+    forms: [['sweep FILE --vary PATH=V1,V2 [--vary ...] [--seeds N] [--out DIR] [--jobs N | --kafka B] [--json]', 'the cross product of varied values x seeds, in parallel (local or on the sweep workers), cached; sweep.json/csv/html']],
   },
   diff: {
     run: diffCommand,
@@ -70,10 +70,11 @@ export const COMMANDS: Record<string, CommandEntry & { run: Command }> = {
   },
   cluster: {
     run: clusterCommand,
-    specs: [CLUSTER_UP_SPEC, CLUSTER_DOWN_SPEC],
+    specs: [CLUSTER_UP_SPEC, CLUSTER_DOWN_SPEC, CLUSTER_SWEEP_WORKER_SPEC],
     forms: [
-      ['cluster up (--kafka B | --mock-broker) [--host-nodes N] [--guest-vms M] [--out DIR]', 'start the services as local processes on a broker'],
+      ['cluster up (--kafka B | --mock-broker) [--host-nodes N] [--guest-vms M] [--sweep-workers W] [--out DIR]', 'start the services as local processes on a broker'],
       ['cluster down | cluster status', 'stop them / show them'],
+      ['cluster sweep-worker --kafka B [--replica NAME]', 'one sweep worker in the foreground: takes sweep points (vpmu sweep --kafka)'],
     ],
   },
 };

@@ -4,7 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export type ServiceApp = 'host-node' | 'guest-vm' | 'aggregator';
+/** A service's role; `sweep-worker` is the CLI itself (`vpmu cluster sweep-worker`), taking sweep points. */
+export type ServiceApp = 'host-node' | 'guest-vm' | 'aggregator' | 'sweep-worker';
 
 export interface ServiceSpec {
   name: string; // e.g. host-node-1
@@ -27,7 +28,7 @@ export function clusterStateDir(cwd = process.cwd()): string {
 }
 
 /** dist/apps/<app>/main.js next to this CLI's build output. */
-export function serviceEntry(app: ServiceApp): string {
+export function serviceEntry(app: Exclude<ServiceApp, 'sweep-worker'> | 'cli'): string {
   let dir = __dirname;
   for (let i = 0; i < 6; i++) {
     const candidate = path.join(dir, 'apps', app, 'main.js');
@@ -39,11 +40,16 @@ export function serviceEntry(app: ServiceApp): string {
   throw new Error(`cannot find the built ${app} service (dist/apps/${app}/main.js); run "npm run build" first.`);
 }
 
-export function clusterServices(o: { brokers: string[]; hostNodes: number; guestVms: number; group: string; partitions: number; outDir: string }): ServiceSpec[] {
+/**
+ * The processes of a cluster. With no host-node and no guest-vm there is no aggregator either:
+ * a machine that only takes sweep points (`--host-nodes 0 --guest-vms 0 --sweep-workers N`).
+ */
+export function clusterServices(o: { brokers: string[]; hostNodes: number; guestVms: number; sweepWorkers?: number; group: string; partitions: number; outDir: string }): ServiceSpec[] {
   const common = ['--kafka', o.brokers.join(','), '--group', o.group, '--partitions', String(o.partitions)];
-  const specs: ServiceSpec[] = [{ name: 'aggregator', app: 'aggregator', args: [...common, '--out', o.outDir] }];
+  const specs: ServiceSpec[] = o.hostNodes + o.guestVms > 0 ? [{ name: 'aggregator', app: 'aggregator', args: [...common, '--out', o.outDir] }] : [];
   for (let i = 1; i <= o.hostNodes; i++) specs.push({ name: `host-node-${i}`, app: 'host-node', args: [...common, '--replica', `host-node-${i}`] });
   for (let i = 1; i <= o.guestVms; i++) specs.push({ name: `guest-vm-${i}`, app: 'guest-vm', args: [...common, '--replica', `guest-vm-${i}`] });
+  for (let i = 1; i <= (o.sweepWorkers ?? 0); i++) specs.push({ name: `sweep-worker-${i}`, app: 'sweep-worker', args: ['cluster', 'sweep-worker', ...common, '--replica', `sweep-worker-${i}`] });
   return specs;
 }
 
@@ -51,7 +57,8 @@ export function clusterServices(o: { brokers: string[]; hostNodes: number; guest
 export function spawnService(spec: ServiceSpec, logFile: string, detached: boolean): ChildProcess {
   const fd = fs.openSync(logFile, 'a');
   try {
-    const child = spawn(process.execPath, [serviceEntry(spec.app), ...spec.args], { detached, stdio: ['ignore', fd, fd], env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' } });
+    const entry = serviceEntry(spec.app === 'sweep-worker' ? 'cli' : spec.app);
+    const child = spawn(process.execPath, [entry, ...spec.args], { detached, stdio: ['ignore', fd, fd], env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' } });
     if (detached) child.unref();
     return child;
   } finally {

@@ -15,7 +15,7 @@ import { planSweep, SweepCache } from '../sweep/sweep-plan';
 import { runPool, type PoolProgress } from '../sweep/sweep-pool';
 import { sweepCsv, sweepRows, type SweepRow } from '../sweep/sweep-rows';
 import { readSweepInput } from '../sweep/sweep-file';
-import { runOnClusterSequentially } from '../sweep/sweep-cluster';
+import { runOnKafka } from '../sweep/sweep-cluster';
 import { brokersFrom } from './cluster.command';
 import { parseVaryFlag, resolveAxes, type VaryAxis } from '../sweep/vary-path';
 import type { CommandIo } from './command-io';
@@ -30,7 +30,7 @@ export const SWEEP_SPEC: CommandSpec = {
     out: { value: 'DIR', text: 'where sweep.json, sweep.csv and sweep.html go (default out/sweeps/<scenario name>)' },
     jobs: { value: 'N', text: 'worker processes running points in parallel (default: the CPUs available)' },
     cache: { value: 'DIR', text: 'the run cache, keyed by (expanded scenario, seed, tool version) (default DIR/cache of --out)' },
-    kafka: { value: 'BROKERS', text: 'run the uncached points on a cluster through these brokers, one after another (see vpmu cluster up)' },
+    kafka: { value: 'BROKERS', text: "publish the uncached runs as work items on these brokers; the cluster's sweep workers run them (vpmu cluster up --sweep-workers N)" },
     json: { text: 'print the sweep (counts, timing, files) as JSON on stdout (no progress line)' },
   },
 };
@@ -59,7 +59,8 @@ export async function sweepCommand(argv: string[], io: CommandIo): Promise<numbe
 
   const progress = new SweepProgress(io.stderr, plan.runs.length, cached, !args.flags.quiet && !json);
   const startedMs = Date.now(); // wall-clock ok: progress and throughput only
-  if (kafka) await runOnClusterSequentially(todo, cache, kafka, (p) => progress.update(p));
+  let workers: Record<string, number> | null = null;
+  if (kafka) workers = (await runOnKafka(todo, cache, { brokers: kafka }, (p) => progress.update(p))).workers;
   else await runPool(todo, cache, jobs, (p) => progress.update(p));
   const wallMs = Date.now() - startedMs; // wall-clock ok: throughput only
   progress.finish();
@@ -90,6 +91,8 @@ export async function sweepCommand(argv: string[], io: CommandIo): Promise<numbe
     cached,
     jobs: kafka ? null : jobs,
     kafka,
+    /** --kafka: the runs each sweep worker delivered. */
+    workers,
     wallMs: roundTo(wallMs),
     simulatedRunsPerMinute: perMinute(simulated),
     cache: cache.dir,
@@ -103,7 +106,8 @@ export async function sweepCommand(argv: string[], io: CommandIo): Promise<numbe
   io.out(
     `sweep ${plan.scenarioName}: ${stats.points} points x ${stats.seeds} seed(s) = ${rows.length} rows; ${plan.runs.length} runs (points and no-perf baselines): ${simulated} simulated, ${cached} from the cache`,
   );
-  io.out(`took ${(wallMs / 1000).toFixed(2)}s wall ${kafka ? `on Kafka ${kafka.join(',')}` : `with ${jobs} job(s)`}${simulated > 0 ? ` (${stats.simulatedRunsPerMinute} runs/min)` : ''}; cache ${relativeForDisplay(cache.dir)}`);
+  const where = kafka ? `on Kafka ${kafka.join(',')}${workers && simulated > 0 ? ` (${Object.entries(workers).map(([w, n]) => `${w}: ${n}`).join(', ')})` : ''}` : `with ${jobs} job(s)`;
+  io.out(`took ${(wallMs / 1000).toFixed(2)}s wall ${where}${simulated > 0 ? ` (${stats.simulatedRunsPerMinute} runs/min)` : ''}; cache ${relativeForDisplay(cache.dir)}`);
   io.out('wrote:');
   for (const f of files) io.out(`  ${relativeForDisplay(f)}`);
   return 0;

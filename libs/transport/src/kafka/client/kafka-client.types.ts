@@ -59,6 +59,8 @@ export interface KafkaConsumer {
   run(c: { autoCommit?: boolean; partitionsConsumedConcurrently?: number; eachMessage: (p: KafkaEachMessagePayload) => Promise<void> }): Promise<void>;
   stop(): Promise<void>;
   seek(o: { topic: string; partition: number; offset: string }): void;
+  /** With autoCommit off: `offset` is the next message to read (the handled one + 1). */
+  commitOffsets(o: { topic: string; partition: number; offset: string }[]): Promise<void>;
   on(event: string, listener: (e: KafkaInstrumentationEvent<unknown>) => void): () => void;
   events: { GROUP_JOIN: string; FETCH_START: string; FETCH: string; REBALANCING: string; CRASH: string; DISCONNECT: string; STOP: string };
 }
