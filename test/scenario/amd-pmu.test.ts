@@ -60,8 +60,11 @@ function zen4Rules(): Prog {
   p.rd(CTL0, INSTR, 'the guest reads back pmc->eventsel, reserved bits cleared');
   p.rd(K7_EVNTSEL0, INSTR, 'get_gp_pmc_amd: MSR_K7_EVNTSEL0 is counter 0\'s select');
   p.wr(CTR0, (1n << 48n) + 5n, 'none', 'pmc_write_counter masks to 48 bits, no #GP');
-  p.rd(CTR0, 5, 'counter bits above 47 dropped');
-  p.rd(K7_PERFCTR0, 5, 'MSR_K7_PERFCTR0 aliases PERF_CTR0');
+  // Counter 0 counts retired instructions from here on, the guest's own WRMSR/RDMSR included:
+  // each retires after its access (kvm_skip_emulated_instruction -> kvm_pmu_instruction_retired
+  // when it exits; the hardware counts it when it does not).
+  p.rd(CTR0, 6, 'counter bits above 47 dropped (5, plus the WRMSR that wrote it)');
+  p.rd(K7_PERFCTR0, 7, 'MSR_K7_PERFCTR0 aliases PERF_CTR0 (one more: the RDMSR before)');
   p.wr(CTL0 + 10, 0, 'none', 'PERF_CTL5 exists (6 core counters)');
   p.rd(CTL0 + 12, 'gp', 'no PERF_CTL6: beyond MSR_F15H_PERF_CTR5 and the counter count');
   p.rdpmc(5, 0, 'RDPMC 5 reads counter 5');
@@ -85,7 +88,7 @@ function zen4Rules(): Prog {
   p.wr(CTL0 + 2, BRANCH, 'none', 'PERF_CTL1 = retired branches');
   p.wr(CTR0 + 2, 0, 'none', 'counter 1 cleared');
   p.loop(100000, 10000);
-  p.rdpmc(0, 100000, 'retired instructions count the loop');
+  p.rdpmc(0, 100003, 'retired instructions count the loop and the three WRMSRs since the clear (the clearing one included)');
   p.rdpmc(1, 10000, 'retired branches count the loop\'s branches');
   return p;
 }
@@ -99,7 +102,7 @@ function noPerfMonV2Rules(): Prog {
   p.wr(CTR0, 0, 'none', 'counter 0 cleared');
   p.wr(CTL0, INSTR, 'none', 'PERF_CTL0 = retired instructions, EN set');
   p.loop(1000, 0);
-  p.rdpmc(0, 1000, 'with no global control the EN bit alone enables the counter');
+  p.rdpmc(0, 1001, 'with no global control the EN bit alone enables the counter (the loop and the enabling WRMSR)');
   return p;
 }
 

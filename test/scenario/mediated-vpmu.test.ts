@@ -197,14 +197,16 @@ describe('mediated vPMU: changing the event filter of a running VM', () => {
 });
 
 describe('mediated vPMU: an emulated instruction that wraps a counter raises the guest PMI', () => {
-  // GP0 counts instructions retired at CPL0 and is one event from wrapping; the guest runs only
-  // user code (kernelFraction 0), so the hardware never moves it. Its first exit KVM emulates (the
-  // TSC deadline write) is credited (kvm_pmu_instruction_retired), and kvm_pmu_incr_counter for a
-  // mediated PMU wraps it to zero: GLOBAL_STATUS set and, with EVENTSEL.INT, KVM_REQ_PMI
-  // ("KVM: x86/pmu: Handle emulated instruction for mediated vPMU").
+  // GP0 counts instructions retired at CPL0 and ends the program one event from wrapping: it is
+  // written 0xff..fd, and the two WRMSRs that follow (the counter write itself and GLOBAL_CTRL, not
+  // intercepted) retire at CPL0 and count. The guest then runs only user code (kernelFraction 0),
+  // so the hardware never moves it. Its first exit KVM emulates (the TSC deadline write) is
+  // credited (kvm_pmu_instruction_retired), and kvm_pmu_incr_counter for a mediated PMU wraps it
+  // to zero: GLOBAL_STATUS set and, with EVENTSEL.INT, KVM_REQ_PMI ("KVM: x86/pmu: Handle
+  // emulated instruction for mediated vPMU").
   const world = (name: string, eventSel: string) =>
     mediatedWorld(name, {
-      program: [`      - wrmsr: { msr: 0x186, value: ${eventSel} }`, '      - wrmsr: { msr: 0x4c1, value: 0xffffffffffff }', '      - wrmsr: { msr: 0x38f, value: 0x1 }'].join('\n'),
+      program: [`      - wrmsr: { msr: 0x186, value: ${eventSel} }`, '      - wrmsr: { msr: 0x4c1, value: 0xfffffffffffd }', '      - wrmsr: { msr: 0x38f, value: 0x1 }'].join('\n'),
       workload: '{ profile: specint, overrides: { kernelFraction: 0 } }',
       duration: '5ms',
     });
@@ -216,7 +218,8 @@ describe('mediated vPMU: an emulated instruction that wraps a counter raises the
       const run = await runScenarioText(world('mediated-credit-wrap', '0x5200c0')); // OS | INT | EN, instructions retired
       expect(run.summary.vms.vm1.pmis).toEqual({ delivered: 1, lost: 0 });
       const events = eventsOf(run);
-      const exit = events.find((e): e is VmExitEvent => e.kind === 'vmExit')!;
+      // The first exit after the program's own (its intercepted event-select write, MSR 0x186).
+      const exit = events.find((e): e is VmExitEvent => e.kind === 'vmExit' && e.msr !== 0x186)!;
       expect(['io', 'msr-write', 'msr-read', 'rdpmc', 'hlt']).toContain(exit.reason);
       const pmi = events.find((e): e is PmiEvent => e.kind === 'pmi')!;
       expect(pmi).toMatchObject({ owner: 'guest', deliveredTo: 'guest', overflowNs: exit.atNs, lost: false });
