@@ -21,6 +21,7 @@ const CLUSTER = 'test/cluster/mock-broker.test.ts';
 const NOT_RUN: Record<string, { why: string; coveredBy: string }> = {
   'npm ci && npm start': { why: 'reinstalls node_modules and rebuilds', coveredBy: 'CI (npm ci, npm run build); the run it starts is the README quickstart run, run here' },
   'npm ci && npm test': { why: 'the whole suite, this test included', coveredBy: 'CI' },
+  'perf report --stats -i out/guest/vm1/rec.perf.data': { why: "the output of export-perf-data.test.ts's throttling scenario (a test fixture, not a built-in scenario)", coveredBy: 'test/cli/export-perf-data.test.ts (the same perf report --stats counts against the run)' },
   'npm run build': { why: 'rebuilds the dist/ the other tests run against', coveredBy: 'npm test (its pretest builds)' },
   'node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/scale-row.js 4 500 --run-only': { why: 'a bench row (minutes)', coveredBy: 'npm run bench' },
   'vpmu swarm --seed 1 --count 10': { why: 'ten generated worlds, each run and checked (minutes)', coveredBy: 'test/swarm/swarm.test.ts' },
