@@ -99,7 +99,8 @@ describe('a nondeterminism injected into the replay', () => {
   it('a perturbed random stream inside the host model from epoch N on is caught at its first effect', async () => {
     // A "test build" whose host world draws one extra number from every vCPU's random stream at
     // the start of epoch N: nothing changes before N, and the first event that depends on it
-    // (at or after N) is the one reported.
+    // (at or after N: a stream may not be drawn from again until a later epoch) is the one
+    // reported.
     const N = 41;
     const epochNs = 1_000_000;
     const original = HostWorld.prototype.runEpoch;
@@ -113,7 +114,8 @@ describe('a nondeterminism injected into the replay', () => {
     try {
       const result = await verifyRecording(rec);
       expect(result.identical).toBe(false);
-      expect(result.divergence!.epoch).toBe(N);
+      expect(result.divergence!.epoch).toBeGreaterThanOrEqual(N);
+      expect(result.divergence!.epoch).toBeLessThan(N + 5);
       expect(result.divergence!.atNs).toBeGreaterThanOrEqual(N * epochNs);
     } finally {
       spy.mockRestore();
