@@ -202,6 +202,40 @@ vms:
     expect(run.summary.vms.guest.pmis.lost).toBe(0);
   });
 
+  // The guest's PMI handler ends with apic_write(APIC_LVTPC, APIC_DM_NMI) (arch/x86/events/intel/core.c
+  // intel_pmu_handle_irq, the late ack) because the local APIC masked LVTPC when it delivered the
+  // PMI (KVM's emulated one too: lapic.c kvm_apic_local_deliver). KVM emulates the guest's local
+  // APIC in every vPMU design (x2APIC: the LVTPC WRMSR 0x834 is intercepted; vmx.c
+  // vmx_update_msr_bitmap_x2apic passes through only TPR, EOI and SELF_IPI), so each handler run is
+  // one more exit. One sampling event with a long period: each PMI carries one overflow.
+  const lvtpcRun = (mode: string, host = '') =>
+    `version: 1
+name: lvtpc-${mode}
+seed: 4
+duration: 20ms
+hosts:
+  - id: h1
+    cpu: intel-spr
+    pcpus: 2${host}
+vms:
+  - id: vm1
+    host: h1
+    vcpus: 1
+    vpmu: { mode: ${mode} }
+    workload: specint
+    guestPerf:
+      - { id: rec, command: record, events: [instructions], sample: { period: 2000000 } }
+`;
+  it.each([
+    ['passthrough', ''],
+    ['emulated', ''],
+    ['mediated', '\n    nmiWatchdog: false\n    kernel: mainline\n    kvm: { enableMediatedPmu: true }'],
+  ])('%s: each guest PMI handler run unmasks LVTPC with one APIC-write exit (intel_pmu_handle_irq, kvm_apic_local_deliver)', async (mode, host) => {
+    const vm1 = (await runScenarioText(lvtpcRun(mode, host))).summary.vms.vm1;
+    expect(vm1.pmis.delivered).toBeGreaterThan(5);
+    expect(vm1.vmExits['apic-write']).toBe(vm1.pmis.delivered);
+  });
+
   // A guest counter that overflows just before a VM exit: its PMI (overflow + skid) reaches the
   // CPU in host mode. With the dedicated guest PMI vector KVM knows the owner and injects it at
   // the next entry; on the shared NMI vector the host perf handler takes it (pmi-misattributed).

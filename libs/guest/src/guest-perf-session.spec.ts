@@ -3,7 +3,7 @@
 // driver, counter assignment, multiplexing, sampling, the frequency ramp and throttling.
 import { EventRates, IntelPmu, MSR, RDPMC_FIXED, getCpuPreset, intelConfigFromPreset, type ExecMode } from '@vpmu/pmu';
 import type { GuestPerfSpec } from '@vpmu/world-spec';
-import { GUEST_TICK_NS, GuestPerfVcpu, GuestPmuContext, scaleCount, type GuestPerfMsrPort } from './guest-perf-session';
+import { APIC_LVTPC_DM_NMI, GUEST_TICK_NS, GuestPerfVcpu, GuestPmuContext, scaleCount, type GuestPerfMsrPort } from './guest-perf-session';
 
 const TICK = GUEST_TICK_NS;
 const W48 = 2n ** 48n;
@@ -18,7 +18,7 @@ function record(events: string[], sample: GuestPerfSpec['sample']): GuestPerfSpe
   return { id: 'r', command: 'record', events, sample, allCpus: true, callGraph: 'none', startNs: 0 };
 }
 
-type Access = { op: 'wrmsr' | 'rdmsr' | 'rdpmc'; msr: number; value: bigint };
+type Access = { op: 'wrmsr' | 'rdmsr' | 'rdpmc' | 'apic'; msr: number; value: bigint };
 
 /** A guest PMU (the host's SPR shape unless overridden) that logs what the guest does to it. */
 class RecordingPort implements GuestPerfMsrPort {
@@ -44,6 +44,9 @@ class RecordingPort implements GuestPerfMsrPort {
     const v = r.ok ? r.value : 0n;
     this.log.push({ op: 'rdpmc', msr: index, value: v });
     return v;
+  }
+  apicWriteLvtpc(value: number): void {
+    this.log.push({ op: 'apic', msr: 0x340, value: BigInt(value) });
   }
   take(): Access[] {
     return this.log.splice(0);
@@ -147,7 +150,9 @@ describe('GuestPerfVcpu: MSR sequences', () => {
     expect(s.readings(() => 0n, 1000).map((r) => r.count)).toEqual([1000, 500]);
   });
 
-  it('PMI handler: GLOBAL_CTRL off, read STATUS, ack OVF_CTRL, per counter RDPMC + re-arm, STATUS again, GLOBAL_CTRL on', () => {
+  // arch/x86/events/intel/core.c intel_pmu_handle_irq: the late ack apic_write(APIC_LVTPC,
+  // APIC_DM_NMI) comes last, after the counters were re-enabled (one LVTPC write per handler run).
+  it('PMI handler: GLOBAL_CTRL off, read STATUS, ack OVF_CTRL, per counter RDPMC + re-arm, STATUS again, GLOBAL_CTRL on, then the LVTPC unmask (intel_pmu_handle_irq late ack)', () => {
     const port = new RecordingPort();
     const s = new GuestPerfVcpu(record(['branches'], { periodEvents: 1000 }), 8, 4, 48);
     s.start(port, 0);
@@ -164,6 +169,7 @@ describe('GuestPerfVcpu: MSR sequences', () => {
       w(MSR.IA32_A_PMC0, W48 - 1000n),
       { op: 'rdmsr', msr: MSR.PERF_GLOBAL_STATUS, value: 0n },
       w(MSR.PERF_GLOBAL_CTRL, ALL_ON),
+      { op: 'apic', msr: 0x340, value: BigInt(APIC_LVTPC_DM_NMI) },
     ]);
     expect(s.events[0].samples).toBe(1);
   });

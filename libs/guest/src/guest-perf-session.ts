@@ -21,7 +21,11 @@
 //   RDPMC (x86_perf_event_update); x86_pmu_start(RELOAD) = counter write (IA32_A_PMCx with
 //   full-width writes) then EVENTSEL with EN; the PMI handler (intel_pmu_handle_irq, v4+) =
 //   GLOBAL_CTRL 0, RDMSR GLOBAL_STATUS, WRMSR GLOBAL_OVF_CTRL, per overflowed counter RDPMC +
-//   counter write, RDMSR GLOBAL_STATUS again, GLOBAL_CTRL all;
+//   counter write, RDMSR GLOBAL_STATUS again, GLOBAL_CTRL all, then the LVTPC unmask
+//   apic_write(APIC_LVTPC, APIC_DM_NMI) (the "late ack" of Haswell and later big cores; older
+//   cores ack first: one LVTPC write per handler run either way). The local APIC masks LVTPC when
+//   it delivers a PMI, and so does KVM's emulated one (lapic.c kvm_apic_local_deliver), so the
+//   handler must unmask it;
 // - throttling is logged as the kernel logs it (perf_log_throttle): a THROTTLE when
 //   __perf_event_account_interrupt stops the event, an UNTHROTTLE when
 //   perf_adjust_freq_unthr_context restarts it at the tick or event_sched_in schedules a
@@ -40,7 +44,7 @@
 // latter: the time a PMI spends in the host (exit, PMU context switch, injection) passes for the
 // guest too, and an estimator blind to it sees PMIs ~100 ns apart while the period ramps up from
 // 1 and overshoots by orders of magnitude (one sample in 100 ms instead of 1000 per second).
-// Not modelled: the LVTPC APIC write, PEBS / LBR MSRs, the per-event enable ioctls at start (one
+// Not modelled: PEBS / LBR MSRs, the per-event enable ioctls at start (one
 // sched-in stands for them), the x86 fast-path counter reuse (it only changes which MSRs are
 // written, not what counts).
 import type { GuestPerfSpec } from '@vpmu/world-spec';
@@ -53,7 +57,15 @@ export interface GuestPerfMsrPort {
   rdmsr(msr: number): bigint;
   /** RDPMC with the ECX index (bit 30 = fixed counters); 0 on a fault. */
   rdpmc(index: number): bigint;
+  /**
+   * apic_write(APIC_LVTPC, value) to the guest's local APIC (x2APIC: WRMSR 0x834). Not a PMU
+   * register: the hypervisor's local-APIC emulation decides what it costs.
+   */
+  apicWriteLvtpc(value: number): void;
 }
+
+/** APIC_DM_NMI: LVTPC delivery mode NMI, unmasked (what the PMI handler writes back). */
+export const APIC_LVTPC_DM_NMI = 0x400;
 
 /** Guest kernel tick (HZ=250), also the default multiplexing interval. */
 export const GUEST_TICK_NS = 4_000_000;
@@ -184,6 +196,9 @@ export class GuestPmuContext {
     for (const s of this.sessions) taken += s.handleOverflows(port, status, clockNs);
     port.rdmsr(MSR.PERF_GLOBAL_STATUS);
     port.wrmsr(MSR.PERF_GLOBAL_CTRL, this.globalCtrlAll());
+    // intel_pmu_handle_irq's late ack: unmask LVTPC (masked when the PMI was delivered) only
+    // after the counters were handled, so a new overflow cannot interrupt the handler.
+    port.apicWriteLvtpc(APIC_LVTPC_DM_NMI);
     return taken;
   }
 

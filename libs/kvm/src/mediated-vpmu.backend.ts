@@ -82,6 +82,16 @@ export class MediatedVpmu extends PassthroughVpmu {
     return r;
   }
 
+  /**
+   * The LVTPC write exits and KVM skips the emulated WRMSR: credited at the access like the PMU
+   * MSRs above. The guest's handler writes it after re-enabling GLOBAL_CTRL (late ack), so
+   * enabled instructions counters advance by one.
+   */
+  override lvtpcWrite(ops: VcpuWorldPort): void {
+    super.lvtpcWrite(ops);
+    this.creditAtAccess(ops);
+  }
+
   /** A program's access that exited was credited at the access (above): only its PMI request is left. */
   override programAccessRetired(ops: VcpuWorldPort, exited: boolean): boolean {
     return exited ? this.takeCreditPmi() : super.programAccessRetired(ops, false);

@@ -25,6 +25,9 @@ export interface TrapRecord {
 
 export type GuestMsrResult = RegResult;
 
+/** The x2APIC MSR of the local APIC's LVTPC register (APIC offset 0x340). */
+export const X2APIC_LVTPC_MSR = 0x834;
+
 const GUEST_PMI_VECTOR_DEDICATED = 0xf5; // KVM's dedicated guest PMI vector (mediated series); model choice of number
 const NMI_VECTOR = 2;
 export const PMI_VECTORS = { dedicated: GUEST_PMI_VECTOR_DEDICATED, shared: NMI_VECTOR } as const;
@@ -139,6 +142,18 @@ export abstract class VcpuVpmu {
   abstract peek(ops: VcpuWorldPort, counterId: number): bigint;
   /** A guest loop of known instructions and branches (guest programs): counts what would count (program-loop.ts). */
   abstract programLoop(ops: VcpuWorldPort, instructions: number, branches: number): void;
+
+  /**
+   * The guest's write to its local APIC's LVTPC (the PMI handler's unmask). KVM emulates the guest's
+   * local APIC in every vPMU design, and no design gives the guest the LVTPC register: in x2APIC
+   * mode it is a WRMSR to 0x834 that exits (with APICv only TPR, EOI and SELF_IPI writes are not
+   * intercepted: vmx.c vmx_update_msr_bitmap_x2apic) and is emulated by kvm_x2apic_msr_write, a
+   * WRMSR exit like a trapped PMU MSR. The mediated design switches the host's LVTPC to its PMI
+   * vector at perf_load_guest_context, but the guest's LVTPC stays KVM's emulated register.
+   */
+  lvtpcWrite(_ops: VcpuWorldPort): void {
+    this.trap('apic-write', X2APIC_LVTPC_MSR);
+  }
 
   /**
    * kvm_pmu_instruction_retired: KVM emulated a guest instruction and skipped it

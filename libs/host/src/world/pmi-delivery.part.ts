@@ -154,10 +154,11 @@ export class PmiDeliveryPart {
     if (!vpmu.pendingPmi || !this.runningStint(t, stint)) return;
     // L. Xu (kvm list, 2019; docs/cost-model.md): guest PMI handling in the emulated vPMU ~99 us, ~56 us
     // when perf events are reused. The figure covers the NMI exit, kvm_perf_overflow, injection and
-    // the guest handler's trapped MSRs; those traps are charged one by one, the rest here.
+    // the guest handler's trapped MSRs and its LVTPC unmask (an APIC-write exit); those exits are
+    // charged one by one (six PMU MSR traps and the LVTPC write), the rest here.
     const total = w.costs.costNs(vpmu.recreatedSinceLastPmi ? 'guestPmiEmulatedNs' : 'guestPmiEmulatedReusedNs');
     vpmu.recreatedSinceLastPmi = false;
-    const handlerTraps = 6 * w.costs.costNs('msrTrapCycles');
+    const handlerTraps = 7 * w.costs.costNs('msrTrapCycles');
     w.exec.exitNow(t, 'pmi', Math.max(w.costs.costNs('vmExitRoundTripCycles'), total - handlerTraps));
   }
 

@@ -101,6 +101,10 @@ export class VcpuPort implements VcpuWorldPort, GuestPerfMsrPort, GuestPvHyperca
     return r.ok ? r.value : 0n;
   }
 
+  apicWriteLvtpc(_value: number): void {
+    this.thread.vcpu!.vpmu!.lvtpcWrite(this);
+  }
+
   rdpmc(index: number): bigint {
     const v = this.thread.vcpu!;
     const r = v.vpmu!.rdpmc(this, index);
