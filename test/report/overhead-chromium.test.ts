@@ -4,16 +4,14 @@
 // the ones `vpmu overhead FILE --json` prints for the same scenario (one table, two places), and
 // survive a re-render with `vpmu export --format html`. A tiny scenario (10 ms, one host) keeps it
 // cheap. A screenshot of the section lands in test-output/report/.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { OverheadTable, RunSummary } from '@vpmu/summary';
 import { vpmu } from '../support/cli';
 import { tempDir } from '../support/run-scenario';
+import { CHROMIUM, openInChromium, type OpenedPage } from '../support/chromium';
 
-const CHROMIUM = process.env.VPMU_CHROMIUM ?? '/usr/bin/chromium';
 const OUT_DIR = resolve(__dirname, '../../test-output/report');
 
 const SCENARIO = `version: 1
@@ -49,14 +47,13 @@ function shown(p: number): string {
 }
 
 describe('vpmu run --overhead: the overhead table in summary.json and report.html (headless Chromium)', () => {
-  let context: BrowserContext;
+  let opened: OpenedPage | undefined;
   let page: Page;
-  let profileDir: string;
   let dir: string;
   let outDir: string;
   let summary: RunSummary;
   let table: OverheadTable;
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium, or set VPMU_CHROMIUM`);
@@ -71,25 +68,13 @@ describe('vpmu run --overhead: the overhead table in summary.json and report.htm
     const alone = vpmu(['overhead', 'overhead.yaml', '--json'], { cwd: dir, timeoutMs: 180_000 });
     if (alone.code !== 0) throw new Error(`vpmu overhead exited ${alone.code}: ${alone.stderr}`);
     table = JSON.parse(alone.stdout) as OverheadTable;
-    profileDir = mkdtempSync(join(tmpdir(), 'vpmu-chromium-'));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1440, height: 900 },
-      deviceScaleFactor: 1,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    await page.goto(pathToFileURL(join(outDir, 'report.html')).href, { waitUntil: 'load' });
+    opened = await openInChromium(join(outDir, 'report.html'));
+    page = opened.page;
+    problems = opened.problems;
   }, 300_000);
 
   afterAll(async () => {
-    await context?.close();
-    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+    await opened?.close();
   });
 
   it('keeps in summary.json the same table vpmu overhead prints', () => {

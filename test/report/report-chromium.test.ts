@@ -2,27 +2,25 @@
 // vpmu none, and a migration of each) opened in a real headless Chromium (Debian `chromium` via
 // playwright-core): the counter table, fidelity verdicts, plot axes and migration phases must
 // not mislead. Screenshots of the checked sections land in test-output/report/.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { RunSummary } from '@vpmu/summary';
 import { runScenarioFile, tempDir } from '../support/run-scenario';
+import { CHROMIUM, openInChromium, type OpenedPage } from '../support/chromium';
 
 // Runs inside the page (the tsconfig has no DOM lib).
 declare function getComputedStyle(e: unknown): { fill: string; backgroundColor: string; stroke: string };
 
-const CHROMIUM = process.env.VPMU_CHROMIUM ?? '/usr/bin/chromium';
 const OUT_DIR = resolve(__dirname, '../../test-output/report');
 
 describe('report.html of live-migration-tour in headless Chromium', () => {
-  let context: BrowserContext;
+  let opened: OpenedPage | undefined;
   let page: Page;
-  let profileDir: string;
   let summary: RunSummary;
   let outDir: string;
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium, or set VPMU_CHROMIUM`);
@@ -30,25 +28,13 @@ describe('report.html of live-migration-tour in headless Chromium', () => {
     const run = await runScenarioFile('live-migration-tour.yaml', { outDir: tempDir('report') });
     summary = run.summary;
     outDir = run.outDir;
-    profileDir = mkdtempSync(join(tmpdir(), 'vpmu-chromium-'));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1440, height: 900 },
-      deviceScaleFactor: 1,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    await page.goto(pathToFileURL(join(run.outDir, 'report.html')).href, { waitUntil: 'load' });
+    opened = await openInChromium(join(run.outDir, 'report.html'));
+    page = opened.page;
+    problems = opened.problems;
   }, 120_000);
 
   afterAll(async () => {
-    await context?.close();
-    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+    await opened?.close();
   });
 
   it('shows n/a, with the reason as a tooltip, for the error of a vpmu none VM', async () => {

@@ -3,15 +3,13 @@
 // playwright-core, launched as report-chromium.test.ts does): one plot per figure and axis, one
 // line per value of the other axis, a marker per x value, the spread over seeds drawn where the
 // seeds differ, nothing fetched and no console error. A screenshot lands in test-output/sweep/.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { vpmu } from '../support/cli';
 import { tempDir } from '../support/run-scenario';
+import { CHROMIUM, openInChromium, type OpenedPage } from '../support/chromium';
 
-const CHROMIUM = process.env.VPMU_CHROMIUM ?? '/usr/bin/chromium';
 const OUT_DIR = resolve(__dirname, '../../test-output/sweep');
 const MODE = 'vms.vm1.vpmu.mode';
 const FREQ = 'vms.vm1.guestPerf.rec.sample.freq';
@@ -21,11 +19,10 @@ interface SweepJson {
 }
 
 describe('sweep.html in headless Chromium', () => {
-  let context: BrowserContext;
+  let opened: OpenedPage | undefined;
   let page: Page;
-  let profileDir: string;
   let sweep: SweepJson;
-  const problems: string[] = [];
+  let problems: string[] = [];
   const requests: string[] = [];
 
   beforeAll(async () => {
@@ -61,28 +58,17 @@ vms:
     const r = vpmu(['sweep', file, '--vary', `${MODE}=emulated,passthrough`, '--vary', `${FREQ}=500,2000,8000`, '--seeds', '2', '--out', out, '--jobs', '2', '--quiet'], { timeoutMs: 300_000 });
     if (r.code !== 0) throw new Error(`sweep failed: ${r.stderr}`);
     sweep = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')) as SweepJson;
-    profileDir = mkdtempSync(join(tmpdir(), 'vpmu-chromium-'));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1440, height: 900 },
-      deviceScaleFactor: 1,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('request', (req) => {
-      if (!req.url().startsWith('file:')) requests.push(req.url());
-    });
-    await page.goto(pathToFileURL(join(out, 'sweep.html')).href, { waitUntil: 'load' });
+    opened = await openInChromium(join(out, 'sweep.html'), (p) =>
+      p.on('request', (req) => {
+        if (!req.url().startsWith('file:')) requests.push(req.url());
+      }),
+    );
+    page = opened.page;
+    problems = opened.problems;
   }, 300_000);
 
   afterAll(async () => {
-    await context?.close();
-    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+    await opened?.close();
   });
 
   it('has 12 rows (2 modes x 3 frequencies x 2 seeds)', () => {
