@@ -27,7 +27,7 @@ export const DEFAULT_MATRIX: ScaleCell[] = [
   { hosts: 4, durationMs: 5000 },
   { hosts: 16, durationMs: 250 },
   { hosts: 16, durationMs: 2500 },
-  // The 32-vCPU world again at the summary trace level (issue 14's second vCPU-s/wall-s goal).
+  // The 32-vCPU world again at the summary trace level, which has its own vCPU-s/wall-s goal (docs/bench.md).
   { hosts: 4, durationMs: 500, trace: 'summary' },
   { hosts: 4, durationMs: 5000, trace: 'summary' },
 ];
