@@ -7,32 +7,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CLI, vpmu } from '../support/cli';
 import { REPO_ROOT, tempDir } from '../support/run-scenario';
+import { tinySweepScenario } from '../support/sweep-scenario';
 
 const dir = tempDir('sweep');
 const scenarioFile = path.join(dir, 'sweep-tiny.yaml');
-fs.writeFileSync(
-  scenarioFile,
-  `version: 1
-name: sweep-tiny
-seed: 3
-duration: 10ms
-hosts:
-  - id: h1
-    cpu: intel-spr
-    pcpus: 2
-vms:
-  - id: vm1
-    host: h1
-    vcpus: 1
-    vpmu: { mode: passthrough }
-    workload: specint
-    guestPerf:
-      - id: rec
-        command: record
-        events: [instructions]
-        sample: { freq: 1000 }
-`,
-);
+fs.writeFileSync(scenarioFile, tinySweepScenario({ name: 'sweep-tiny', seed: 3, duration: '10ms', sampleFreqHz: 1000 }));
 
 const AXES = ['--vary', 'vms.vm1.vpmu.mode=emulated,passthrough', '--vary', 'vms.vm1.guestPerf.rec.sample.freq=1000,4000'];
 

@@ -8,9 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createKafkaClient, type KafkaConsumer, type KafkaProducer } from '@vpmu/transport';
 import type { vpmu as pbTypes } from '@vpmu/proto';
-import { vpmu } from '../support/cli';
 import { clusterDown, clusterState, clusterUp, killService, startKcatMock, vpmuAsync, waitFor, type MockBroker } from '../support/cluster';
 import { tempDir } from '../support/run-scenario';
+import { tinySweepScenario } from '../support/sweep-scenario';
 import { TOOL_VERSION } from '../../apps/cli/src/version';
 import { cacheKey } from '../../apps/cli/src/sweep/sweep-plan';
 import { decodeReport, encodeWorkItem, EntryAssembler, SWEEP_TOPICS } from '../../apps/cli/src/sweep/sweep-wire';
@@ -23,26 +23,7 @@ let producer: KafkaProducer;
 let consumer: KafkaConsumer;
 const reports: pbTypes.v1.SweepReport[] = [];
 
-const scenarioText = `version: 1
-name: sweep-cluster
-seed: 4
-duration: 8ms
-hosts:
-  - id: h1
-    cpu: intel-spr
-    pcpus: 2
-vms:
-  - id: vm1
-    host: h1
-    vcpus: 1
-    vpmu: { mode: passthrough }
-    workload: specint
-    guestPerf:
-      - id: rec
-        command: record
-        events: [instructions]
-        sample: { freq: 2000 }
-`;
+const scenarioText = tinySweepScenario({ name: 'sweep-cluster', seed: 4, duration: '8ms', sampleFreqHz: 2000 });
 
 function cacheFiles(dir: string): Record<string, string> {
   const out: Record<string, string> = {};

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { vpmu } from '../support/cli';
 import { tempDir } from '../support/run-scenario';
+import { tinySweepScenario } from '../support/sweep-scenario';
 import { CHROMIUM, openInChromium, type OpenedPage } from '../support/chromium';
 
 const OUT_DIR = resolve(__dirname, '../../test-output/sweep');
@@ -30,30 +31,7 @@ describe('sweep.html in headless Chromium', () => {
     mkdirSync(OUT_DIR, { recursive: true });
     const dir = tempDir('sweep-html');
     const file = join(dir, 'tiny.yaml');
-    writeFileSync(
-      file,
-      `version: 1
-name: sweep-html
-seed: 5
-duration: 10ms
-hosts:
-  - id: h1
-    cpu: intel-spr
-    pcpus: 2
-    noise: [{ id: kworker, cpus: all, period: 3ms, runtime: 200us }]
-vms:
-  - id: vm1
-    host: h1
-    vcpus: 1
-    vpmu: { mode: passthrough }
-    workload: specint
-    guestPerf:
-      - id: rec
-        command: record
-        events: [instructions]
-        sample: { freq: 1000 }
-`,
-    );
+    writeFileSync(file, tinySweepScenario({ name: 'sweep-html', seed: 5, duration: '10ms', sampleFreqHz: 1000, noise: '{ id: kworker, cpus: all, period: 3ms, runtime: 200us }' }));
     const out = join(dir, 'out');
     const r = vpmu(['sweep', file, '--vary', `${MODE}=emulated,passthrough`, '--vary', `${FREQ}=500,2000,8000`, '--seeds', '2', '--out', out, '--jobs', '2', '--quiet'], { timeoutMs: 300_000 });
     if (r.code !== 0) throw new Error(`sweep failed: ${r.stderr}`);

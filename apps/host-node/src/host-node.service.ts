@@ -151,8 +151,8 @@ export class HostNodeService implements AdoptionPort {
     let events = 0;
     let sliceStartMs = performance.now(); // wall-clock ok: when to yield, never what is simulated
     for (let epoch = fromEpoch; epoch < endEpoch; epoch++) {
-      if (epoch > fromEpoch && performance.now() - sliceStartMs >= YIELD_AFTER_MS) {
-        // wall-clock ok: yielding changes when the epochs run, never what they compute
+      // Yielding changes when the epochs run, never what they compute.
+      if (epoch > fromEpoch && performance.now() - sliceStartMs >= YIELD_AFTER_MS) { // wall-clock ok: when to yield
         await yieldToEventLoop();
         if (this.run !== run || this.participants?.get(p.node) !== p) return { events }; // taken away meanwhile
         sliceStartMs = performance.now(); // wall-clock ok
